@@ -1,0 +1,1 @@
+"""Command-line recipes that fine-tune, evaluate and export zoo models."""

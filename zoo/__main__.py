@@ -1,0 +1,83 @@
+"""Command line: ``python -m zoo weights list|fetch NAME|import FILE`` and ``python -m zoo models``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+
+def _cmd_weights(args) -> int:
+    from zoo import weights
+
+    if args.action == "list":
+        print(f"store: {weights.store_dir()}   keras cache: {', '.join(map(str, weights.keras_cache_dirs()))}")
+        print(f"{'file':<55} {'backbone':<9} {'top':<4} {'MB':>6}  state")
+        for row in weights.status():
+            where = f" ({row['path']})" if row["path"] else ""
+            print(
+                f"{row['name']:<55} {row['backbone']:<9} {'yes' if row['include_top'] else 'no':<4} "
+                f"{row['bytes'] / 1e6:>6.1f}  {row['state']}{where}"
+            )
+        return 0
+    if args.action == "fetch":
+        names = list(weights.manifest()) if args.target == "all" else [args.target]
+        for name in names:
+            found, _ = weights.locate(name)
+            if found is not None:
+                print(f"{name}: already present and verified at {found}")
+                continue
+            print(f"{name}: saved and verified at {weights.fetch(name)}")
+        return 0
+    path = weights.import_file(args.target)
+    print(f"{args.target}: verified, stored as {path}")
+    return 0
+
+
+def _cmd_models(args) -> int:
+    import numpy as np
+
+    import zoo
+
+    size = args.input_size
+    rows = []
+    for builder in ("fcn32s", "fcn16s", "fcn8s", "unet", "simple_baseline"):
+        for backbone in zoo.BACKBONES:
+            outputs = {"num_keypoints": 17} if builder == "simple_baseline" else {"num_classes": 21}
+            start = time.perf_counter()
+            model = zoo.build(builder, backbone=backbone, input_shape=(None, None, 3), encoder_weights=None, **outputs)
+            built = time.perf_counter() - start
+            out = model(np.zeros((1, size, size, 3), "float32"), training=False)
+            rows.append((builder, backbone, model.count_params(), tuple(out.shape), built))
+            del model
+    print(f"Models at a {size}x{size}x3 input, random initial weights (encoder_weights=None):")
+    print(f"{'model':<16} {'backbone':<9} {'parameters':>12}  {'output shape':<20} {'build s':>7}")
+    for builder, backbone, params, shape, built in rows:
+        print(f"{builder:<16} {backbone:<9} {params:>12,}  {str(shape):<20} {built:>7.2f}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m zoo", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    w = sub.add_parser("weights", help="pretrained weight files: list, fetch, import")
+    wsub = w.add_subparsers(dest="action", required=True)
+    wsub.add_parser("list", help="each manifest file, where it is and whether it is verified")
+    fetch = wsub.add_parser("fetch", help="download a manifest file (or 'all') into the store")
+    fetch.add_argument("target", metavar="NAME", help="file name from `weights list`, or 'all'")
+    imp = wsub.add_parser("import", help="verify a file obtained elsewhere and copy it into the store")
+    imp.add_argument("target", metavar="FILE")
+    m = sub.add_parser("models", help="build every model and print a table (parameters, output shape)")
+    m.add_argument("--input-size", type=int, default=224, help="square input side in pixels (default 224)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        return _cmd_weights(args) if args.command == "weights" else _cmd_models(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

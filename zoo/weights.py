@@ -1,0 +1,250 @@
+"""Pretrained weight files: manifest, offline-first resolution, fetch, import, verify.
+
+The manifest (``weights/manifest.json``, committed) lists every ImageNet file the
+builders can use with its official Keras URL, md5 and size. The files themselves
+are never committed. ``resolve(name)`` looks, in order, in
+
+1. the project's local store: ``$ZOO_WEIGHTS_DIR`` if set, else ``weights/store/``
+   in the project folder;
+2. the Keras cache: ``$KERAS_HOME/models`` (default ``~/.keras/models``, and
+   ``/tmp/.keras/models``, where Keras goes when the home folder is read-only);
+3. the official URL: downloaded into the store with a progress bar and hash check
+   (skipped when ``ZOO_OFFLINE=1``).
+
+A file is used only if its size and md5 match the manifest. When nothing works,
+``WeightsUnavailableError`` says which file is missing and both ways to get it.
+There is no fallback to random weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+MANIFEST_PATH = PROJECT_DIR / "weights" / "manifest.json"
+DOWNLOAD_TIMEOUT_S = 20.0  # per network operation (connect, each read)
+
+
+class WeightsUnavailableError(RuntimeError):
+    """A pretrained file is needed but is not present, not verified and not downloadable."""
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightsFile:
+    """One manifest entry: a pretrained file and how to recognise it."""
+
+    name: str
+    backbone: str
+    include_top: bool
+    url: str
+    md5: str
+    bytes: int
+
+
+def manifest(path: Path | None = None) -> dict[str, WeightsFile]:
+    """Reads the manifest: file name -> entry."""
+    path = Path(path or MANIFEST_PATH)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"weights manifest not found at {path}; zoo expects to run from its project "
+            "folder (pip install -e .)"
+        )
+    data = json.loads(path.read_text())
+    return {f["name"]: WeightsFile(**f) for f in data["files"]}
+
+
+def store_dir() -> Path:
+    """The project's local store: ``$ZOO_WEIGHTS_DIR`` or ``<project>/weights/store``."""
+    env = os.environ.get("ZOO_WEIGHTS_DIR")
+    return Path(env).expanduser() if env else PROJECT_DIR / "weights" / "store"
+
+
+def keras_cache_dirs() -> list[Path]:
+    """Folders where ``keras.utils.get_file`` keeps downloaded application weights."""
+    home = os.environ.get("KERAS_HOME")
+    if home:
+        return [Path(home).expanduser() / "models"]
+    return [Path("~/.keras/models").expanduser(), Path("/tmp/.keras/models")]
+
+
+def md5sum(path: Path, chunk: int = 1 << 22) -> str:
+    """Hex md5 of a file, read in 4 MiB chunks."""
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_file(path: Path, entry: WeightsFile) -> str | None:
+    """Returns None if ``path`` is ``entry`` (size and md5), else what is wrong."""
+    size = path.stat().st_size
+    if size != entry.bytes:
+        return f"{path} has {size:,} bytes, expected {entry.bytes:,} (truncated or another file)"
+    digest = md5sum(path)
+    if digest != entry.md5:
+        return f"{path} has md5 {digest}, expected {entry.md5} (corrupted or another file)"
+    return None
+
+
+def _entry(name: str) -> WeightsFile:
+    files = manifest()
+    if name not in files:
+        raise ValueError(f"unknown weights file {name!r}; the manifest lists {sorted(files)}")
+    return files[name]
+
+
+def locate(name: str) -> tuple[Path | None, list[str]]:
+    """Finds a verified copy of manifest file ``name`` without any network access.
+
+    Returns:
+        (path or None, problems seen with copies that failed verification).
+    """
+    entry = _entry(name)
+    problems: list[str] = []
+    for folder in [store_dir(), *keras_cache_dirs()]:
+        candidate = folder / name
+        if candidate.is_file():
+            problem = check_file(candidate, entry)
+            if problem is None:
+                return candidate, problems
+            problems.append(problem)
+    return None, problems
+
+
+def how_to_get(entry: WeightsFile) -> str:
+    """The two ways to obtain a file by hand, for error messages."""
+    return (
+        f"To get it: (a) on a machine with internet run `python -m zoo weights fetch {entry.name}`, "
+        f"or (b) download {entry.url} any way you can (browser, curl) and run "
+        f"`python -m zoo weights import /path/to/{entry.name}` (or copy it into {store_dir()}/ "
+        f"or {keras_cache_dirs()[0]}/). Expected md5 {entry.md5}, {entry.bytes:,} bytes. "
+        "Or build with encoder_weights=None to train from random initial weights on purpose."
+    )
+
+
+def fetch(name: str, timeout: float = DOWNLOAD_TIMEOUT_S, quiet: bool = False) -> Path:
+    """Downloads manifest file ``name`` into the store, verifies it, returns its path.
+
+    The download goes to a temporary file renamed into place only after the hash
+    check passes. Raises WeightsUnavailableError (fast: DNS and connection errors
+    surface at once, stalls after ``timeout`` seconds) when it cannot.
+    """
+    entry = _entry(name)
+    if os.environ.get("ZOO_OFFLINE") == "1":
+        raise WeightsUnavailableError(
+            f"{name} is not in the local store or the Keras cache, and ZOO_OFFLINE=1 forbids "
+            f"downloading it. {how_to_get(entry)}"
+        )
+    store = store_dir()
+    store.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=store)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(entry.url, timeout=timeout) as resp:
+            total = int(resp.headers.get("Content-Length") or entry.bytes)
+            done = 0
+            bar = None
+            if not quiet:
+                from keras.utils import Progbar
+
+                print(f"Downloading {entry.url}", file=sys.stderr)
+                bar = Progbar(total, unit_name="B")
+            for block in iter(lambda: resp.read(1 << 20), b""):
+                out.write(block)
+                done += len(block)
+                if bar is not None:
+                    bar.update(done)
+        problem = check_file(tmp, entry)
+        if problem is not None:
+            raise WeightsUnavailableError(f"downloaded file failed verification: {problem}")
+        final = store / name
+        os.replace(tmp, final)
+        return final
+    except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as err:
+        raise WeightsUnavailableError(
+            f"could not download {name} from {entry.url} ({err}). {how_to_get(entry)}"
+        ) from err
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def resolve(name: str, download: bool = True) -> Path:
+    """A verified local path for manifest file ``name``: store, Keras cache, then download.
+
+    Raises:
+        WeightsUnavailableError: with the file name and how to get it.
+    """
+    path, problems = locate(name)
+    if path is not None:
+        return path
+    seen = (" Copies found but refused: " + "; ".join(problems) + ".") if problems else ""
+    if not download:
+        raise WeightsUnavailableError(
+            f"{name} is not in the local store or the Keras cache.{seen} {how_to_get(_entry(name))}"
+        )
+    try:
+        return fetch(name)
+    except WeightsUnavailableError as err:
+        raise WeightsUnavailableError(f"{err}{seen}") from err
+
+
+def import_file(path: str | os.PathLike) -> Path:
+    """Verifies a file obtained elsewhere against the manifest and copies it into the store.
+
+    The file is recognised by its md5 (its name may differ). Raises ValueError if it
+    matches no manifest entry.
+    """
+    source = Path(path).expanduser()
+    if not source.is_file():
+        raise FileNotFoundError(f"no such file: {source}")
+    size = source.stat().st_size
+    candidates = [e for e in manifest().values() if e.bytes == size]
+    digest = md5sum(source) if candidates else None
+    for entry in candidates:
+        if entry.md5 == digest:
+            store = store_dir()
+            store.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{entry.name}.", suffix=".part", dir=store)
+            os.close(fd)
+            try:
+                shutil.copyfile(source, tmp_name)
+                os.replace(tmp_name, store / entry.name)
+            finally:
+                if os.path.exists(tmp_name):
+                    os.unlink(tmp_name)
+            return store / entry.name
+    known = ", ".join(f"{e.name} ({e.bytes:,} bytes, md5 {e.md5})" for e in manifest().values())
+    raise ValueError(
+        f"{source} ({size:,} bytes, md5 {digest or 'not computed: no manifest file has that size'}) "
+        f"is none of the known weight files: {known}. Download one of those exact files."
+    )
+
+
+def status() -> list[dict]:
+    """One row per manifest file: name, backbone, top, size, where it is, verified or why not."""
+    rows = []
+    for entry in manifest().values():
+        path, problems = locate(entry.name)
+        rows.append(
+            {
+                "name": entry.name,
+                "backbone": entry.backbone,
+                "include_top": entry.include_top,
+                "bytes": entry.bytes,
+                "path": str(path) if path else None,
+                "state": "verified" if path else ("invalid: " + "; ".join(problems) if problems else "missing"),
+            }
+        )
+    return rows
