@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install demo test test-slow clean
+.PHONY: install demo models test test-slow clean
 
 install: $(STAMP)
 
@@ -15,7 +15,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
+# The main job: U-Net on VGG16 fine-tuned on the built-in synthetic shapes, offline.
+# ImageNet weights are used when they are in weights/store or the Keras cache.
+DEMO_RUN ?= runs/demo
 demo: install
+	$(BIN)/python -m recipes.segment --dataset synthetic:shapes --model unet --backbone vgg16 \
+		--encoder-weights auto --input-size 64 --synthetic-count 1000 --batch-size 8 \
+		--epochs 6 --out $(DEMO_RUN) --overwrite
+
+models: install
 	$(BIN)/python -m zoo models
 
 test: install

@@ -20,3 +20,14 @@ def _fresh_keras_session():
     yield
     keras.backend.clear_session()
     gc.collect()
+
+
+@pytest.fixture(scope="session")
+def vgg16_notop(tmp_path_factory):
+    """A VGG16 no-top weights file in the official layout, random weights; (path, layer -> arrays)."""
+    from helpers import randomised_backbone, write_legacy_h5
+
+    path = tmp_path_factory.mktemp("weights") / "vgg16_notop.h5"
+    saved = write_legacy_h5(randomised_backbone(keras.applications.VGG16, False, seed=1), path)
+    keras.backend.clear_session()
+    return path, saved

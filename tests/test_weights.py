@@ -1,7 +1,6 @@
 """Pretrained weights: loading from files, channel adaptation, the store, offline errors."""
 
 import hashlib
-import json
 import subprocess
 import sys
 import time
@@ -15,14 +14,6 @@ from helpers import randomised_backbone, write_legacy_h5
 import zoo
 from zoo import weights
 from zoo.weights import WeightsFile, WeightsUnavailableError
-
-
-@pytest.fixture(scope="module")
-def vgg16_notop(tmp_path_factory):
-    path = tmp_path_factory.mktemp("w") / "vgg16_notop.h5"
-    saved = write_legacy_h5(randomised_backbone(keras.applications.VGG16, False, seed=1), path)
-    keras.backend.clear_session()
-    return path, saved
 
 
 @pytest.fixture(scope="module")

@@ -143,10 +143,11 @@ def run_schedule(
     model: keras.Model,
     phases: Sequence[Phase],
     compile_kwargs: dict,
-    fit_kwargs: dict,
+    fit_kwargs: dict | Callable[[int, Phase], dict],
     optimizer_factory: Callable[[float], keras.optimizers.Optimizer] = lambda lr: keras.optimizers.Adam(lr),
     initial_epoch: int = 0,
     on_phase: Callable[[int, Phase], None] | None = None,
+    on_phase_end: Callable[[int, Phase], None] | None = None,
 ) -> dict[str, list]:
     """Runs the phases in order: freeze, recompile with a fresh optimizer, fit.
 
@@ -159,11 +160,13 @@ def run_schedule(
         compile_kwargs: passed to ``model.compile`` (loss, metrics, ...), without
             the optimizer.
         fit_kwargs: passed to ``model.fit`` (x, validation_data, callbacks, ...),
-            without ``epochs`` / ``initial_epoch``.
+            without ``epochs`` / ``initial_epoch``; or a function (phase index,
+            phase) -> such a dict, for per-phase callbacks.
         optimizer_factory: learning rate -> optimizer, called once per phase.
         initial_epoch: skip epochs already done (resuming): phases that ended
             before it are skipped, the one it falls in is shortened.
         on_phase: called with (phase index, phase) before each phase runs.
+        on_phase_end: called with (phase index, phase) after each phase's fit.
 
     Returns:
         The merged history: metric name -> one value per epoch run, plus
@@ -180,7 +183,13 @@ def run_schedule(
         model.compile(optimizer=optimizer_factory(phase.learning_rate), **compile_kwargs)
         if on_phase is not None:
             on_phase(index, phase)
-        history = model.fit(**fit_kwargs, initial_epoch=max(start, initial_epoch), epochs=end)
+        kwargs = fit_kwargs(index, phase) if callable(fit_kwargs) else fit_kwargs
+        # Keras 3.15 keeps the epoch that BackupAndRestore restored in the model's
+        # private `_initial_epoch` and lets it override `initial_epoch` in every later
+        # fit; clear it so each phase starts where the schedule says.
+        if getattr(model, "_initial_epoch", None) is not None:
+            model._initial_epoch = None
+        history = model.fit(**kwargs, initial_epoch=max(start, initial_epoch), epochs=end)
         done = len(history.epoch)
         for key, values in history.history.items():
             column = merged.setdefault(key, [None] * len(merged["epoch"]))
@@ -189,5 +198,7 @@ def run_schedule(
         merged["phase"].extend([index] * done)
         for key, column in merged.items():  # metrics absent in this phase
             column.extend([None] * (len(merged["epoch"]) - len(column)))
+        if on_phase_end is not None:
+            on_phase_end(index, phase)
         start = end
     return merged

@@ -1,0 +1,344 @@
+"""Fine-tune a segmentation model, evaluate it and export it: the project's main job.
+
+    python -m recipes.segment --dataset synthetic:shapes --model unet --backbone vgg16 \\
+        --input-size 128 --batch-size 8 --schedule head:2@1e-3,all:8@1e-4 --out runs/shapes
+
+Datasets: ``synthetic:shapes`` (built in, offline), ``tfds:NAME`` (preset for
+oxford_iiit_pet; ``--image-key/--mask-key/--num-classes`` for others) and
+``folder:PATH`` (``images/<stem>.png|jpg`` + ``masks/<stem>.png``). Everything the
+run produces goes to ``--out`` (see ``zoo.training``); re-running the same command
+resumes an unfinished run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import time
+from pathlib import Path
+
+SEGMENTATION_MODELS = ("unet", "fcn8s", "fcn16s", "fcn32s")
+MUST_MATCH = ("dataset", "model", "backbone", "input_size", "channels", "num_classes", "binary_masks",
+              "ignore_index", "loss", "batch_size", "seed", "schedule", "synthetic_count", "val_fraction",
+              "encoder_weights")
+
+
+@dataclasses.dataclass
+class SegmentConfig:
+    """Every setting of the recipe (flags and ``--config`` JSON use the same names)."""
+
+    dataset: str = "synthetic:shapes"
+    model: str = "unet"
+    backbone: str = "vgg16"
+    encoder_weights: str = "imagenet"
+    input_size: str = "128"
+    channels: int | None = None
+    batch_size: int = 8
+    schedule: str = "auto"
+    epochs: int = 10
+    out: str | None = None
+    resume: bool = False
+    overwrite: bool = False
+    strategy: str = "auto"
+    num_classes: int | None = None
+    binary_masks: bool = False
+    ignore_index: int = 255
+    loss: str = "ce"
+    seed: int = 0
+    steps_per_epoch: int | None = None
+    val_fraction: float = 0.2
+    image_key: str | None = None
+    mask_key: str | None = None
+    train_split: str | None = None
+    val_split: str | None = None
+    data_dir: str | None = None
+    synthetic_count: int = 1000
+    augment: bool = True
+    verbose: str = "auto"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = SegmentConfig()
+    p = argparse.ArgumentParser(
+        prog="python -m recipes.segment",
+        description="Fine-tune a segmentation model (FCN or U-Net on VGG16/ResNet50), evaluate it, export it.",
+        argument_default=argparse.SUPPRESS,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    a = p.add_argument
+    a("--dataset", help=f"synthetic:shapes | tfds:NAME | folder:PATH (default {d.dataset})")
+    a("--model", choices=SEGMENTATION_MODELS, help=f"decoder (default {d.model})")
+    a("--backbone", help=f"vgg16 | resnet50 (default {d.backbone})")
+    a("--encoder-weights", dest="encoder_weights",
+      help="imagenet (store, Keras cache, else download) | auto (imagenet if present locally, else none, said "
+           f"plainly) | none | PATH (default {d.encoder_weights})")
+    a("--input-size", dest="input_size", help=f"training size H or HxW, multiples of 32 (default {d.input_size})")
+    a("--channels", type=int, help="model input channels (default: the data's; 1 for grayscale)")
+    a("--batch-size", dest="batch_size", type=int, help=f"global batch, split across replicas (default {d.batch_size})")
+    a("--schedule", help="phases WHAT:EPOCHS@LR, e.g. head:2@1e-3,stage4:3@1e-4,all:5@1e-5; WHAT is head "
+                         "(decoder only), stageN (stage N onwards + decoder) or all. 'auto' with --epochs E: "
+                         "head:E/5@1e-3,all:(rest)@1e-4 with pretrained weights, all:E@3e-4 without (default auto)")
+    a("--epochs", type=int, help=f"total epochs of --schedule auto (default {d.epochs})")
+    a("--out", help="run directory (default runs/<model>_<backbone>_<dataset name>)")
+    a("--resume", action="store_true", help="continue an unfinished run (a plain re-run does the same)")
+    a("--overwrite", action="store_true", help="delete an existing run in --out and start again")
+    a("--strategy", choices=("auto", "default", "onedevice", "mirrored", "multiworker"),
+      help="tf.distribute strategy; auto = mirrored over several GPUs, else one device (default auto)")
+    a("--num-classes", dest="num_classes", type=int, help="classes C (needed for folder/tfds without a preset)")
+    a("--binary-masks", dest="binary_masks", action="store_true",
+      help="masks are 0/255 (black background, white object): 2 classes")
+    a("--ignore-index", dest="ignore_index", type=int,
+      help=f"mask value left out of loss and metrics (default {d.ignore_index})")
+    a("--loss", choices=("ce", "dice", "focal", "ce+dice"), help=f"loss (default {d.loss})")
+    a("--seed", type=int, help=f"random seed for data, splits and weights (default {d.seed})")
+    a("--steps-per-epoch", dest="steps_per_epoch", type=int,
+      help="batches per epoch (default: training examples // batch size)")
+    a("--val-fraction", dest="val_fraction", type=float,
+      help=f"held-out fraction when the data has no validation split (default {d.val_fraction})")
+    a("--image-key", dest="image_key", help="tfds: image feature name (default from the preset, else 'image')")
+    a("--mask-key", dest="mask_key", help="tfds: mask feature name (default from the preset)")
+    a("--train-split", dest="train_split", help="tfds: training split")
+    a("--val-split", dest="val_split", help="tfds: validation split (default: the preset's, else 10%% of train)")
+    a("--data-dir", dest="data_dir", help="tfds: data folder (default ~/tensorflow_datasets)")
+    a("--synthetic-count", dest="synthetic_count", type=int,
+      help=f"synthetic: number of pictures, train + validation (default {d.synthetic_count})")
+    a("--no-augment", dest="augment", action="store_false", help="turn augmentation off")
+    a("--verbose", help="Keras fit verbosity: auto, 0, 1 (bar) or 2 (a line per epoch) (default auto)")
+    a("--config", help="JSON file with any of these settings (names with underscores); flags override it")
+    a("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+def _log(message: str) -> None:
+    print(f"[segment] {message}", flush=True)
+
+
+def resolve_schedule(text: str, pretrained: bool, epochs: int) -> str:
+    """The schedule string; ``auto`` depends on whether the encoder starts pretrained.
+
+    Pretrained: the decoder alone first (a fifth of the epochs, at least one) so that
+    its random initial weights do not disturb the encoder, then everything at a
+    lower rate. From random weights: everything from the start, at a higher rate.
+    """
+    if text != "auto":
+        return text
+    if epochs < 1:
+        raise ValueError(f"--epochs must be >= 1, got {epochs}")
+    if not pretrained:
+        return f"all:{epochs}@3e-4"
+    head = max(1, epochs // 5)
+    return f"head:{head}@1e-3" + (f",all:{epochs - head}@1e-4" if epochs > head else "")
+
+
+def resolve_encoder_weights(value: str, backbone: str, model: str):
+    """'imagenet' | 'auto' | 'none' | PATH -> what the builder takes, and a note for the log."""
+    from zoo import weights as store
+    from zoo.backbones import get_backbone
+
+    key = str(value).lower()
+    if key == "none":
+        return None, "encoder starts from random initial weights (--encoder-weights none)"
+    if key == "auto":
+        spec = get_backbone(backbone)
+        wanted = [spec.weights_top] if (model.startswith("fcn") and spec.top_dense) else [spec.weights_notop,
+                                                                                            spec.weights_top]
+        if any(store.locate(name)[0] is not None for name in wanted):
+            return "imagenet", "using ImageNet weights found locally"
+        return None, (
+            f"NOTE: ImageNet weights for {backbone} ({wanted[0]}) are not in the local store or the Keras cache, "
+            "so the encoder trains from its random initial weights. For real transfer learning get them with "
+            f"`python -m zoo weights fetch {wanted[0]}` (or `weights import FILE`) and run again."
+        )
+    if key == "imagenet":
+        return "imagenet", "using ImageNet weights"
+    return value, f"encoder weights from {value}"
+
+
+def load_source(cfg: SegmentConfig, input_size: tuple[int, int]):
+    from zoo.data import segmentation as seg
+
+    kind, _, rest = cfg.dataset.partition(":")
+    if kind == "synthetic":
+        if rest != "shapes":
+            raise ValueError(f"unknown synthetic set {rest!r} for segmentation; use synthetic:shapes")
+        return seg.synthetic_shapes(cfg.synthetic_count, input_size, cfg.channels or 3, cfg.seed, cfg.val_fraction)
+    if kind == "tfds":
+        if not rest:
+            raise ValueError("--dataset tfds:NAME needs a name, e.g. tfds:oxford_iiit_pet")
+        return seg.tfds_source(rest, num_classes=cfg.num_classes, ignore_index=cfg.ignore_index,
+                               image_key=cfg.image_key, mask_key=cfg.mask_key, train_split=cfg.train_split,
+                               val_split=cfg.val_split, binary_masks=cfg.binary_masks, data_dir=cfg.data_dir)
+    if kind == "folder":
+        return seg.folder_source(rest, channels=cfg.channels or _folder_channels(rest), num_classes=cfg.num_classes,
+                                 ignore_index=cfg.ignore_index, binary_masks=cfg.binary_masks,
+                                 val_fraction=cfg.val_fraction, seed=cfg.seed)
+    raise ValueError(f"--dataset {cfg.dataset!r}: use synthetic:shapes, tfds:NAME or folder:PATH")
+
+
+def _folder_channels(path: str) -> int:
+    """The model channels for a folder: 1 if its first image is gray, else 3."""
+    from PIL import Image
+
+    folder = Path(path).expanduser()
+    for sub in ("images", "train/images"):
+        images = sorted(p for p in (folder / sub).glob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+        if images:
+            with Image.open(images[0]) as image:
+                return 1 if image.mode in ("1", "L", "LA", "I", "I;16", "F") else 3
+    return 3
+
+
+def evaluate(model, dataset, num_classes: int, ignore_index: int, class_names: list[str]) -> dict:
+    """Confusion-matrix metrics over a finite dataset: mIoU, per-class IoU, pixel accuracy."""
+    import keras
+    import tensorflow as tf
+
+    from zoo.losses import iou_report
+
+    metric = keras.metrics.MeanIoU(num_classes, ignore_class=ignore_index, sparse_y_pred=False)
+    predict = tf.function(lambda x: model(x, training=False))
+    for images, masks in dataset:
+        metric.update_state(masks, predict(images))
+    return iou_report(metric.total_cm.numpy(), class_names)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from recipes.common import merge_config, parse_size, prepare_run_dir
+
+    cfg = merge_config(SegmentConfig(), args)
+    input_size = parse_size(cfg.input_size)
+    if cfg.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {cfg.batch_size}")
+    if cfg.model not in SEGMENTATION_MODELS:
+        raise ValueError(f"--model {cfg.model!r}: choose one of {SEGMENTATION_MODELS}")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    import keras
+    import numpy as np
+
+    import zoo
+    from zoo.data.augment import AugmentConfig
+    from zoo.data.pipeline import segmentation_pipeline
+    from zoo.distribute import is_chief, make_strategy
+    from zoo.export import export_segmentation
+    from zoo.layers import check_spatial_size
+    from zoo.losses import SegmentationLoss, segmentation_metrics
+    from zoo.reporting import plot_curves, plot_segmentation_samples
+    from zoo.training import RunDir, fit_phases, library_versions, read_history, write_json_atomic
+
+    zoo.get_backbone(cfg.backbone)
+    check_spatial_size(*input_size, 32, f"{cfg.model} on {cfg.backbone}")
+    strategy = make_strategy(cfg.strategy)
+    chief = is_chief()
+    dataset_name = cfg.dataset.split(":", 1)[-1].rstrip("/").split("/")[-1] or "data"
+    out = Path(cfg.out or f"runs/{cfg.model}_{cfg.backbone}_{dataset_name}")
+    run = RunDir(out if chief else out / ".workers" / f"{os.getpid()}")
+
+    encoder_weights, weights_note = resolve_encoder_weights(cfg.encoder_weights, cfg.backbone, cfg.model)
+    schedule = resolve_schedule(cfg.schedule, encoder_weights is not None, cfg.epochs)
+    phases = zoo.parse_schedule(schedule)
+    settings = {**dataclasses.asdict(cfg), "schedule": schedule}
+    state = prepare_run_dir(run, settings, MUST_MATCH, cfg.overwrite, cfg.resume, _log)
+    if state == "finished":
+        return 0
+    _log(weights_note)
+
+    keras.utils.set_random_seed(cfg.seed)
+    source = load_source(cfg, input_size)
+    channels = cfg.channels or source.channels or 3
+    replicas = strategy.num_replicas_in_sync
+    if cfg.batch_size < replicas:
+        raise ValueError(f"--batch-size {cfg.batch_size} is smaller than the {replicas} replicas; use at least {replicas}")
+    steps = cfg.steps_per_epoch or max(1, source.num_train // cfg.batch_size)
+    _log(f"data: {source.description}; {source.num_classes} classes {source.class_names}")
+    _log(f"strategy: {type(strategy).__name__} with {replicas} replica(s); global batch {cfg.batch_size}; "
+         f"{steps} steps per epoch; schedule {schedule}")
+
+    common = dict(table=source.table, input_size=input_size, channels=channels, batch_size=cfg.batch_size,
+                  backbone=cfg.backbone, seed=cfg.seed)
+    train_ds = segmentation_pipeline(source.train, training=True, augment=AugmentConfig() if cfg.augment else None,
+                                     num_examples=source.num_train, repeat=True, **common)
+    val_ds = segmentation_pipeline(source.val, training=False, num_examples=source.num_val, **common)
+
+    with strategy.scope():
+        model = zoo.build(cfg.model, backbone=cfg.backbone, num_classes=source.num_classes,
+                          input_shape=(*input_size, channels), encoder_weights=encoder_weights)
+        compile_kwargs = {
+            "loss": SegmentationLoss(source.num_classes, cfg.loss, cfg.ignore_index),
+            "metrics": segmentation_metrics(source.num_classes, cfg.ignore_index),
+        }
+    _log(f"model: {model.name}, {model.count_params():,} parameters, input {(*input_size, channels)}")
+    if state == "new":
+        write_json_atomic(run.config, {
+            "settings": settings,
+            "resolved": {"input_size": list(input_size), "channels": channels, "num_classes": source.num_classes,
+                         "class_names": source.class_names, "data": source.description,
+                         "num_train": source.num_train, "num_val": source.num_val, "steps_per_epoch": steps,
+                         "encoder_weights": str(encoder_weights), "weights_note": weights_note,
+                         "strategy": type(strategy).__name__, "replicas": replicas},
+            "versions": library_versions(),
+        })
+
+    started = time.time()
+    with strategy.scope():
+        fit_phases(model, phases, run, compile_kwargs=compile_kwargs, train_data=train_ds, val_data=val_ds,
+                   steps_per_epoch=steps, verbose=_verbosity(cfg.verbose), log=_log)
+    train_seconds = time.time() - started
+
+    if not chief:
+        import shutil
+
+        shutil.rmtree(run.root, ignore_errors=True)
+        return 0
+
+    used = "best"
+    if run.best_weights.is_file():
+        model.load_weights(str(run.best_weights))
+    else:
+        used = "last"
+    report = evaluate(model, val_ds, source.num_classes, cfg.ignore_index, source.class_names)
+    history = read_history(run.history)
+    plot_curves(history, run.curves, "mean_iou", f"{model.name} on {source.description}")
+    raw_val = segmentation_pipeline(source.val.take(6), training=False, preprocess=False, **common)
+    images, masks = next(iter(raw_val.unbatch().batch(6)))
+    spec = zoo.get_backbone(cfg.backbone)
+    preds = np.argmax(model(spec.preprocess(images), training=False), axis=-1)
+    plot_segmentation_samples(images.numpy().astype(np.uint8), masks.numpy()[..., 0], preds, run.samples,
+                              source.class_names)
+    export_segmentation(model, run.export, input_size, cfg.backbone)
+    metrics = {**report, "weights": used, "epochs": sum(p.epochs for p in phases), "split": "validation",
+               "num_val": source.num_val, "train_seconds_this_invocation": round(train_seconds, 1)}
+    write_json_atomic(run.metrics, metrics)  # last: marks the run finished
+
+    _log(f"validation mIoU {report['mean_iou']:.3f}, pixel accuracy {report['pixel_accuracy']:.3f} "
+         f"({used} weights); per class: "
+         + ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} -" for k, v in report["per_class_iou"].items()))
+    _log(f"run directory: {run.root}")
+    print(
+        "\nLoad the export with TensorFlow alone:\n"
+        "    import numpy as np, tensorflow as tf\n"
+        f"    serve = tf.saved_model.load({str(run.export)!r}).signatures['serving_default']\n"
+        f"    out = serve(images=tf.zeros((1, 240, 320, {channels}), tf.uint8))   # any size, uint8\n"
+        "    out['mask'].shape, out['probabilities'].shape   # (1, 240, 320), (1, 240, 320, "
+        f"{source.num_classes})\n"
+    )
+    return 0
+
+
+def _verbosity(value):
+    if value == "auto":
+        return 1 if sys.stdout.isatty() else 2
+    return int(value)
+
+
+def cli(argv: list[str] | None = None) -> int:
+    from recipes.common import run_main
+
+    return run_main(main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

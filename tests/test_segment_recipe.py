@@ -1,0 +1,192 @@
+"""The segmentation recipe end to end: schedule, data sources, run directory, export, resume."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import zoo
+from recipes import segment
+from zoo.export import predict_segmentation
+
+PROJECT = Path(__file__).resolve().parent.parent
+FAST = ["--synthetic-count", "24", "--batch-size", "4", "--steps-per-epoch", "2", "--verbose", "0"]
+
+
+def _history(run):
+    with open(run / "history.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _subprocess_env():
+    env = {k: v for k, v in os.environ.items()}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    env["PYTHONPATH"] = str(PROJECT)
+    return env
+
+
+def test_two_phase_schedule_keeps_encoder_identical_through_head_then_trains_it(tmp_path, vgg16_notop):
+    path, saved = vgg16_notop
+    run = tmp_path / "run"
+    code = segment.main(["--dataset", "synthetic:shapes", "--input-size", "64", "--encoder-weights", str(path),
+                         "--schedule", "head:1@1e-3,stage5:1@1e-3", "--out", str(run), *FAST])
+    assert code == 0
+    model = zoo.unet("vgg16", num_classes=4, input_shape=(64, 64, 3), encoder_weights=None)
+    model.load_weights(run / "checkpoints" / "phase0.weights.h5")
+    for name, arrays in saved.items():  # through the head phase: every encoder weight as loaded
+        for got, want in zip(model.get_layer(name).get_weights(), arrays):
+            np.testing.assert_array_equal(got, want, err_msg=name)
+    model.load_weights(run / "checkpoints" / "phase1.weights.h5")
+    assert not np.array_equal(model.get_layer("block5_conv3").get_weights()[0], saved["block5_conv3"][0])
+    np.testing.assert_array_equal(model.get_layer("block4_conv3").get_weights()[0], saved["block4_conv3"][0])
+    rows = _history(run)
+    assert [(r["epoch"], r["phase"]) for r in rows] == [("0", "0"), ("1", "1")]
+    for name in ("config.json", "metrics.json", "curves.png", "samples.png", "export/saved_model.pb"):
+        assert (run / name).is_file(), name
+    assert any((run / "logs").rglob("*tfevents*"))
+    config = json.loads((run / "config.json").read_text())
+    assert config["settings"]["schedule"] == "head:1@1e-3,stage5:1@1e-3"
+    assert "tensorflow" in config["versions"]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics["per_class_iou"]) == {"background", "circle", "square", "triangle"}
+    assert 0 <= metrics["mean_iou"] <= 1 and 0 <= metrics["pixel_accuracy"] <= 1
+    # A finished run is left alone.
+    assert segment.main(["--input-size", "64", "--encoder-weights", str(path), "--schedule",
+                         "head:1@1e-3,stage5:1@1e-3", "--out", str(run), *FAST]) == 0
+    assert _history(run) == rows
+
+
+def test_oxford_pet_under_mock_data_runs_end_to_end(tmp_path):
+    import tensorflow_datasets as tfds
+
+    run = tmp_path / "pets"
+    with tfds.testing.mock_data(num_examples=8):
+        code = segment.main(["--dataset", "tfds:oxford_iiit_pet", "--model", "fcn32s", "--backbone", "resnet50",
+                             "--encoder-weights", "none", "--input-size", "64", "--schedule", "all:1@1e-4",
+                             "--out", str(run), "--batch-size", "4", "--steps-per-epoch", "2", "--verbose", "0"])
+    assert code == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics["per_class_iou"]) == {"pet", "background", "border"}
+    assert metrics["pixels"] > 0  # random mock masks: values other than 1..3 are ignored, the rest counted
+
+
+def _write_gray_folder(root: Path, count: int = 12, size=(48, 40)):
+    rng = np.random.default_rng(0)
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    yy, xx = np.mgrid[0:size[0], 0:size[1]]
+    for i in range(count):
+        cy, cx, r = rng.uniform(12, size[0] - 12), rng.uniform(12, size[1] - 12), rng.uniform(6, 10)
+        inside = (yy - cy) ** 2 + (xx - cx) ** 2 <= r**2
+        image = np.where(inside, 200, 60) + rng.normal(0, 10, size)
+        Image.fromarray(np.clip(image, 0, 255).astype(np.uint8), mode="L").save(root / "images" / f"car{i}.png")
+        Image.fromarray((inside * 255).astype(np.uint8), mode="L").save(root / "masks" / f"car{i}.png")
+
+
+@pytest.fixture(scope="module")
+def gray_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gray")
+    _write_gray_folder(root / "data")
+    run = root / "run"
+    code = segment.main(["--dataset", f"folder:{root / 'data'}", "--binary-masks", "--encoder-weights", "none",
+                         "--input-size", "64x32", "--schedule", "all:2@1e-4", "--out", str(run),
+                         "--batch-size", "4", "--steps-per-epoch", "2", "--verbose", "0"])
+    assert code == 0
+    return run
+
+
+def test_folder_of_gray_images_with_0_255_masks_trains_a_one_channel_model(gray_run):
+    config = json.loads((gray_run / "config.json").read_text())
+    assert config["resolved"]["channels"] == 1
+    assert config["resolved"]["class_names"] == ["background", "object"]
+    assert config["resolved"]["num_train"] + config["resolved"]["num_val"] == 12
+    model = zoo.unet("vgg16", num_classes=2, input_shape=(64, 32, 1), encoder_weights=None)
+    model.load_weights(gray_run / "checkpoints" / "phase0.weights.h5")
+    assert model.get_layer("block1_conv1").get_weights()[0].shape[2] == 1
+    rows = _history(gray_run)
+    assert len(rows) == 2 and all(np.isfinite(float(r["loss"])) for r in rows)
+
+
+def test_export_in_a_tensorflow_only_process_matches_keras_on_another_size(gray_run, tmp_path):
+    model = zoo.unet("vgg16", num_classes=2, input_shape=(64, 32, 1), encoder_weights=None)
+    model.load_weights(gray_run / "checkpoints" / "best.weights.h5")
+    image = np.random.default_rng(1).integers(0, 256, (2, 75, 51, 1), dtype=np.uint8)  # not the training size
+    expected = predict_segmentation(model, image, (64, 32), "vgg16")
+    np.save(tmp_path / "image.npy", image)
+    script = textwrap.dedent(f"""
+        import sys
+        import numpy as np
+        import tensorflow as tf
+        serve = tf.saved_model.load({str(gray_run / 'export')!r}).signatures["serving_default"]
+        out = serve(images=tf.constant(np.load({str(tmp_path / 'image.npy')!r})))
+        np.save({str(tmp_path / 'mask.npy')!r}, out["mask"].numpy())
+        np.save({str(tmp_path / 'probs.npy')!r}, out["probabilities"].numpy())
+        assert "zoo" not in sys.modules
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env={**_subprocess_env(), "PYTHONPATH": ""}, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    mask, probs = np.load(tmp_path / "mask.npy"), np.load(tmp_path / "probs.npy")
+    assert mask.shape == (2, 75, 51) and mask.dtype == np.int32
+    assert probs.shape == (2, 75, 51, 2)
+    np.testing.assert_allclose(probs, expected["probabilities"], atol=1e-5)
+    np.testing.assert_array_equal(mask, expected["mask"])
+
+
+def test_a_killed_run_resumes_from_the_next_epoch(tmp_path):
+    run = tmp_path / "killed"
+    command = [sys.executable, "-m", "recipes.segment", "--input-size", "64", "--encoder-weights", "none",
+               "--schedule", "all:3@1e-4", "--out", str(run), "--synthetic-count", "40", "--batch-size", "4",
+               "--steps-per-epoch", "12", "--verbose", "0"]
+    first = subprocess.Popen(command, cwd=PROJECT, env=_subprocess_env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and first.poll() is None:
+        if (run / "history.csv").is_file() and len(_history(run)) >= 1:
+            break
+        time.sleep(0.1)
+    assert first.poll() is None, "the run ended before it could be killed:\n" + first.stdout.read()[-2000:]
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    killed_after = len(_history(run))
+    assert killed_after in (1, 2) and not (run / "metrics.json").exists()
+
+    second = subprocess.run([*command, "--resume"], cwd=PROJECT, env=_subprocess_env(), capture_output=True,
+                            text=True, timeout=300)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert f"resuming phase 1 from its backup at epoch {killed_after + 1}" in second.stdout
+    assert [r["epoch"] for r in _history(run)] == ["0", "1", "2"]
+    assert (run / "metrics.json").is_file()
+
+
+def test_bad_flags_give_one_clear_error(tmp_path, capsys):
+    code = segment.cli(["--input-size", "100", "--out", str(tmp_path / "x")])
+    assert code == 2
+    assert "height 100" in capsys.readouterr().err
+    code = segment.cli(["--schedule", "head:2", "--encoder-weights", "none", "--out", str(tmp_path / "y")])
+    assert code == 2
+    assert "does not parse" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_shapes_run_learns(tmp_path):
+    """U-Net/VGG16 from random initial weights on synthetic shapes at 64 px.
+
+    Threshold: a model that predicts background everywhere scores mIoU ~0.22 (background IoU
+    ~0.88, the three shape classes 0); 0.5 requires the shape classes to be found and told apart.
+    """
+    run = tmp_path / "learn"
+    code = segment.main(["--input-size", "64", "--encoder-weights", "none", "--schedule", "all:6@5e-4",
+                         "--synthetic-count", "600", "--batch-size", "8", "--out", str(run), "--verbose", "0"])
+    assert code == 0
+    ious = [float(r["val_mean_iou"]) for r in _history(run)]
+    assert ious[-1] > ious[0] + 0.2 and max(ious) > 0.5, ious

@@ -1,0 +1,1 @@
+"""Data: sources (synthetic, TFDS, folders), tf.data pipelines and augmentation."""

@@ -1,0 +1,128 @@
+"""tf.data pipelines from raw ``(image, mask)`` examples to model-ready batches.
+
+Per example (parallel map): channel conversion, label remapping through a 256-entry
+table, resize (bilinear for images, nearest neighbour for masks), then a cache of
+the resized uint8 data. Per batch: augmentation (training only), the backbone's
+preprocessing, prefetch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from zoo.backbones import get_backbone
+from zoo.data.augment import AugmentConfig, make_augmenter
+
+AUTOTUNE = tf.data.AUTOTUNE
+CACHE_LIMIT_BYTES = 4 << 30  # keep resized data in memory below this size
+
+
+def convert_channels(image: tf.Tensor, channels: int) -> tf.Tensor:
+    """Converts an image ``[H, W, c]`` to ``channels``: gray <-> RGB, RGBA -> RGB.
+
+    Raises ValueError (static channel counts) when the conversion is ambiguous.
+    """
+    have = image.shape[-1]
+    if have == channels:
+        return image
+    if have == 1:
+        return tf.repeat(image, channels, axis=-1)
+    if have in (3, 4) and channels == 1:
+        return tf.cast(tf.round(tf.image.rgb_to_grayscale(tf.cast(image[..., :3], tf.float32))), image.dtype)
+    if have == 4 and channels == 3:
+        return image[..., :3]
+    raise ValueError(
+        f"cannot convert images with {have} channels to the model's {channels}; build the model with "
+        f"input channels {have} (e.g. --channels {have})"
+    )
+
+
+def label_table(num_classes: int, ignore_index: int = 255, mapping: dict[int, int] | None = None,
+                binary: bool = False) -> np.ndarray:
+    """A 256-entry lookup table from raw mask values to class indices.
+
+    Args:
+        num_classes: C.
+        ignore_index: the label excluded from loss and metrics (kept as is).
+        mapping: explicit raw value -> class (e.g. {1: 0, 2: 1, 3: 2}); values not in
+            it become ``ignore_index``.
+        binary: masks stored as 0/255 (or any 0 / >= 128): values >= 128 become 1,
+            others 0.
+
+    Returns:
+        int32 ``[256]``. Without mapping/binary: values 0..C-1 map to themselves,
+        anything else to ``ignore_index``.
+    """
+    table = np.full(256, ignore_index, np.int32)
+    if binary:
+        table[:128] = 0
+        table[128:] = 1
+    elif mapping:
+        for raw, cls in mapping.items():
+            table[int(raw)] = int(cls)
+    else:
+        table[: min(num_classes, 256)] = np.arange(min(num_classes, 256))
+        if 0 <= ignore_index < 256:
+            table[ignore_index] = ignore_index
+    return table
+
+
+def segmentation_pipeline(
+    dataset: tf.data.Dataset,
+    *,
+    table: np.ndarray,
+    input_size: tuple[int, int],
+    channels: int,
+    batch_size: int,
+    backbone: str,
+    training: bool,
+    augment: AugmentConfig | None = None,
+    seed: int = 0,
+    num_examples: int | None = None,
+    repeat: bool = False,
+    preprocess: bool = True,
+) -> tf.data.Dataset:
+    """Turns raw ``(image uint8 [h, w, c], mask [h, w, 1])`` examples into batches.
+
+    Args:
+        dataset: raw examples; image and mask may differ in size (each is resized).
+        table: ``label_table(...)`` output.
+        input_size: (H, W) the model is trained at.
+        channels: the model's input channel count.
+        batch_size: global batch size.
+        backbone: for its preprocessing.
+        training: shuffle, drop the last partial batch, augment (if ``augment``).
+        num_examples: for the cache size estimate (None: do not cache).
+        repeat: repeat forever (use with ``steps_per_epoch``).
+        preprocess: apply the backbone's preprocessing (False: pixels stay in [0, 255]).
+
+    Returns:
+        ``(images float32 [B, H, W, channels] preprocessed, masks int32 [B, H, W, 1])``.
+    """
+    height, width = input_size
+    lookup = tf.constant(table, tf.int32)
+    spec = get_backbone(backbone)
+
+    def prepare(image, mask):
+        image = convert_channels(image, channels)
+        image = tf.image.resize(tf.cast(image, tf.float32), (height, width), method="bilinear", antialias=True)
+        image = tf.cast(tf.round(tf.clip_by_value(image, 0, 255)), tf.uint8)
+        mask = tf.gather(lookup, tf.cast(mask[..., :1], tf.int32))
+        mask = tf.image.resize(mask, (height, width), method="nearest")
+        return image, tf.cast(mask, tf.uint8)
+
+    ds = dataset.map(prepare, num_parallel_calls=AUTOTUNE, deterministic=True)
+    if num_examples is not None and num_examples * height * width * (channels + 1) < CACHE_LIMIT_BYTES:
+        ds = ds.cache()
+    if training:
+        ds = ds.shuffle(min(num_examples or 1000, 2000), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    ds = ds.batch(batch_size, drop_remainder=training, num_parallel_calls=AUTOTUNE)
+    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), tf.cast(y, tf.int32)), num_parallel_calls=AUTOTUNE)
+    if training and augment is not None:
+        ds = ds.map(make_augmenter(augment, seed), num_parallel_calls=AUTOTUNE)
+    if preprocess:
+        ds = ds.map(lambda x, y: (spec.preprocess(x), y), num_parallel_calls=AUTOTUNE)
+    return ds.prefetch(AUTOTUNE)

@@ -1,0 +1,230 @@
+"""Segmentation data sources: ``synthetic:shapes``, ``tfds:NAME`` and ``folder:PATH``.
+
+Each source gives raw examples ``(image uint8 [h, w, c], mask uint8 [h, w, 1])``
+for a train and a validation split, plus what the pipeline needs to read the masks
+(a label table) and what the run needs to report (class names).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from zoo.data import synthetic
+from zoo.data.pipeline import label_table
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+@dataclasses.dataclass
+class SegmentationSource:
+    """Train and validation examples and how to read them.
+
+    Attributes:
+        train, val: datasets of ``(image uint8 [h, w, c], mask [h, w, 1])``.
+        num_train, num_val: example counts.
+        num_classes: C.
+        class_names: C names.
+        table: raw mask value -> class index (``label_table``).
+        channels: the images' channel count, if known.
+        description: one line for logs and config.json.
+    """
+
+    train: tf.data.Dataset
+    val: tf.data.Dataset
+    num_train: int
+    num_val: int
+    num_classes: int
+    class_names: list[str]
+    table: np.ndarray
+    channels: int | None
+    description: str
+
+
+@dataclasses.dataclass(frozen=True)
+class TfdsPreset:
+    """How to read one TFDS segmentation dataset."""
+
+    image_key: str
+    mask_key: str
+    class_names: tuple[str, ...]
+    mapping: dict | None
+    train_split: str
+    val_split: str
+
+
+TFDS_PRESETS = {
+    # Trimap: 1 = pet, 2 = background, 3 = border.
+    "oxford_iiit_pet": TfdsPreset("image", "segmentation_mask", ("pet", "background", "border"),
+                                  {1: 0, 2: 1, 3: 2}, "train", "test"),
+}
+
+
+def _split_counts(total: int, val_fraction: float) -> tuple[int, int]:
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"--val-fraction must be between 0 and 1, got {val_fraction}")
+    val = max(1, int(round(total * val_fraction)))
+    if val >= total:
+        raise ValueError(
+            f"the validation split ({val} of {total} examples at --val-fraction {val_fraction}) leaves no "
+            "training data; add data or lower --val-fraction"
+        )
+    return total - val, val
+
+
+def synthetic_shapes(count: int, size: tuple[int, int], channels: int, seed: int,
+                     val_fraction: float) -> SegmentationSource:
+    """The built-in ``shapes`` set: ``count`` pictures at ``size`` (H, W), split by ``val_fraction``."""
+    n_train, n_val = _split_counts(count, val_fraction)
+    images, masks = synthetic.make_shapes(count, size[0], size[1], channels=channels, seed=seed)
+    classes = list(synthetic.SHAPES_CLASSES)
+    return SegmentationSource(
+        train=tf.data.Dataset.from_tensor_slices((images[:n_train], masks[:n_train])),
+        val=tf.data.Dataset.from_tensor_slices((images[n_train:], masks[n_train:])),
+        num_train=n_train,
+        num_val=n_val,
+        num_classes=len(classes),
+        class_names=classes,
+        table=label_table(len(classes)),
+        channels=channels,
+        description=f"synthetic:shapes ({count} pictures {size[0]}x{size[1]}x{channels}, seed {seed})",
+    )
+
+
+def tfds_source(name: str, *, num_classes: int | None, ignore_index: int, image_key: str | None,
+                mask_key: str | None, train_split: str | None, val_split: str | None,
+                binary_masks: bool, data_dir: str | None = None) -> SegmentationSource:
+    """A TFDS dataset by name: a preset (``oxford_iiit_pet``) or generic image/mask keys.
+
+    Download failures surface as TFDS raises them, with a hint on how to prepare the
+    data elsewhere (``tfds build`` on a machine with internet, then ``--data-dir``).
+    """
+    import tensorflow_datasets as tfds
+
+    preset = TFDS_PRESETS.get(name)
+    image_key = image_key or (preset.image_key if preset else "image")
+    mask_key = mask_key or (preset.mask_key if preset else "segmentation_mask")
+    train_split = train_split or (preset.train_split if preset else "train")
+    val_split = val_split or (preset.val_split if preset else "validation")
+    if preset and not binary_masks and num_classes in (None, len(preset.class_names)):
+        class_names = list(preset.class_names)
+        table = label_table(len(class_names), ignore_index, mapping=preset.mapping)
+    else:
+        if binary_masks:
+            num_classes = 2
+        if num_classes is None:
+            raise ValueError(f"tfds:{name} has no preset: pass --num-classes (and --image-key/--mask-key)")
+        class_names = [f"class{i}" for i in range(num_classes)]
+        table = label_table(num_classes, ignore_index, binary=binary_masks)
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+        builder.download_and_prepare()
+    except Exception as err:  # noqa: BLE001 - TFDS raises many kinds; all mean "not available"
+        raise RuntimeError(
+            f"could not load TFDS dataset {name!r} ({type(err).__name__}: {err}). If this machine is offline, "
+            f"run `tfds build {name}` (or this recipe) on a machine with internet and copy its data folder "
+            "(~/tensorflow_datasets) here, or pass --data-dir"
+        ) from err
+    features = builder.info.features
+    for key in (image_key, mask_key):
+        if key not in features:
+            raise ValueError(f"tfds:{name} has no feature {key!r}; its features are {sorted(features.keys())}")
+    splits = builder.info.splits
+    if val_split not in splits and train_split in splits:  # carve a validation split out of train
+        train_split, val_split = f"{train_split}[:90%]", f"{train_split}[90%:]"
+
+    def read(split):
+        ds = builder.as_dataset(split=split, shuffle_files=False)
+        return ds.map(lambda ex: (ex[image_key], ex[mask_key]), num_parallel_calls=tf.data.AUTOTUNE)
+
+    def count(split, ds):
+        known = splits[split].num_examples if split in splits else 0
+        if known:
+            return int(known)
+        cardinality = int(ds.cardinality())
+        if cardinality >= 0:
+            return cardinality
+        return int(ds.reduce(0, lambda n, _: n + 1))
+
+    channels = features[image_key].shape[-1]
+    train, val = read(train_split), read(val_split)
+    return SegmentationSource(
+        train=train,
+        val=val,
+        num_train=count(train_split, train),
+        num_val=count(val_split, val),
+        num_classes=len(class_names),
+        class_names=class_names,
+        table=table,
+        channels=channels,
+        description=f"tfds:{name} ({train_split} / {val_split})",
+    )
+
+
+def _pairs(folder: Path) -> list[tuple[str, str]]:
+    images_dir, masks_dir = folder / "images", folder / "masks"
+    if not images_dir.is_dir() or not masks_dir.is_dir():
+        raise ValueError(f"{folder} needs images/ and masks/ subfolders (or train/ and val/ holding them)")
+    masks = {p.stem: p for p in masks_dir.iterdir() if p.suffix.lower() == ".png"}
+    pairs = []
+    for image in sorted(images_dir.iterdir()):
+        if image.suffix.lower() in IMAGE_SUFFIXES and image.stem in masks:
+            pairs.append((str(image), str(masks[image.stem])))
+    if not pairs:
+        raise ValueError(f"{folder}: no image in images/ has a mask of the same stem in masks/ (PNG)")
+    return pairs
+
+
+def _read_files(pairs: list[tuple[str, str]], channels: int) -> tf.data.Dataset:
+    images, masks = zip(*pairs)
+
+    def read(image_path, mask_path):
+        image = tf.io.decode_image(tf.io.read_file(image_path), channels=channels, expand_animations=False)
+        mask = tf.io.decode_png(tf.io.read_file(mask_path), channels=1)
+        image.set_shape([None, None, channels])
+        return image, mask
+
+    return tf.data.Dataset.from_tensor_slices((list(images), list(masks))).map(
+        read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+
+
+def folder_source(path: str, *, channels: int, num_classes: int | None, ignore_index: int,
+                  binary_masks: bool, val_fraction: float, seed: int) -> SegmentationSource:
+    """``DIR/images/<stem>.(png|jpg)`` with ``DIR/masks/<stem>.png`` (class index or 0/255 masks).
+
+    With ``DIR/train/`` and ``DIR/val/`` (each with images/ and masks/) those are the
+    splits; otherwise a seeded random ``val_fraction`` of the pairs is held out.
+    Images are decoded to ``channels`` (gray <-> RGB converted by the decoder).
+    """
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise ValueError(f"folder dataset {folder} does not exist")
+    if channels not in (1, 3, 4):
+        raise ValueError(f"folder images decode to 1, 3 or 4 channels, not {channels}")
+    if (folder / "train").is_dir() and (folder / "val").is_dir():
+        train, val = _pairs(folder / "train"), _pairs(folder / "val")
+    else:
+        pairs = _pairs(folder)
+        n_train, n_val = _split_counts(len(pairs), val_fraction)
+        order = np.random.default_rng(seed).permutation(len(pairs))
+        train = [pairs[i] for i in sorted(order[:n_train])]
+        val = [pairs[i] for i in sorted(order[n_train:])]
+    if binary_masks:
+        num_classes = 2
+    if num_classes is None:
+        raise ValueError(f"folder:{path}: pass --num-classes (or --binary-masks for 0/255 masks)")
+    return SegmentationSource(
+        train=_read_files(train, channels),
+        val=_read_files(val, channels),
+        num_train=len(train),
+        num_val=len(val),
+        num_classes=num_classes,
+        class_names=(["background", "object"] if binary_masks else [f"class{i}" for i in range(num_classes)]),
+        table=label_table(num_classes, ignore_index, binary=binary_masks),
+        channels=channels,
+        description=f"folder:{folder} ({len(train)} train / {len(val)} val)",
+    )

@@ -1,0 +1,105 @@
+"""Segmentation losses and metrics that honour an ignore index.
+
+Built on Keras: ``sparse_categorical_crossentropy``, ``dice`` and
+``categorical_focal_crossentropy`` do the arithmetic; this module only masks out
+ignored pixels and averages per image over the valid ones. Metrics are Keras'
+confusion-matrix ``MeanIoU`` (with ``ignore_class``), plus pixel accuracy read from
+the same kind of confusion matrix.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+LOSSES = ("ce", "dice", "focal", "ce+dice")
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class SegmentationLoss(keras.losses.Loss):
+    """Per-image loss over valid pixels for logits ``[B, H, W, C]`` and labels ``[B, H, W, 1]``.
+
+    Args:
+        num_classes: C.
+        kind: ``"ce"`` (cross-entropy), ``"dice"`` (soft Dice averaged over classes),
+            ``"focal"`` (focal cross-entropy, gamma 2) or ``"ce+dice"`` (their sum).
+        ignore_index: label whose pixels count for nothing.
+    """
+
+    def __init__(self, num_classes: int, kind: str = "ce", ignore_index: int = 255, name: str | None = None,
+                 **kwargs):
+        if kind not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {kind!r}")
+        super().__init__(name=name or f"seg_{kind.replace('+', '_')}", **kwargs)
+        self.num_classes = int(num_classes)
+        self.kind = kind
+        self.ignore_index = int(ignore_index)
+
+    def call(self, y_true, y_pred):
+        labels = ops.cast(y_true, "int32")
+        if len(labels.shape) == 4:
+            labels = ops.squeeze(labels, -1)
+        valid = ops.cast(ops.not_equal(labels, self.ignore_index), "float32")
+        safe = ops.where(valid > 0, labels, ops.zeros_like(labels))
+        count = ops.maximum(ops.sum(valid, axis=(1, 2)), 1.0)
+        logits = ops.cast(y_pred, "float32")
+        total = 0.0
+        if self.kind in ("ce", "ce+dice"):
+            ce = keras.losses.sparse_categorical_crossentropy(safe, logits, from_logits=True)
+            total = total + ops.sum(ce * valid, axis=(1, 2)) / count
+        onehot = ops.one_hot(safe, self.num_classes) * valid[..., None]
+        if self.kind in ("dice", "ce+dice"):
+            probs = ops.softmax(logits, axis=-1) * valid[..., None]
+            dice = keras.losses.dice(onehot, probs, axis=(1, 2))  # [B, C]
+            total = total + ops.mean(ops.where(ops.isnan(dice), 0.0, dice), axis=-1)
+        if self.kind == "focal":
+            focal = keras.losses.categorical_focal_crossentropy(onehot, logits, from_logits=True)
+            total = total + ops.sum(focal * valid, axis=(1, 2)) / count
+        return total
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes, "kind": self.kind,
+                "ignore_index": self.ignore_index}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class PixelAccuracy(keras.metrics.MeanIoU):
+    """Fraction of valid pixels whose argmax class is right (from the confusion matrix)."""
+
+    def __init__(self, num_classes: int, ignore_class: int | None = 255, name: str = "pixel_accuracy", **kwargs):
+        kwargs.pop("sparse_y_pred", None)
+        super().__init__(num_classes=num_classes, ignore_class=ignore_class, sparse_y_pred=False, name=name,
+                         **kwargs)
+
+    def result(self):
+        matrix = ops.cast(self.total_cm, "float32")
+        return ops.divide_no_nan(ops.trace(matrix), ops.sum(matrix))
+
+
+def segmentation_metrics(num_classes: int, ignore_index: int = 255) -> list[keras.metrics.Metric]:
+    """Dataset-level mean IoU and pixel accuracy for logits, ignore index excluded."""
+    return [
+        keras.metrics.MeanIoU(num_classes, ignore_class=ignore_index, sparse_y_pred=False, name="mean_iou"),
+        PixelAccuracy(num_classes, ignore_class=ignore_index),
+    ]
+
+
+def iou_report(confusion, class_names: list[str]) -> dict:
+    """mIoU, per-class IoU and pixel accuracy from a confusion matrix ``[C, C]`` (rows: truth).
+
+    Classes that appear neither in the truth nor in the predictions get IoU None and
+    are left out of the mean (as Keras' MeanIoU does).
+    """
+    import numpy as np
+
+    cm = np.asarray(confusion, np.float64)
+    tp = np.diag(cm)
+    union = cm.sum(0) + cm.sum(1) - tp
+    per_class = {name: (float(tp[i] / union[i]) if union[i] > 0 else None) for i, name in enumerate(class_names)}
+    valid = [v for v in per_class.values() if v is not None]
+    return {
+        "mean_iou": float(np.mean(valid)) if valid else 0.0,
+        "per_class_iou": per_class,
+        "pixel_accuracy": float(tp.sum() / cm.sum()) if cm.sum() else 0.0,
+        "pixels": int(cm.sum()),
+    }

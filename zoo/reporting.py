@@ -1,0 +1,95 @@
+"""Plots for a run directory: learning curves and prediction samples (matplotlib, no display)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=100, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def plot_curves(rows: Sequence[dict], path: Path, metric: str = "mean_iou", title: str = "") -> None:
+    """Loss and ``metric`` per epoch (train and validation), phase boundaries dashed.
+
+    Args:
+        rows: history.csv rows (``epoch``, ``phase``, ``loss``, ``val_loss``, metric, ``val_<metric>``).
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    for axis, key in zip(axes, ("loss", metric)):
+        for prefix, style in (("", "-o"), ("val_", "-s")):
+            values = [r.get(prefix + key) for r in rows]
+            if any(isinstance(v, float) for v in values):
+                axis.plot(epochs, [v if isinstance(v, float) else np.nan for v in values], style,
+                          label=("validation " if prefix else "train ") + key, markersize=3)
+        phases = [r.get("phase") for r in rows]
+        for i in range(1, len(rows)):
+            if phases[i] != phases[i - 1]:
+                axis.axvline(epochs[i] - 0.5, color="gray", linestyle="--", linewidth=1)
+        axis.set_xlabel("epoch (dashed: new phase)")
+        axis.set_ylabel(key)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    fig.suptitle(title)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def _colourise(mask: np.ndarray, num_classes: int) -> np.ndarray:
+    palette = (np.array(_pyplot().get_cmap("tab10" if num_classes <= 10 else "tab20").colors) * 255).astype(np.uint8)
+    palette = np.concatenate([[[0, 0, 0]], palette])  # class 0 black
+    out = palette[np.clip(mask, 0, len(palette) - 1) % len(palette)]
+    out[mask >= num_classes] = (255, 255, 255)  # ignored pixels white
+    return out
+
+
+def plot_segmentation_samples(images: np.ndarray, true_masks: np.ndarray, pred_masks: np.ndarray,
+                              path: Path, class_names: Sequence[str]) -> None:
+    """A grid: image, true mask, predicted mask overlaid, one row per example.
+
+    Args:
+        images: uint8 ``[N, H, W, C]`` (C = 1 or 3).
+        true_masks, pred_masks: ``[N, H, W]`` class indices.
+    """
+    plt = _pyplot()
+    count = len(images)
+    fig, axes = plt.subplots(count, 3, figsize=(7.5, 2.5 * count), squeeze=False)
+    for row in range(count):
+        image = images[row]
+        image = np.repeat(image, 3, -1) if image.shape[-1] == 1 else image[..., :3]
+        truth = _colourise(true_masks[row], len(class_names))
+        pred = _colourise(pred_masks[row], len(class_names))
+        overlay = (0.5 * image + 0.5 * pred).astype(np.uint8)
+        for col, (picture, title) in enumerate(((image, "image"), (truth, "true mask"), (overlay, "predicted"))):
+            axes[row, col].imshow(picture)
+            axes[row, col].set_axis_off()
+            if row == 0:
+                axes[row, col].set_title(title)
+    names = ", ".join(f"{i}={n}" for i, n in enumerate(class_names))
+    fig.suptitle(f"validation samples ({names})", fontsize=9)
+    _save(fig, path)
+    plt.close(fig)
