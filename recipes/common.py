@@ -14,6 +14,120 @@ from typing import Callable
 from zoo.training import RunDir
 
 
+def resolve_encoder_weights(value: str, backbone: str, need_top: bool):
+    """'imagenet' | 'auto' | 'none' | PATH -> (what the builder takes, a note for the log).
+
+    ``auto`` uses ImageNet weights only if they are already on this machine (store or
+    Keras cache) and otherwise says plainly that the encoder starts from random weights.
+    """
+    from zoo import weights as store
+    from zoo.backbones import get_backbone
+
+    key = str(value).lower()
+    if key == "none":
+        return None, "encoder starts from random initial weights (--encoder-weights none)"
+    if key == "auto":
+        spec = get_backbone(backbone)
+        wanted = [spec.weights_top] if (need_top and spec.top_dense) else [spec.weights_notop, spec.weights_top]
+        if any(store.locate(name)[0] is not None for name in wanted):
+            return "imagenet", "using ImageNet weights found locally"
+        return None, (
+            f"NOTE: ImageNet weights for {backbone} ({wanted[0]}) are not in the local store or the Keras cache, "
+            "so the encoder trains from its random initial weights. For real transfer learning get them with "
+            f"`python -m zoo weights fetch {wanted[0]}` (or `weights import FILE`) and run again."
+        )
+    if key == "imagenet":
+        return "imagenet", "using ImageNet weights"
+    return value, f"encoder weights from {value}"
+
+
+def resolve_schedule(text: str, pretrained: bool, epochs: int, scratch_lr: str = "3e-4",
+                     head_lr: str = "1e-3", finetune_lr: str = "1e-4") -> str:
+    """The schedule string; ``auto`` depends on whether the encoder starts pretrained.
+
+    Pretrained: the decoder alone first (a fifth of the epochs, at least one) so that
+    its random initial weights do not disturb the encoder, then everything at a
+    lower rate. From random weights: everything from the start.
+    """
+    if text != "auto":
+        return text
+    if epochs < 1:
+        raise ValueError(f"--epochs must be >= 1, got {epochs}")
+    if not pretrained:
+        return f"all:{epochs}@{scratch_lr}"
+    head = max(1, epochs // 5)
+    return f"head:{head}@{head_lr}" + (f",all:{epochs - head}@{finetune_lr}" if epochs > head else "")
+
+
+@dataclasses.dataclass
+class Session:
+    """What a recipe run has decided before it loads data: strategy, run directory, weights, schedule."""
+
+    strategy: object
+    chief: bool
+    run: RunDir
+    encoder_weights: object
+    weights_note: str
+    schedule: str
+    phases: list
+    state: str  # "new" | "resume" | "finished"
+    settings: dict
+
+
+def open_session(cfg, *, default_out: str, must_match: tuple[str, ...], need_top: bool,
+                 log: Callable[[str], None], scratch_lr: str = "3e-4") -> Session:
+    """Strategy, chief/worker role, run directory policy, weights and schedule for ``cfg``."""
+    import os
+
+    from zoo.distribute import is_chief, make_strategy
+    from zoo.freezing import parse_schedule
+
+    strategy = make_strategy(cfg.strategy)
+    chief = is_chief()
+    out = Path(cfg.out or default_out)
+    run = RunDir(out if chief else out / ".workers" / f"{os.getpid()}")
+    encoder_weights, note = resolve_encoder_weights(cfg.encoder_weights, cfg.backbone, need_top)
+    schedule = resolve_schedule(cfg.schedule, encoder_weights is not None, cfg.epochs, scratch_lr=scratch_lr)
+    phases = parse_schedule(schedule)
+    settings = {**dataclasses.asdict(cfg), "schedule": schedule}
+    state = prepare_run_dir(run, settings, must_match, cfg.overwrite, cfg.resume, log)
+    if state != "finished":
+        log(note)
+    return Session(strategy, chief, run, encoder_weights, note, schedule, phases, state, settings)
+
+
+def check_batch(batch_size: int, strategy) -> int:
+    """The number of replicas; refuses a global batch smaller than it."""
+    replicas = strategy.num_replicas_in_sync
+    if batch_size < replicas:
+        raise ValueError(f"--batch-size {batch_size} is smaller than the {replicas} replicas; use at least {replicas}")
+    return replicas
+
+
+def write_run_config(session: Session, resolved: dict) -> None:
+    """config.json of a new run: settings as given, what they resolved to, library versions."""
+    from zoo.training import library_versions, write_json_atomic
+
+    if session.state == "new":
+        write_json_atomic(session.run.config, {"settings": session.settings, "resolved": resolved,
+                                               "versions": library_versions()})
+
+
+def load_best(model, run: RunDir) -> str:
+    """Loads the best checkpoint if there is one; returns "best" or "last"."""
+    if run.best_weights.is_file():
+        model.load_weights(str(run.best_weights))
+        return "best"
+    return "last"
+
+
+def verbosity(value) -> int:
+    """Keras fit verbosity from a flag: auto = bar on a terminal, a line per epoch otherwise."""
+    if value == "auto":
+        return 1 if sys.stdout.isatty() else 2
+    return int(value)
+
+
 def parse_size(text) -> tuple[int, int]:
     """``"128"`` -> (128, 128); ``"128x96"`` -> (128, 96) as (height, width)."""
     if isinstance(text, (list, tuple)) and len(text) == 2:

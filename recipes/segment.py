@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -115,47 +116,6 @@ def _log(message: str) -> None:
     print(f"[segment] {message}", flush=True)
 
 
-def resolve_schedule(text: str, pretrained: bool, epochs: int) -> str:
-    """The schedule string; ``auto`` depends on whether the encoder starts pretrained.
-
-    Pretrained: the decoder alone first (a fifth of the epochs, at least one) so that
-    its random initial weights do not disturb the encoder, then everything at a
-    lower rate. From random weights: everything from the start, at a higher rate.
-    """
-    if text != "auto":
-        return text
-    if epochs < 1:
-        raise ValueError(f"--epochs must be >= 1, got {epochs}")
-    if not pretrained:
-        return f"all:{epochs}@3e-4"
-    head = max(1, epochs // 5)
-    return f"head:{head}@1e-3" + (f",all:{epochs - head}@1e-4" if epochs > head else "")
-
-
-def resolve_encoder_weights(value: str, backbone: str, model: str):
-    """'imagenet' | 'auto' | 'none' | PATH -> what the builder takes, and a note for the log."""
-    from zoo import weights as store
-    from zoo.backbones import get_backbone
-
-    key = str(value).lower()
-    if key == "none":
-        return None, "encoder starts from random initial weights (--encoder-weights none)"
-    if key == "auto":
-        spec = get_backbone(backbone)
-        wanted = [spec.weights_top] if (model.startswith("fcn") and spec.top_dense) else [spec.weights_notop,
-                                                                                            spec.weights_top]
-        if any(store.locate(name)[0] is not None for name in wanted):
-            return "imagenet", "using ImageNet weights found locally"
-        return None, (
-            f"NOTE: ImageNet weights for {backbone} ({wanted[0]}) are not in the local store or the Keras cache, "
-            "so the encoder trains from its random initial weights. For real transfer learning get them with "
-            f"`python -m zoo weights fetch {wanted[0]}` (or `weights import FILE`) and run again."
-        )
-    if key == "imagenet":
-        return "imagenet", "using ImageNet weights"
-    return value, f"encoder weights from {value}"
-
-
 def load_source(cfg: SegmentConfig, input_size: tuple[int, int]):
     from zoo.data import segmentation as seg
 
@@ -206,7 +166,8 @@ def evaluate(model, dataset, num_classes: int, ignore_index: int, class_names: l
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from recipes.common import merge_config, parse_size, prepare_run_dir
+    from recipes.common import (check_batch, load_best, merge_config, open_session, parse_size, verbosity,
+                                write_run_config)
 
     cfg = merge_config(SegmentConfig(), args)
     input_size = parse_size(cfg.input_size)
@@ -222,40 +183,29 @@ def main(argv: list[str] | None = None) -> int:
     import zoo
     from zoo.data.augment import AugmentConfig
     from zoo.data.pipeline import segmentation_pipeline
-    from zoo.distribute import is_chief, make_strategy
     from zoo.export import export_segmentation
     from zoo.layers import check_spatial_size
     from zoo.losses import SegmentationLoss, segmentation_metrics
     from zoo.reporting import plot_curves, plot_segmentation_samples
-    from zoo.training import RunDir, fit_phases, library_versions, read_history, write_json_atomic
+    from zoo.training import fit_phases, read_history, write_json_atomic
 
     zoo.get_backbone(cfg.backbone)
     check_spatial_size(*input_size, 32, f"{cfg.model} on {cfg.backbone}")
-    strategy = make_strategy(cfg.strategy)
-    chief = is_chief()
     dataset_name = cfg.dataset.split(":", 1)[-1].rstrip("/").split("/")[-1] or "data"
-    out = Path(cfg.out or f"runs/{cfg.model}_{cfg.backbone}_{dataset_name}")
-    run = RunDir(out if chief else out / ".workers" / f"{os.getpid()}")
-
-    encoder_weights, weights_note = resolve_encoder_weights(cfg.encoder_weights, cfg.backbone, cfg.model)
-    schedule = resolve_schedule(cfg.schedule, encoder_weights is not None, cfg.epochs)
-    phases = zoo.parse_schedule(schedule)
-    settings = {**dataclasses.asdict(cfg), "schedule": schedule}
-    state = prepare_run_dir(run, settings, MUST_MATCH, cfg.overwrite, cfg.resume, _log)
-    if state == "finished":
+    session = open_session(cfg, default_out=f"runs/{cfg.model}_{cfg.backbone}_{dataset_name}",
+                           must_match=MUST_MATCH, need_top=cfg.model.startswith("fcn"), log=_log)
+    if session.state == "finished":
         return 0
-    _log(weights_note)
+    strategy, run, phases = session.strategy, session.run, session.phases
 
     keras.utils.set_random_seed(cfg.seed)
     source = load_source(cfg, input_size)
     channels = cfg.channels or source.channels or 3
-    replicas = strategy.num_replicas_in_sync
-    if cfg.batch_size < replicas:
-        raise ValueError(f"--batch-size {cfg.batch_size} is smaller than the {replicas} replicas; use at least {replicas}")
+    replicas = check_batch(cfg.batch_size, strategy)
     steps = cfg.steps_per_epoch or max(1, source.num_train // cfg.batch_size)
     _log(f"data: {source.description}; {source.num_classes} classes {source.class_names}")
     _log(f"strategy: {type(strategy).__name__} with {replicas} replica(s); global batch {cfg.batch_size}; "
-         f"{steps} steps per epoch; schedule {schedule}")
+         f"{steps} steps per epoch; schedule {session.schedule}")
 
     common = dict(table=source.table, input_size=input_size, channels=channels, batch_size=cfg.batch_size,
                   backbone=cfg.backbone, seed=cfg.seed)
@@ -265,40 +215,29 @@ def main(argv: list[str] | None = None) -> int:
 
     with strategy.scope():
         model = zoo.build(cfg.model, backbone=cfg.backbone, num_classes=source.num_classes,
-                          input_shape=(*input_size, channels), encoder_weights=encoder_weights)
+                          input_shape=(*input_size, channels), encoder_weights=session.encoder_weights)
         compile_kwargs = {
             "loss": SegmentationLoss(source.num_classes, cfg.loss, cfg.ignore_index),
             "metrics": segmentation_metrics(source.num_classes, cfg.ignore_index),
         }
     _log(f"model: {model.name}, {model.count_params():,} parameters, input {(*input_size, channels)}")
-    if state == "new":
-        write_json_atomic(run.config, {
-            "settings": settings,
-            "resolved": {"input_size": list(input_size), "channels": channels, "num_classes": source.num_classes,
-                         "class_names": source.class_names, "data": source.description,
-                         "num_train": source.num_train, "num_val": source.num_val, "steps_per_epoch": steps,
-                         "encoder_weights": str(encoder_weights), "weights_note": weights_note,
-                         "strategy": type(strategy).__name__, "replicas": replicas},
-            "versions": library_versions(),
-        })
+    write_run_config(session, {
+        "input_size": list(input_size), "channels": channels, "num_classes": source.num_classes,
+        "class_names": source.class_names, "data": source.description, "num_train": source.num_train,
+        "num_val": source.num_val, "steps_per_epoch": steps, "encoder_weights": str(session.encoder_weights),
+        "weights_note": session.weights_note, "strategy": type(strategy).__name__, "replicas": replicas})
 
     started = time.time()
     with strategy.scope():
         fit_phases(model, phases, run, compile_kwargs=compile_kwargs, train_data=train_ds, val_data=val_ds,
-                   steps_per_epoch=steps, verbose=_verbosity(cfg.verbose), log=_log)
+                   steps_per_epoch=steps, verbose=verbosity(cfg.verbose), log=_log)
     train_seconds = time.time() - started
 
-    if not chief:
-        import shutil
-
+    if not session.chief:
         shutil.rmtree(run.root, ignore_errors=True)
         return 0
 
-    used = "best"
-    if run.best_weights.is_file():
-        model.load_weights(str(run.best_weights))
-    else:
-        used = "last"
+    used = load_best(model, run)
     report = evaluate(model, val_ds, source.num_classes, cfg.ignore_index, source.class_names)
     history = read_history(run.history)
     plot_curves(history, run.curves, "mean_iou", f"{model.name} on {source.description}")
@@ -326,12 +265,6 @@ def main(argv: list[str] | None = None) -> int:
         f"{source.num_classes})\n"
     )
     return 0
-
-
-def _verbosity(value):
-    if value == "auto":
-        return 1 if sys.stdout.isatty() else 2
-    return int(value)
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -79,3 +79,55 @@ def export_segmentation(model: keras.Model, path: str | os.PathLike, input_size:
         input_signature=[tf.TensorSpec([None, None, None, channels], tf.uint8, name="images")],
     )
     return _write_atomic(archive, Path(path))
+
+
+def keypoint_serving_fn(model: keras.Model, input_size: tuple[int, int], backbone: str, stride: int,
+                        method: str = "dark", sigma: float = 2.0, flip_index=None):
+    """``fn(images uint8 [B, h, w, C]) -> {"keypoints" [B, K, 2], "scores" [B, K], "heatmaps"}``.
+
+    The image is resized to the training size, the heatmaps decoded (``method``,
+    with the flip test when ``flip_index`` is given) and the positions mapped back
+    to the input image's pixels (centre of the top-left pixel at (0, 0)).
+    """
+    from zoo.heatmaps import decode, flip_average, heatmap_to_image
+
+    spec = get_backbone(backbone)
+    height, width = int(input_size[0]), int(input_size[1])
+
+    def serve(images):
+        size = tf.cast(tf.shape(images)[1:3], tf.float32)
+        x = tf.image.resize(tf.cast(images, tf.float32), (height, width), method="bilinear", antialias=True)
+        x = spec.preprocess(x)
+        heatmaps = tf.cast(model(x, training=False), tf.float32)
+        if flip_index is not None:
+            mirrored = tf.cast(model(tf.reverse(x, axis=[2]), training=False), tf.float32)
+            heatmaps = flip_average(heatmaps, mirrored, flip_index)
+        coords, scores = decode(heatmaps, method, sigma)
+        frame = heatmap_to_image(coords, stride)  # in the resized frame
+        scale = tf.stack([size[1] / width, size[0] / height])
+        keypoints = (frame + 0.5) * scale - 0.5
+        return {"keypoints": keypoints, "scores": scores, "heatmaps": heatmaps}
+
+    return serve
+
+
+def export_keypoints(model: keras.Model, path: str | os.PathLike, input_size: tuple[int, int], backbone: str,
+                     stride: int, method: str = "dark", sigma: float = 2.0, flip_index=None) -> Path:
+    """Writes a keypoint SavedModel (``serving_default``: ``images`` uint8 in; ``keypoints``,
+    ``scores``, ``heatmaps`` out), complete or not at all."""
+    channels = model.input_shape[-1]
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        name="serving_default",
+        fn=keypoint_serving_fn(model, input_size, backbone, stride, method, sigma, flip_index),
+        input_signature=[tf.TensorSpec([None, None, None, channels], tf.uint8, name="images")],
+    )
+    return _write_atomic(archive, Path(path))
+
+
+def predict_keypoints(model: keras.Model, images, input_size: tuple[int, int], backbone: str, stride: int,
+                      method: str = "dark", sigma: float = 2.0, flip_index=None) -> dict:
+    """The keypoint serving computation, run eagerly on uint8 ``images``; NumPy arrays out."""
+    fn = keypoint_serving_fn(model, input_size, backbone, stride, method, sigma, flip_index)
+    return {k: v.numpy() for k, v in fn(tf.convert_to_tensor(images, tf.uint8)).items()}

@@ -103,3 +103,20 @@ def iou_report(confusion, class_names: list[str]) -> dict:
         "pixel_accuracy": float(tp.sum() / cm.sum()) if cm.sum() else 0.0,
         "pixels": int(cm.sum()),
     }
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class HeatmapLoss(keras.losses.Loss):
+    """Mean squared error between predicted and target heatmaps, per keypoint.
+
+    ``call`` returns ``[B, K]`` (0.5 * mean over pixels, as in Simple Baselines), so a
+    ``sample_weight`` of shape ``[B, K]`` (1 visible, 0 invisible or out of frame)
+    weights each keypoint; the mean is over all B x K entries.
+    """
+
+    def __init__(self, name: str = "heatmap_mse", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        diff = ops.cast(y_pred, "float32") - ops.cast(y_true, "float32")
+        return 0.5 * ops.mean(ops.square(diff), axis=(1, 2))

@@ -69,7 +69,7 @@ def _colourise(mask: np.ndarray, num_classes: int) -> np.ndarray:
 
 def plot_segmentation_samples(images: np.ndarray, true_masks: np.ndarray, pred_masks: np.ndarray,
                               path: Path, class_names: Sequence[str]) -> None:
-    """A grid: image, true mask, predicted mask overlaid, one row per example.
+    """A grid: image, true mask, predicted mask (same colours), one row per example.
 
     Args:
         images: uint8 ``[N, H, W, C]`` (C = 1 or 3).
@@ -83,13 +83,44 @@ def plot_segmentation_samples(images: np.ndarray, true_masks: np.ndarray, pred_m
         image = np.repeat(image, 3, -1) if image.shape[-1] == 1 else image[..., :3]
         truth = _colourise(true_masks[row], len(class_names))
         pred = _colourise(pred_masks[row], len(class_names))
-        overlay = (0.5 * image + 0.5 * pred).astype(np.uint8)
-        for col, (picture, title) in enumerate(((image, "image"), (truth, "true mask"), (overlay, "predicted"))):
+        for col, (picture, title) in enumerate(((image, "image"), (truth, "true mask"), (pred, "predicted mask"))):
             axes[row, col].imshow(picture)
             axes[row, col].set_axis_off()
             if row == 0:
                 axes[row, col].set_title(title)
     names = ", ".join(f"{i}={n}" for i, n in enumerate(class_names))
     fig.suptitle(f"validation samples ({names})", fontsize=9)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_keypoint_samples(images: np.ndarray, true: np.ndarray, pred: np.ndarray, visible: np.ndarray,
+                          path: Path, names: Sequence[str]) -> None:
+    """Images with true (green circles) and predicted (red crosses) keypoints, joined by a line.
+
+    Args:
+        images: uint8 ``[N, H, W, C]``.
+        true, pred: ``[N, K, 2]`` (x, y) in those images' pixels.
+        visible: ``[N, K]``; invisible true keypoints are not drawn.
+    """
+    plt = _pyplot()
+    count = len(images)
+    cols = min(count, 4)
+    rows = (count + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3 * rows), squeeze=False)
+    for i, axis in enumerate(axes.flat):
+        axis.set_axis_off()
+        if i >= count:
+            continue
+        image = images[i]
+        axis.imshow(image[..., 0] if image.shape[-1] == 1 else image[..., :3], cmap="gray")
+        for k in range(true.shape[1]):
+            if visible[i, k] > 0:
+                axis.plot([true[i, k, 0], pred[i, k, 0]], [true[i, k, 1], pred[i, k, 1]], "y-", linewidth=0.8)
+                axis.plot(true[i, k, 0], true[i, k, 1], "o", markerfacecolor="none", markeredgecolor="lime",
+                          markersize=6)
+            axis.plot(pred[i, k, 0], pred[i, k, 1], "x", color="red", markersize=6)
+    shown = ", ".join(names[:8]) + (" ..." if len(names) > 8 else "")
+    fig.suptitle(f"validation: true (green) and predicted (red) keypoints: {shown}", fontsize=9)
     _save(fig, path)
     plt.close(fig)

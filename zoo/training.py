@@ -163,6 +163,18 @@ class PhaseTag(keras.callbacks.Callback):
             logs["learning_rate"] = self.phase.learning_rate
 
 
+class EpochMetrics(keras.callbacks.Callback):
+    """Adds the metrics ``fn()`` returns (e.g. a full validation evaluation) to each epoch's logs."""
+
+    def __init__(self, fn: Callable[[], dict]):
+        super().__init__()
+        self.fn = fn
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs.update(self.fn())
+
+
 def _backup_epoch(backup_dir: Path) -> int | None:
     meta = backup_dir / "training_metadata.json"
     if not meta.is_file():
@@ -194,6 +206,7 @@ def fit_phases(
     verbose: int | str = "auto",
     optimizer_factory: Callable[[float], keras.optimizers.Optimizer] | None = None,
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+    epoch_metrics: Callable[[], dict] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, list]:
     """Runs the schedule with checkpoints, logs and history in ``run``; resumes what is there.
@@ -209,6 +222,8 @@ def fit_phases(
         verbose: ``model.fit`` verbosity.
         optimizer_factory: learning rate -> optimizer (default Adam).
         extra_callbacks: added to every phase.
+        epoch_metrics: called after each epoch; the dict it returns is added to the
+            epoch's logs (before history.csv and the best checkpoint see them).
         log: where progress messages go.
 
     Returns:
@@ -235,6 +250,7 @@ def fit_phases(
         callbacks = [
             keras.callbacks.BackupAndRestore(str(run.backup(index)), delete_checkpoint=False),
             PhaseTag(index, phase),
+            *([EpochMetrics(epoch_metrics)] if epoch_metrics else []),
             keras.callbacks.CSVLogger(str(run.history), append=True),
             keras.callbacks.ModelCheckpoint(
                 str(run.best_weights), monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True,

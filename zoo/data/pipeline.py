@@ -126,3 +126,89 @@ def segmentation_pipeline(
     if preprocess:
         ds = ds.map(lambda x, y: (spec.preprocess(x), y), num_parallel_calls=AUTOTUNE)
     return ds.prefetch(AUTOTUNE)
+
+
+def keypoint_pipeline(
+    dataset: tf.data.Dataset,
+    *,
+    input_size: tuple[int, int],
+    channels: int,
+    batch_size: int,
+    backbone: str,
+    stride: int,
+    sigma: float,
+    flip_index: list[int],
+    training: bool,
+    augment=None,
+    seed: int = 0,
+    num_examples: int | None = None,
+    repeat: bool = False,
+    for_eval: bool = False,
+) -> tf.data.Dataset:
+    """Raw keypoint examples (see ``zoo.data.keypoint_sources``) -> batches.
+
+    Each example is warped once (``zoo.data.keypoints``): its box onto the input
+    frame, plus random flip/scale/rotation/translation when training with
+    ``augment``; keypoints move with the same matrix, flips swap left/right.
+
+    Returns:
+        For training/validation in ``fit``: ``(images float32 [B, H, W, C]
+        preprocessed, heatmaps [B, H/s, W/s, K], weights [B, K])``. With
+        ``for_eval``: dicts with ``images`` (preprocessed), ``pixels`` (uint8 view),
+        ``keypoints`` (true (x, y) in the input frame), ``visible``, ``matrix``
+        (source -> input frame) and ``norm`` (normaliser in source pixels).
+    """
+    from zoo.data import keypoints as geometry
+    from zoo.heatmaps import encode
+
+    height, width = input_size
+    heatmap_size = (height // stride, width // stride)
+    spec = get_backbone(backbone)
+    flip = tf.constant(flip_index, tf.int32)
+
+    def warp(example, seed_pair):
+        image = convert_channels(example["image"], channels)
+        matrix = geometry.box_to_frame(example["box"], input_size)
+        points = tf.cast(example["keypoints"], tf.float32)
+        xy, visible = points[:, :2], points[:, 2] > 0
+        if training and augment is not None:
+            extra, flipped = geometry.random_augment_matrix(input_size, augment, seed_pair)
+            matrix = extra @ matrix
+        source, warp_matrix = geometry.prefilter(image, matrix)
+        pixels = geometry.warp_image(source, warp_matrix, input_size)
+        moved = geometry.transform_points(xy, matrix)
+        if training and augment is not None:
+            moved = tf.where(flipped, tf.gather(moved, flip), moved)
+            visible = tf.where(flipped, tf.gather(visible, flip), visible)
+            u = tf.random.stateless_uniform([2], seed=seed_pair + 7)
+            mean = tf.reduce_mean(pixels)
+            contrast = 1.0 + augment.contrast * (2.0 * u[0] - 1.0)
+            pixels = (pixels - mean) * contrast + mean + 255.0 * augment.brightness * (2.0 * u[1] - 1.0)
+        pixels = tf.clip_by_value(pixels, 0.0, 255.0)
+        heatmaps, weights = encode(moved, visible, heatmap_size, stride, sigma)
+        out = {"pixels": pixels, "heatmaps": heatmaps, "weights": weights}
+        if for_eval:
+            norm = tf.cast(example["norm"], tf.float32)
+            span = tf.reduce_max(tf.reduce_max(xy, 0) - tf.reduce_min(xy, 0))
+            out.update({"keypoints": moved, "visible": tf.cast(visible, tf.float32), "matrix": matrix,
+                        "norm": tf.where(norm > 0, norm, span), "source_keypoints": xy})
+        return out
+
+    seeds = tf.data.Dataset.random(seed=seed).batch(2)
+    ds = dataset
+    if training:
+        ds = ds.shuffle(min(num_examples or 1000, 2000), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    ds = tf.data.Dataset.zip((ds, seeds)).map(warp, num_parallel_calls=AUTOTUNE, deterministic=True)
+    if not training and num_examples is not None and num_examples * height * width * (channels + 1) * 4 < CACHE_LIMIT_BYTES:
+        ds = ds.cache()  # validation examples are warped the same way every time
+    ds = ds.batch(batch_size, drop_remainder=training, num_parallel_calls=AUTOTUNE)
+
+    def finish(batch):
+        images = spec.preprocess(batch["pixels"])
+        if for_eval:
+            return {**batch, "images": images}
+        return images, batch["heatmaps"], batch["weights"]
+
+    return ds.map(finish, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)

@@ -1,0 +1,190 @@
+"""Keypoint heatmaps: Gaussian targets and sub-pixel decoding (written by hand: Keras has neither).
+
+Coordinates follow DESIGN.md: ``(x, y)`` in pixels, x along columns, the centre of
+the top-left pixel at (0, 0). A heatmap at stride ``s`` has one pixel per ``s x s``
+block of the image; heatmap pixel ``u`` is centred on image coordinate
+``u * s + (s - 1) / 2``. Targets are drawn at the exact (unrounded) position in
+those heatmap coordinates, and decoding maps back with the same formula, so the
+pair is unbiased (as in UDP / DARK).
+
+Decoders (all return heatmap-pixel coordinates and a score = the peak value):
+
+- ``argmax``: the best pixel; error up to half a heatmap pixel.
+- ``dark``: blur, take the log, one Newton step from the argmax using finite
+  differences (Zhang et al. 2020, "Distribution-Aware Coordinate Representation").
+- ``soft-argmax``: expectation of the coordinates under a softmax of the heatmap in
+  a window around the argmax, with the window's floor subtracted so that the flat
+  background does not pull the estimate towards the window's centre.
+"""
+
+from __future__ import annotations
+
+import math
+
+import tensorflow as tf
+
+DECODERS = ("argmax", "dark", "soft-argmax")
+
+
+def image_to_heatmap(coords: tf.Tensor, stride: int) -> tf.Tensor:
+    """Image pixel coordinates -> heatmap pixel coordinates (same shape)."""
+    return (coords - (stride - 1) / 2.0) / float(stride)
+
+
+def heatmap_to_image(coords: tf.Tensor, stride: int) -> tf.Tensor:
+    """Heatmap pixel coordinates -> image pixel coordinates (same shape)."""
+    return coords * float(stride) + (stride - 1) / 2.0
+
+
+def encode(keypoints: tf.Tensor, visible: tf.Tensor, heatmap_size: tuple[int, int], stride: int,
+           sigma: float = 2.0) -> tuple[tf.Tensor, tf.Tensor]:
+    """Gaussian targets for one example.
+
+    Args:
+        keypoints: float ``[K, 2]`` (x, y) in image pixels of the model input.
+        visible: bool or 0/1 ``[K]``; invisible keypoints get an empty map and weight 0.
+        heatmap_size: (h, w) of the heatmap.
+        stride: image pixels per heatmap pixel.
+        sigma: Gaussian standard deviation in heatmap pixels.
+
+    Returns:
+        heatmaps float32 ``[h, w, K]`` with peak 1 at the exact position; weights
+        float32 ``[K]`` (1 for a visible keypoint inside the frame, else 0).
+    """
+    height, width = heatmap_size
+    centre = image_to_heatmap(tf.cast(keypoints, tf.float32), stride)  # [K, 2]
+    finite = tf.reduce_all(tf.math.is_finite(centre), axis=-1)
+    centre = tf.where(finite[:, None], centre, tf.zeros_like(centre))
+    inside = ((centre[:, 0] >= -0.5) & (centre[:, 0] <= width - 0.5)
+              & (centre[:, 1] >= -0.5) & (centre[:, 1] <= height - 0.5))
+    weight = tf.cast(tf.cast(visible, tf.bool) & finite & inside, tf.float32)
+    xs = tf.range(width, dtype=tf.float32)[None, :, None]
+    ys = tf.range(height, dtype=tf.float32)[:, None, None]
+    d2 = (xs - centre[None, None, :, 0]) ** 2 + (ys - centre[None, None, :, 1]) ** 2
+    maps = tf.exp(-d2 / (2.0 * sigma * sigma)) * weight[None, None, :]
+    return maps, weight
+
+
+def _argmax(heatmaps: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Integer peak positions ``[B, K]`` (x, y as int32) and peak values."""
+    shape = tf.shape(heatmaps)
+    batch, height, width, count = shape[0], shape[1], shape[2], shape[3]
+    flat = tf.reshape(tf.transpose(heatmaps, [0, 3, 1, 2]), [batch, count, height * width])
+    index = tf.argmax(flat, axis=-1, output_type=tf.int32)
+    score = tf.reduce_max(flat, axis=-1)
+    return index % width, index // width, score
+
+
+def _sample(maps: tf.Tensor, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+    """Values of ``maps [B, H, W, K]`` at integer positions ``x, y [B, K]`` (clamped to the map)."""
+    shape = tf.shape(maps)
+    x = tf.clip_by_value(x, 0, shape[2] - 1)
+    y = tf.clip_by_value(y, 0, shape[1] - 1)
+    b = tf.broadcast_to(tf.range(shape[0])[:, None], tf.shape(x))
+    k = tf.broadcast_to(tf.range(shape[3])[None, :], tf.shape(x))
+    return tf.gather_nd(maps, tf.stack([b, y, x, k], axis=-1))
+
+
+def _gaussian_blur(maps: tf.Tensor, sigma: float) -> tf.Tensor:
+    radius = max(1, int(math.ceil(3 * sigma)))
+    grid = tf.range(-radius, radius + 1, dtype=tf.float32)
+    kernel = tf.exp(-(grid**2) / (2.0 * sigma * sigma))
+    kernel = kernel / tf.reduce_sum(kernel)
+    count = tf.shape(maps)[-1]
+    kx = tf.tile(tf.reshape(kernel, [1, -1, 1, 1]), [1, 1, count, 1])
+    ky = tf.tile(tf.reshape(kernel, [-1, 1, 1, 1]), [1, 1, count, 1])
+    # Replicate the border so the blur does not pull peaks near the edge inwards.
+    padded = tf.pad(maps, [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="SYMMETRIC")
+    out = tf.nn.depthwise_conv2d(padded, kx, [1, 1, 1, 1], "VALID")
+    return tf.nn.depthwise_conv2d(out, ky, [1, 1, 1, 1], "VALID")
+
+
+def _dark(heatmaps: tf.Tensor, x: tf.Tensor, y: tf.Tensor, sigma: float) -> tuple[tf.Tensor, tf.Tensor]:
+    blurred = _gaussian_blur(tf.nn.relu(heatmaps), sigma)
+    peak = tf.reduce_max(blurred, axis=[1, 2], keepdims=True)
+    # Rescale each map to its original peak, as DARK does, then take the log.
+    blurred = blurred * tf.math.divide_no_nan(tf.reduce_max(heatmaps, axis=[1, 2], keepdims=True), peak)
+    logmap = tf.math.log(tf.maximum(blurred, 1e-10))
+
+    def at(dx, dy):
+        return _sample(logmap, x + dx, y + dy)
+
+    centre = at(0, 0)
+    dx = 0.5 * (at(1, 0) - at(-1, 0))
+    dy = 0.5 * (at(0, 1) - at(0, -1))
+    dxx = at(1, 0) - 2 * centre + at(-1, 0)
+    dyy = at(0, 1) - 2 * centre + at(0, -1)
+    dxy = 0.25 * (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1))
+    det = dxx * dyy - dxy * dxy
+    ok = (det > 1e-12) & (dxx < 0) & (dyy < 0)  # a proper maximum
+    safe = tf.where(ok, det, tf.ones_like(det))
+    off_x = -(dyy * dx - dxy * dy) / safe
+    off_y = -(dxx * dy - dxy * dx) / safe
+    off_x = tf.where(ok, tf.clip_by_value(off_x, -1.0, 1.0), tf.zeros_like(off_x))
+    off_y = tf.where(ok, tf.clip_by_value(off_y, -1.0, 1.0), tf.zeros_like(off_y))
+    return tf.cast(x, tf.float32) + off_x, tf.cast(y, tf.float32) + off_y
+
+
+def _soft_argmax(heatmaps: tf.Tensor, x: tf.Tensor, y: tf.Tensor, radius: int,
+                 beta: float) -> tuple[tf.Tensor, tf.Tensor]:
+    offsets = tf.range(-radius, radius + 1)
+    oy, ox = tf.meshgrid(offsets, offsets, indexing="ij")
+    ox, oy = tf.reshape(ox, [-1]), tf.reshape(oy, [-1])  # [N]
+    values = tf.map_fn(
+        lambda o: _sample(heatmaps, x + o[0], y + o[1]), tf.stack([ox, oy], axis=-1),
+        fn_output_signature=heatmaps.dtype,
+    )  # [N, B, K]
+    shape = tf.shape(heatmaps)
+    px = tf.cast(x[None] + ox[:, None, None], tf.float32)
+    py = tf.cast(y[None] + oy[:, None, None], tf.float32)
+    inside = ((px >= 0) & (px <= tf.cast(shape[2] - 1, tf.float32))
+              & (py >= 0) & (py <= tf.cast(shape[1] - 1, tf.float32)))
+    logits = beta * values
+    floor = tf.reduce_min(tf.where(inside, logits, tf.fill(tf.shape(logits), tf.float32.max)), axis=0)
+    weights = tf.where(inside, tf.exp(logits - floor[None]) - 1.0, tf.zeros_like(logits))
+    total = tf.reduce_sum(weights, axis=0)
+    ok = total > 1e-12
+    safe = tf.where(ok, total, tf.ones_like(total))
+    ex = tf.reduce_sum(weights * px, axis=0) / safe
+    ey = tf.reduce_sum(weights * py, axis=0) / safe
+    return (tf.where(ok, ex, tf.cast(x, tf.float32)), tf.where(ok, ey, tf.cast(y, tf.float32)))
+
+
+def decode(heatmaps: tf.Tensor, method: str = "dark", sigma: float = 2.0, radius: int | None = None,
+           beta: float = 1.0) -> tuple[tf.Tensor, tf.Tensor]:
+    """Peak positions of each heatmap.
+
+    Args:
+        heatmaps: float ``[B, h, w, K]``.
+        method: ``"argmax"``, ``"dark"`` or ``"soft-argmax"``.
+        sigma: the targets' Gaussian sigma (heatmap pixels); DARK blurs with it.
+        radius: soft-argmax window half-size (default ``ceil(3 * sigma)``).
+        beta: soft-argmax softmax sharpness (1 keeps a Gaussian's shape).
+
+    Returns:
+        coords float32 ``[B, K, 2]`` (x, y) in heatmap pixels; scores float32 ``[B, K]``
+        (the maximum of each map).
+    """
+    if method not in DECODERS:
+        raise ValueError(f"unknown decoder {method!r}; choose one of {DECODERS}")
+    heatmaps = tf.cast(heatmaps, tf.float32)
+    x, y, score = _argmax(heatmaps)
+    if method == "argmax":
+        fx, fy = tf.cast(x, tf.float32), tf.cast(y, tf.float32)
+    elif method == "dark":
+        fx, fy = _dark(heatmaps, x, y, sigma)
+    else:
+        fx, fy = _soft_argmax(heatmaps, x, y, radius or int(math.ceil(3 * sigma)), beta)
+    return tf.stack([fx, fy], axis=-1), score
+
+
+def flip_average(heatmaps: tf.Tensor, flipped_heatmaps: tf.Tensor, flip_index) -> tf.Tensor:
+    """Flip test: the mean of ``heatmaps`` and the prediction on the mirrored image.
+
+    ``flipped_heatmaps`` (from the horizontally mirrored input) are mirrored back and
+    their left/right channels swapped with ``flip_index`` (keypoint k of the mirror
+    is keypoint ``flip_index[k]`` of the original). With the centre convention here no
+    pixel shift is needed.
+    """
+    back = tf.gather(tf.reverse(flipped_heatmaps, axis=[2]), flip_index, axis=-1)
+    return 0.5 * (tf.cast(heatmaps, tf.float32) + tf.cast(back, tf.float32))
