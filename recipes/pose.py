@@ -285,8 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     with strategy.scope():
         fit_phases(model, phases, run, compile_kwargs=compile_kwargs, train_data=train_ds, val_data=val_ds,
-                   steps_per_epoch=steps, verbose=verbosity(cfg.verbose), log=_log, monitor="val_pck",
-                   mode="max", epoch_metrics=epoch_metrics)
+                   steps_per_epoch=steps, verbose=verbosity(cfg.verbose), log=_log, monitor="val_nme",
+                   mode="min", epoch_metrics=epoch_metrics)
     train_seconds = time.time() - started
     if not session.chief:
         shutil.rmtree(run.root, ignore_errors=True)

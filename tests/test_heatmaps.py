@@ -28,10 +28,10 @@ def test_encode_peaks_at_the_unrounded_position():
     maps, true = _random_maps(count=5)
     assert maps.shape == (5, 24, 32, 1)
     assert np.isclose(maps.max(), 1.0, atol=0.2) and maps.max() <= 1.0
-    # the centre of mass of a Gaussian far from the border is its centre
+    # the centre of mass of a Gaussian 3 sigma from the border is its centre (to truncation)
     ys, xs = np.mgrid[0:24, 0:32]
     for m, (u, v) in zip(maps[..., 0], true):
-        assert abs((m * xs).sum() / m.sum() - u) < 1e-3 and abs((m * ys).sum() / m.sum() - v) < 1e-3
+        assert abs((m * xs).sum() / m.sum() - u) < 0.01 and abs((m * ys).sum() / m.sum() - v) < 0.01
 
 
 def test_invisible_and_out_of_frame_keypoints_get_zero_weight():
@@ -61,7 +61,7 @@ def test_coordinate_round_trip_between_image_and_heatmap():
 
 
 def test_flip_average_of_a_symmetric_prediction_is_unchanged():
-    maps, _ = _random_maps(count=1, size=(8, 8))
+    maps, _ = _random_maps(count=1, size=(8, 12), sigma=1.0)
     pair = np.concatenate([maps, maps[..., ::-1, :]], -1)  # keypoint 1 is keypoint 0 mirrored
     mirrored = pair[:, :, ::-1, :][..., ::-1]  # prediction on the mirrored image: mirror and swap
     out = flip_average(tf.constant(pair), tf.constant(mirrored), [1, 0]).numpy()

@@ -114,6 +114,19 @@ def test_aflw2k3d_under_mock_data_runs_end_to_end(tmp_path):
     assert config["flip_index"][36] == 45 and config["flip_index"][0] == 16 and config["flip_index"][30] == 30
 
 
+@pytest.mark.parametrize("name, count", [("celeb_a", 5), ("the300w_lp", 68)])
+def test_other_tfds_presets_read_under_mock_data(name, count):
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=3):
+        source = ks.tfds_keypoint_source(name, data_dir=None, image_key=None, keypoints_key=None, val_split=None,
+                                         train_split=None)
+        example = next(iter(source.train))
+    assert example["keypoints"].shape == (count, 3) and example["box"].shape == (4,)
+    assert len(source.flip_index) == count and sorted(source.flip_index) == list(range(count))
+    assert source.eye_indices is not None
+
+
 def test_coco_folder_crops_the_box_and_keeps_keypoints_on_their_pixels(tmp_path):
     (tmp_path / "images").mkdir()
     for i in range(5):
@@ -158,14 +171,15 @@ def test_csv_folder_reads_names_and_missing_points(tmp_path):
 def test_faces_run_learns(tmp_path):
     """Simple Baseline on ResNet50 from random initial weights, synthetic faces at 96 px.
 
-    Threshold: PCK@0.1 of the face height means within 4-9 px here; guessing the average
-    landmark positions scores about 0.15 on these randomly placed faces. 0.6 needs real
-    localisation.
+    Threshold: PCK@0.1 of the face height means within 5-9 px here; the faces' centres
+    move +-14 px, so guessing the average landmark positions scores 0.17 (11.7 px mean error).
+    0.75 needs real localisation (a default 10-epoch run on 1000 faces reaches about 0.8
+    after 3 epochs).
     """
     run = tmp_path / "learn"
     code = pose.main(["--dataset", "synthetic:faces", "--encoder-weights", "none", "--input-size", "96",
-                      "--synthetic-count", "600", "--batch-size", "16", "--schedule", "all:8@1e-3",
+                      "--synthetic-count", "600", "--batch-size", "16", "--schedule", "all:6@1e-3",
                       "--out", str(run), "--verbose", "0"])
     assert code == 0
     pck = [float(r["val_pck"]) for r in _history(run)]
-    assert pck[-1] > pck[0] + 0.3 and max(pck) > 0.6, pck
+    assert pck[-1] >= pck[0] + 0.15 and pck[-1] > 0.75, pck
