@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.data import synthetic
+from zoo.data.tfds import count_examples, prepared_builder, resolve_splits
 
 
 @dataclasses.dataclass
@@ -124,28 +125,15 @@ def tfds_keypoint_source(name: str, *, data_dir: str | None, image_key: str | No
                          val_split: str | None, train_split: str | None) -> KeypointSource:
     """A TFDS dataset by name: presets ``aflw2k3d``, ``the300w_lp``, ``celeb_a``; or
     ``--image-key`` with ``--keypoints-key`` holding normalised (x, y) pairs ``[K, 2]``."""
-    import tensorflow_datasets as tfds
-
     preset = TFDS_KEYPOINT_PRESETS.get(name)
     if preset is None and not keypoints_key:
         raise ValueError(f"tfds:{name} has no keypoint preset ({sorted(TFDS_KEYPOINT_PRESETS)}); pass "
                          "--keypoints-key (a [K, 2] feature of (x, y) normalised to [0, 1])")
     image_key = image_key or (preset.image_key if preset else "image")
     read = f"normalized:{keypoints_key}" if keypoints_key else preset.read
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-        builder.download_and_prepare()
-    except Exception as err:  # noqa: BLE001 - TFDS raises many kinds; all mean "not available"
-        raise RuntimeError(
-            f"could not load TFDS dataset {name!r} ({type(err).__name__}: {err}). If this machine is offline, "
-            f"run `tfds build {name}` on a machine with internet and copy its data folder "
-            "(~/tensorflow_datasets) here, or pass --data-dir"
-        ) from err
-    features = builder.info.features
     key = "landmarks" if read == "celeb_a" else read.split(":", 1)[1]
-    for needed in (image_key, key):
-        if needed not in features:
-            raise ValueError(f"tfds:{name} has no feature {needed!r}; its features are {sorted(features.keys())}")
+    builder = prepared_builder(name, data_dir, (image_key, key))
+    features = builder.info.features
     if read == "celeb_a":
         count = 5
     else:
@@ -166,26 +154,17 @@ def tfds_keypoint_source(name: str, *, data_dir: str | None, image_key: str | No
         box = tf.stack([0.0, 0.0, shape[1], shape[0]])
         return {"image": image, "keypoints": keypoints, "box": box, "norm": tf.constant(0.0)}
 
-    splits = builder.info.splits
-    train_split = train_split or (preset.train_split if preset else "train")
-    val_split = val_split or (preset.val_split if preset else "validation")
-    if val_split not in splits and train_split in splits:
-        train_split, val_split = f"{train_split}[:90%]", f"{train_split}[90%:]"
+    train_split, val_split = resolve_splits(builder, train_split or (preset.train_split if preset else "train"),
+                                            val_split or (preset.val_split if preset else "validation"))
 
     def read_split(split):
         ds = builder.as_dataset(split=split, shuffle_files=False)
         return ds.map(convert, num_parallel_calls=tf.data.AUTOTUNE)
 
-    def count_examples(split, ds):
-        known = splits[split].num_examples if split in splits else 0
-        if known:
-            return int(known)
-        cardinality = int(ds.cardinality())
-        return cardinality if cardinality >= 0 else int(ds.reduce(0, lambda n, _: n + 1))
-
     train, val = read_split(train_split), read_split(val_split)
     return KeypointSource(
-        train=train, val=val, num_train=count_examples(train_split, train), num_val=count_examples(val_split, val),
+        train=train, val=val, num_train=count_examples(builder, train_split, train),
+        num_val=count_examples(builder, val_split, val),
         keypoint_names=names, flip_index=flip, channels=features[image_key].shape[-1],
         description=f"tfds:{name} ({train_split} / {val_split})",
         eye_indices=preset.eye_indices if preset else None,

@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from zoo.data import synthetic
 from zoo.data.pipeline import label_table
+from zoo.data.tfds import count_examples, prepared_builder, resolve_splits
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -102,8 +103,6 @@ def tfds_source(name: str, *, num_classes: int | None, ignore_index: int, image_
     Download failures surface as TFDS raises them, with a hint on how to prepare the
     data elsewhere (``tfds build`` on a machine with internet, then ``--data-dir``).
     """
-    import tensorflow_datasets as tfds
-
     preset = TFDS_PRESETS.get(name)
     image_key = image_key or (preset.image_key if preset else "image")
     mask_key = mask_key or (preset.mask_key if preset else "segmentation_mask")
@@ -119,43 +118,21 @@ def tfds_source(name: str, *, num_classes: int | None, ignore_index: int, image_
             raise ValueError(f"tfds:{name} has no preset: pass --num-classes (and --image-key/--mask-key)")
         class_names = [f"class{i}" for i in range(num_classes)]
         table = label_table(num_classes, ignore_index, binary=binary_masks)
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-        builder.download_and_prepare()
-    except Exception as err:  # noqa: BLE001 - TFDS raises many kinds; all mean "not available"
-        raise RuntimeError(
-            f"could not load TFDS dataset {name!r} ({type(err).__name__}: {err}). If this machine is offline, "
-            f"run `tfds build {name}` (or this recipe) on a machine with internet and copy its data folder "
-            "(~/tensorflow_datasets) here, or pass --data-dir"
-        ) from err
+    builder = prepared_builder(name, data_dir, (image_key, mask_key))
     features = builder.info.features
-    for key in (image_key, mask_key):
-        if key not in features:
-            raise ValueError(f"tfds:{name} has no feature {key!r}; its features are {sorted(features.keys())}")
-    splits = builder.info.splits
-    if val_split not in splits and train_split in splits:  # carve a validation split out of train
-        train_split, val_split = f"{train_split}[:90%]", f"{train_split}[90%:]"
+    train_split, val_split = resolve_splits(builder, train_split, val_split)
 
     def read(split):
         ds = builder.as_dataset(split=split, shuffle_files=False)
         return ds.map(lambda ex: (ex[image_key], ex[mask_key]), num_parallel_calls=tf.data.AUTOTUNE)
-
-    def count(split, ds):
-        known = splits[split].num_examples if split in splits else 0
-        if known:
-            return int(known)
-        cardinality = int(ds.cardinality())
-        if cardinality >= 0:
-            return cardinality
-        return int(ds.reduce(0, lambda n, _: n + 1))
 
     channels = features[image_key].shape[-1]
     train, val = read(train_split), read(val_split)
     return SegmentationSource(
         train=train,
         val=val,
-        num_train=count(train_split, train),
-        num_val=count(val_split, val),
+        num_train=count_examples(builder, train_split, train),
+        num_val=count_examples(builder, val_split, val),
         num_classes=len(class_names),
         class_names=class_names,
         table=table,
