@@ -41,6 +41,13 @@ class PoseConfig:
     resume: bool = False
     overwrite: bool = False
     strategy: str = "auto"
+    devices: str | None = None
+    cpu_devices: int = 1
+    tpu: str | None = None
+    lr_scaling: str = "none"
+    mixed_precision: str = "auto"
+    jit_compile: bool = False
+    steps_per_execution: int = 1
     sigma: float = 2.0
     heatmap_stride: int | None = None
     decode: str = "dark"
@@ -62,6 +69,8 @@ class PoseConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from recipes.common import add_distribution_flags
+
     d = PoseConfig()
     p = argparse.ArgumentParser(
         prog="python -m recipes.pose",
@@ -86,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--out", help="run directory (default runs/<model>_<backbone>_<dataset name>)")
     a("--resume", action="store_true", help="continue an unfinished run (a plain re-run does the same)")
     a("--overwrite", action="store_true", help="delete an existing run in --out and start again")
-    a("--strategy", choices=("auto", "default", "onedevice", "mirrored", "multiworker"), help="tf.distribute strategy")
+    add_distribution_flags(p)
     a("--sigma", type=float, help=f"Gaussian sigma of the targets, heatmap pixels (default {d.sigma})")
     a("--heatmap-stride", dest="heatmap_stride", type=int,
       help="input pixels per heatmap pixel: 1, 2, 4, 8 or 16 for simple_baseline (default 4), 1 for unet")
@@ -197,8 +206,8 @@ def evaluate_keypoints(model, dataset, *, stride: int, method: str, sigma: float
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from recipes.common import (check_batch, load_best, merge_config, open_session, parse_size, verbosity,
-                                write_run_config)
+    from recipes.common import (check_batch, compile_options, load_best, merge_config, open_session, parse_size,
+                                verbosity, write_run_config)
 
     cfg = merge_config(PoseConfig(), args)
     input_size = parse_size(cfg.input_size)
@@ -221,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     import zoo
     from zoo.data.keypoints import KeypointAugment
     from zoo.data.pipeline import keypoint_pipeline
+    from zoo.distribute import build_from_spec_under_multiworker, shard_by_data
     from zoo.export import export_keypoints
     from zoo.layers import check_spatial_size
     from zoo.losses import HeatmapLoss
@@ -252,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
                   stride=stride, sigma=cfg.sigma, flip_index=flip_index, seed=cfg.seed)
     train_ds = keypoint_pipeline(source.train, training=True, augment=KeypointAugment() if cfg.augment else None,
                                  num_examples=source.num_train, repeat=True, **common)
-    val_ds = keypoint_pipeline(source.val, training=False, num_examples=source.num_val, **common)
+    val_ds = shard_by_data(keypoint_pipeline(source.val, training=False, num_examples=source.num_val, **common))
+    train_ds = shard_by_data(train_ds)
     eval_ds = keypoint_pipeline(source.val, training=False, num_examples=source.num_val, for_eval=True, **common)
 
     with strategy.scope():
@@ -263,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             model = zoo.unet(cfg.backbone, num_classes=count, input_shape=(*input_size, channels),
                              encoder_weights=session.encoder_weights, name=f"unet_heatmaps_{cfg.backbone}")
-        compile_kwargs = {"loss": HeatmapLoss()}
+        compile_kwargs = {"loss": HeatmapLoss(), **compile_options(cfg)}
     _log(f"model: {model.name}, {model.count_params():,} parameters, input {(*input_size, channels)}, "
          f"heatmaps {model.output_shape[1:]}")
     write_run_config(session, {
@@ -282,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         return {"val_pck": report["pck"], "val_nme": report["nme"],
                 "val_mean_pixel_error": report["mean_pixel_error"]}
 
+    build_from_spec_under_multiworker(model, train_ds.element_spec)
     started = time.time()
     with strategy.scope():
         fit_phases(model, phases, run, compile_kwargs=compile_kwargs, train_data=train_ds, val_data=val_ds,

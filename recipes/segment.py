@@ -43,6 +43,13 @@ class SegmentConfig:
     resume: bool = False
     overwrite: bool = False
     strategy: str = "auto"
+    devices: str | None = None
+    cpu_devices: int = 1
+    tpu: str | None = None
+    lr_scaling: str = "none"
+    mixed_precision: str = "auto"
+    jit_compile: bool = False
+    steps_per_execution: int = 1
     num_classes: int | None = None
     binary_masks: bool = False
     ignore_index: int = 255
@@ -61,6 +68,8 @@ class SegmentConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from recipes.common import add_distribution_flags
+
     d = SegmentConfig()
     p = argparse.ArgumentParser(
         prog="python -m recipes.segment",
@@ -85,8 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--out", help="run directory (default runs/<model>_<backbone>_<dataset name>)")
     a("--resume", action="store_true", help="continue an unfinished run (a plain re-run does the same)")
     a("--overwrite", action="store_true", help="delete an existing run in --out and start again")
-    a("--strategy", choices=("auto", "default", "onedevice", "mirrored", "multiworker"),
-      help="tf.distribute strategy; auto = mirrored over several GPUs, else one device (default auto)")
+    add_distribution_flags(p)
     a("--num-classes", dest="num_classes", type=int, help="classes C (needed for folder/tfds without a preset)")
     a("--binary-masks", dest="binary_masks", action="store_true",
       help="masks are 0/255 (black background, white object): 2 classes")
@@ -166,8 +174,8 @@ def evaluate(model, dataset, num_classes: int, ignore_index: int, class_names: l
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from recipes.common import (check_batch, load_best, merge_config, open_session, parse_size, verbosity,
-                                write_run_config)
+    from recipes.common import (check_batch, compile_options, load_best, merge_config, open_session, parse_size,
+                                verbosity, write_run_config)
 
     cfg = merge_config(SegmentConfig(), args)
     input_size = parse_size(cfg.input_size)
@@ -183,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     import zoo
     from zoo.data.augment import AugmentConfig
     from zoo.data.pipeline import segmentation_pipeline
+    from zoo.distribute import build_from_spec_under_multiworker, shard_by_data
     from zoo.export import export_segmentation
     from zoo.layers import check_spatial_size
     from zoo.losses import SegmentationLoss, segmentation_metrics
@@ -211,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
                   backbone=cfg.backbone, seed=cfg.seed)
     train_ds = segmentation_pipeline(source.train, training=True, augment=AugmentConfig() if cfg.augment else None,
                                      num_examples=source.num_train, repeat=True, **common)
-    val_ds = segmentation_pipeline(source.val, training=False, num_examples=source.num_val, **common)
+    val_ds = shard_by_data(segmentation_pipeline(source.val, training=False, num_examples=source.num_val, **common))
+    train_ds = shard_by_data(train_ds)
 
     with strategy.scope():
         model = zoo.build(cfg.model, backbone=cfg.backbone, num_classes=source.num_classes,
@@ -219,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         compile_kwargs = {
             "loss": SegmentationLoss(source.num_classes, cfg.loss, cfg.ignore_index),
             "metrics": segmentation_metrics(source.num_classes, cfg.ignore_index),
+            **compile_options(cfg),
         }
     _log(f"model: {model.name}, {model.count_params():,} parameters, input {(*input_size, channels)}")
     write_run_config(session, {
@@ -227,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         "num_val": source.num_val, "steps_per_epoch": steps, "encoder_weights": str(session.encoder_weights),
         "weights_note": session.weights_note, "strategy": type(strategy).__name__, "replicas": replicas})
 
+    build_from_spec_under_multiworker(model, train_ds.element_spec)
     started = time.time()
     with strategy.scope():
         fit_phases(model, phases, run, compile_kwargs=compile_kwargs, train_data=train_ds, val_data=val_ds,

@@ -14,31 +14,84 @@ import os
 
 import tensorflow as tf
 
-STRATEGIES = ("auto", "default", "onedevice", "mirrored", "multiworker")
+STRATEGIES = ("auto", "default", "onedevice", "mirrored", "multiworker", "tpu")
 
 
-def make_strategy(name: str = "auto", devices: list[str] | None = None) -> tf.distribute.Strategy:
+def split_cpu(count: int) -> None:
+    """Splits the CPU into ``count`` logical devices (``/cpu:0`` .. ``/cpu:{count-1}``).
+
+    For running ``MirroredStrategy`` (or several multi-worker replicas) on a machine
+    without accelerators. Must run before TensorFlow initialises its devices.
+    """
+    if count <= 1:
+        return
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+    except RuntimeError as err:
+        raise RuntimeError(f"cannot split the CPU into {count} devices after TensorFlow has started ({err})") from err
+
+
+def make_strategy(name: str = "auto", devices: list[str] | None = None, cpu_devices: int = 1,
+                  tpu: str | None = None) -> tf.distribute.Strategy:
     """Returns the strategy called ``name`` (see ``STRATEGIES``).
 
     Args:
-        name: ``auto``, ``default``, ``onedevice``, ``mirrored`` or ``multiworker``.
-        devices: for ``mirrored``, an explicit device list (e.g. two logical CPUs
-            ``["/cpu:0", "/cpu:1"]``); default all local GPUs (or the CPU).
+        name: ``auto``, ``default``, ``onedevice``, ``mirrored``, ``multiworker`` or ``tpu``.
+        devices: for ``mirrored``, an explicit device list (e.g. ``["/gpu:0", "/gpu:1"]``);
+            default all local GPUs, else all logical CPUs.
+        cpu_devices: split the CPU into this many logical devices first (testing, or
+            a CPU-only machine); ``mirrored`` then uses them all.
+        tpu: for ``tpu``, the TPU name or address given to ``TPUClusterResolver``
+            ("" or "local" for a TPU VM).
     """
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {name!r}; choose one of {STRATEGIES}")
+    split_cpu(cpu_devices)
     if name == "multiworker":
         if "TF_CONFIG" not in os.environ:
             raise ValueError("--strategy multiworker needs TF_CONFIG (the cluster and this worker's task) to be set")
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        patch_keras_multiworker_reduce()
+        return strategy
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu="" if tpu in (None, "local") else tpu)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
     gpus = tf.config.list_logical_devices("GPU")
     if name == "mirrored":
+        if devices is None and not gpus:
+            devices = [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices=devices)
     if name == "onedevice":
         return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
     if name == "auto" and len(gpus) > 1:
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """Tells multi-worker input distribution to shard ``dataset`` by example.
+
+    Every worker then reads all sources but keeps every N-th batch, which works for
+    in-memory, generated and file-based pipelines alike (file sharding would need
+    at least one file per worker).
+    """
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
+def scale_learning_rate(rate: float, replicas: int, rule: str) -> float:
+    """The learning rate for ``replicas`` replicas: ``none`` keeps it (the global batch is
+    what the schedule was written for), ``linear`` multiplies it by the replica count
+    (when the per-replica batch is held fixed and the global batch grows with replicas)."""
+    if rule == "none":
+        return rate
+    if rule == "linear":
+        return rate * replicas
+    raise ValueError(f"unknown learning-rate scaling {rule!r}; use none or linear")
 
 
 def worker_role() -> tuple[str, int]:
@@ -59,3 +112,60 @@ def is_chief() -> bool:
         return True
     has_chief = "chief" in (config.get("cluster") or {})
     return task_type == "worker" and index == 0 and not has_chief
+
+
+def build_from_spec_under_multiworker(model, element_spec) -> None:
+    """Works around Keras 3.15 ``fit`` under ``MultiWorkerMirroredStrategy``.
+
+    Before training, Keras' TensorFlow trainer reduces the first distributed batch
+    with ``strategy.reduce("MEAN", ...)`` only to learn its shapes; with multi-worker
+    collectives that reduce fails ("Attempt to convert a value (PerReplica ...) to a
+    Tensor"). The shapes are known from the dataset's ``element_spec``, so for
+    multi-worker models this builds the compiled loss, metrics and model from them
+    instead. No effect under other strategies.
+    """
+    if not isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+
+    def symbolic_build(iterator=None, data_batch=None):
+        with model.distribute_strategy.scope():
+            model._symbolic_build(data_batch=element_spec)
+
+    model._maybe_symbolic_build = symbolic_build
+
+
+def patch_keras_multiworker_reduce() -> None:
+    """Works around Keras 3.15 ``fit`` failing under ``MultiWorkerMirroredStrategy``.
+
+    Keras reduces each step's (scalar) logs across workers with
+    ``strategy.reduce("MEAN", value, axis=0)``, which fails for scalars ("Invalid
+    reduction dimension 0 for input with 0 dimensions"; tensorflow/tensorflow#72388).
+    This wraps Keras' ``reduce_per_replica`` so that, under multi-worker collectives
+    only, a scalar is averaged across replicas with ``axis=None`` - the same mean.
+    Applied when a multi-worker strategy is created; idempotent.
+    """
+    from keras.src.backend.tensorflow import trainer as keras_trainer
+
+    original = keras_trainer.reduce_per_replica
+    if getattr(original, "_zoo_patched", False):
+        return
+
+    def reduce_per_replica(values, strategy, reduction):
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and reduction in ("auto", "mean"):
+            def one(value):
+                if isinstance(value, tf.distribute.DistributedValues) or tf.is_tensor(value):
+                    rank = value.shape.rank if tf.is_tensor(value) else None
+                    if rank is None:
+                        local = strategy.experimental_local_results(value)[0]
+                        rank = local.shape.rank
+                    if rank == 0:
+                        return strategy.reduce("MEAN", value, axis=None)
+                return original(value, strategy, reduction)
+
+            from keras.src import tree
+
+            return tree.map_structure(one, values)
+        return original(values, strategy, reduction)
+
+    reduce_per_replica._zoo_patched = True
+    keras_trainer.reduce_per_replica = reduce_per_replica

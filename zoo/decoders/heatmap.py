@@ -43,6 +43,6 @@ def heatmap_head(
             kernel_initializer=keras.initializers.RandomNormal(stddev=0.001),
             name=name,
         )(x)
-        x = keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+        x = keras.layers.BatchNormalization(momentum=0.9, synchronized=True, name=f"{name}_bn")(x)
         x = keras.layers.ReLU(name=f"{name}_relu")(x)
     return x
