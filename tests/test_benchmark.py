@@ -1,0 +1,22 @@
+"""The benchmark recipe's smoke test: one tiny model, one size, few steps (the full run is not in CI)."""
+
+import json
+
+from recipes import benchmark
+
+
+def test_benchmark_smoke_writes_every_figure(tmp_path):
+    out = tmp_path / "bench.json"
+    code = benchmark.main(["--models", "unet:vgg16", "--input-size", "32", "--batch-size", "2", "--steps", "2",
+                           "--sizes", "32", "--batches", "2", "--out", str(out)])
+    assert code == 0
+    results = json.loads(out.read_text())
+    assert results["limit_gflops_float32"] > 1
+    row = results["models"][0]
+    assert row["train_gflop_per_image"] > 0.1  # VGG16 U-Net at 32 px: about 0.3 GFLOP forward, x3
+    for key in ("in_memory_images_per_s", "synthetic / in-memory", "png folder / in-memory",
+                "recipe (synthetic) / plain keras", "export / keras call"):
+        assert row[key] > 0, key
+    assert 0 < row["fraction_of_limit"] < 1.5
+    assert results["scaling"] and (tmp_path / "bench.png").is_file()
+    assert "tensorflow" in results["versions"]
