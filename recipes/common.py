@@ -14,6 +14,42 @@ from typing import Callable
 from zoo.training import RunDir
 
 
+@dataclasses.dataclass
+class RecipeConfig:
+    """Settings both recipes have (each recipe subclasses it, with its own defaults and extras)."""
+
+    dataset: str = ""
+    model: str = ""
+    backbone: str = ""
+    encoder_weights: str = "imagenet"
+    input_size: str = "128"
+    channels: int | None = None
+    batch_size: int = 8
+    schedule: str = "auto"
+    epochs: int = 10
+    out: str | None = None
+    resume: bool = False
+    overwrite: bool = False
+    strategy: str = "auto"
+    devices: str | None = None
+    cpu_devices: int = 1
+    tpu: str | None = None
+    lr_scaling: str = "none"
+    mixed_precision: str = "auto"
+    jit_compile: bool = False
+    steps_per_execution: int = 1
+    seed: int = 0
+    steps_per_epoch: int | None = None
+    val_fraction: float = 0.2
+    image_key: str | None = None
+    train_split: str | None = None
+    val_split: str | None = None
+    data_dir: str | None = None
+    synthetic_count: int = 1000
+    augment: bool = True
+    verbose: str = "auto"
+
+
 def resolve_encoder_weights(value: str, backbone: str, need_top: bool):
     """'imagenet' | 'auto' | 'none' | PATH -> (what the builder takes, a note for the log).
 

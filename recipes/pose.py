@@ -19,53 +19,31 @@ import shutil
 import sys
 import time
 
+from recipes.common import RecipeConfig  # noqa: E402
+
 POSE_MODELS = ("simple_baseline", "unet")
 MUST_MATCH = ("dataset", "model", "backbone", "input_size", "channels", "batch_size", "seed", "schedule",
               "synthetic_count", "val_fraction", "encoder_weights", "sigma", "heatmap_stride")
 
 
 @dataclasses.dataclass
-class PoseConfig:
-    """Every setting of the recipe (flags and ``--config`` JSON use the same names)."""
+class PoseConfig(RecipeConfig):
+    """Every setting of the recipe (flags and ``--config`` JSON use the same names); shared ones in
+    ``recipes.common.RecipeConfig``."""
 
     dataset: str = "synthetic:faces"
     model: str = "simple_baseline"
     backbone: str = "resnet50"
-    encoder_weights: str = "imagenet"
     input_size: str = "96"
-    channels: int | None = None
     batch_size: int = 16
-    schedule: str = "auto"
-    epochs: int = 10
-    out: str | None = None
-    resume: bool = False
-    overwrite: bool = False
-    strategy: str = "auto"
-    devices: str | None = None
-    cpu_devices: int = 1
-    tpu: str | None = None
-    lr_scaling: str = "none"
-    mixed_precision: str = "auto"
-    jit_compile: bool = False
-    steps_per_execution: int = 1
     sigma: float = 2.0
     heatmap_stride: int | None = None
     decode: str = "dark"
     flip_test: bool = False
-    seed: int = 0
-    steps_per_epoch: int | None = None
-    val_fraction: float = 0.2
     pck_threshold: float = 0.1
     pck_normalizer: str = "size"
-    image_key: str | None = None
     keypoints_key: str | None = None
-    train_split: str | None = None
-    val_split: str | None = None
-    data_dir: str | None = None
     flip_pairs: str | None = None
-    synthetic_count: int = 1000
-    augment: bool = True
-    verbose: str = "auto"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from recipes.common import RecipeConfig  # noqa: E402
+
 SEGMENTATION_MODELS = ("unet", "fcn8s", "fcn16s", "fcn32s")
 MUST_MATCH = ("dataset", "model", "backbone", "input_size", "channels", "num_classes", "binary_masks",
               "ignore_index", "loss", "batch_size", "seed", "schedule", "synthetic_count", "val_fraction",
@@ -27,44 +29,20 @@ MUST_MATCH = ("dataset", "model", "backbone", "input_size", "channels", "num_cla
 
 
 @dataclasses.dataclass
-class SegmentConfig:
-    """Every setting of the recipe (flags and ``--config`` JSON use the same names)."""
+class SegmentConfig(RecipeConfig):
+    """Every setting of the recipe (flags and ``--config`` JSON use the same names); shared ones in
+    ``recipes.common.RecipeConfig``."""
 
     dataset: str = "synthetic:shapes"
     model: str = "unet"
     backbone: str = "vgg16"
-    encoder_weights: str = "imagenet"
     input_size: str = "128"
-    channels: int | None = None
     batch_size: int = 8
-    schedule: str = "auto"
-    epochs: int = 10
-    out: str | None = None
-    resume: bool = False
-    overwrite: bool = False
-    strategy: str = "auto"
-    devices: str | None = None
-    cpu_devices: int = 1
-    tpu: str | None = None
-    lr_scaling: str = "none"
-    mixed_precision: str = "auto"
-    jit_compile: bool = False
-    steps_per_execution: int = 1
     num_classes: int | None = None
     binary_masks: bool = False
     ignore_index: int = 255
     loss: str = "ce"
-    seed: int = 0
-    steps_per_epoch: int | None = None
-    val_fraction: float = 0.2
-    image_key: str | None = None
     mask_key: str | None = None
-    train_split: str | None = None
-    val_split: str | None = None
-    data_dir: str | None = None
-    synthetic_count: int = 1000
-    augment: bool = True
-    verbose: str = "auto"
 
 
 def build_parser() -> argparse.ArgumentParser:

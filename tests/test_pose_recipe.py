@@ -103,7 +103,7 @@ def test_aflw2k3d_under_mock_data_runs_end_to_end(tmp_path):
 
     run = tmp_path / "aflw"
     with tfds.testing.mock_data(num_examples=8):
-        code = pose.main(["--dataset", "tfds:aflw2k3d", "--model", "simple_baseline", "--backbone", "resnet50",
+        code = pose.main(["--dataset", "tfds:aflw2k3d", "--model", "simple_baseline", "--backbone", "vgg16",
                           "--encoder-weights", "none", "--input-size", "64", "--batch-size", "4",
                           "--steps-per-epoch", "2", "--schedule", "all:1@1e-3", "--out", str(run), "--verbose", "0",
                           "--pck-normalizer", "interocular"])

@@ -70,7 +70,7 @@ def test_oxford_pet_under_mock_data_runs_end_to_end(tmp_path):
 
     run = tmp_path / "pets"
     with tfds.testing.mock_data(num_examples=8):
-        code = segment.main(["--dataset", "tfds:oxford_iiit_pet", "--model", "fcn32s", "--backbone", "resnet50",
+        code = segment.main(["--dataset", "tfds:oxford_iiit_pet", "--model", "fcn8s", "--backbone", "vgg16",
                              "--encoder-weights", "none", "--input-size", "64", "--schedule", "all:1@1e-4",
                              "--out", str(run), "--batch-size", "4", "--steps-per-epoch", "2", "--verbose", "0"])
     assert code == 0
