@@ -111,9 +111,20 @@ class Session:
     precision: str = "float32"
 
 
-def open_session(cfg, *, default_out: str, must_match: tuple[str, ...], need_top: bool,
+def open_session(cfg, *, input_size: tuple[int, int], must_match: tuple[str, ...], need_top: bool,
                  log: Callable[[str], None], scratch_lr: str = "3e-4") -> Session:
-    """Strategy, chief/worker role, run directory policy, weights and schedule for ``cfg``."""
+    """Checks the settings both recipes share, then decides strategy, chief/worker role,
+    run directory policy (default ``runs/<model>_<backbone>_<dataset name>``), weights
+    and schedule for ``cfg``."""
+    from zoo.backbones import get_backbone
+    from zoo.layers import check_spatial_size
+
+    if cfg.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {cfg.batch_size}")
+    spec = get_backbone(cfg.backbone)
+    check_spatial_size(*input_size, spec.divisor, f"{cfg.model} on {cfg.backbone}")
+    dataset_name = cfg.dataset.split(":", 1)[-1].rstrip("/").split("/")[-1] or "data"
+    default_out = f"runs/{cfg.model}_{cfg.backbone}_{dataset_name}"
     from zoo.distribute import is_chief, make_strategy, scale_learning_rate, worker_role
     from zoo.freezing import parse_schedule
 

@@ -136,8 +136,12 @@ def load_source(cfg: PoseConfig, input_size):
 
 
 def evaluate_keypoints(model, dataset, *, stride: int, method: str, sigma: float, flip_index, normalizer: str,
-                       threshold: float, names, eye_indices, limit: int | None = None) -> tuple[dict, dict]:
+                       threshold: float, names, eye_indices, limit: int | None = None,
+                       predictors: dict | None = None) -> tuple[dict, dict]:
     """Decodes predictions over an evaluation dataset and scores them in source-image pixels.
+
+    ``predictors`` (decoder -> compiled prediction function), when given, keeps the
+    traced functions between calls so per-epoch evaluation does not retrace.
 
     Returns:
         (report from ``keypoint_report``, arrays for plotting: pixels, true and predicted
@@ -149,13 +153,18 @@ def evaluate_keypoints(model, dataset, *, stride: int, method: str, sigma: float
     from zoo.heatmaps import decode, flip_average, heatmap_to_image
     from zoo.keypoint_metrics import keypoint_report, normalisers
 
-    @tf.function
-    def predict(images):
-        heatmaps = model(images, training=False)
-        if flip_index is not None:
-            heatmaps = flip_average(heatmaps, model(tf.reverse(images, axis=[2]), training=False), flip_index)
-        coords, _ = decode(heatmaps, method, sigma)
-        return heatmap_to_image(coords, stride)
+    predict = predictors.get(method) if predictors is not None else None
+    if predict is None:
+        @tf.function
+        def predict(images):
+            heatmaps = model(images, training=False)
+            if flip_index is not None:
+                heatmaps = flip_average(heatmaps, model(tf.reverse(images, axis=[2]), training=False), flip_index)
+            coords, _ = decode(heatmaps, method, sigma)
+            return heatmap_to_image(coords, stride)
+
+        if predictors is not None:
+            predictors[method] = predict  # traced once, reused every epoch
 
     pred_src, true_src, visible, sizes, frame_pred, frame_true, pixels = [], [], [], [], [], [], []
     for batch in dataset:
@@ -198,8 +207,6 @@ def main(argv: list[str] | None = None) -> int:
         raise ValueError(f"--heatmap-stride must be 1, 2, 4, 8 or 16, got {stride}")
     if cfg.sigma <= 0:
         raise ValueError(f"--sigma must be positive, got {cfg.sigma}")
-    if cfg.batch_size < 1:
-        raise ValueError(f"--batch-size must be >= 1, got {cfg.batch_size}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     import keras
@@ -210,15 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     from zoo.data.pipeline import keypoint_pipeline
     from zoo.distribute import build_from_spec_under_multiworker, shard_by_data
     from zoo.export import export_keypoints
-    from zoo.layers import check_spatial_size
     from zoo.losses import HeatmapLoss
     from zoo.reporting import plot_curves, plot_keypoint_samples
     from zoo.training import fit_phases, read_history, write_json_atomic
 
-    zoo.get_backbone(cfg.backbone)
-    check_spatial_size(*input_size, 32, f"{cfg.model} on {cfg.backbone}")
-    dataset_name = cfg.dataset.split(":", 1)[-1].rstrip("/").split("/")[-1] or "data"
-    session = open_session(cfg, default_out=f"runs/{cfg.model}_{cfg.backbone}_{dataset_name}",
+    session = open_session(cfg, input_size=input_size,
                            must_match=MUST_MATCH, need_top=False, log=_log, scratch_lr="1e-3")
     if session.state == "finished":
         return 0
@@ -264,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
 
     evaluation = dict(stride=stride, method=cfg.decode, sigma=cfg.sigma,
                       flip_index=flip_index if cfg.flip_test else None, normalizer=cfg.pck_normalizer,
-                      threshold=cfg.pck_threshold, names=source.keypoint_names, eye_indices=source.eye_indices)
+                      threshold=cfg.pck_threshold, names=source.keypoint_names, eye_indices=source.eye_indices,
+                      predictors={})
 
     def epoch_metrics() -> dict:
         report, _ = evaluate_keypoints(model, eval_ds, **evaluation)

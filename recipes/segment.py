@@ -157,8 +157,6 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = merge_config(SegmentConfig(), args)
     input_size = parse_size(cfg.input_size)
-    if cfg.batch_size < 1:
-        raise ValueError(f"--batch-size must be >= 1, got {cfg.batch_size}")
     if cfg.model not in SEGMENTATION_MODELS:
         raise ValueError(f"--model {cfg.model!r}: choose one of {SEGMENTATION_MODELS}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -171,15 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     from zoo.data.pipeline import segmentation_pipeline
     from zoo.distribute import build_from_spec_under_multiworker, shard_by_data
     from zoo.export import export_segmentation
-    from zoo.layers import check_spatial_size
     from zoo.losses import SegmentationLoss, segmentation_metrics
     from zoo.reporting import plot_curves, plot_segmentation_samples
     from zoo.training import fit_phases, read_history, write_json_atomic
 
-    zoo.get_backbone(cfg.backbone)
-    check_spatial_size(*input_size, 32, f"{cfg.model} on {cfg.backbone}")
-    dataset_name = cfg.dataset.split(":", 1)[-1].rstrip("/").split("/")[-1] or "data"
-    session = open_session(cfg, default_out=f"runs/{cfg.model}_{cfg.backbone}_{dataset_name}",
+    session = open_session(cfg, input_size=input_size,
                            must_match=MUST_MATCH, need_top=cfg.model.startswith("fcn"), log=_log)
     if session.state == "finished":
         return 0

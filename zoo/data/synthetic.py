@@ -14,7 +14,22 @@ from __future__ import annotations
 import numpy as np
 
 SHAPES_CLASSES = ("background", "circle", "square", "triangle")
+
+
+def _check_request(count: int, height: int, width: int, channels: int, min_side: int) -> None:
+    if channels not in (1, 3):
+        raise ValueError(f"synthetic pictures have 1 or 3 channels, not {channels}")
+    if count < 1 or height < min_side or width < min_side:
+        raise ValueError(f"need count >= 1 and a size of at least {min_side}x{min_side}, "
+                         f"got count={count}, size={height}x{width}")
 _CLASS_COLOURS = np.array([[0, 0, 0], [215, 70, 60], [70, 190, 80], [70, 90, 220]], np.float32)
+
+
+def _to_uint8(image: np.ndarray, channels: int) -> np.ndarray:
+    """RGB float pictures -> uint8 with ``channels`` (1: luma)."""
+    if channels == 1:
+        image = image @ np.array([0.299, 0.587, 0.114], np.float32)[:, None]
+    return np.clip(image, 0, 255).astype(np.uint8)
 
 
 def _texture(rng: np.random.Generator, count: int, height: int, width: int, channels: int) -> np.ndarray:
@@ -54,10 +69,7 @@ def make_shapes(
         ``[count, height, width, 1]`` with values in 0..3 (``SHAPES_CLASSES``).
     """
     width = width or height
-    if channels not in (1, 3):
-        raise ValueError(f"synthetic pictures have 1 or 3 channels, not {channels}")
-    if count < 1 or height < 8 or width < 8:
-        raise ValueError(f"need count >= 1 and a size of at least 8x8, got count={count}, size={height}x{width}")
+    _check_request(count, height, width, channels, 8)
     rng = np.random.default_rng(seed)
     image, _ = _texture(rng, count, height, width, 3)
     mask = np.zeros((count, height, width), np.uint8)
@@ -85,9 +97,7 @@ def make_shapes(
         shade = colour[:, None, None, :] + rng.standard_normal(image.shape, dtype=np.float32) * 6
         image = np.where(inside[..., None], shade, image)
         mask = np.where(inside, cls[:, None, None], mask).astype(np.uint8)
-    if channels == 1:
-        image = image @ np.array([0.299, 0.587, 0.114], np.float32)[:, None]
-    return np.clip(image, 0, 255).astype(np.uint8), mask[..., None]
+    return _to_uint8(image, channels), mask[..., None]
 
 
 FACE_KEYPOINTS = ("left_eye", "right_eye", "nose", "left_mouth", "right_mouth")
@@ -118,10 +128,7 @@ def make_faces(
         face sizes float32 ``[count]`` (face height in pixels, the PCK normaliser).
     """
     width = width or height
-    if channels not in (1, 3):
-        raise ValueError(f"synthetic pictures have 1 or 3 channels, not {channels}")
-    if count < 1 or height < 16 or width < 16:
-        raise ValueError(f"need count >= 1 and a size of at least 16x16, got count={count}, size={height}x{width}")
+    _check_request(count, height, width, channels, 16)
     rng = np.random.default_rng(seed)
     image, _ = _texture(rng, count, height, width, 3)
     side = float(min(height, width))
@@ -161,6 +168,4 @@ def make_faces(
     px = points[..., 0] * np.cos(angle)[:, None] - points[..., 1] * np.sin(angle)[:, None] + cx[:, None]
     py = points[..., 0] * np.sin(angle)[:, None] + points[..., 1] * np.cos(angle)[:, None] + cy[:, None]
     keypoints = np.stack([px, py, np.ones_like(px)], axis=-1).astype(np.float32)
-    if channels == 1:
-        image = image @ np.array([0.299, 0.587, 0.114], np.float32)[:, None]
-    return np.clip(image, 0, 255).astype(np.uint8), keypoints, (2 * half).astype(np.float32)
+    return _to_uint8(image, channels), keypoints, (2 * half).astype(np.float32)
