@@ -1,7 +1,7 @@
 """Training and serving speed, measured side by side in one process.
 
     python -m recipes.benchmark [--models unet:vgg16,fcn8s:vgg16,unet:resnet50,simple_baseline:resnet50]
-        [--input-size 128] [--batch-size 8] [--steps 5] [--out bench.json]
+        [--input-size 128] [--batch-size 8] [--steps 2] [--repeats 2] [--out bench.json]
 
 Reports, for this machine:
 
@@ -15,10 +15,16 @@ Reports, for this machine:
    recipe's pipeline throughput as a ratio to it;
 5. the exported SavedModel's serving latency per image as a ratio to the Keras
    model's own call;
-6. in-memory throughput as input size and batch size grow (``bench.png``).
+6. in-memory throughput as input size and batch size grow (``bench.png``);
+7. for the first model, the speed options as ratios to the default (XLA, bfloat16), and
+   for the slowest model where the time goes (forward vs backward, encoder vs decoder).
 
-Every ratio compares runs made one after the other in this process, so machine noise
-hits both sides alike. Writes ``bench.json`` (all figures, versions, device) and prints
+Every throughput is the median of ``--repeats`` timed groups of ``--steps`` steps, after
+a warm-up step, inside one ``fit`` call (one iterator, so a pipeline's start-up and
+cache fill are not counted as steady-state cost). The plain-Keras figure is ``fit`` on
+arrays, whose every epoch starts a new pass: one warm-up epoch, then ``--repeats``
+timed epochs of ``--steps`` steps. Every ratio compares runs made one
+after the other in this process, so machine noise hits both sides alike. Writes ``bench.json`` (all figures, versions, device) and prints
 a table.
 """
 
@@ -27,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -41,8 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", default=DEFAULT_MODELS, help="comma-separated MODEL:BACKBONE")
     p.add_argument("--input-size", type=int, default=128, help="square training size in pixels")
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--steps", type=int, default=5, help="timed training steps per measurement (after warm-up)")
-    p.add_argument("--sizes", default="64,128,192", help="input sizes of the scaling sweep (first model)")
+    p.add_argument("--steps", type=int, default=2, help="training steps per timed epoch")
+    p.add_argument("--repeats", type=int, default=2, help="timed epochs per measurement (median), after one warm-up")
+    p.add_argument("--options", default="xla,bfloat16",
+                   help="speed options compared on the first model (comma-separated: xla, bfloat16, float16; "
+                        "'' to skip)")
+    p.add_argument("--sizes", default="64,128", help="input sizes of the scaling sweep (first model)")
     p.add_argument("--batches", default="4,8,16", help="batch sizes of the scaling sweep (first model)")
     p.add_argument("--out", default="bench.json", help="where to write the figures (bench.png beside it)")
     return p
@@ -64,25 +75,11 @@ def matmul_limit(n: int = 2048, repeats: int = 10) -> float:
     return best
 
 
-def forward_flops(model, input_shape) -> float:
-    """FLOPs of one forward pass for one image, counted by TensorFlow's profiler on the graph."""
-    import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
-    concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(
-        tf.TensorSpec([1, *input_shape], tf.float32))
-    frozen = convert_variables_to_constants_v2(concrete)
-    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
-    options["output"] = "none"
-    info = tf.compat.v1.profiler.profile(graph=frozen.graph, options=options)
-    return float(info.total_float_ops)
-
-
 def _task(model_name: str) -> str:
     return "pose" if model_name == "simple_baseline" else "segment"
 
 
-def _build(model_name: str, backbone: str, size: int):
+def _build(model_name: str, backbone: str, size: int, jit_compile: bool = False):
     import keras
 
     import zoo
@@ -90,11 +87,11 @@ def _build(model_name: str, backbone: str, size: int):
 
     if _task(model_name) == "pose":
         model = zoo.simple_baseline(backbone, num_keypoints=5, input_shape=(size, size, 3), encoder_weights=None)
-        model.compile(keras.optimizers.Adam(1e-4), HeatmapLoss())
+        model.compile(keras.optimizers.Adam(1e-4), HeatmapLoss(), jit_compile=jit_compile)
     else:
         model = zoo.build(model_name, backbone=backbone, num_classes=4, input_shape=(size, size, 3),
                           encoder_weights=None)
-        model.compile(keras.optimizers.Adam(1e-4), SegmentationLoss(4))
+        model.compile(keras.optimizers.Adam(1e-4), SegmentationLoss(4), jit_compile=jit_compile)
     return model
 
 
@@ -109,12 +106,49 @@ def _fake_batch(model, batch: int, size: int, task: str):
     return x, rng.integers(0, 4, (batch, size, size, 1)).astype("int32")
 
 
-def _timed_fit(model, data, steps: int, batch: int, **kwargs) -> float:
-    """Images per second of ``steps`` training steps after a one-epoch warm-up."""
-    model.fit(data, steps_per_epoch=min(2, steps), epochs=1, verbose=0, shuffle=False, **kwargs)
-    start = time.perf_counter()
-    model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False, **kwargs)
-    return steps * batch / (time.perf_counter() - start)
+class _EpochTimer:
+    """A Keras callback that records each epoch's wall time."""
+
+    def __init__(self):
+        import keras
+
+        class Timer(keras.callbacks.Callback):
+            def __init__(inner):
+                super().__init__()
+                inner.times = []
+
+            def on_epoch_begin(inner, epoch, logs=None):
+                inner.start = time.perf_counter()
+
+            def on_epoch_end(inner, epoch, logs=None):
+                inner.times.append(time.perf_counter() - inner.start)
+
+        self.callback = Timer()
+
+    def median_after_warmup(self) -> float:
+        return statistics.median(self.callback.times[1:])
+
+
+def _timed_fit(model, data, steps: int, batch: int, repeats: int = 2) -> float:
+    """Training images per second: the median over ``repeats`` groups of ``steps`` steps, after one warm-up step.
+
+    ``data`` is an endless ``tf.data.Dataset``. One ``fit`` call of one-step epochs keeps
+    one iterator, so a pipeline's start-up (shuffle buffer, cache fill, tracing) falls
+    into the warm-up step and is not counted as steady-state cost.
+    """
+    timer = _EpochTimer()
+    model.fit(data, steps_per_epoch=1, epochs=1 + repeats * steps, verbose=0, shuffle=False,
+              callbacks=[timer.callback])
+    times = timer.callback.times[1:]
+    groups = [sum(times[i * steps:(i + 1) * steps]) for i in range(repeats)]
+    return steps * batch / statistics.median(groups)
+
+
+def _timed_numpy_fit(model, xs, ys, batch: int, repeats: int = 2) -> float:
+    """The plain-Keras way: ``fit`` on NumPy arrays with default settings (shuffle included)."""
+    timer = _EpochTimer()
+    model.fit(xs, ys, batch_size=batch, epochs=1 + repeats, verbose=0, callbacks=[timer.callback])
+    return len(xs) / timer.median_after_warmup()
 
 
 def _recipe_pipelines(task: str, backbone: str, size: int, batch: int, steps: int, folder: Path):
@@ -128,7 +162,7 @@ def _recipe_pipelines(task: str, backbone: str, size: int, batch: int, steps: in
     from zoo.data.keypoints import KeypointAugment
     from zoo.data.pipeline import keypoint_pipeline, segmentation_pipeline
 
-    count = max(64, batch * (steps + 2))
+    count = max(16, 2 * batch)  # small: the cache is full after the first steps
     if task == "pose":
         synthetic = ks.synthetic_faces(count + 2, (size, size), 3, 0, 0.02)
         common = dict(input_size=(size, size), channels=3, batch_size=batch, backbone=backbone, stride=4,
@@ -159,16 +193,27 @@ def _recipe_pipelines(task: str, backbone: str, size: int, batch: int, steps: in
             "png folder": segmentation_pipeline(files.train, **{**common, "num_examples": files.num_train})}
 
 
-def serving_latency(model, size: int, backbone: str, repeats: int = 10) -> tuple[float, float]:
-    """(SavedModel seconds per image, Keras call seconds per image), batch 1, best of ``repeats``."""
+def serving_latency(model, task: str, size: int, backbone: str, repeats: int = 10) -> tuple[float, float]:
+    """(SavedModel seconds per image, Keras call seconds per image), batch 1, best of ``repeats``.
+
+    The SavedModel does its whole serving job (uint8 in, resize, preprocess, model,
+    mask or decoded keypoints out); the Keras side is the model's call alone in a
+    ``tf.function``, so the ratio shows what the serving wrapper and SavedModel cost.
+    """
     import numpy as np
     import tensorflow as tf
 
-    from zoo.export import export_segmentation
+    from zoo.export import export_keypoints, export_segmentation
 
     with tempfile.TemporaryDirectory() as folder:
-        export_segmentation(model, Path(folder) / "export", (size, size), backbone)
-        serve = tf.saved_model.load(str(Path(folder) / "export")).signatures["serving_default"]
+        path = Path(folder) / "export"
+        if task == "pose":
+            export_keypoints(model, path, (size, size), backbone, stride=4)
+            output = "keypoints"
+        else:
+            export_segmentation(model, path, (size, size), backbone)
+            output = "mask"
+        serve = tf.saved_model.load(str(path)).signatures["serving_default"]
         image = tf.constant(np.zeros((1, size, size, 3), np.uint8))
         pixels = tf.constant(np.zeros((1, size, size, 3), np.float32))
         call = tf.function(lambda x: model(x, training=False))
@@ -182,74 +227,203 @@ def serving_latency(model, size: int, backbone: str, repeats: int = 10) -> tuple
                 times.append(time.perf_counter() - start)
             return min(times)
 
-        exported = best(lambda: serve(images=image)["mask"].numpy())
+        exported = best(lambda: serve(images=image)[output].numpy())
         keras_call = best(lambda: call(pixels).numpy())
     return exported, keras_call
 
 
-def run_benchmark(args) -> dict:
+def _in_memory(model, batch: int, size: int, task: str):
+    import tensorflow as tf
+
+    x, y = _fake_batch(model, batch, size, task)
+    return tf.data.Dataset.from_tensors((x, y)).repeat()
+
+
+def measure_model(spec: str, args, limit: float) -> dict:
+    """Every per-model figure (items 2-5 of the module docstring) for ``MODEL:BACKBONE``."""
+    import keras
+    import numpy as np
+
+    name, _, backbone = spec.partition(":")
+    task = _task(name)
+    size, batch, steps, repeats = args.input_size, args.batch_size, args.steps, args.repeats
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    model = _build(name, backbone, size)
+    parts = flops_by_part(model, backbone, (size, size, 3))
+    forward_flops = parts["encoder"] + parts["decoder"]
+    flops = 3 * forward_flops
+    memory = _timed_fit(model, _in_memory(model, batch, size, task), steps, batch, repeats)
+    row = {"model": spec, "train_gflop_per_image": flops / 1e9, "in_memory_images_per_s": memory,
+           "fraction_of_limit": memory * flops / 1e9 / limit}
+    with tempfile.TemporaryDirectory() as folder:
+        for label, data in _recipe_pipelines(task, backbone, size, batch, steps, Path(folder)).items():
+            speed = _timed_fit(model, data, steps, batch, repeats)
+            row[f"{label} images_per_s"] = speed
+            row[f"{label} / in-memory"] = speed / memory
+    x, y = _fake_batch(model, batch, size, task)
+    plain = _timed_numpy_fit(model, np.repeat(x, steps, 0), np.repeat(y, steps, 0), batch, repeats)
+    row["plain keras images_per_s"] = plain
+    row["recipe (synthetic) / plain keras"] = row["synthetic images_per_s"] / plain
+    exported, keras_call = serving_latency(model, task, size, backbone)
+    row.update({"export_ms_per_image": exported * 1e3, "keras_call_ms_per_image": keras_call * 1e3,
+                "export / keras call": exported / keras_call})
+    row["encoder_share_of_forward_flops"] = parts["encoder"] / forward_flops
+    row["forward_gflop_per_image"] = forward_flops / 1e9
+    return row
+
+
+def compare_options(spec: str, args, default_speed: float) -> dict:
+    """In-memory training speed of ``spec`` with each of ``args.options``, as a ratio to
+    ``default_speed`` (float32 without XLA, measured earlier in this run)."""
+    import keras
+
+    name, _, backbone = spec.partition(":")
+    task = _task(name)
+    size, batch = args.input_size, args.batch_size
+    options = [o for o in args.options.split(",") if o]
+    unknown = set(options) - {"xla", "bfloat16", "float16"}
+    if unknown:
+        raise ValueError(f"--options: unknown {sorted(unknown)}; choose from xla, bfloat16, float16")
+    speeds = {"default": default_speed}
+    for option in options:
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(0)
+        policy = {"bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}.get(option, "float32")
+        keras.mixed_precision.set_global_policy(policy)
+        try:
+            model = _build(name, backbone, size, jit_compile=option == "xla")
+            speeds[option] = _timed_fit(model, _in_memory(model, batch, size, task), args.steps, batch, 1)
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+        print(f"option {option}: {speeds[option]:.2f} images/s", flush=True)
+    return {"model": spec, "images_per_s": speeds,
+            "ratio_to_default": {k: v / speeds["default"] for k, v in speeds.items() if k != "default"}}
+
+
+def flops_by_part(model, backbone: str, input_shape) -> dict[str, float]:
+    """Forward FLOPs per image split into the backbone's encoder layers and the rest (decoder/head)."""
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    from zoo.backbones import get_backbone
+
+    reference = get_backbone(backbone).constructor(include_top=False, weights=None, input_shape=input_shape)
+    encoder_layers = {layer.name for layer in reference.layers}
+    concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(
+        tf.TensorSpec([1, *input_shape], tf.float32))
+    frozen = convert_variables_to_constants_v2(concrete)
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    info = tf.compat.v1.profiler.profile(graph=frozen.graph, cmd="scope", options=options)
+    parts = {"encoder": 0.0, "decoder": 0.0}
+
+    def walk(node):
+        for child in node.children:
+            names = child.name.split("/")
+            layer = names[1].rsplit("_", 1)[0] if len(names) > 2 else ""
+            if child.total_float_ops and not child.children:
+                parts["encoder" if layer in encoder_layers else "decoder"] += child.total_float_ops
+            walk(child)
+
+    walk(info)
+    return parts
+
+
+def where_time_goes(row: dict, args) -> dict:
+    """For the model of ``row`` (a ``measure_model`` result), per image: the forward pass alone,
+    the full training step (from ``row``), a step with the encoder frozen (no weight
+    gradients, no backward pass through it) and the optimizer's update of every
+    trainable weight (Adam), plus the FLOP split from ``row``."""
     import keras
     import numpy as np
     import tensorflow as tf
 
+    from zoo.freezing import freeze_encoder
+
+    name, _, backbone = row["model"].partition(":")
+    task = _task(name)
+    size, batch = args.input_size, args.batch_size
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    model = _build(name, backbone, size)
+    x = tf.constant(_fake_batch(model, batch, size, task)[0])
+
+    def per_call(fn) -> float:
+        fn()
+        times = []
+        for _ in range(max(2, args.repeats)):
+            start = time.perf_counter()
+            for _ in range(args.steps):
+                fn()
+            times.append((time.perf_counter() - start) / args.steps)
+        return float(np.median(times))
+
+    call = tf.function(lambda v: model(v, training=False))
+    forward = per_call(lambda: call(x).numpy()) / batch
+    variables = model.trainable_variables
+    optimizer = keras.optimizers.Adam(1e-4)
+    optimizer.build(variables)
+    zeros = [tf.zeros_like(v) for v in variables]
+    update = tf.function(lambda: optimizer.apply_gradients(zip(zeros, variables)))
+    adam = per_call(lambda: (update(), variables[0].numpy())) / batch
+    freeze_encoder(model)
+    model.compile(keras.optimizers.Adam(1e-4), model.loss)
+    frozen = _timed_fit(model, _in_memory(model, batch, size, task), args.steps, batch, args.repeats)
+    return {"model": row["model"], "forward_ms_per_image": forward * 1e3,
+            "train_step_ms_per_image": 1e3 / row["in_memory_images_per_s"],
+            "train_step_encoder_frozen_ms_per_image": 1e3 / frozen,
+            "adam_update_ms_per_image": adam * 1e3, "trainable_parameters": int(sum(np.prod(v.shape) for v in variables)),
+            "encoder_share_of_forward_flops": row["encoder_share_of_forward_flops"],
+            "forward_gflop_per_image": row["forward_gflop_per_image"]}
+
+
+def run_benchmark(args) -> dict:
     from zoo.training import library_versions
 
     limit = matmul_limit()
     print(f"limit: float32 matmul {limit:.0f} GFLOP/s", flush=True)
     results = {"limit_gflops_float32": limit, "input_size": args.input_size, "batch_size": args.batch_size,
-               "steps": args.steps, "precision": "float32", "versions": library_versions(),
-               "device": _device(), "models": []}
-    size, batch = args.input_size, args.batch_size
-    for spec in [m for m in args.models.split(",") if m]:
-        name, _, backbone = spec.partition(":")
-        task = _task(name)
-        keras.backend.clear_session()
-        keras.utils.set_random_seed(0)
-        model = _build(name, backbone, size)
-        flops = 3 * forward_flops(model, (size, size, 3))
-        x, y = _fake_batch(model, batch, size, task)
-        memory = _timed_fit(model, tf.data.Dataset.from_tensors((x, y)).repeat(), args.steps, batch)
-        row = {"model": spec, "train_gflop_per_image": flops / 1e9, "in_memory_images_per_s": memory,
-               "fraction_of_limit": memory * flops / 1e9 / limit}
-        with tempfile.TemporaryDirectory() as folder:
-            for label, data in _recipe_pipelines(task, backbone, size, batch, args.steps, Path(folder)).items():
-                speed = _timed_fit(model, data, args.steps, batch)
-                row[f"{label} images_per_s"] = speed
-                row[f"{label} / in-memory"] = speed / memory
-        xs, ys = np.repeat(x, args.steps, 0), np.repeat(y, args.steps, 0)
-        plain = _timed_numpy_fit(model, xs, ys, batch)
-        row["plain keras images_per_s"] = plain
-        row["recipe (synthetic) / plain keras"] = row["synthetic images_per_s"] / plain
-        if task == "segment":
-            exported, keras_call = serving_latency(model, size, backbone)
-            row.update({"export_ms_per_image": exported * 1e3, "keras_call_ms_per_image": keras_call * 1e3,
-                        "export / keras call": exported / keras_call})
+               "steps": args.steps, "repeats": args.repeats, "precision": "float32",
+               "versions": library_versions(), "device": _device(), "models": []}
+    specs = [m for m in args.models.split(",") if m]
+    for spec in specs:
+        started = time.perf_counter()
+        row = measure_model(spec, args, limit)
+        row["seconds"] = time.perf_counter() - started
         results["models"].append(row)
         print(json.dumps(row), flush=True)
-    results["scaling"] = _sweep(args)
+    started = time.perf_counter()
+    if args.options:
+        results["options"] = compare_options(specs[0], args, results["models"][0]["in_memory_images_per_s"])
+        results["options"]["seconds"] = time.perf_counter() - started
+    started = time.perf_counter()
+    slowest = min(results["models"], key=lambda r: r["in_memory_images_per_s"])
+    results["where_time_goes"] = where_time_goes(slowest, args)
+    results["where_time_goes"]["seconds"] = time.perf_counter() - started
+    print(json.dumps(results["where_time_goes"]), flush=True)
+    started = time.perf_counter()
+    first = results["models"][0]
+    results["scaling"] = _sweep(args, known={(args.input_size, args.batch_size): first["in_memory_images_per_s"]})
+    results["scaling_seconds"] = time.perf_counter() - started
     return results
 
 
-def _timed_numpy_fit(model, xs, ys, batch: int) -> float:
-    """The plain-Keras way: ``fit`` on NumPy arrays with default settings."""
-    model.fit(xs[: 2 * batch], ys[: 2 * batch], batch_size=batch, epochs=1, verbose=0)
-    start = time.perf_counter()
-    model.fit(xs, ys, batch_size=batch, epochs=1, verbose=0)
-    return len(xs) / (time.perf_counter() - start)
-
-
-def _sweep(args) -> list[dict]:
+def _sweep(args, known: dict | None = None) -> list[dict]:
+    """In-memory training speed of the first model at every size x batch (``known``: figures
+    already measured in this run, keyed by (size, batch))."""
     import keras
-    import tensorflow as tf
 
     name, _, backbone = args.models.split(",")[0].partition(":")
     rows = []
     for size in [int(s) for s in args.sizes.split(",") if s]:
         for batch in [int(b) for b in args.batches.split(",") if b]:
-            keras.backend.clear_session()
-            model = _build(name, backbone, size)
-            x, y = _fake_batch(model, batch, size, _task(name))
-            speed = _timed_fit(model, tf.data.Dataset.from_tensors((x, y)).repeat(), max(2, args.steps // 2), batch)
+            if known and (size, batch) in known:
+                speed = known[(size, batch)]
+            else:
+                keras.backend.clear_session()
+                model = _build(name, backbone, size)
+                speed = _timed_fit(model, _in_memory(model, batch, size, _task(name)), 2, batch, 1)
             rows.append({"model": f"{name}:{backbone}", "input_size": size, "batch_size": batch,
                          "images_per_s": speed})
             print(f"sweep {size}px batch {batch}: {speed:.1f} images/s", flush=True)
@@ -299,11 +473,20 @@ def _table(results: dict) -> str:
              f"{'model':<24} {'GFLOP/img':>9} {'img/s':>7} {'of limit':>8} {'synth/mem':>9} {'png/mem':>8} "
              f"{'ours/plain':>10} {'export/keras':>12}"]
     for r in results["models"]:
-        export = f"{r['export / keras call']:.2f}" if "export / keras call" in r else "-"
-        lines.append(f"{r['model']:<24} {r['train_gflop_per_image']:>9.2f} {r['in_memory_images_per_s']:>7.1f} "
+        lines.append(f"{r['model']:<24} {r['train_gflop_per_image']:>9.2f} {r['in_memory_images_per_s']:>7.2f} "
                      f"{r['fraction_of_limit']:>8.2f} {r['synthetic / in-memory']:>9.2f} "
                      f"{r['png folder / in-memory']:>8.2f} {r['recipe (synthetic) / plain keras']:>10.2f} "
-                     f"{export:>12}")
+                     f"{r['export / keras call']:>12.2f}")
+    if "options" in results:
+        ratios = ", ".join(f"{k} {v:.2f}x" for k, v in results["options"]["ratio_to_default"].items())
+        lines.append(f"options on {results['options']['model']} (speed vs float32 without XLA): {ratios}")
+    w = results.get("where_time_goes")
+    if w:
+        lines.append(f"slowest, {w['model']}: forward {w['forward_ms_per_image']:.0f} ms/image, training step "
+                     f"{w['train_step_ms_per_image']:.0f} ms/image ({w['train_step_encoder_frozen_ms_per_image']:.0f}"
+                     f" with the encoder frozen; Adam's update of {w['trainable_parameters'] / 1e6:.0f}M weights "
+                     f"{w['adam_update_ms_per_image']:.0f}); encoder {w['encoder_share_of_forward_flops']:.0%} of "
+                     f"{w['forward_gflop_per_image']:.1f} forward GFLOP")
     return "\n".join(lines)
 
 
@@ -312,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.input_size % 32:
         raise ValueError(f"--input-size {args.input_size} must be a multiple of 32")
+    if args.steps < 1 or args.repeats < 1:
+        raise ValueError(f"--steps ({args.steps}) and --repeats ({args.repeats}) must be at least 1")
     started = time.perf_counter()
     results = run_benchmark(args)
     results["seconds"] = time.perf_counter() - started

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -55,23 +56,51 @@ def _free_ports(count):
     return ports
 
 
-def test_two_local_workers_train_and_the_chief_writes_the_run(tmp_path):
-    ports = _free_ports(2)
+def _launch_workers(ports, args):
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    run = tmp_path / "multi"
-    args = [*SMALL, "--out", str(run), "--strategy", "multiworker"]
     procs = []
-    for index in range(2):
+    for index in range(len(ports)):
         env = _env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
         procs.append(subprocess.Popen([sys.executable, "-m", "recipes.segment", *args], cwd=PROJECT, env=env,
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    return procs
+
+
+def _rows(path):
+    return len(path.read_text().splitlines()) - 1 if path.is_file() else 0
+
+
+def test_two_local_workers_survive_a_restart_and_the_chief_writes_the_run(tmp_path):
+    """Two worker processes on 127.0.0.1; both are killed (SIGKILL) after epoch 1 and restarted
+    with the same command: BackupAndRestore resumes each at epoch 2 and the run completes."""
+    ports = _free_ports(2)
+    run = tmp_path / "multi"
+    args = [*SMALL, "--out", str(run), "--strategy", "multiworker", "--schedule", "all:3@1e-4"]
+    procs = _launch_workers(ports, args)
+    roots = [run, run / ".workers" / "worker-1"]
+    histories = [root / "history.csv" for root in roots]
+    backups = [root / "checkpoints" / "backup" / "phase0" / "training_metadata.json" for root in roots]
+    deadline = time.monotonic() + 600
+    while not all(b.is_file() for b in backups):  # the backup is the last thing saved at an epoch's end
+        assert all(p.poll() is None for p in procs), [p.communicate()[0][-3000:] for p in procs]
+        assert time.monotonic() < deadline, "no epoch finished within 10 minutes"
+        time.sleep(0.02)
+    for p in procs:
+        p.kill()
+        p.communicate()
+    assert [_rows(h) for h in histories] == [1, 1]  # killed during epoch 2: nothing exported yet
+    assert not (run / "export").exists() and not (run / "metrics.json").exists()
+
+    procs = _launch_workers(ports, args)
     outputs = [p.communicate(timeout=900)[0] for p in procs]
     for p, out in zip(procs, outputs):
         assert p.returncode == 0, out[-3000:]
+        assert "resuming phase 1 from its backup at epoch 2" in out, out[-3000:]
     assert "CollectiveAllReduceStrategy with 2 replica(s)" in outputs[0]  # MultiWorkerMirroredStrategy
     for name in ("config.json", "history.csv", "metrics.json", "curves.png", "samples.png", "export/saved_model.pb"):
         assert (run / name).is_file(), name
-    assert len(_losses(run)) == 2
+    with open(run / "history.csv") as handle:
+        assert [int(r["epoch"]) for r in csv.DictReader(handle)] == [0, 1, 2]  # each epoch exactly once
     assert not any((run / ".workers").glob("*")) if (run / ".workers").exists() else True
     check = subprocess.run(
         [sys.executable, "-c", "import sys, tensorflow as tf; f = tf.saved_model.load(sys.argv[1])"

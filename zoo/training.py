@@ -52,6 +52,86 @@ def write_json_atomic(path: Path, data) -> None:
     write_text_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
+def save_weights_atomic(model: keras.Model, path: Path) -> None:
+    """``model.save_weights(path)`` through a temporary file in the same folder and a rename,
+    so ``path`` is always either the previous complete file or the new complete one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{os.getpid()}-partial-{path.name}")  # keeps the .weights.h5 ending Keras wants
+    try:
+        model.save_weights(str(tmp))
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def recover_backup(backup_dir: Path) -> None:
+    """Completes or undoes an interrupted ``AtomicBackupAndRestore`` save (see there)."""
+    backup_dir = Path(backup_dir)
+    staging, old = backup_dir.with_name(backup_dir.name + ".new"), backup_dir.with_name(backup_dir.name + ".old")
+    shutil.rmtree(staging, ignore_errors=True)  # never swapped in: incomplete
+    if old.exists():
+        if backup_dir.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(old, backup_dir)  # killed between the two renames: the previous state is complete
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras' ``BackupAndRestore`` whose every save is all-or-nothing.
+
+    Keras writes the weights (with the optimizer state) and then the epoch counter in
+    place; a kill between or during those writes leaves a truncated file or a counter
+    that does not match the weights. This writes both into ``<dir>.new`` and swaps the
+    folders by renames (``<dir>`` -> ``<dir>.old``, ``<dir>.new`` -> ``<dir>``); call
+    ``recover_backup`` before ``fit`` to finish a swap a kill interrupted.
+    """
+
+    def __init__(self, backup_dir: str):
+        recover_backup(Path(backup_dir))
+        super().__init__(backup_dir, save_freq="epoch", delete_checkpoint=False)
+
+    def _save_model(self):
+        target = Path(self.backup_dir)
+        staging, old = target.with_name(target.name + ".new"), target.with_name(target.name + ".old")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        self.model.save_weights(str(staging / Path(self._weights_path).name))
+        meta = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
+        (staging / Path(self._training_metadata_path).name).write_text(json.dumps(meta))
+        if target.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(target, old)
+        os.replace(staging, target)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+class BestWeights(keras.callbacks.Callback):
+    """Saves the weights (atomically) whenever ``monitor`` improves on the best so far.
+
+    ``initial`` is the best value of earlier invocations of the same run (from
+    history.csv), so a resumed run only replaces the file with something better.
+    """
+
+    def __init__(self, path: Path, monitor: str, mode: str, initial: float | None = None):
+        super().__init__()
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        self.path, self.monitor, self.mode, self.best = Path(path), monitor, mode, initial
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            return
+        value = float(value)
+        if value != value:  # NaN never improves
+            return
+        if self.best is None or (value > self.best if self.mode == "max" else value < self.best):
+            self.best = value
+            save_weights_atomic(self.model, self.path)
+
+
 @dataclasses.dataclass(frozen=True)
 class RunDir:
     """Paths of a run directory (see the module doc)."""
@@ -138,7 +218,14 @@ def truncate_history(path: Path, keep_before_epoch: int) -> None:
         return
     header, body = rows[0], rows[1:]
     index = header.index("epoch")
-    kept = [r for r in body if r and int(float(r[index])) < keep_before_epoch]
+
+    def keep(row) -> bool:  # a row cut short by a kill is dropped with the epochs to redo
+        try:
+            return len(row) == len(header) and int(float(row[index])) < keep_before_epoch
+        except ValueError:
+            return False
+
+    kept = [r for r in body if keep(r)]
     if len(kept) == len(body):
         return
     fd, tmp = tempfile.mkstemp(prefix=".history.", dir=path.parent)
@@ -147,6 +234,42 @@ def truncate_history(path: Path, keep_before_epoch: int) -> None:
         writer.writerow(header)
         writer.writerows(kept)
     os.replace(tmp, path)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss stopped being a finite number; the message says where and what to try."""
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stops training at the first step whose loss is NaN or infinite, before the epoch's
+    checkpoints are written, so the last saved state is the last good one.
+
+    Keras' ``TerminateOnNaN`` stops quietly and lets the caller save the broken weights;
+    this raises ``TrainingDiverged`` naming the epoch, step and likely causes.
+    """
+
+    def __init__(self, phase: int, saved: Callable[[], str]):
+        super().__init__()
+        self.phase, self.saved, self.epoch = phase, saved, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        value = (logs or {}).get("loss")
+        if value is None:
+            return
+        value = float(value)
+        if value == value and abs(value) != float("inf"):
+            return
+        self.model.stop_training = True
+        raise TrainingDiverged(
+            f"the training loss became {value} at epoch {self.epoch + 1}, step {batch + 1} (phase {self.phase + 1}); "
+            f"training stopped and nothing of this epoch was saved. {self.saved()} "
+            "Likely causes: a learning rate too high for this phase (try 10x lower in --schedule), float16 without "
+            "loss scaling, labels outside 0..C-1 or NaN targets, or NaN/inf in the input images. After the fix, "
+            "re-run the same command to continue from the last saved epoch (or --overwrite to start again)."
+        )
 
 
 class PhaseTag(keras.callbacks.Callback):
@@ -240,26 +363,43 @@ def fit_phases(
     if first > 0:
         model.load_weights(run.phase_weights(first - 1))
         log(f"resuming: phases 1..{first} finished, continuing with phase {first + 1} ({phases[first]})")
+    recover_backup(run.backup(first))
     resume_epoch = _backup_epoch(run.backup(first))
     if resume_epoch is not None:
         log(f"resuming phase {first + 1} from its backup at epoch {resume_epoch + 1}")
     truncate_history(run.history, resume_epoch if resume_epoch is not None else starts[first])
 
+    def saved_state(index: int) -> str:
+        backup, done = _backup_epoch(run.backup(index)), [run.phase_weights(i) for i in range(index)]
+        if backup:
+            return f"The state after epoch {backup} is kept in {run.backup(index)}."
+        if done:
+            return f"The weights of the finished phases are kept in {done[-1]}."
+        return "No epoch had finished, so there is no saved state yet."
+
     def callbacks_for(index: int, phase: Phase) -> dict:
         best = _best_so_far(run.history, monitor, mode)
+        # Order matters for a kill between callbacks: the epoch's logs are completed, the
+        # best weights and the history row written, and only then the backup that marks
+        # the epoch done; a kill before the backup makes the epoch run again (its row is
+        # dropped first), a kill after it leaves everything of the epoch in place.
         callbacks = [
-            keras.callbacks.BackupAndRestore(str(run.backup(index)), delete_checkpoint=False),
+            StopOnNonFinite(index, lambda: saved_state(index)),
             PhaseTag(index, phase),
             *([EpochMetrics(epoch_metrics)] if epoch_metrics else []),
+            BestWeights(run.best_weights, monitor, mode, best),
             keras.callbacks.CSVLogger(str(run.history), append=True),
-            keras.callbacks.ModelCheckpoint(
-                str(run.best_weights), monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True,
-                initial_value_threshold=best,
-            ),
             keras.callbacks.TensorBoard(str(run.logs), write_graph=False),
             *extra_callbacks,
+            AtomicBackupAndRestore(str(run.backup(index))),
         ]
-        return {"x": train_data, "validation_data": val_data, "steps_per_epoch": steps_per_epoch,
+        data = train_data
+        if index == first and resume_epoch and hasattr(train_data, "skip"):
+            # Each phase's fit starts a new pass over the (seeded) data; a resumed phase
+            # skips the batches its finished epochs used, so it sees what an
+            # uninterrupted run would have seen.
+            data = train_data.skip((resume_epoch - starts[index]) * steps_per_epoch)
+        return {"x": data, "validation_data": val_data, "steps_per_epoch": steps_per_epoch,
                 "callbacks": callbacks, "verbose": verbose, "shuffle": False}
 
     def announce(index: int, phase: Phase) -> None:
@@ -267,7 +407,7 @@ def fit_phases(
             f"{phase.epochs} epoch(s) at learning rate {phase.learning_rate:g}")
 
     def finish(index: int, phase: Phase) -> None:
-        model.save_weights(str(run.phase_weights(index)))
+        save_weights_atomic(model, run.phase_weights(index))
         shutil.rmtree(run.backup(index), ignore_errors=True)
 
     # Build the model's variables so that BackupAndRestore can load into it.
