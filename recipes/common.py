@@ -38,6 +38,7 @@ class RecipeConfig:
     mixed_precision: str = "auto"
     jit_compile: bool = False
     steps_per_execution: int = 1
+    deterministic: bool = False
     seed: int = 0
     steps_per_epoch: int | None = None
     val_fraction: float = 0.2
@@ -111,18 +112,40 @@ class Session:
     precision: str = "float32"
 
 
-def open_session(cfg, *, input_size: tuple[int, int], must_match: tuple[str, ...], need_top: bool,
-                 log: Callable[[str], None], scratch_lr: str = "3e-4") -> Session:
-    """Checks the settings both recipes share, then decides strategy, chief/worker role,
-    run directory policy (default ``runs/<model>_<backbone>_<dataset name>``), weights
-    and schedule for ``cfg``."""
+def check_settings(cfg, input_size: tuple[int, int]) -> None:
+    """The flag checks that need no data or device: batch size, backbone, input size for the
+    backbone's stride, schedule syntax. Raises ValueError naming the flag and the fix."""
     from zoo.backbones import get_backbone
+    from zoo.freezing import parse_schedule
     from zoo.layers import check_spatial_size
 
     if cfg.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {cfg.batch_size}")
     spec = get_backbone(cfg.backbone)
     check_spatial_size(*input_size, spec.divisor, f"{cfg.model} on {cfg.backbone}")
+    parse_schedule(resolve_schedule(cfg.schedule, True, cfg.epochs))
+
+
+def run_check(cfg, input_size: tuple[int, int], check_data: Callable, log: Callable[[str], None]) -> int:
+    """The recipes' ``check`` command: settings, then the dataset; prints every problem.
+
+    Returns 0 if nothing stops training, 2 otherwise.
+    """
+    check_settings(cfg, input_size)
+    report = check_data(cfg, input_size)
+    print(report.text())
+    if report.errors:
+        return 2
+    log("nothing stops training with these settings")
+    return 0
+
+
+def open_session(cfg, *, input_size: tuple[int, int], must_match: tuple[str, ...], need_top: bool,
+                 log: Callable[[str], None], scratch_lr: str = "3e-4") -> Session:
+    """Checks the settings both recipes share, then decides strategy, chief/worker role,
+    run directory policy (default ``runs/<model>_<backbone>_<dataset name>``), weights
+    and schedule for ``cfg``."""
+    check_settings(cfg, input_size)
     dataset_name = cfg.dataset.split(":", 1)[-1].rstrip("/").split("/")[-1] or "data"
     default_out = f"runs/{cfg.model}_{cfg.backbone}_{dataset_name}"
     from zoo.distribute import is_chief, make_strategy, scale_learning_rate, worker_role
@@ -146,6 +169,12 @@ def open_session(cfg, *, input_size: tuple[int, int], must_match: tuple[str, ...
     if state != "finished":
         log(note)
         import keras
+
+        if cfg.deterministic:
+            import tensorflow as tf
+
+            tf.config.experimental.enable_op_determinism()
+            log("op determinism on")
 
         keras.mixed_precision.set_global_policy(precision)
         log(f"precision: {precision}" + (", XLA" if cfg.jit_compile else "")
@@ -205,6 +234,10 @@ def add_distribution_flags(parser: argparse.ArgumentParser) -> None:
            "GPUs, bfloat16 on TPUs and on CPUs with AMX bf16 units, off otherwise (default auto; on this "
            "project's CPU without AMX bfloat16 ran 3.7x slower)")
     a("--jit-compile", dest="jit_compile", action="store_true", help="compile train steps with XLA")
+    a("--deterministic", action="store_true",
+      help="TensorFlow op determinism: the same seed gives the same weights, also across a kill and resume "
+           "(slower on GPUs; Keras' stateful augmentation layers still differ after a resume: add --no-augment "
+           "for bit-identical segmentation runs)")
     a("--steps-per-execution", dest="steps_per_execution", type=int,
       help="batches per tf.function call (fewer Python round trips; default 1)")
     a("--lr-scaling", dest="lr_scaling", choices=("none", "linear"),
@@ -314,5 +347,7 @@ def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = N
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; re-run the same command to resume from the last finished epoch", file=sys.stderr)
+        print("interrupted (Ctrl-C): stopped; the state saved at the end of the last finished epoch is kept in "
+              "the run directory (nothing half-written). To continue from there, re-run the same command "
+              "(or add --resume).", file=sys.stderr)
         return 130

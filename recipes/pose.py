@@ -44,6 +44,8 @@ class PoseConfig(RecipeConfig):
     pck_normalizer: str = "size"
     keypoints_key: str | None = None
     flip_pairs: str | None = None
+    num_keypoints: int | None = None
+    skip_check: bool = False
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m recipes.pose",
         description="Fine-tune a keypoint heatmap model (Simple Baselines or U-Net on ResNet50/VGG16), "
-                    "evaluate PCK/NME, export a SavedModel that returns pixel coordinates.",
+                    "evaluate PCK/NME, export a SavedModel that returns pixel coordinates. "
+                    "`python -m recipes.pose check [flags]` scans the dataset and settings without training.",
         argument_default=argparse.SUPPRESS,
     )
     a = p.add_argument
@@ -92,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     a("--train-split", dest="train_split", help="tfds: training split")
     a("--val-split", dest="val_split", help="tfds: validation split (default: the preset's, else 10%% of train)")
     a("--data-dir", dest="data_dir", help="tfds: data folder")
+    a("--num-keypoints", dest="num_keypoints", type=int,
+      help="folder: keypoints per annotation expected (default: the names the file declares)")
+    a("--skip-check", dest="skip_check", action="store_true",
+      help="folder: skip the scan of every file before training (see the `check` command)")
     a("--flip-pairs", dest="flip_pairs", help="left/right keypoint pairs swapped by flips, e.g. 0-1,3-4 "
                                               "(default: from left_*/right_* names or the preset)")
     a("--synthetic-count", dest="synthetic_count", type=int, help=f"synthetic pictures (default {d.synthetic_count})")
@@ -130,9 +137,32 @@ def load_source(cfg: PoseConfig, input_size):
                                        keypoints_key=cfg.keypoints_key, val_split=cfg.val_split,
                                        train_split=cfg.train_split)
     if kind == "folder":
+        if not cfg.skip_check:
+            report = check_data(cfg, input_size)
+            report.raise_if_errors()
+            for finding in report.findings.values():
+                _log(f"data note: {finding.what} ({len(finding.files)})")
         return ks.folder_keypoint_source(rest, channels=cfg.channels or 3, val_fraction=cfg.val_fraction,
                                          seed=cfg.seed, flip_pairs=_parse_pairs(cfg.flip_pairs))
     raise ValueError(f"--dataset {cfg.dataset!r}: use synthetic:faces, tfds:NAME or folder:PATH")
+
+
+def check_data(cfg: PoseConfig, input_size):
+    """Every problem of ``cfg.dataset`` at once (``zoo.data.checks``): a full scan for folders;
+    for TFDS and synthetic sets, that they load and have data in both splits."""
+    from zoo.data import checks
+
+    kind, _, rest = cfg.dataset.partition(":")
+    if kind == "folder":
+        return checks.check_keypoint_folder(rest, channels=cfg.channels or 3, num_keypoints=cfg.num_keypoints,
+                                            val_fraction=cfg.val_fraction)
+    source = load_source(cfg, input_size)
+    report = checks.DataReport(source.description)
+    report.examined = source.num_train + source.num_val
+    for split, count in (("training", source.num_train), ("validation", source.num_val)):
+        if count == 0:
+            report.add(f"the {split} split is empty", "choose another split (--train-split/--val-split)")
+    return report
 
 
 def evaluate_keypoints(model, dataset, *, stride: int, method: str, sigma: float, flip_index, normalizer: str,
@@ -192,9 +222,11 @@ def evaluate_keypoints(model, dataset, *, stride: int, method: str, sigma: float
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    checking = bool(argv) and argv[0] == "check"
+    args = build_parser().parse_args(argv[1:] if checking else argv)
     from recipes.common import (check_batch, compile_options, load_best, merge_config, open_session, parse_size,
-                                verbosity, write_run_config)
+                                run_check, verbosity, write_run_config)
 
     cfg = merge_config(PoseConfig(), args)
     input_size = parse_size(cfg.input_size)
@@ -208,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.sigma <= 0:
         raise ValueError(f"--sigma must be positive, got {cfg.sigma}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if checking:
+        return run_check(cfg, input_size, check_data, _log)
 
     import keras
     import numpy as np

@@ -41,6 +41,8 @@ class SegmentConfig(RecipeConfig):
     num_classes: int | None = None
     binary_masks: bool = False
     ignore_index: int = 255
+    resize_masks: bool = False
+    skip_check: bool = False
     loss: str = "ce"
     mask_key: str | None = None
 
@@ -51,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = SegmentConfig()
     p = argparse.ArgumentParser(
         prog="python -m recipes.segment",
-        description="Fine-tune a segmentation model (FCN or U-Net on VGG16/ResNet50), evaluate it, export it.",
+        description="Fine-tune a segmentation model (FCN or U-Net on VGG16/ResNet50), evaluate it, export it. "
+                    "`python -m recipes.segment check [flags]` scans the dataset and settings without training.",
         argument_default=argparse.SUPPRESS,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -78,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
       help="masks are 0/255 (black background, white object): 2 classes")
     a("--ignore-index", dest="ignore_index", type=int,
       help=f"mask value left out of loss and metrics (default {d.ignore_index})")
+    a("--resize-masks", dest="resize_masks", action="store_true",
+      help="folder: resize a mask whose size differs from its image's (nearest neighbour) instead of refusing")
+    a("--skip-check", dest="skip_check", action="store_true",
+      help="folder: skip the scan of every file before training (see the `check` command)")
     a("--loss", choices=("ce", "dice", "focal", "ce+dice"), help=f"loss (default {d.loss})")
     a("--seed", type=int, help=f"random seed for data, splits and weights (default {d.seed})")
     a("--steps-per-epoch", dest="steps_per_epoch", type=int,
@@ -117,10 +124,35 @@ def load_source(cfg: SegmentConfig, input_size: tuple[int, int]):
                                image_key=cfg.image_key, mask_key=cfg.mask_key, train_split=cfg.train_split,
                                val_split=cfg.val_split, binary_masks=cfg.binary_masks, data_dir=cfg.data_dir)
     if kind == "folder":
+        if not cfg.skip_check:
+            report = check_data(cfg, input_size)
+            report.raise_if_errors()
+            for finding in report.findings.values():
+                _log(f"data note: {finding.what} ({len(finding.files)})")
         return seg.folder_source(rest, channels=cfg.channels or _folder_channels(rest), num_classes=cfg.num_classes,
                                  ignore_index=cfg.ignore_index, binary_masks=cfg.binary_masks,
                                  val_fraction=cfg.val_fraction, seed=cfg.seed)
     raise ValueError(f"--dataset {cfg.dataset!r}: use synthetic:shapes, tfds:NAME or folder:PATH")
+
+
+def check_data(cfg: SegmentConfig, input_size: tuple[int, int]):
+    """Every problem of ``cfg.dataset`` at once (``zoo.data.checks``): a full file scan for
+    folders; for TFDS and synthetic sets, that they load and have data in both splits."""
+    from zoo.data import checks
+
+    kind, _, rest = cfg.dataset.partition(":")
+    if kind == "folder":
+        return checks.check_segmentation_folder(
+            rest, channels=cfg.channels or _folder_channels(rest), num_classes=cfg.num_classes,
+            ignore_index=cfg.ignore_index, binary_masks=cfg.binary_masks, resize_masks=cfg.resize_masks,
+            val_fraction=cfg.val_fraction)
+    source = load_source(cfg, input_size)
+    report = checks.DataReport(source.description)
+    report.examined = source.num_train + source.num_val
+    for split, count in (("training", source.num_train), ("validation", source.num_val)):
+        if count == 0:
+            report.add(f"the {split} split is empty", "choose another split (--train-split/--val-split)")
+    return report
 
 
 def _folder_channels(path: str) -> int:
@@ -151,15 +183,19 @@ def evaluate(model, dataset, num_classes: int, ignore_index: int, class_names: l
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    checking = bool(argv) and argv[0] == "check"
+    args = build_parser().parse_args(argv[1:] if checking else argv)
     from recipes.common import (check_batch, compile_options, load_best, merge_config, open_session, parse_size,
-                                verbosity, write_run_config)
+                                run_check, verbosity, write_run_config)
 
     cfg = merge_config(SegmentConfig(), args)
     input_size = parse_size(cfg.input_size)
     if cfg.model not in SEGMENTATION_MODELS:
         raise ValueError(f"--model {cfg.model!r}: choose one of {SEGMENTATION_MODELS}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if checking:
+        return run_check(cfg, input_size, check_data, _log)
 
     import keras
     import numpy as np

@@ -3,11 +3,9 @@
 import csv
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -140,32 +138,6 @@ def test_export_in_a_tensorflow_only_process_matches_keras_on_another_size(gray_
     assert probs.shape == (2, 75, 51, 2)
     np.testing.assert_allclose(probs, expected["probabilities"], atol=1e-5)
     np.testing.assert_array_equal(mask, expected["mask"])
-
-
-def test_a_killed_run_resumes_from_the_next_epoch(tmp_path):
-    run = tmp_path / "killed"
-    command = [sys.executable, "-m", "recipes.segment", "--input-size", "64", "--encoder-weights", "none",
-               "--schedule", "all:3@1e-4", "--out", str(run), "--synthetic-count", "40", "--batch-size", "4",
-               "--steps-per-epoch", "12", "--verbose", "0"]
-    first = subprocess.Popen(command, cwd=PROJECT, env=_subprocess_env(), stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and first.poll() is None:
-        if (run / "history.csv").is_file() and len(_history(run)) >= 1:
-            break
-        time.sleep(0.1)
-    assert first.poll() is None, "the run ended before it could be killed:\n" + first.stdout.read()[-2000:]
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    killed_after = len(_history(run))
-    assert killed_after in (1, 2) and not (run / "metrics.json").exists()
-
-    second = subprocess.run([*command, "--resume"], cwd=PROJECT, env=_subprocess_env(), capture_output=True,
-                            text=True, timeout=300)
-    assert second.returncode == 0, second.stderr[-2000:]
-    assert f"resuming phase 1 from its backup at epoch {killed_after + 1}" in second.stdout
-    assert [r["epoch"] for r in _history(run)] == ["0", "1", "2"]
-    assert (run / "metrics.json").is_file()
 
 
 def test_bad_flags_give_one_clear_error(tmp_path, capsys):

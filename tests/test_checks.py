@@ -1,0 +1,206 @@
+"""The catalogue of bad inputs: each is found by the scan, named with its files and a fix,
+and stops training before its first step (``check`` command and recipes)."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from recipes import pose, segment
+from zoo.data.checks import DatasetError, check_keypoint_folder, check_segmentation_folder
+
+
+def _pair(root, stem, size=(40, 32), mode="RGB", mask_values=(0, 1), mask_size=None, suffix=".png"):
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "masks").mkdir(exist_ok=True)
+    w, h = size
+    channels = {"RGB": 3, "RGBA": 4, "L": 1, "LA": 2}[mode]
+    pixels = np.random.default_rng(0).integers(0, 255, (h, w, channels), dtype=np.uint8)
+    Image.fromarray(pixels.squeeze(-1) if channels == 1 else pixels, mode).save(root / "images" / f"{stem}{suffix}")
+    mw, mh = mask_size or size
+    mask = np.full((mh, mw), mask_values[0], np.uint8)
+    mask[: mh // 2] = mask_values[-1]
+    Image.fromarray(mask, "L").save(root / "masks" / f"{stem}.png")
+
+
+def _good(root, count=4, **kwargs):
+    for i in range(count):
+        _pair(root, f"ok{i}", **kwargs)
+
+
+def _seg(root, **kwargs):
+    options = dict(channels=3, num_classes=2, ignore_index=255)
+    options.update(kwargs)
+    return check_segmentation_folder(str(root), **options)
+
+
+def _whats(report):
+    return {f.what: f for f in report.findings.values()}
+
+
+def _find(report, words):
+    hits = [f for f in report.findings.values() if words in f.what]
+    assert hits, report.text()
+    return hits[0]
+
+
+def test_a_clean_folder_has_no_findings(tmp_path):
+    _good(tmp_path)
+    report = _seg(tmp_path)
+    assert not report.findings and report.examined == 4
+    assert "no problems found in 4 example(s)" in report.text()
+
+
+def test_pairing_problems_are_all_reported_at_once(tmp_path):
+    _good(tmp_path)
+    _pair(tmp_path, "lonely")
+    (tmp_path / "masks" / "lonely.png").unlink()  # image without a mask
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "masks" / "orphan.png")  # mask without an image
+    _pair(tmp_path, "twin")
+    Image.fromarray(np.zeros((32, 40, 3), np.uint8)).save(tmp_path / "images" / "twin.jpg")  # duplicate stem
+    report = _seg(tmp_path)
+    assert "images/lonely.png" in _find(report, "image without a mask").files
+    assert "masks/orphan.png" in _find(report, "mask without an image").files
+    assert "images/twin.jpg" in _find(report, "duplicate image stems").files[0]
+    assert len(report.errors) == 3
+    with pytest.raises(DatasetError, match="3 problem"):
+        report.raise_if_errors()
+
+
+def test_broken_files_are_named(tmp_path):
+    _good(tmp_path)
+    _pair(tmp_path, "empty")
+    (tmp_path / "images" / "empty.png").write_bytes(b"")
+    _pair(tmp_path, "cut")
+    data = (tmp_path / "images" / "cut.png").read_bytes()
+    (tmp_path / "images" / "cut.png").write_bytes(data[: len(data) // 2])
+    _pair(tmp_path, "junk")
+    (tmp_path / "images" / "junk.png").write_bytes(b"this is not an image at all" * 10)
+    (tmp_path / "images" / "scan.tiff").write_bytes(b"II*\x00")
+    report = _seg(tmp_path)
+    assert _find(report, "zero-byte").files == ["images/empty.png"]
+    assert _find(report, "truncated").files == ["images/cut.png"]
+    assert _find(report, "unreadable").files == ["images/junk.png"]
+    assert _find(report, "unsupported format (.tiff)").files == ["scan.tiff"]
+
+
+def test_size_mismatch_is_refused_unless_resizing_is_asked(tmp_path):
+    _good(tmp_path)
+    _pair(tmp_path, "big", mask_size=(80, 64))
+    finding = _find(_seg(tmp_path), "differ in size")
+    assert finding.error and "images/big.png 40x32 vs mask 80x64" in finding.files[0] and "--resize-masks" in finding.fix
+    note = _find(_seg(tmp_path, resize_masks=True), "resized")
+    assert not note.error
+
+
+def test_mask_values_out_of_range_and_binary_masks(tmp_path):
+    _good(tmp_path)
+    _pair(tmp_path, "seven", mask_values=(0, 7))
+    _pair(tmp_path, "ignored", mask_values=(0, 255))  # the ignore index is allowed
+    finding = _find(_seg(tmp_path), "outside 0..1")
+    assert finding.files == ["masks/seven.png (values [7])"]
+
+    binary = tmp_path / "binary"
+    _good(binary, mask_values=(0, 255))
+    assert "--binary-masks" in _find(_seg(binary), "look like binary masks").fix
+    assert not _seg(binary, binary_masks=True, num_classes=None).findings
+
+
+def test_channel_conversions_are_said_and_impossible_ones_refused(tmp_path):
+    _good(tmp_path)
+    _pair(tmp_path, "gray", mode="L")
+    _pair(tmp_path, "alpha", mode="RGBA")
+    report = _seg(tmp_path)
+    assert not report.errors
+    assert _find(report, "grayscale images are repeated").files == ["images/gray.png"]
+    assert _find(report, "RGBA images").files == ["images/alpha.png"]
+    refused = _find(_seg(tmp_path, channels=4), "cannot fill the model's 4 input channels")
+    assert refused.error and "images/gray.png" in refused.files
+
+
+def test_empty_data_and_too_large_validation_split(tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    assert _find(_seg(tmp_path), "dataset is empty").error
+    _pair(tmp_path, "only")
+    assert _find(_seg(tmp_path, val_fraction=0.5), "leaves no training pairs").error
+    split = tmp_path / "split"
+    _good(split / "train")
+    (split / "val" / "images").mkdir(parents=True)
+    (split / "val" / "masks").mkdir()
+    assert _find(_seg(split), "val split has no image/mask pairs").error
+
+
+def _faces(root, rows, header="image,nose_x,nose_y,left_eye_x,left_eye_y", size=(40, 30)):
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    for name in {r.split(",")[0] for r in rows}:
+        if name.endswith(".png"):
+            Image.fromarray(np.zeros((size[1], size[0], 3), np.uint8)).save(root / "images" / name)
+    (root / "points.csv").write_text("\n".join([header, *rows]) + "\n")
+
+
+def test_keypoint_problems_in_a_csv_folder(tmp_path):
+    _faces(tmp_path, ["a.png,10,10,20,12", "b.png,10,10,,", "c.png,50,10,20,12", "d.png,nan,3,4,5",
+                      "e.png,1,2,3", "f.png,x,1,2,3", "missing.png,1,1,2,2"])
+    (tmp_path / "images" / "missing.png").unlink()
+    report = check_keypoint_folder(str(tmp_path), channels=3)
+    assert _find(report, "outside their image").files == ["points.csv line 4"]
+    assert _find(report, "NaN or infinite").files == ["points.csv line 5"]
+    assert _find(report, "keypoint count differs").files == ["points.csv line 6"]
+    assert _find(report, "not numbers").files == ["points.csv line 7"]
+    assert _find(report, "does not exist").files == ["images/missing.png"]
+    assert len(report.errors) == 5  # b.png (empty cells = not labelled) is fine
+    declared = check_keypoint_folder(str(tmp_path), channels=3, num_keypoints=3)
+    assert "declared 3" in _find(declared, "keypoint count other than").what
+
+
+def test_keypoint_problems_in_a_coco_folder(tmp_path):
+    (tmp_path / "images").mkdir()
+    Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(tmp_path / "images" / "a.png")
+    coco = {"images": [{"id": 1, "file_name": "a.png"}, {"file_name": "b.png"}],
+            "categories": [{"keypoints": ["nose", "left_eye"]}],
+            "annotations": [{"image_id": 1, "keypoints": [5, 5, 2, 6, 6, 2]},
+                            {"image_id": 1},
+                            {"image_id": 1, "keypoints": [5, 5, 2]},
+                            {"image_id": 9, "keypoints": [5, 5, 2, 6, 6, 2]}]}
+    (tmp_path / "person_keypoints.json").write_text(json.dumps(coco))
+    report = check_keypoint_folder(str(tmp_path), channels=3)
+    assert _find(report, "images entries without ['id']").files == ["person_keypoints.json images[1]"]
+    assert _find(report, "annotations without ['keypoints']").files == ["person_keypoints.json annotations[1]"]
+    assert _find(report, "other than the declared 2").files == ["person_keypoints.json annotations[2] (1)"]
+    assert _find(report, "image_id is not in images").files == ["person_keypoints.json annotations[3]"]
+    (tmp_path / "person_keypoints.json").write_text(json.dumps({"images": []}))
+    assert "lacks ['annotations', 'categories']" in check_keypoint_folder(str(tmp_path), channels=3).text()
+
+
+def test_check_command_prints_everything_and_training_stops_before_its_first_step(tmp_path, capsys):
+    _good(tmp_path / "data")
+    _pair(tmp_path / "data", "seven", mask_values=(0, 7))
+    (tmp_path / "data" / "masks" / "ok0.png").unlink()
+    flags = ["--dataset", f"folder:{tmp_path / 'data'}", "--num-classes", "2", "--input-size", "32",
+             "--encoder-weights", "none", "--out", str(tmp_path / "run")]
+    assert segment.main(["check", *flags]) == 2
+    printed = capsys.readouterr().out
+    assert "2 problem(s)" in printed and "images/ok0.png" in printed and "masks/seven.png (values [7])" in printed
+    with pytest.raises(DatasetError, match="image without a mask"):
+        segment.main(flags)
+    assert not (tmp_path / "run" / "checkpoints").exists()  # stopped before training
+    (tmp_path / "data" / "masks" / "seven.png").unlink()
+    (tmp_path / "data" / "images" / "seven.png").unlink()
+    (tmp_path / "data" / "images" / "ok0.png").unlink()
+    assert segment.main(["check", *flags]) == 0
+    assert "no problems found in 3 example(s)" in capsys.readouterr().out
+
+
+def test_pose_check_command_and_bad_flags(tmp_path, capsys):
+    _faces(tmp_path / "faces", ["a.png,10,10,20,12", "b.png,1,1,90,2"])
+    flags = ["--dataset", f"folder:{tmp_path / 'faces'}", "--input-size", "64", "--encoder-weights", "none"]
+    assert pose.main(["check", *flags]) == 2
+    assert "outside their image (1): points.csv line 3" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="multiple of 32"):
+        pose.main(["check", *flags[:2], "--input-size", "70"])
+    with pytest.raises(ValueError, match="schedule"):
+        pose.main(["check", *flags, "--schedule", "all:two@1e-3"])
+    with pytest.raises(ValueError, match="unknown backbone"):
+        segment.main(["check", "--backbone", "vgg19"])
