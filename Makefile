@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install demo models test test-slow clean
+.PHONY: install demo models bench test test-slow clean
 
 install: $(STAMP)
 
@@ -25,6 +25,10 @@ demo: install
 
 models: install
 	$(BIN)/python -m zoo models
+
+# Speed on this machine (about 10 minutes on 2 cores): bench.json, bench.png and a table.
+bench: install
+	$(BIN)/python -m recipes.benchmark --out bench.json
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -275,10 +275,14 @@ def main(argv: list[str] | None = None) -> int:
 
     common = dict(input_size=input_size, channels=channels, batch_size=cfg.batch_size, backbone=cfg.backbone,
                   stride=stride, sigma=cfg.sigma, flip_index=flip_index, seed=cfg.seed)
-    train_ds = keypoint_pipeline(source.train, training=True, augment=KeypointAugment() if cfg.augment else None,
-                                 num_examples=source.num_train, repeat=True, **common)
+
+    def train_data():  # one per phase (see fit_phases)
+        return shard_by_data(keypoint_pipeline(
+            source.train, training=True, augment=KeypointAugment() if cfg.augment else None,
+            num_examples=source.num_train, repeat=True, **common))
+
+    train_ds = train_data()
     val_ds = shard_by_data(keypoint_pipeline(source.val, training=False, num_examples=source.num_val, **common))
-    train_ds = shard_by_data(train_ds)
     eval_ds = keypoint_pipeline(source.val, training=False, num_examples=source.num_val, for_eval=True, **common)
 
     with strategy.scope():
@@ -312,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     build_from_spec_under_multiworker(model, train_ds.element_spec)
     started = time.time()
     with strategy.scope():
-        fit_phases(model, phases, run, compile_kwargs=compile_kwargs, train_data=train_ds, val_data=val_ds,
+        fit_phases(model, phases, run, compile_kwargs=compile_kwargs, train_data=train_data, val_data=val_ds,
                    steps_per_epoch=steps, verbose=verbosity(cfg.verbose), log=_log, monitor="val_nme",
                    mode="min", epoch_metrics=epoch_metrics)
     train_seconds = time.time() - started

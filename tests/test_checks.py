@@ -204,3 +204,22 @@ def test_pose_check_command_and_bad_flags(tmp_path, capsys):
         pose.main(["check", *flags, "--schedule", "all:two@1e-3"])
     with pytest.raises(ValueError, match="unknown backbone"):
         segment.main(["check", "--backbone", "vgg19"])
+
+
+def test_tfds_names_keys_splits_and_offline_data_are_explained(tmp_path, monkeypatch):
+    import tensorflow_datasets as tfds
+
+    from zoo.data.segmentation import tfds_source
+
+    args = dict(num_classes=None, ignore_index=255, image_key=None, mask_key=None, train_split=None, val_split=None,
+                binary_masks=False, data_dir=str(tmp_path))
+    with pytest.raises(ValueError, match=r"unknown TFDS dataset 'oxford_iiit_pets'; did you mean \['oxford_iiit_pet'"):
+        tfds_source("oxford_iiit_pets", **args)
+    with pytest.raises(RuntimeError, match=r"'oxford_iiit_pet' is not prepared.*tfds build oxford_iiit_pet"):
+        tfds_source("oxford_iiit_pet", **args)  # ZOO_OFFLINE=1 in the tests: fails at once, no download tried
+    monkeypatch.setenv("ZOO_OFFLINE", "0")
+    with tfds.testing.mock_data(num_examples=4):
+        with pytest.raises(ValueError, match=r"has no feature 'mask'; its features are \[.*'segmentation_mask'"):
+            tfds_source("oxford_iiit_pet", **{**args, "mask_key": "mask"})
+        with pytest.raises(ValueError, match=r"no split 'valid' for validation; its splits are \['test', 'train'\]"):
+            tfds_source("oxford_iiit_pet", **{**args, "val_split": "valid"})

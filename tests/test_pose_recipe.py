@@ -98,7 +98,8 @@ def test_export_maps_a_known_heatmap_peak_back_to_input_pixels():
     np.testing.assert_allclose(out["keypoints"][0, 0], expected, atol=0.15)
 
 
-def test_aflw2k3d_under_mock_data_runs_end_to_end(tmp_path):
+def test_aflw2k3d_under_mock_data_runs_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_OFFLINE", "0")  # mock_data stands in for the download
     import tensorflow_datasets as tfds
 
     run = tmp_path / "aflw"
@@ -115,7 +116,8 @@ def test_aflw2k3d_under_mock_data_runs_end_to_end(tmp_path):
 
 
 @pytest.mark.parametrize("name, count", [("celeb_a", 5), ("the300w_lp", 68)])
-def test_other_tfds_presets_read_under_mock_data(name, count):
+def test_other_tfds_presets_read_under_mock_data(name, count, monkeypatch):
+    monkeypatch.setenv("ZOO_OFFLINE", "0")  # mock_data stands in for the download
     import tensorflow_datasets as tfds
 
     with tfds.testing.mock_data(num_examples=3):

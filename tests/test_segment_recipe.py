@@ -32,7 +32,7 @@ def _subprocess_env():
     return env
 
 
-def test_two_phase_schedule_keeps_encoder_identical_through_head_then_trains_it(tmp_path, vgg16_notop):
+def test_two_phase_schedule_keeps_encoder_identical_through_head_then_trains_it(tmp_path, vgg16_notop, capsys):
     path, saved = vgg16_notop
     run = tmp_path / "run"
     code = segment.main(["--dataset", "synthetic:shapes", "--input-size", "64", "--encoder-weights", str(path),
@@ -57,13 +57,18 @@ def test_two_phase_schedule_keeps_encoder_identical_through_head_then_trains_it(
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics["per_class_iou"]) == {"background", "circle", "square", "triangle"}
     assert 0 <= metrics["mean_iou"] <= 1 and 0 <= metrics["pixel_accuracy"] <= 1
-    # A finished run is left alone.
+    # A finished run is left alone, and the recipe says so.
+    before = (run / "metrics.json").read_bytes(), (run / "checkpoints" / "phase1.weights.h5").read_bytes()
+    capsys.readouterr()
     assert segment.main(["--input-size", "64", "--encoder-weights", str(path), "--schedule",
                          "head:1@1e-3,stage5:1@1e-3", "--out", str(run), *FAST]) == 0
+    assert "holds a finished run (metrics.json exists): nothing to do" in capsys.readouterr().out
     assert _history(run) == rows
+    assert before == ((run / "metrics.json").read_bytes(), (run / "checkpoints" / "phase1.weights.h5").read_bytes())
 
 
-def test_oxford_pet_under_mock_data_runs_end_to_end(tmp_path):
+def test_oxford_pet_under_mock_data_runs_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_OFFLINE", "0")  # mock_data stands in for the download
     import tensorflow_datasets as tfds
 
     run = tmp_path / "pets"

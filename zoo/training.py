@@ -339,7 +339,9 @@ def fit_phases(
         phases: the schedule.
         run: the run directory (created if needed).
         compile_kwargs: loss and metrics for ``model.compile``.
-        train_data: repeating training dataset; ``steps_per_epoch`` batches make an epoch.
+        train_data: repeating training dataset, or a function that builds it (called once
+            per phase: with a seeded shuffle, that makes a resumed run see the same
+            batches as an uninterrupted one); ``steps_per_epoch`` batches make an epoch.
         val_data: validation dataset (finite).
         monitor, mode: what the best checkpoint tracks.
         verbose: ``model.fit`` verbosity.
@@ -393,12 +395,11 @@ def fit_phases(
             *extra_callbacks,
             AtomicBackupAndRestore(str(run.backup(index))),
         ]
-        data = train_data
-        if index == first and resume_epoch and hasattr(train_data, "skip"):
-            # Each phase's fit starts a new pass over the (seeded) data; a resumed phase
-            # skips the batches its finished epochs used, so it sees what an
-            # uninterrupted run would have seen.
-            data = train_data.skip((resume_epoch - starts[index]) * steps_per_epoch)
+        # A new dataset per phase starts the same seeded sequence; a resumed phase skips
+        # the batches its finished epochs used, so it sees what an uninterrupted run saw.
+        data = train_data() if callable(train_data) else train_data
+        if index == first and resume_epoch and hasattr(data, "skip"):
+            data = data.skip((resume_epoch - starts[index]) * steps_per_epoch)
         return {"x": data, "validation_data": val_data, "steps_per_epoch": steps_per_epoch,
                 "callbacks": callbacks, "verbose": verbose, "shuffle": False}
 

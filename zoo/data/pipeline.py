@@ -68,21 +68,6 @@ def label_table(num_classes: int, ignore_index: int = 255, mapping: dict[int, in
     return table
 
 
-def shuffled_passes(dataset: tf.data.Dataset, buffer_size: int, seed: int, repeat: bool) -> tf.data.Dataset:
-    """Shuffles ``dataset`` with an order that depends only on ``seed`` and the pass number.
-
-    ``shuffle(reshuffle_each_iteration=True)`` draws each pass's order from a generator
-    that lives with the dataset object, so a new iterator (a new ``fit`` call, a resumed
-    process) sees other orders than an uninterrupted run would. Here pass ``p`` is
-    shuffled with seed ``(seed, p)``: skipping ``n`` batches of a fresh iterator lands
-    exactly where an uninterrupted run was, which is what resuming relies on.
-    """
-    passes = tf.data.Dataset.range(1 << 62) if repeat else tf.data.Dataset.range(1)
-    base = tf.constant(int(seed) * 1_000_003, tf.int64)
-    return passes.flat_map(
-        lambda p: dataset.shuffle(buffer_size, seed=base + p, reshuffle_each_iteration=False))
-
-
 def segmentation_pipeline(
     dataset: tf.data.Dataset,
     *,
@@ -131,8 +116,11 @@ def segmentation_pipeline(
     if num_examples is not None and num_examples * height * width * (channels + 1) < CACHE_LIMIT_BYTES:
         ds = ds.cache()
     if training:
-        ds = shuffled_passes(ds, min(num_examples or 1000, 2000), seed, repeat)
-    elif repeat:
+        # Each new dataset object replays the same sequence of shuffled passes (the
+        # generator lives with the object); fit_phases builds one per phase, so a
+        # resumed phase can skip to where an uninterrupted run was.
+        ds = ds.shuffle(min(num_examples or 1000, 2000), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=training, num_parallel_calls=AUTOTUNE)
     ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), tf.cast(y, tf.int32)), num_parallel_calls=AUTOTUNE)
@@ -212,8 +200,11 @@ def keypoint_pipeline(
     seeds = tf.data.Dataset.random(seed=seed).batch(2)
     ds = dataset
     if training:
-        ds = shuffled_passes(ds, min(num_examples or 1000, 2000), seed, repeat)
-    elif repeat:
+        # Each new dataset object replays the same sequence of shuffled passes (the
+        # generator lives with the object); fit_phases builds one per phase, so a
+        # resumed phase can skip to where an uninterrupted run was.
+        ds = ds.shuffle(min(num_examples or 1000, 2000), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
         ds = ds.repeat()
     ds = tf.data.Dataset.zip((ds, seeds)).map(warp, num_parallel_calls=AUTOTUNE, deterministic=True)
     if not training and num_examples is not None and num_examples * height * width * (channels + 1) * 4 < CACHE_LIMIT_BYTES:
