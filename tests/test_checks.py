@@ -210,16 +210,25 @@ def test_tfds_names_keys_splits_and_offline_data_are_explained(tmp_path, monkeyp
     import tensorflow_datasets as tfds
 
     from zoo.data.segmentation import tfds_source
+    from zoo.data.tfds import resolve_splits
 
     args = dict(num_classes=None, ignore_index=255, image_key=None, mask_key=None, train_split=None, val_split=None,
                 binary_masks=False, data_dir=str(tmp_path))
     with pytest.raises(ValueError, match=r"unknown TFDS dataset 'oxford_iiit_pets'; did you mean \['oxford_iiit_pet'"):
-        tfds_source("oxford_iiit_pets", **args)
+        tfds_source("oxford_iiit_pets", **{**args, "num_classes": 3})
     with pytest.raises(RuntimeError, match=r"'oxford_iiit_pet' is not prepared.*tfds build oxford_iiit_pet"):
         tfds_source("oxford_iiit_pet", **args)  # ZOO_OFFLINE=1 in the tests: fails at once, no download tried
     monkeypatch.setenv("ZOO_OFFLINE", "0")
     with tfds.testing.mock_data(num_examples=4):
         with pytest.raises(ValueError, match=r"has no feature 'mask'; its features are \[.*'segmentation_mask'"):
             tfds_source("oxford_iiit_pet", **{**args, "mask_key": "mask"})
-        with pytest.raises(ValueError, match=r"no split 'valid' for validation; its splits are \['test', 'train'\]"):
-            tfds_source("oxford_iiit_pet", **{**args, "val_split": "valid"})
+
+    class Prepared:  # what resolve_splits reads of a prepared builder
+        name, info = "pets", type("Info", (), {"splits": {"train": 1, "test": 1}})()
+
+    with pytest.raises(ValueError, match=r"no split 'valid' for validation; its splits are \['test', 'train'\]"):
+        resolve_splits(Prepared, "train", "valid")
+    with pytest.raises(ValueError, match=r"no split 'training' for training"):
+        resolve_splits(Prepared, "training", "test")
+    assert resolve_splits(Prepared, "train", "validation") == ("train[:90%]", "train[90%:]")
+    assert resolve_splits(Prepared, "train[:80%]+test", "test") == ("train[:80%]+test", "test")
