@@ -35,10 +35,6 @@ def _seg(root, **kwargs):
     return check_segmentation_folder(str(root), **options)
 
 
-def _whats(report):
-    return {f.what: f for f in report.findings.values()}
-
-
 def _find(report, words):
     hits = [f for f in report.findings.values() if words in f.what]
     assert hits, report.text()

@@ -86,6 +86,10 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     that does not match the weights. This writes both into ``<dir>.new`` and swaps the
     folders by renames (``<dir>`` -> ``<dir>.old``, ``<dir>.new`` -> ``<dir>``); call
     ``recover_backup`` before ``fit`` to finish a swap a kill interrupted.
+
+    It overrides Keras' private ``_save_model`` (and reads ``_weights_path``,
+    ``_training_metadata_path``, ``_current_epoch``, ``_last_batch_seen``), checked
+    against the pinned Keras 3.15.1; ``tests/test_faults.py`` fails if that changes.
     """
 
     def __init__(self, backup_dir: str):
