@@ -156,7 +156,7 @@ def _timed_numpy_fit(model, xs, ys, batch: int) -> float:
     return len(xs) / timer.median_after_warmup()
 
 
-def _recipe_pipelines(task: str, backbone: str, size: int, batch: int, steps: int, folder: Path):
+def _recipe_pipelines(task: str, backbone: str, size: int, batch: int, folder: Path):
     """The recipe's own training pipelines on the synthetic set and on PNG files."""
     import numpy as np
     from PIL import Image
@@ -262,7 +262,7 @@ def measure_model(spec: str, args, limit: float) -> dict:
     row = {"model": spec, "train_gflop_per_image": flops / 1e9, "in_memory_images_per_s": memory,
            "fraction_of_limit": memory * flops / 1e9 / limit}
     with tempfile.TemporaryDirectory() as folder:
-        for label, data in _recipe_pipelines(task, backbone, size, batch, steps, Path(folder)).items():
+        for label, data in _recipe_pipelines(task, backbone, size, batch, Path(folder)).items():
             speed = _timed_fit(model, data, steps, batch, repeats)
             row[f"{label} images_per_s"] = speed
             row[f"{label} / in-memory"] = speed / memory

@@ -138,10 +138,9 @@ def load_source(cfg: PoseConfig, input_size):
                                        train_split=cfg.train_split)
     if kind == "folder":
         if not cfg.skip_check:
-            report = check_data(cfg, input_size)
-            report.raise_if_errors()
-            for finding in report.findings.values():
-                _log(f"data note: {finding.what} ({len(finding.files)})")
+            from zoo.data.checks import stop_on_errors
+
+            stop_on_errors(check_data(cfg, input_size), _log)
         return ks.folder_keypoint_source(rest, channels=cfg.channels or 3, val_fraction=cfg.val_fraction,
                                          seed=cfg.seed, flip_pairs=_parse_pairs(cfg.flip_pairs))
     raise ValueError(f"--dataset {cfg.dataset!r}: use synthetic:faces, tfds:NAME or folder:PATH")
@@ -156,13 +155,7 @@ def check_data(cfg: PoseConfig, input_size):
     if kind == "folder":
         return checks.check_keypoint_folder(rest, channels=cfg.channels or 3, num_keypoints=cfg.num_keypoints,
                                             val_fraction=cfg.val_fraction)
-    source = load_source(cfg, input_size)
-    report = checks.DataReport(source.description)
-    report.examined = source.num_train + source.num_val
-    for split, count in (("training", source.num_train), ("validation", source.num_val)):
-        if count == 0:
-            report.add(f"the {split} split is empty", "choose another split (--train-split/--val-split)")
-    return report
+    return checks.loaded_source_report(load_source(cfg, input_size))
 
 
 def evaluate_keypoints(model, dataset, *, stride: int, method: str, sigma: float, flip_index, normalizer: str,

@@ -125,10 +125,9 @@ def load_source(cfg: SegmentConfig, input_size: tuple[int, int]):
                                val_split=cfg.val_split, binary_masks=cfg.binary_masks, data_dir=cfg.data_dir)
     if kind == "folder":
         if not cfg.skip_check:
-            report = check_data(cfg, input_size)
-            report.raise_if_errors()
-            for finding in report.findings.values():
-                _log(f"data note: {finding.what} ({len(finding.files)})")
+            from zoo.data.checks import stop_on_errors
+
+            stop_on_errors(check_data(cfg, input_size), _log)
         return seg.folder_source(rest, channels=cfg.channels or _folder_channels(rest), num_classes=cfg.num_classes,
                                  ignore_index=cfg.ignore_index, binary_masks=cfg.binary_masks,
                                  val_fraction=cfg.val_fraction, seed=cfg.seed)
@@ -146,13 +145,7 @@ def check_data(cfg: SegmentConfig, input_size: tuple[int, int]):
             rest, channels=cfg.channels or _folder_channels(rest), num_classes=cfg.num_classes,
             ignore_index=cfg.ignore_index, binary_masks=cfg.binary_masks, resize_masks=cfg.resize_masks,
             val_fraction=cfg.val_fraction)
-    source = load_source(cfg, input_size)
-    report = checks.DataReport(source.description)
-    report.examined = source.num_train + source.num_val
-    for split, count in (("training", source.num_train), ("validation", source.num_val)):
-        if count == 0:
-            report.add(f"the {split} split is empty", "choose another split (--train-split/--val-split)")
-    return report
+    return checks.loaded_source_report(load_source(cfg, input_size))
 
 
 def _folder_channels(path: str) -> int:

@@ -73,6 +73,25 @@ class DataReport:
             raise DatasetError(self.text() + "\n(see all problems at once with the recipe's `check` command)")
 
 
+def loaded_source_report(source) -> DataReport:
+    """For sources that are not scanned file by file (TFDS, synthetic): they loaded, and
+    both splits have examples. ``source`` has ``description``, ``num_train``, ``num_val``."""
+    report = DataReport(source.description)
+    report.examined = source.num_train + source.num_val
+    for split, count in (("training", source.num_train), ("validation", source.num_val)):
+        if count == 0:
+            report.add(f"the {split} split is empty", "choose another split (--train-split/--val-split)")
+    return report
+
+
+def stop_on_errors(report: DataReport, log) -> None:
+    """Before training: raises ``DatasetError`` with the whole report if it has errors,
+    else logs one line per note (conversions the pipeline makes)."""
+    report.raise_if_errors()
+    for finding in report.findings.values():
+        log(f"data note: {finding.what} ({len(finding.files)})")
+
+
 # ---- images -------------------------------------------------------------------------------------
 
 _BANDS = {"1": 1, "L": 1, "I": 1, "I;16": 1, "I;16B": 1, "F": 1, "LA": 2, "La": 2, "P": 3, "PA": 4, "RGB": 3,
