@@ -209,16 +209,19 @@ def serving_latency(model, task: str, size: int, backbone: str, repeats: int = 1
     import numpy as np
     import tensorflow as tf
 
-    from zoo.export import export_keypoints, export_segmentation
+    from zoo.export import export_model
 
+    common = {"model": model.name, "backbone": backbone, "input_size": [size, size], "channels": 3}
+    if task == "pose":
+        info = {**common, "task": "keypoints", "keypoint_names": [f"k{i}" for i in range(model.output_shape[-1])],
+                "flip_index": list(range(model.output_shape[-1])), "heatmap_stride": 4, "decode": "dark",
+                "sigma": 2.0, "flip_test": False}
+        output = "keypoints"
+    else:
+        info = {**common, "task": "segmentation", "classes": [f"c{i}" for i in range(model.output_shape[-1])]}
+        output = "mask"
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "export"
-        if task == "pose":
-            export_keypoints(model, path, (size, size), backbone, stride=4)
-            output = "keypoints"
-        else:
-            export_segmentation(model, path, (size, size), backbone)
-            output = "mask"
+        path = export_model(model, info, "saved_model", Path(folder) / "export")
         serve = tf.saved_model.load(str(path)).signatures["serving_default"]
         image = tf.constant(np.zeros((1, size, size, 3), np.uint8))
         pixels = tf.constant(np.zeros((1, size, size, 3), np.float32))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
+import json
 import os
 import shutil
 import sys
@@ -239,11 +239,11 @@ def main(argv: list[str] | None = None) -> int:
     import keras
     import numpy as np
 
-    import zoo
     from zoo.data.keypoints import KeypointAugment
     from zoo.data.pipeline import keypoint_pipeline
+    from zoo.builders import keypoint_model
     from zoo.distribute import build_from_spec_under_multiworker, shard_by_data
-    from zoo.export import export_keypoints
+    from zoo.export import export_model, info_from_config
     from zoo.losses import HeatmapLoss
     from zoo.reporting import plot_curves, plot_keypoint_samples
     from zoo.training import fit_phases, read_history, write_json_atomic
@@ -279,13 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     eval_ds = keypoint_pipeline(source.val, training=False, num_examples=source.num_val, for_eval=True, **common)
 
     with strategy.scope():
-        if cfg.model == "simple_baseline":
-            deconvs = int(round(math.log2(32 // stride)))
-            model = zoo.simple_baseline(cfg.backbone, num_keypoints=count, input_shape=(*input_size, channels),
-                                        encoder_weights=session.encoder_weights, deconv_filters=(256,) * deconvs)
-        else:
-            model = zoo.unet(cfg.backbone, num_classes=count, input_shape=(*input_size, channels),
-                             encoder_weights=session.encoder_weights, name=f"unet_heatmaps_{cfg.backbone}")
+        model = keypoint_model(cfg.model, cfg.backbone, count, (*input_size, channels), stride,
+                               session.encoder_weights)
         compile_kwargs = {"loss": HeatmapLoss(), **compile_options(cfg)}
     _log(f"model: {model.name}, {model.count_params():,} parameters, input {(*input_size, channels)}, "
          f"heatmaps {model.output_shape[1:]}")
@@ -327,8 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     shown = min(8, len(plots["pixels"]))
     plot_keypoint_samples(plots["pixels"][:shown].astype(np.uint8), plots["true"][:shown], plots["pred"][:shown],
                           plots["visible"][:shown], run.samples, source.keypoint_names)
-    export_keypoints(model, run.export, input_size, cfg.backbone, stride, cfg.decode, cfg.sigma,
-                     flip_index if cfg.flip_test else None)
+    export_model(model, info_from_config(json.loads(run.config.read_text())), "saved_model", run.export,
+                 source={"run": str(run.root.resolve()), "weights": used})
     metrics = {**report, "decode": cfg.decode, "flip_test": cfg.flip_test, "normalizer": cfg.pck_normalizer,
                "decoders": decoders, "weights": used, "epochs": sum(p.epochs for p in phases),
                "split": "validation", "num_val": source.num_val,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import shutil
 import sys
@@ -197,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     from zoo.data.augment import AugmentConfig
     from zoo.data.pipeline import segmentation_pipeline
     from zoo.distribute import build_from_spec_under_multiworker, shard_by_data
-    from zoo.export import export_segmentation
+    from zoo.export import export_model, info_from_config
     from zoo.losses import SegmentationLoss, segmentation_metrics
     from zoo.reporting import plot_curves, plot_segmentation_samples
     from zoo.training import fit_phases, read_history, write_json_atomic
@@ -264,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     preds = np.argmax(model(spec.preprocess(images), training=False), axis=-1)
     plot_segmentation_samples(images.numpy().astype(np.uint8), masks.numpy()[..., 0], preds, run.samples,
                               source.class_names)
-    export_segmentation(model, run.export, input_size, cfg.backbone)
+    export_model(model, info_from_config(json.loads(run.config.read_text())), "saved_model", run.export,
+                 source={"run": str(run.root.resolve()), "weights": used})
     metrics = {**report, "weights": used, "epochs": sum(p.epochs for p in phases), "split": "validation",
                "num_val": source.num_val, "train_seconds_this_invocation": round(train_seconds, 1)}
     write_json_atomic(run.metrics, metrics)  # last: marks the run finished

@@ -16,7 +16,7 @@ import zoo
 from recipes import pose
 from zoo.data import keypoint_sources as ks
 from zoo.data.pipeline import keypoint_pipeline
-from zoo.export import predict_keypoints
+from zoo.export import keypoint_serving_fn
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -55,8 +55,9 @@ def test_export_returns_keypoints_in_the_input_pixels_of_any_size(faces_run, tmp
                                 deconv_filters=(256,) * 3)
     model.load_weights(faces_run / "checkpoints" / "best.weights.h5")
     images = np.random.default_rng(0).integers(0, 256, (2, 90, 130, 3), dtype=np.uint8)
-    expected = predict_keypoints(model, images, (64, 64), "vgg16", config["heatmap_stride"], "dark", 2.0,
-                                 flip_index=config["flip_index"])
+    serve = keypoint_serving_fn(model, (64, 64), "vgg16", config["heatmap_stride"], "dark", 2.0,
+                                flip_index=config["flip_index"])
+    expected = {k: v.numpy() for k, v in serve(images).items()}
     np.save(tmp_path / "images.npy", images)
     script = textwrap.dedent(f"""
         import sys
@@ -93,7 +94,7 @@ def test_export_maps_a_known_heatmap_peak_back_to_input_pixels():
     pooled = keras.layers.AveragePooling2D(4)(inputs)
     outputs = keras.layers.Lambda(lambda x: x[..., :1] * 0.0 + heat[None])(pooled)
     model = keras.Model(inputs, outputs)
-    out = predict_keypoints(model, np.zeros((1, 128, 96, 3), np.uint8), (64, 64), "vgg16", 4, "dark", 2.0)
+    out = keypoint_serving_fn(model, (64, 64), "vgg16", 4, "dark", 2.0)(np.zeros((1, 128, 96, 3), np.uint8))
     expected = (target[0] + 0.5) * np.array([96 / 64, 128 / 64]) - 0.5
     np.testing.assert_allclose(out["keypoints"][0, 0], expected, atol=0.15)
 

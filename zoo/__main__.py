@@ -1,4 +1,4 @@
-"""Command line: ``python -m zoo weights list|fetch NAME|import FILE`` and ``python -m zoo models``."""
+"""Command line: ``python -m zoo weights list|fetch NAME|import FILE``, ``models``, ``export`` and ``predict``."""
 
 from __future__ import annotations
 
@@ -58,6 +58,33 @@ def _cmd_models(args) -> int:
     return 0
 
 
+def _cmd_export(args) -> int:
+    from zoo.export import export_run, read_metadata
+
+    started = time.perf_counter()
+    path = export_run(args.run_dir, args.format, args.out, **({"opset": args.opset} if args.opset else {}))
+    info = read_metadata(path)
+    size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    print(f"{args.format} export of {args.run_dir} ({info['source'].get('weights')} weights) written to {path} "
+          f"({size / 1e6:.1f} MB, {time.perf_counter() - started:.0f} s)")
+    print(f"  inputs:  {info['inputs']}")
+    for name, what in info["outputs"].items():
+        print(f"  output {name}: {what}")
+    print(f"run it on images: python -m zoo predict {path} IMAGE_OR_FOLDER... --out DIR")
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    from zoo.predict import predict_files
+
+    summary = predict_files(args.export, args.inputs, args.out, batch_size=args.batch_size,
+                            min_score=args.min_score, progress=None if not args.no_progress else False)
+    print(f"{len(summary.written)} image(s) written to {summary.out}; {len(summary.skipped)} skipped")
+    for path, reason in summary.skipped.items():
+        print(f"  skipped {path}: {reason}", file=sys.stderr)
+    return 1 if summary.skipped else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m zoo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -70,10 +97,27 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("target", metavar="FILE")
     m = sub.add_parser("models", help="build every model and print a table (parameters, output shape)")
     m.add_argument("--input-size", type=int, default=224, help="square input side in pixels (default 224)")
+    e = sub.add_parser("export", help="write a trained run as SavedModel, LiteRT, ONNX or .keras (with model.json)")
+    e.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by recipes.segment or recipes.pose")
+    e.add_argument("--format", default="saved_model", choices=("saved_model", "litert", "onnx", "keras"),
+                   help="saved_model (TensorFlow, TF Serving), litert (.tflite, phones), onnx (ONNX Runtime), "
+                        "keras (the bare network) (default saved_model)")
+    e.add_argument("--out", help="export folder (default RUN_DIR/export for saved_model, else RUN_DIR/export-FORMAT)")
+    e.add_argument("--opset", type=int, help="ONNX opset version (default 17)")
+    p = sub.add_parser("predict", help="run an export on image files or folders; write masks/overlays or keypoints")
+    p.add_argument("export", metavar="EXPORT_PATH", help="an export folder (or its model file) with model.json")
+    p.add_argument("inputs", metavar="IMAGE_OR_FOLDER", nargs="+", help="image files and folders (recursive)")
+    p.add_argument("--out", required=True, help="folder for the results (created)")
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=8,
+                   help="images read and run at a time (default 8)")
+    p.add_argument("--min-score", dest="min_score", type=float, default=0.1,
+                   help="keypoints scored below this are drawn hollow (default 0.1)")
+    p.add_argument("--no-progress", dest="no_progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    commands = {"weights": _cmd_weights, "models": _cmd_models, "export": _cmd_export, "predict": _cmd_predict}
     try:
-        return _cmd_weights(args) if args.command == "weights" else _cmd_models(args)
+        return commands[args.command](args)
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

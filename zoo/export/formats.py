@@ -1,0 +1,122 @@
+"""Writing an export in one of four formats, each in its own folder with ``model.json``.
+
+=============  ====================  ==================================================
+format         file in the folder    what it holds
+=============  ====================  ==================================================
+saved_model    (the folder itself)   serving function + weights; ``serving_default``
+litert         ``model.tflite``      the same serving function, LiteRT built-in ops only
+onnx           ``model.onnx``        the same serving function (tf2onnx, opset 17)
+keras          ``model.keras``       the bare network (preprocessed float input)
+=============  ====================  ==================================================
+
+SavedModel is written with Keras' ``ExportArchive``; LiteRT and ONNX with Keras'
+``model.export(format=...)`` applied to ``zoo.export.serving.ServingModel`` (Keras
+runs the LiteRT converter and tf2onnx). A folder appears complete or not at all.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from zoo.export.metadata import describe_io, write_metadata
+from zoo.export.serving import serving_fn, serving_model
+
+FORMATS = ("saved_model", "litert", "onnx", "keras")
+FILES = {"saved_model": ".", "litert": "model.tflite", "onnx": "model.onnx", "keras": "model.keras"}
+ONNX_OPSET = 17
+
+
+def _write_saved_model(model: keras.Model, info: dict, folder: Path) -> None:
+    archive = keras.export.ExportArchive()
+    # No archive.track(model): the endpoint tracks the variables it uses. With Keras 3.15 on
+    # TF 2.21, track() (and model.export()) store every weight twice, doubling the folder's size.
+    archive.add_endpoint(
+        name="serving_default",
+        fn=serving_fn(model, info),
+        input_signature=[tf.TensorSpec([None, None, None, info["channels"]], tf.uint8, name="images")],
+    )
+    archive.write_out(str(folder), verbose=False)
+
+
+def _write_litert(model: keras.Model, info: dict, folder: Path) -> None:
+    wrapper = serving_model(model, info)
+    # Built-in ops only: the file then runs on any LiteRT runtime (phones included), no Flex delegate.
+    wrapper.export(str(folder / FILES["litert"]), format="litert", verbose=False,
+                   input_signature=wrapper.input_signature(),
+                   target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]})
+
+
+def _write_onnx(model: keras.Model, info: dict, folder: Path, opset: int) -> None:
+    try:
+        import onnx  # noqa: F401
+        import tf2onnx  # noqa: F401
+    except ImportError as err:
+        raise RuntimeError(f"ONNX export needs tf2onnx and onnx ({err}); install them with "
+                           "`pip install tf2onnx onnx` (pinned in this project's pyproject.toml)") from None
+    wrapper = serving_model(model, info)
+    with warnings.catch_warnings():  # Keras' numpy-2 patch of tf2onnx touches np.object
+        warnings.simplefilter("ignore", FutureWarning)
+        wrapper.export(str(folder / FILES["onnx"]), format="onnx", verbose=False,
+                       input_signature=wrapper.input_signature(), opset_version=opset)
+
+
+def _converter_versions(fmt: str) -> dict:
+    from zoo.training import library_versions
+
+    versions = library_versions()
+    if fmt == "onnx":
+        import onnx
+        import tf2onnx
+
+        versions.update(tf2onnx=tf2onnx.__version__, onnx=onnx.__version__)
+    return versions
+
+
+def export_model(model: keras.Model, info: dict, fmt: str, out: str | os.PathLike,
+                 source: dict | None = None, opset: int = ONNX_OPSET) -> Path:
+    """Writes ``model`` (trained; described by ``info``) as format ``fmt`` into folder ``out``.
+
+    Args:
+        model: the trained network, ``[B, H, W, C] float -> [B, h, w, K]``.
+        info: task description (``zoo.export.metadata.info_from_config``).
+        fmt: one of ``FORMATS``.
+        out: the export folder; replaced if it exists.
+        source: where the weights came from (stored in ``model.json``).
+        opset: ONNX opset version (ONNX only).
+
+    Returns:
+        ``out`` as a Path. ``out/model.json`` describes the export.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; choose one of {FORMATS}")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        if fmt == "saved_model":
+            _write_saved_model(model, info, tmp)
+        elif fmt == "litert":
+            _write_litert(model, info, tmp)
+        elif fmt == "onnx":
+            _write_onnx(model, info, tmp, opset)
+        else:
+            model.save(str(tmp / FILES["keras"]))
+        meta = {"format": fmt, "file": FILES[fmt], **info, **describe_io(info, served=fmt != "keras"),
+                "versions": _converter_versions(fmt), "source": source or {}}
+        if fmt == "onnx":
+            meta["onnx_opset"] = opset
+        write_metadata(tmp, meta)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return out

@@ -1,0 +1,67 @@
+"""Exporting a finished (or stopped) run directory: rebuild its network, load its weights."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import keras
+
+from zoo.export.formats import FORMATS, export_model
+from zoo.export.metadata import info_from_config
+
+
+def run_weights(run_dir: Path) -> tuple[Path, str]:
+    """The weights a run's export uses: ``best.weights.h5`` if present, else the last phase's.
+
+    Returns (path, label). Raises FileNotFoundError when the run saved no weights.
+    """
+    checkpoints = Path(run_dir) / "checkpoints"
+    best = checkpoints / "best.weights.h5"
+    if best.is_file():
+        return best, "best"
+    phases = sorted(checkpoints.glob("phase*.weights.h5"), key=lambda p: int(p.name[5:].split(".")[0]))
+    if phases:
+        return phases[-1], phases[-1].name.split(".")[0]
+    raise FileNotFoundError(f"{checkpoints}: no best.weights.h5 or phase*.weights.h5; the run has not finished "
+                            "an epoch yet - train it (re-run its command) first")
+
+
+def load_run(run_dir: str | os.PathLike) -> tuple[keras.Model, dict, dict]:
+    """Rebuilds a run's network from its ``config.json`` and loads its weights.
+
+    Returns:
+        (model, info, source): the trained Keras model, its task description
+        (``zoo.export.metadata``) and where the weights came from.
+    """
+    from zoo.builders import build, keypoint_model
+
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{run_dir}: no config.json; give the run directory a recipe wrote (its --out)")
+    info = info_from_config(json.loads(config_path.read_text()))
+    weights, label = run_weights(run_dir)
+    shape = (*info["input_size"], info["channels"])
+    if info["task"] == "segmentation":
+        model = build(info["model"], backbone=info["backbone"], num_classes=len(info["classes"]),
+                      input_shape=shape, encoder_weights=None)
+    else:
+        model = keypoint_model(info["model"], info["backbone"], len(info["keypoint_names"]), shape,
+                               info["heatmap_stride"], encoder_weights=None)
+    model.load_weights(str(weights))
+    return model, info, {"run": str(run_dir.resolve()), "weights": label}
+
+
+def default_out(run_dir: str | os.PathLike, fmt: str) -> Path:
+    """``RUN_DIR/export`` for a SavedModel (the recipes' export), ``RUN_DIR/export-<format>`` otherwise."""
+    return Path(run_dir) / ("export" if fmt == "saved_model" else f"export-{fmt}")
+
+
+def export_run(run_dir: str | os.PathLike, fmt: str, out: str | os.PathLike | None = None, **kwargs) -> Path:
+    """``python -m zoo export``: writes run ``run_dir`` as ``fmt`` to ``out`` (default ``default_out``)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; choose one of {FORMATS}")
+    model, info, source = load_run(run_dir)
+    return export_model(model, info, fmt, out or default_out(run_dir, fmt), source=source, **kwargs)

@@ -1,0 +1,98 @@
+"""``model.json``: what an export is, written beside every export.
+
+Fields (all formats): ``format``, ``file`` (the model file inside the export folder;
+``"."`` for a SavedModel), ``task`` (``"segmentation"`` or ``"keypoints"``), ``model``,
+``backbone``, ``input_size`` ([H, W] it was trained at), ``channels``,
+``preprocessing`` (what happens to the pixels and where), ``inputs`` and ``outputs``
+(name -> dtype and shape), ``versions`` (libraries it was made with), ``source``
+(run directory and which weights). Segmentation adds ``classes``; keypoints add
+``keypoint_names``, ``flip_index``, ``heatmap_stride``, ``decode``, ``sigma`` and
+``flip_test``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+METADATA_FILE = "model.json"
+
+
+def info_from_config(config: dict) -> dict:
+    """The task description of a run from its ``config.json`` (``{"settings", "resolved"}``)."""
+    settings, resolved = config.get("settings", {}), config.get("resolved", {})
+    if "input_size" not in resolved:
+        raise ValueError("config.json has no resolved input size: the run stopped before its model was built; "
+                         "train it first")
+    info = {
+        "model": settings["model"],
+        "backbone": settings["backbone"],
+        "input_size": [int(v) for v in resolved["input_size"]],
+        "channels": int(resolved["channels"]),
+    }
+    if "class_names" in resolved:
+        info.update(task="segmentation", classes=list(resolved["class_names"]))
+    elif "keypoint_names" in resolved:
+        info.update(task="keypoints", keypoint_names=list(resolved["keypoint_names"]),
+                    flip_index=list(resolved["flip_index"]), heatmap_stride=int(resolved["heatmap_stride"]),
+                    decode=settings.get("decode", "dark"), sigma=float(settings.get("sigma", 2.0)),
+                    flip_test=bool(settings.get("flip_test", False)))
+    else:
+        raise ValueError("config.json names neither classes nor keypoints: not a run of recipes.segment or "
+                         "recipes.pose")
+    return info
+
+
+def describe_io(info: dict, served: bool) -> dict:
+    """``preprocessing``, ``inputs`` and ``outputs`` entries for ``info``.
+
+    ``served``: the serving function is inside the export (SavedModel, LiteRT, ONNX);
+    otherwise (``.keras``) the file holds the bare network.
+    """
+    (height, width), channels = info["input_size"], info["channels"]
+    if not served:
+        return {
+            "preprocessing": f"not inside the file: resize to {height}x{width} (bilinear, antialiased), then "
+                             f"zoo.preprocess_input(x, {info['backbone']!r}); zoo.export.load() does both",
+            "inputs": {"x": f"float32 [batch, {height}, {width}, {channels}], preprocessed"},
+            "outputs": {"scores" if info["task"] == "segmentation" else "heatmaps":
+                        "float32 [batch, h, w, K] (logits per class / heatmaps per keypoint)"},
+        }
+    io = {
+        "preprocessing": f"inside the export: uint8 pixels of any size are resized to {height}x{width} "
+                         f"(bilinear, antialiased) and given the {info['backbone']} ImageNet preprocessing",
+        "inputs": {"images": f"uint8 [batch, height, width, {channels}], any size"},
+    }
+    if info["task"] == "segmentation":
+        io["outputs"] = {
+            "mask": "int32 [batch, height, width]: class index per pixel (argmax)",
+            "probabilities": f"float32 [batch, height, width, {len(info['classes'])}]: softmax per pixel",
+        }
+    else:
+        k = len(info["keypoint_names"])
+        s = info["heatmap_stride"]
+        io["outputs"] = {
+            "keypoints": f"float32 [batch, {k}, 2]: (x, y) in the input image's pixels, centre of the top-left "
+                         "pixel at (0, 0)",
+            "scores": f"float32 [batch, {k}]: heatmap peak height (about 1 = confident, near 0 = not found)",
+            "heatmaps": f"float32 [batch, {height // s}, {width // s}, {k}]: at the training size, stride {s}",
+        }
+    return io
+
+
+def write_metadata(folder: Path, info: dict) -> Path:
+    """Writes ``folder/model.json``; returns its path."""
+    path = Path(folder) / METADATA_FILE
+    path.write_text(json.dumps(info, indent=2) + "\n")
+    return path
+
+
+def read_metadata(path: str | Path) -> dict:
+    """``model.json`` of an export folder, or the one beside an export file."""
+    path = Path(path)
+    candidates = [path / METADATA_FILE] if path.is_dir() else [path.parent / METADATA_FILE]
+    for candidate in candidates:
+        if candidate.is_file():
+            return json.loads(candidate.read_text())
+    raise FileNotFoundError(f"no {METADATA_FILE} in {candidates[0].parent}: export the run with "
+                            "`python -m zoo export RUN_DIR --format ...`, which writes it")

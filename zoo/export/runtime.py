@@ -1,0 +1,103 @@
+"""Running any export: one call, ``uint8 images -> dict of NumPy arrays``, whatever the format.
+
+``load(path)`` reads ``model.json`` and picks the runtime: TensorFlow for a SavedModel,
+the LiteRT interpreter (``ai_edge_litert``, else TensorFlow's ``tf.lite``) for
+``.tflite``, ONNX Runtime for ``.onnx``, and Keras plus this package's serving
+function for ``.keras``. All return the outputs listed in ``model.json``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from zoo.export.metadata import METADATA_FILE, read_metadata
+
+
+@dataclass
+class Predictor:
+    """A loaded export. ``predictor(images)`` takes uint8 ``[B, h, w, C]`` (one size per call)."""
+
+    path: Path
+    info: dict
+    run: Callable[[np.ndarray], dict]
+
+    def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        images = np.asarray(images)
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != self.info["channels"]:
+            raise ValueError(f"expected uint8 images [batch, height, width, {self.info['channels']}], got "
+                             f"{images.dtype} {list(images.shape)}")
+        return self.run(images)
+
+
+def _saved_model(folder: Path, info: dict):
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(folder)).signatures["serving_default"]
+    return lambda images: {k: v.numpy() for k, v in serve(images=tf.constant(images)).items()}
+
+
+def _litert(file: Path, info: dict):
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # TensorFlow's copy (deprecated there, still shipped in 2.21)
+        import tensorflow as tf
+
+        Interpreter = tf.lite.Interpreter
+    interpreter = Interpreter(model_path=str(file), num_threads=os.cpu_count())
+    runner = interpreter.get_signature_runner("serving_default")
+    return lambda images: dict(runner(images=images))
+
+
+def _onnx(file: Path, info: dict):
+    try:
+        import onnxruntime
+    except ImportError:
+        raise RuntimeError("running an ONNX export needs onnxruntime: `pip install onnxruntime` "
+                           "(onnxruntime-gpu on GPUs)") from None
+    session = onnxruntime.InferenceSession(str(file), providers=onnxruntime.get_available_providers())
+    names = [o.name for o in session.get_outputs()]
+    feed = session.get_inputs()[0].name
+    return lambda images: dict(zip(names, session.run(names, {feed: images})))
+
+
+def _keras(file: Path, info: dict):
+    import keras
+    import tensorflow as tf
+
+    import zoo  # noqa: F401 - registers the custom layers the file refers to
+    from zoo.export.serving import serving_fn
+
+    model = keras.saving.load_model(str(file), compile=False)
+    serve = tf.function(serving_fn(model, info), reduce_retracing=True)
+    return lambda images: {k: v.numpy() for k, v in serve(tf.constant(images)).items()}
+
+
+RUNTIMES = {"saved_model": _saved_model, "litert": _litert, "onnx": _onnx, "keras": _keras}
+
+
+def load(path: str | os.PathLike) -> Predictor:
+    """Loads an export folder (or its model file) written by ``zoo.export.export_model``.
+
+    Raises:
+        FileNotFoundError: nothing at ``path``, or no ``model.json`` with it.
+        ValueError: ``model.json`` names a format this module does not know.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such export (a folder written by `python -m zoo export` or a "
+                                "recipe's RUN_DIR/export)")
+    info = read_metadata(path)
+    fmt = info.get("format")
+    if fmt not in RUNTIMES:
+        raise ValueError(f"{path / METADATA_FILE if path.is_dir() else path}: unknown format {fmt!r}; "
+                         f"expected one of {sorted(RUNTIMES)}")
+    folder = path if path.is_dir() else path.parent
+    target = folder if fmt == "saved_model" else folder / info["file"]
+    if not target.exists():
+        raise FileNotFoundError(f"{target}: named by {folder / METADATA_FILE} but missing; export again")
+    return Predictor(path=target, info=info, run=RUNTIMES[fmt](target, info))

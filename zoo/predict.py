@@ -1,0 +1,239 @@
+"""``python -m zoo predict``: run any export on image files and folders, write the results.
+
+Segmentation, per image: ``<name>_mask.png`` (palette PNG whose pixel values are the
+class indices; viewers show the palette colours) and ``<name>_overlay.png`` (the
+image with every class but 0 tinted in its colour). Keypoints: ``keypoints.json``
+(COCO keypoint results: ``image_id``, ``category_id`` 1, ``keypoints`` as
+``[x1, y1, s1, ...]`` with ``s`` the keypoint's score, ``score`` their mean, plus the
+``file_name`` they came from) and ``<name>_keypoints.png`` (the points drawn on the
+image; hollow when the score is below ``min_score``). Both write ``predictions.json``
+with a line per image and the files that were skipped and why.
+
+Images are read with Pillow (EXIF orientation applied), converted to the export's
+channel count as in training (gray repeated, alpha dropped, colour to gray), read
+``batch_size`` files at a time, and passed to the model in groups of equal size
+(exports take any size, but one size per call). A file that cannot be read or run is
+reported and skipped; the others are still written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+@dataclass
+class PredictSummary:
+    """What ``predict_files`` did: written images and skipped files (path -> reason)."""
+
+    written: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    out: Path | None = None
+
+
+def collect_images(inputs: list[str | os.PathLike]) -> list[tuple[Path, str]]:
+    """Image files under ``inputs`` (files, or folders searched recursively, sorted).
+
+    Returns (path, output stem) pairs; the stem keeps a folder's sub-folders and is made
+    unique when two inputs hold the same name. Raises FileNotFoundError for a missing input.
+    """
+    found: list[tuple[Path, str]] = []
+    taken: set[str] = set()
+    for item in inputs:
+        item = Path(item)
+        if item.is_dir():
+            files = sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                           and not any(part.startswith(".") for part in p.relative_to(item).parts))
+            stems = [str(p.relative_to(item).with_suffix("")) for p in files]
+        elif item.is_file():
+            files, stems = [item], [item.stem]
+        else:
+            raise FileNotFoundError(f"{item}: no such file or folder")
+        for path, stem in zip(files, stems):
+            unique, n = stem, 2
+            while unique in taken:
+                unique, n = f"{stem}_{n}", n + 1
+            taken.add(unique)
+            found.append((path, unique))
+    return found
+
+
+def read_image(path: Path, channels: int) -> np.ndarray:
+    """uint8 ``[H, W, channels]`` from an image file, converted like the training pipeline.
+
+    Raises ValueError with the reason when the file cannot be used.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    from zoo.data.pipeline import convert_channels
+
+    try:
+        with Image.open(path) as image:
+            image = ImageOps.exif_transpose(image)
+            image.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise ValueError(f"not a readable image ({err})") from None
+    mode = image.mode
+    if mode in ("1", "L", "LA"):
+        array = np.asarray(image.convert("L"))[..., None]
+    elif mode.startswith("I;16"):
+        array = (np.asarray(image, dtype=np.uint16) >> 8).astype(np.uint8)[..., None]
+    elif mode in ("P", "PA", "RGBA", "RGBa"):
+        array = np.asarray(image.convert("RGBA"))
+    elif mode in ("RGB", "YCbCr", "RGBX"):
+        array = np.asarray(image.convert("RGB"))
+    else:
+        raise ValueError(f"colour mode {mode!r} is not supported; convert the file to RGB or grayscale")
+    if array.ndim != 3 or min(array.shape[:2]) < 1:
+        raise ValueError(f"image of shape {array.shape} has no pixels")
+    return np.asarray(convert_channels(array, channels)).astype(np.uint8)
+
+
+def palette(num_classes: int) -> np.ndarray:
+    """uint8 ``[max(num_classes, 1), 3]`` colours: class 0 black, then well-separated hues."""
+    import colorsys
+
+    colours = [(0, 0, 0)]
+    for k in range(1, max(num_classes, 1)):
+        r, g, b = colorsys.hsv_to_rgb((k * 0.618034) % 1.0, 0.85, 1.0)
+        colours.append((int(r * 255), int(g * 255), int(b * 255)))
+    return np.array(colours, np.uint8)
+
+
+def _rgb(image: np.ndarray) -> np.ndarray:
+    return np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image[..., :3]
+
+
+def write_segmentation(image: np.ndarray, mask: np.ndarray, out: Path, stem: str, colours: np.ndarray,
+                       alpha: float = 0.5) -> dict:
+    """Writes ``<stem>_mask.png`` and ``<stem>_overlay.png``; returns the per-class pixel fractions."""
+    from PIL import Image
+
+    base = out / stem
+    base.parent.mkdir(parents=True, exist_ok=True)
+    if colours.shape[0] <= 256:
+        png = Image.fromarray(mask.astype(np.uint8), mode="P")
+        png.putpalette(colours.reshape(-1).tolist())
+    else:  # more classes than a palette holds: 16-bit gray, values = class index
+        png = Image.fromarray(mask.astype(np.uint16))
+    png.save(f"{base}_mask.png")
+    rgb = _rgb(image).astype(np.float32)
+    tint = colours[np.clip(mask, 0, len(colours) - 1)].astype(np.float32)
+    blend = np.where((mask > 0)[..., None], (1 - alpha) * rgb + alpha * tint, rgb)
+    Image.fromarray(np.round(blend).astype(np.uint8)).save(f"{base}_overlay.png")
+    counts = np.bincount(mask.reshape(-1), minlength=len(colours)) / mask.size
+    return {"mask": f"{stem}_mask.png", "overlay": f"{stem}_overlay.png",
+            "class_fractions": [round(float(c), 5) for c in counts]}
+
+
+def write_keypoints(image: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, names: list[str], out: Path,
+                    stem: str, min_score: float) -> dict:
+    """Draws the keypoints on the image into ``<stem>_keypoints.png``; returns its entry."""
+    from PIL import Image, ImageDraw
+
+    base = out / stem
+    base.parent.mkdir(parents=True, exist_ok=True)
+    picture = Image.fromarray(_rgb(image))
+    draw = ImageDraw.Draw(picture)
+    radius = max(2.0, min(image.shape[:2]) / 60)
+    colours = palette(len(names) + 1)[1:]
+    for k, ((x, y), s) in enumerate(zip(keypoints, scores)):
+        if not np.isfinite([x, y]).all():
+            continue
+        box = [x - radius, y - radius, x + radius, y + radius]
+        colour = tuple(int(c) for c in colours[k])
+        if s >= min_score:
+            draw.ellipse(box, fill=colour, outline=(255, 255, 255))
+        else:
+            draw.ellipse(box, outline=colour, width=max(1, int(radius / 3)))
+        if min(image.shape[:2]) >= 128:
+            draw.text((x + radius + 1, y - radius), names[k], fill=colour)
+    picture.save(f"{base}_keypoints.png")
+    return {"drawn": f"{stem}_keypoints.png"}
+
+
+def predict_files(export: str | os.PathLike, inputs: list[str | os.PathLike], out: str | os.PathLike,
+                  batch_size: int = 8, min_score: float = 0.1, progress: bool | None = None) -> PredictSummary:
+    """Runs an export on image files/folders and writes the results to ``out`` (see module doc).
+
+    Args:
+        export: an export folder (or its model file) with ``model.json``.
+        inputs: image files and folders.
+        out: output folder (created).
+        batch_size: files read and run at a time (memory stays bounded on large folders).
+        min_score: keypoints scored below this are drawn hollow.
+        progress: show a progress bar (default: when stderr is a terminal).
+
+    Returns:
+        A ``PredictSummary``. Raises FileNotFoundError / ValueError for a bad export or
+        input path, or when no image files are found.
+    """
+    from tqdm import tqdm
+
+    from zoo.export.runtime import load
+
+    if batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, got {batch_size}")
+    files = collect_images(inputs)
+    if not files:
+        raise ValueError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {[str(i) for i in inputs]}")
+    predictor = load(export)
+    info = predictor.info
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = PredictSummary(out=out)
+    segmentation = info["task"] == "segmentation"
+    colours = palette(len(info.get("classes", [])))
+    entries, results = [], []
+    bar = tqdm(total=len(files), unit="image", disable=None if progress is None else not progress)
+    for start in range(0, len(files), batch_size):
+        chunk = files[start:start + batch_size]
+        loaded = []
+        for path, stem in chunk:
+            try:
+                loaded.append((path, stem, read_image(path, info["channels"])))
+            except ValueError as err:
+                summary.skipped[str(path)] = str(err)
+                bar.update(1)
+        groups: dict[tuple, list] = {}
+        for item in loaded:
+            groups.setdefault(item[2].shape, []).append(item)
+        for group in groups.values():
+            try:
+                outputs = predictor(np.stack([image for _, _, image in group]))
+            except Exception as err:  # a runtime's failure on these inputs: report, go on with the rest
+                for path, _, _ in group:
+                    summary.skipped[str(path)] = f"the model failed on it: {type(err).__name__}: {err}"
+                bar.update(len(group))
+                continue
+            for i, (path, stem, image) in enumerate(group):
+                entry = {"file": str(path), "height": image.shape[0], "width": image.shape[1]}
+                if segmentation:
+                    entry.update(write_segmentation(image, outputs["mask"][i], out, stem, colours))
+                else:
+                    points, scores = outputs["keypoints"][i], outputs["scores"][i]
+                    entry.update(write_keypoints(image, points, scores, info["keypoint_names"], out, stem, min_score))
+                    flat = np.concatenate([points, scores[:, None]], axis=1).reshape(-1)
+                    results.append({"image_id": len(results) + 1, "file_name": str(path), "category_id": 1,
+                                    "keypoints": [round(float(v), 3) for v in flat],
+                                    "score": round(float(np.mean(scores)), 5)})
+                entries.append(entry)
+                summary.written.append(str(path))
+                bar.update(1)
+    bar.close()
+    if not segmentation:
+        (out / "keypoints.json").write_text(json.dumps(results, indent=1) + "\n")
+    report = {"export": str(predictor.path), "format": info["format"], "task": info["task"],
+              "images": entries, "skipped": summary.skipped}
+    if segmentation:
+        report["classes"] = info["classes"]
+    else:
+        report["keypoint_names"] = info["keypoint_names"]
+    (out / "predictions.json").write_text(json.dumps(report, indent=1) + "\n")
+    return summary
