@@ -298,8 +298,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def epoch_metrics() -> dict:
         report, _ = evaluate_keypoints(model, eval_ds, **evaluation)
-        return {"val_pck": report["pck"], "val_nme": report["nme"],
-                "val_mean_pixel_error": report["mean_pixel_error"]}
+        keys = {"val_pck": "pck", "val_nme": "nme", "val_mean_pixel_error": "mean_pixel_error"}
+        # None (no visible keypoint could be scored) is logged as NaN: CSV and TensorBoard need numbers.
+        return {name: float("nan") if report[key] is None else report[key] for name, key in keys.items()}
 
     build_from_spec_under_multiworker(model, train_ds.element_spec)
     started = time.time()

@@ -31,3 +31,34 @@ def vgg16_notop(tmp_path_factory):
     saved = write_legacy_h5(randomised_backbone(keras.applications.VGG16, False, seed=1), path)
     keras.backend.clear_session()
     return path, saved
+
+
+@pytest.fixture(scope="session")
+def gray_run(tmp_path_factory):
+    """A finished segmentation run: a 1-channel U-Net/VGG16 at 64x32 on a folder of gray PNGs."""
+    from helpers import write_gray_folder
+
+    from recipes import segment
+
+    root = tmp_path_factory.mktemp("gray")
+    write_gray_folder(root / "data")
+    run = root / "run"
+    code = segment.main(["--dataset", f"folder:{root / 'data'}", "--binary-masks", "--encoder-weights", "none",
+                         "--input-size", "64x32", "--schedule", "all:2@1e-4", "--out", str(run),
+                         "--batch-size", "4", "--steps-per-epoch", "2", "--verbose", "0"])
+    assert code == 0
+    return run
+
+
+@pytest.fixture(scope="session")
+def faces_run(tmp_path_factory):
+    """A finished keypoint run: Simple Baselines/VGG16 at 64 px on synthetic faces, flip test on."""
+    from recipes import pose
+
+    run = tmp_path_factory.mktemp("faces") / "run"
+    code = pose.main(["--dataset", "synthetic:faces", "--model", "simple_baseline", "--backbone", "vgg16",
+                      "--encoder-weights", "none", "--input-size", "64", "--synthetic-count", "24",
+                      "--batch-size", "4", "--steps-per-epoch", "2", "--schedule", "all:2@1e-3", "--out", str(run),
+                      "--verbose", "0", "--flip-test"])
+    assert code == 0
+    return run

@@ -41,3 +41,19 @@ def randomised_backbone(constructor, include_top: bool, seed: int) -> keras.Mode
             layer.moving_mean.assign(rng.normal(0, 0.1, layer.moving_mean.shape).astype("float32"))
             layer.moving_variance.assign(rng.uniform(0.5, 1.5, layer.moving_variance.shape).astype("float32"))
     return model
+
+
+def write_gray_folder(root: Path, count: int = 12, size=(48, 40)) -> None:
+    """A folder dataset of grayscale PNGs (a bright disc on a dark background) and 0/255 masks."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    yy, xx = np.mgrid[0:size[0], 0:size[1]]
+    for i in range(count):
+        cy, cx, r = rng.uniform(12, size[0] - 12), rng.uniform(12, size[1] - 12), rng.uniform(6, 10)
+        inside = (yy - cy) ** 2 + (xx - cx) ** 2 <= r**2
+        image = np.where(inside, 200, 60) + rng.normal(0, 10, size)
+        Image.fromarray(np.clip(image, 0, 255).astype(np.uint8), mode="L").save(root / "images" / f"car{i}.png")
+        Image.fromarray((inside * 255).astype(np.uint8), mode="L").save(root / "masks" / f"car{i}.png")

@@ -7,7 +7,7 @@ from recipes import benchmark
 
 def test_benchmark_smoke_writes_every_figure(tmp_path):
     out = tmp_path / "bench.json"
-    code = benchmark.main(["--models", "unet:vgg16", "--input-size", "32", "--batch-size", "2", "--steps", "2", "--repeats", "1", "--options", "xla",
+    code = benchmark.main(["--models", "unet:vgg16", "--input-size", "32", "--batch-size", "2", "--steps", "2", "--repeats", "1", "--options", "float16",
                            "--sizes", "32", "--batches", "2", "--out", str(out)])
     assert code == 0
     results = json.loads(out.read_text())
@@ -20,7 +20,7 @@ def test_benchmark_smoke_writes_every_figure(tmp_path):
     assert 0 < row["fraction_of_limit"] < 1.5
     assert results["scaling"] and (tmp_path / "bench.png").is_file()
     assert "tensorflow" in results["versions"]
-    assert results["options"]["ratio_to_default"]["xla"] > 0
+    assert results["options"]["ratio_to_default"]["float16"] > 0
     where = results["where_time_goes"]
     assert where["model"] == "unet:vgg16"
     assert 0.5 < where["encoder_share_of_forward_flops"] < 1  # VGG16 U-Net: most FLOPs are the encoder's

@@ -228,3 +228,20 @@ def test_tfds_names_keys_splits_and_offline_data_are_explained(tmp_path, monkeyp
         resolve_splits(Prepared, "training", "test")
     assert resolve_splits(Prepared, "train", "validation") == ("train[:90%]", "train[90%:]")
     assert resolve_splits(Prepared, "train[:80%]+test", "test") == ("train[:80%]+test", "test")
+
+
+def test_classes_txt_names_the_classes_and_must_agree_with_the_flags(tmp_path):
+    from zoo.data.layout import folder_class_names
+
+    (tmp_path / "classes.txt").write_text("background\ncar\n\nroad\n")
+    assert folder_class_names(tmp_path, None, False) == ["background", "car", "road"]
+    assert folder_class_names(tmp_path, 3, False) == ["background", "car", "road"]
+    with pytest.raises(ValueError, match="names 3 classes but --num-classes is 4"):
+        folder_class_names(tmp_path, 4, False)
+    with pytest.raises(ValueError, match="--binary-masks means 2"):
+        folder_class_names(tmp_path, None, True)
+    (tmp_path / "classes.txt").unlink()
+    assert folder_class_names(tmp_path, None, True) == ["background", "object"]
+    assert folder_class_names(tmp_path, 2, False) == ["class0", "class1"]
+    with pytest.raises(ValueError, match="pass --num-classes, add classes.txt"):
+        folder_class_names(tmp_path, None, False)

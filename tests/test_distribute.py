@@ -27,17 +27,16 @@ def _losses(run):
         return [(float(r["loss"]), float(r["val_loss"])) for r in csv.DictReader(handle)]
 
 
-def _segment(args, env=None, **kwargs):
-    return subprocess.run([sys.executable, "-m", "recipes.segment", *args], cwd=PROJECT, env=env or _env(),
-                          capture_output=True, text=True, timeout=600, **kwargs)
-
-
 def test_mirrored_over_two_cpu_devices_matches_the_default_strategy(tmp_path):
-    single = _segment([*SMALL, "--out", str(tmp_path / "single")])
-    assert single.returncode == 0, single.stderr[-2000:]
-    mirrored = _segment([*SMALL, "--out", str(tmp_path / "mirrored"), "--strategy", "mirrored", "--cpu-devices", "2"])
-    assert mirrored.returncode == 0, mirrored.stderr[-2000:]
-    assert "MirroredStrategy with 2 replica(s)" in mirrored.stdout
+    runs = {"single": [], "mirrored": ["--strategy", "mirrored", "--cpu-devices", "2"]}
+    procs = {name: subprocess.Popen([sys.executable, "-m", "recipes.segment", *SMALL, "--out", str(tmp_path / name),
+                                     *extra], cwd=PROJECT, env=_env(), stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True)
+             for name, extra in runs.items()}  # side by side: the results do not depend on the load
+    outputs = {name: proc.communicate(timeout=600)[0] for name, proc in procs.items()}
+    for name, proc in procs.items():
+        assert proc.returncode == 0, outputs[name][-2000:]
+    assert "MirroredStrategy with 2 replica(s)" in outputs["mirrored"]
     # Same global batch, seed, data and initial weights; decoder BatchNorm is synchronised
     # across replicas. What differs is the order of float32 sums across replicas, and Adam
     # turns such round-off into sign-like updates of parameters with near-zero gradients,

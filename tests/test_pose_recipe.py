@@ -26,17 +26,6 @@ def _history(run):
         return list(csv.DictReader(handle))
 
 
-@pytest.fixture(scope="module")
-def faces_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("faces") / "run"
-    code = pose.main(["--dataset", "synthetic:faces", "--model", "simple_baseline", "--backbone", "vgg16",
-                      "--encoder-weights", "none", "--input-size", "64", "--synthetic-count", "24",
-                      "--batch-size", "4", "--steps-per-epoch", "2", "--schedule", "all:2@1e-3", "--out", str(run),
-                      "--verbose", "0", "--flip-test"])
-    assert code == 0
-    return run
-
-
 def test_faces_run_writes_a_complete_run_directory(faces_run):
     rows = _history(faces_run)
     assert [r["epoch"] for r in rows] == ["0", "1"]

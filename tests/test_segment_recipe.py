@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import zoo
 from recipes import segment
@@ -80,31 +79,6 @@ def test_oxford_pet_under_mock_data_runs_end_to_end(tmp_path, monkeypatch):
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics["per_class_iou"]) == {"pet", "background", "border"}
     assert metrics["pixels"] > 0  # random mock masks: values other than 1..3 are ignored, the rest counted
-
-
-def _write_gray_folder(root: Path, count: int = 12, size=(48, 40)):
-    rng = np.random.default_rng(0)
-    (root / "images").mkdir(parents=True)
-    (root / "masks").mkdir()
-    yy, xx = np.mgrid[0:size[0], 0:size[1]]
-    for i in range(count):
-        cy, cx, r = rng.uniform(12, size[0] - 12), rng.uniform(12, size[1] - 12), rng.uniform(6, 10)
-        inside = (yy - cy) ** 2 + (xx - cx) ** 2 <= r**2
-        image = np.where(inside, 200, 60) + rng.normal(0, 10, size)
-        Image.fromarray(np.clip(image, 0, 255).astype(np.uint8), mode="L").save(root / "images" / f"car{i}.png")
-        Image.fromarray((inside * 255).astype(np.uint8), mode="L").save(root / "masks" / f"car{i}.png")
-
-
-@pytest.fixture(scope="module")
-def gray_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("gray")
-    _write_gray_folder(root / "data")
-    run = root / "run"
-    code = segment.main(["--dataset", f"folder:{root / 'data'}", "--binary-masks", "--encoder-weights", "none",
-                         "--input-size", "64x32", "--schedule", "all:2@1e-4", "--out", str(run),
-                         "--batch-size", "4", "--steps-per-epoch", "2", "--verbose", "0"])
-    assert code == 0
-    return run
 
 
 def test_folder_of_gray_images_with_0_255_masks_trains_a_one_channel_model(gray_run):

@@ -1,4 +1,5 @@
-"""Command line: ``python -m zoo weights list|fetch NAME|import FILE``, ``models``, ``export`` and ``predict``."""
+"""Command line: ``python -m zoo weights list|fetch NAME|import FILE``, ``models``, ``export``, ``predict``
+and ``sample-data``."""
 
 from __future__ import annotations
 
@@ -85,6 +86,17 @@ def _cmd_predict(args) -> int:
     return 1 if summary.skipped else 0
 
 
+def _cmd_sample_data(args) -> int:
+    from zoo.data.sample_folders import write_sample_folder
+
+    folder = write_sample_folder(args.kind, args.folder, count=args.count, size=(args.size, args.size),
+                                 channels=args.channels, seed=args.seed)
+    flag = "python -m recipes.segment" if args.kind == "shapes" else "python -m recipes.pose"
+    print(f"{args.count} {args.kind} pictures written to {folder}; train on them with "
+          f"{flag} --dataset folder:{folder}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m zoo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -113,9 +125,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-score", dest="min_score", type=float, default=0.1,
                    help="keypoints scored below this are drawn hollow (default 0.1)")
     p.add_argument("--no-progress", dest="no_progress", action="store_true", help="no progress bar")
+    d = sub.add_parser("sample-data", help="write a built-in synthetic set as a folder dataset (a template for yours)")
+    d.add_argument("kind", choices=("shapes", "faces"), help="shapes: images + class-index masks; faces: images + "
+                   "a keypoints CSV")
+    d.add_argument("folder", metavar="DIR")
+    d.add_argument("--count", type=int, default=40, help="pictures (default 40)")
+    d.add_argument("--size", type=int, default=96, help="square side in pixels (default 96)")
+    d.add_argument("--channels", type=int, default=3, choices=(1, 3), help="3 = RGB, 1 = grayscale (default 3)")
+    d.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    commands = {"weights": _cmd_weights, "models": _cmd_models, "export": _cmd_export, "predict": _cmd_predict}
+    commands = {"weights": _cmd_weights, "models": _cmd_models, "export": _cmd_export, "predict": _cmd_predict,
+                "sample-data": _cmd_sample_data}
     try:
         return commands[args.command](args)
     except (ValueError, FileNotFoundError, RuntimeError) as err:

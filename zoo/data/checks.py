@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.data.layout import folder_class_names
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 MASK_SUFFIXES = (".png",)
 SHOWN = 5  # file names listed per finding
@@ -241,10 +243,10 @@ def check_segmentation_folder(path: str, *, channels: int, num_classes: int | No
     if not folder.is_dir():
         report.add("the dataset folder does not exist", "check the path after folder:", str(folder))
         return report
-    if binary_masks:
-        num_classes = 2
-    if num_classes is None:
-        report.add("the number of classes is not given", "pass --num-classes C (or --binary-masks for 0/255 masks)")
+    try:
+        num_classes = len(folder_class_names(folder, num_classes, binary_masks))
+    except ValueError as err:
+        report.add("the classes are not known", str(err))
         num_classes = 256
     values, masks_seen = Counter(), []
     options = dict(channels=channels, num_classes=num_classes, ignore_index=ignore_index, binary_masks=binary_masks,

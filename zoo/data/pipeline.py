@@ -191,8 +191,16 @@ def keypoint_pipeline(
         heatmaps, weights = encode(moved, visible, heatmap_size, stride, sigma)
         out = {"pixels": pixels, "heatmaps": heatmaps, "weights": weights}
         if for_eval:
+            # The normaliser: the dataset's size (face height...), else the span of the visible
+            # keypoints, else (one keypoint, e.g. a nose) the longer side of the region looked at.
             norm = tf.cast(example["norm"], tf.float32)
-            span = tf.reduce_max(tf.reduce_max(xy, 0) - tf.reduce_min(xy, 0))
+            seen = points[:, 2] > 0
+            big = tf.fill(tf.shape(xy), 1e9)
+            span = tf.reduce_max(tf.reduce_max(tf.where(seen[:, None], xy, -big), 0)
+                                 - tf.reduce_min(tf.where(seen[:, None], xy, big), 0))
+            box = tf.cast(example["box"], tf.float32)
+            side = tf.maximum(box[2] - box[0], box[3] - box[1])
+            span = tf.where((span > 0) & (span < 1e8), span, side)
             out.update({"keypoints": moved, "visible": tf.cast(visible, tf.float32), "matrix": matrix,
                         "norm": tf.where(norm > 0, norm, span), "source_keypoints": xy})
         return out

@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.data import synthetic
+from zoo.data.layout import folder_class_names
 from zoo.data.pipeline import label_table
 from zoo.data.tfds import count_examples, prepared_builder, resolve_splits
 
@@ -171,7 +172,8 @@ def _read_files(pairs: list[tuple[str, str]], channels: int) -> tf.data.Dataset:
 
 def folder_source(path: str, *, channels: int, num_classes: int | None, ignore_index: int,
                   binary_masks: bool, val_fraction: float, seed: int) -> SegmentationSource:
-    """``DIR/images/<stem>.(png|jpg)`` with ``DIR/masks/<stem>.png`` (class index or 0/255 masks).
+    """``DIR/images/<stem>.(png|jpg)`` with ``DIR/masks/<stem>.png`` (class index or 0/255 masks);
+    optional ``DIR/classes.txt`` (one class name per line) gives the classes' names and count.
 
     With ``DIR/train/`` and ``DIR/val/`` (each with images/ and masks/) those are the
     splits; otherwise a seeded random ``val_fraction`` of the pairs is held out.
@@ -190,17 +192,15 @@ def folder_source(path: str, *, channels: int, num_classes: int | None, ignore_i
         order = np.random.default_rng(seed).permutation(len(pairs))
         train = [pairs[i] for i in sorted(order[:n_train])]
         val = [pairs[i] for i in sorted(order[n_train:])]
-    if binary_masks:
-        num_classes = 2
-    if num_classes is None:
-        raise ValueError(f"folder:{path}: pass --num-classes (or --binary-masks for 0/255 masks)")
+    names = folder_class_names(folder, num_classes, binary_masks)
+    num_classes = len(names)
     return SegmentationSource(
         train=_read_files(train, channels),
         val=_read_files(val, channels),
         num_train=len(train),
         num_val=len(val),
         num_classes=num_classes,
-        class_names=(["background", "object"] if binary_masks else [f"class{i}" for i in range(num_classes)]),
+        class_names=names,
         table=label_table(num_classes, ignore_index, binary=binary_masks),
         channels=channels,
         description=f"folder:{folder} ({len(train)} train / {len(val)} val)",

@@ -40,9 +40,16 @@ def resize_antialiased(images: tf.Tensor, size) -> tf.Tensor:
     """
     images = tf.cast(images, tf.float32)
     shape = tf.shape(images)
-    rows = _weights(shape[1], size[0])  # [H, h]
-    cols = _weights(shape[2], size[1])  # [W, w]
-    x = tf.transpose(images, [0, 3, 1, 2])  # [B, C, h, w]
-    x = tf.matmul(x, cols, transpose_b=True)  # [B, C, h, W]
-    x = tf.matmul(rows, x)  # [B, C, H, W]
-    return tf.transpose(x, [0, 2, 3, 1])
+    batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]
+    rows = _weights(height, size[0])  # [H, h]
+    cols = _weights(width, size[1])  # [W, w]
+    out_h, out_w = tf.shape(rows)[0], tf.shape(cols)[0]
+    # Plain 2-D matrix products only: TF's oneDNN batched matmul with broadcasting crashed
+    # (segfault) on some shapes, e.g. [2, 1, 75, 51] x [51, 32], on this project's CPU.
+    x = tf.reshape(tf.transpose(images, [0, 1, 3, 2]), [-1, width])  # [B*h*C, w]
+    x = tf.matmul(x, cols, transpose_b=True)  # [B*h*C, W]
+    x = tf.reshape(x, [batch, height, channels, out_w])
+    x = tf.reshape(tf.transpose(x, [1, 0, 2, 3]), [height, -1])  # [h, B*C*W]
+    x = tf.matmul(rows, x)  # [H, B*C*W]
+    x = tf.reshape(x, [out_h, batch, channels, out_w])
+    return tf.transpose(x, [1, 0, 3, 2])  # [B, H, W, C]

@@ -1,0 +1,116 @@
+"""Export sizes and per-image latency of every format, measured side by side in one process.
+
+    python -m recipes.bench_exports [RUN_DIR] [--model unet:vgg16] [--input-size 128]
+        [--image-size 128] [--repeats 20] [--out bench_exports.json]
+
+Exports one model (a run directory's, or with ``--model`` a fresh one with random
+weights: latency and size do not depend on the weights' values) as SavedModel,
+LiteRT, ONNX and ``.keras``, loads each with its runtime (``zoo.export.load``: TF,
+the LiteRT interpreter, ONNX Runtime, Keras + the serving function) and times one
+uint8 image of ``--image-size`` per call, the whole serving job included (resize,
+preprocessing, network, softmax/argmax or decoding, resize back). After two warm-up
+calls per format the formats take turns, call by call, ``--repeats`` times, so machine
+noise hits all of them alike; the table gives the median and the best call. Sizes are
+the bytes of the export folder without ``model.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m recipes.bench_exports", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("run_dir", nargs="?", help="a run directory to export (default: a fresh --model)")
+    p.add_argument("--model", default="unet:vgg16", help="MODEL:BACKBONE when no RUN_DIR is given")
+    p.add_argument("--input-size", type=int, default=128, help="training size of the fresh model (square)")
+    p.add_argument("--classes", type=int, default=4, help="classes (or keypoints) of the fresh model")
+    p.add_argument("--image-size", type=int, default=128, help="side of the square test image")
+    p.add_argument("--repeats", type=int, default=20, help="timed calls per format (interleaved)")
+    p.add_argument("--formats", default="saved_model,litert,onnx,keras")
+    p.add_argument("--out", default="bench_exports.json")
+    return p
+
+
+def _fresh(spec: str, size: int, classes: int):
+    import zoo
+
+    model_name, _, backbone = spec.partition(":")
+    backbone = backbone or "vgg16"
+    common = {"model": model_name, "backbone": backbone, "input_size": [size, size], "channels": 3}
+    if model_name == "simple_baseline":
+        model = zoo.simple_baseline(backbone, num_keypoints=classes, input_shape=(size, size, 3), encoder_weights=None)
+        info = {**common, "task": "keypoints", "keypoint_names": [f"k{i}" for i in range(classes)],
+                "flip_index": list(range(classes)), "heatmap_stride": 4, "decode": "dark", "sigma": 2.0,
+                "flip_test": False}
+    else:
+        model = zoo.build(model_name, backbone=backbone, num_classes=classes, input_shape=(size, size, 3),
+                          encoder_weights=None)
+        info = {**common, "task": "segmentation", "classes": [f"c{i}" for i in range(classes)]}
+    return model, info, {"fresh": spec}
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and p.name != "model.json")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import numpy as np
+
+    from zoo.export import export_model, load, load_run
+    from zoo.training import library_versions
+
+    formats = [f for f in args.formats.split(",") if f]
+    model, info, source = load_run(args.run_dir) if args.run_dir else _fresh(args.model, args.input_size,
+                                                                              args.classes)
+    rows = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        predictors = {}
+        for fmt in formats:
+            started = time.perf_counter()
+            folder = export_model(model, info, fmt, Path(scratch) / fmt, source=source)
+            rows[fmt] = {"export_seconds": round(time.perf_counter() - started, 1),
+                         "megabytes": round(_folder_bytes(folder) / 1e6, 2)}
+            predictors[fmt] = load(folder)
+            print(f"exported {fmt}: {rows[fmt]['megabytes']} MB in {rows[fmt]['export_seconds']} s", flush=True)
+        image = np.random.default_rng(0).integers(0, 256, (1, args.image_size, args.image_size, info["channels"]),
+                                                   dtype=np.uint8)
+        for predictor in predictors.values():
+            predictor(image), predictor(image)
+        times = {fmt: [] for fmt in formats}
+        for _ in range(args.repeats):
+            for fmt, predictor in predictors.items():
+                start = time.perf_counter()
+                predictor(image)
+                times[fmt].append(time.perf_counter() - start)
+    base = statistics.median(times[formats[0]])
+    for fmt in formats:
+        median = statistics.median(times[fmt])
+        rows[fmt].update(median_ms=round(median * 1e3, 1), best_ms=round(min(times[fmt]) * 1e3, 1),
+                         median_vs_first=round(median / base, 2))
+    result = {"model": info["model"], "backbone": info["backbone"], "task": info["task"],
+              "input_size": info["input_size"], "image_size": args.image_size, "repeats": args.repeats,
+              "cpu_count": os.cpu_count(), "versions": library_versions(), "formats": rows}
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\n{info['model']}:{info['backbone']} trained at {info['input_size']}, one {args.image_size}x"
+          f"{args.image_size} uint8 image per call, {args.repeats} interleaved calls per format")
+    print(f"{'format':<12} {'MB':>8} {'median ms':>10} {'best ms':>8} {'vs ' + formats[0]:>16}")
+    for fmt, row in rows.items():
+        print(f"{fmt:<12} {row['megabytes']:>8.1f} {row['median_ms']:>10.1f} {row['best_ms']:>8.1f} "
+              f"{row['median_vs_first']:>16.2f}")
+    print(f"written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""Exports in every format against the Keras model; model.json; saved_model_cli; errors."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from zoo.export import export_run, load, load_run, serving_fn
+from zoo.export.resize import resize_antialiased
+
+
+@pytest.mark.parametrize("source, target", [((80, 100), (64, 64)), ((30, 17), (64, 96)), ((640, 480), (96, 64)),
+                                            ((64, 64), (64, 64)), ((7, 300), (32, 32))])
+def test_matrix_resize_matches_tensorflows_antialiased_resize(source, target):
+    images = np.random.default_rng(0).integers(0, 256, (2, *source, 3)).astype("float32")
+    expected = tf.image.resize(images, target, "bilinear", antialias=True).numpy()
+    got = resize_antialiased(images, target).numpy()
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, atol=2e-3)  # 0-255 pixel values; float32 round-off only
+
+
+def _reference(run, images):
+    model, info, _ = load_run(run)
+    return {k: v.numpy() for k, v in serving_fn(model, info)(images).items()}, info
+
+
+@pytest.mark.parametrize("fmt", ["saved_model", "litert", "onnx", "keras"])
+def test_segmentation_export_gives_the_keras_models_mask(gray_run, tmp_path, fmt):
+    """1-channel U-Net trained at 64x32, run on a 75x51 image: same mask in every format."""
+    image = np.random.default_rng(1).integers(0, 256, (2, 75, 51, 1), dtype=np.uint8)
+    expected, info = _reference(gray_run, image)
+    path = export_run(gray_run, fmt, tmp_path / fmt)
+    meta = json.loads((path / "model.json").read_text())
+    assert meta["format"] == fmt and meta["task"] == "segmentation" and meta["classes"] == ["background", "object"]
+    assert meta["input_size"] == [64, 32] and meta["channels"] == 1 and meta["source"]["weights"] == "best"
+    assert meta["versions"]["tensorflow"] == tf.__version__ and "preprocessing" in meta
+    got = load(path)(image)
+    assert got["mask"].shape == (2, 75, 51) and got["probabilities"].shape == (2, 75, 51, 2)
+    # Tolerance: the runtimes sum in other orders; probabilities agree to float32 round-off
+    # and the mask may differ only where two classes tie within it (none did here).
+    np.testing.assert_allclose(got["probabilities"], expected["probabilities"], atol=1e-4)
+    assert (got["mask"] == expected["mask"]).mean() >= 0.999
+    if fmt == "litert":  # built-in ops only: runs on any LiteRT runtime, no Flex delegate
+        from ai_edge_litert.interpreter import Interpreter
+
+        ops = {op["op_name"] for op in Interpreter(model_path=str(path / "model.tflite"))._get_ops_details()}
+        assert "CONV_2D" in ops and not [op for op in ops if "FLEX" in op.upper() or op == "CUSTOM"], ops
+
+
+@pytest.mark.parametrize("fmt", ["litert", "onnx"])
+def test_keypoint_export_gives_the_keras_models_keypoints(faces_run, tmp_path, fmt):
+    images = np.random.default_rng(0).integers(0, 256, (2, 90, 130, 3), dtype=np.uint8)
+    expected, info = _reference(faces_run, images)
+    assert info["flip_test"]  # the flip test is inside the export too
+    path = export_run(faces_run, fmt, tmp_path / fmt)
+    got = load(path)(images)
+    assert got["keypoints"].shape == (2, 5, 2) and got["scores"].shape == (2, 5)
+    np.testing.assert_allclose(got["keypoints"], expected["keypoints"], atol=0.01)  # pixels of the 90x130 image
+    np.testing.assert_allclose(got["scores"], expected["scores"], atol=1e-4)
+    meta = json.loads((path / "model.json").read_text())
+    assert meta["keypoint_names"][:2] == ["left_eye", "right_eye"] and meta["heatmap_stride"] == 4
+
+
+def test_saved_model_cli_shows_and_runs_the_signature(gray_run, tmp_path):
+    cli = shutil.which("saved_model_cli", path=str(__import__("pathlib").Path(sys.executable).parent))
+    assert cli, "saved_model_cli comes with tensorflow"
+    export = gray_run / "export"  # the recipe's own export, with model.json beside it
+    assert json.loads((export / "model.json").read_text())["format"] == "saved_model"
+    shown = subprocess.run([cli, "show", "--dir", str(export), "--all"], capture_output=True, text=True, timeout=300)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert "serving_default" in shown.stdout and "images" in shown.stdout and "mask" in shown.stdout
+    image = np.random.default_rng(2).integers(0, 256, (1, 40, 30, 1), dtype=np.uint8)
+    np.save(tmp_path / "image.npy", image)
+    ran = subprocess.run([cli, "run", "--dir", str(export), "--tag_set", "serve", "--signature_def", "serving_default",
+                          "--inputs", f"images={tmp_path / 'image.npy'}", "--outdir", str(tmp_path / "out")],
+                         capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    expected, _ = _reference(gray_run, image)
+    np.testing.assert_array_equal(np.load(tmp_path / "out" / "mask.npy"), expected["mask"])
+
+
+def test_export_errors_name_the_problem(tmp_path, gray_run):
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        export_run(tmp_path, "onnx")
+    with pytest.raises(ValueError, match="unknown export format 'tflite'"):
+        export_run(gray_run, "tflite")
+    empty = tmp_path / "empty_run"
+    (empty / "checkpoints").mkdir(parents=True)
+    shutil.copy(gray_run / "config.json", empty / "config.json")
+    with pytest.raises(FileNotFoundError, match="has not finished an epoch"):
+        export_run(empty, "saved_model")
+    bare = tmp_path / "bare"
+    shutil.copytree(gray_run / "export", bare)
+    (bare / "model.json").unlink()
+    with pytest.raises(FileNotFoundError, match="python -m zoo export"):
+        load(bare)
+    with pytest.raises(ValueError, match=r"expected uint8 images \[batch, height, width, 1\]"):
+        load(gray_run / "export")(np.zeros((1, 8, 8, 3), np.uint8))

@@ -1,0 +1,71 @@
+"""python -m zoo export / predict: files and folders, a corrupt file skipped, the outputs written."""
+
+import json
+
+import numpy as np
+from PIL import Image
+
+from zoo.__main__ import main
+from zoo.export import load
+
+
+def _folder_with_one_corrupt_file(root):
+    rng = np.random.default_rng(3)
+    (root / "sub").mkdir(parents=True)
+    Image.fromarray(rng.integers(0, 256, (50, 70), np.uint8), mode="L").save(root / "gray.png")
+    Image.fromarray(rng.integers(0, 256, (64, 48, 3), np.uint8)).save(root / "colour.jpg")
+    Image.fromarray(rng.integers(0, 256, (50, 70, 4), np.uint8)).save(root / "sub" / "rgba.png")
+    Image.fromarray(rng.integers(0, 256, (33, 21), np.uint8), mode="L").save(root / "sub" / "small.bmp")
+    good = (root / "gray.png").read_bytes()
+    (root / "broken.png").write_bytes(good[: len(good) // 2])  # truncated
+    (root / "empty.jpg").write_bytes(b"")
+    (root / "notes.txt").write_text("not an image, not looked at")
+    return ["gray", "colour", "sub/rgba", "sub/small"]
+
+
+def test_predict_segmentation_on_a_folder_with_a_corrupt_file(gray_run, tmp_path, capsys):
+    stems = _folder_with_one_corrupt_file(tmp_path / "images")
+    out = tmp_path / "out"
+    code = main(["predict", str(gray_run / "export"), str(tmp_path / "images"), "--out", str(out),
+                 "--batch-size", "2", "--no-progress"])
+    assert code == 1  # finished, but some files were skipped
+    printed = capsys.readouterr()
+    assert "4 image(s) written" in printed.out and "2 skipped" in printed.out
+    assert "broken.png" in printed.err and "empty.jpg" in printed.err
+    report = json.loads((out / "predictions.json").read_text())
+    assert sorted(report["skipped"]) == sorted(str(tmp_path / "images" / n) for n in ("broken.png", "empty.jpg"))
+    assert len(report["images"]) == 4 and report["classes"] == ["background", "object"]
+    predictor = load(gray_run / "export")
+    for stem in stems:
+        mask = np.asarray(Image.open(out / f"{stem}_mask.png"))
+        overlay = np.asarray(Image.open(out / f"{stem}_overlay.png"))
+        assert overlay.shape == (*mask.shape, 3)
+        assert set(np.unique(mask)) <= {0, 1}
+    original = np.asarray(Image.open(tmp_path / "images" / "gray.png"))[None, ..., None]
+    np.testing.assert_array_equal(np.asarray(Image.open(out / "gray_mask.png")), predictor(original)["mask"][0])
+
+
+def test_predict_keypoints_writes_coco_results_and_drawings(faces_run, tmp_path, capsys):
+    rng = np.random.default_rng(4)
+    files = []
+    for name, shape in (("a.png", (90, 130, 3)), ("b.png", (160, 160, 3))):
+        Image.fromarray(rng.integers(0, 256, shape, np.uint8)).save(tmp_path / name)
+        files.append(str(tmp_path / name))
+    out = tmp_path / "out"
+    assert main(["predict", str(faces_run / "export"), *files, "--out", str(out), "--no-progress"]) == 0
+    results = json.loads((out / "keypoints.json").read_text())
+    assert [r["file_name"] for r in results] == files
+    for result in results:
+        assert result["category_id"] == 1 and len(result["keypoints"]) == 5 * 3 and 0 <= result["score"]
+    expected = load(faces_run / "export")(np.asarray(Image.open(files[0]))[None])
+    np.testing.assert_allclose(np.reshape(results[0]["keypoints"], (5, 3))[:, :2], expected["keypoints"][0], atol=1e-3)
+    assert Image.open(out / "b_keypoints.png").size == (160, 160)
+
+
+def test_export_command_writes_the_format_and_says_how_to_use_it(gray_run, tmp_path, capsys):
+    assert main(["export", str(gray_run), "--format", "keras", "--out", str(tmp_path / "k")]) == 0
+    printed = capsys.readouterr().out
+    assert "keras export" in printed and "python -m zoo predict" in printed
+    assert (tmp_path / "k" / "model.keras").is_file() and (tmp_path / "k" / "model.json").is_file()
+    assert main(["predict", str(tmp_path / "k"), str(tmp_path / "nothing-here"), "--out", str(tmp_path / "o")]) == 2
+    assert "nothing-here: no such file or folder" in capsys.readouterr().err

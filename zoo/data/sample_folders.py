@@ -1,0 +1,65 @@
+"""Writes the built-in synthetic sets as folder datasets (``python -m zoo sample-data``).
+
+The folders have exactly the layout the recipes read with ``--dataset folder:DIR``, so
+they serve as a template for one's own data and as offline examples in the guides:
+
+- ``shapes``: ``DIR/images/<stem>.png``, ``DIR/masks/<stem>.png`` (class index per
+  pixel, 0 = background) and ``DIR/classes.txt``.
+- ``faces``: ``DIR/images/<stem>.png`` and ``DIR/keypoints.csv`` with the columns
+  ``image, left_eye_x, left_eye_y, ...`` (pixel coordinates, centre of the top-left
+  pixel at (0, 0); an empty cell marks a missing point).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+
+from zoo.data import synthetic
+
+KINDS = ("shapes", "faces")
+
+
+def write_sample_folder(kind: str, folder: str | os.PathLike, count: int = 40, size: tuple[int, int] = (96, 96),
+                        channels: int = 3, seed: int = 0) -> Path:
+    """Writes ``count`` synthetic pictures of ``kind`` at ``size`` (H, W) into ``folder``.
+
+    Raises ValueError for an unknown kind, a bad size or count, or a folder that already
+    holds images (nothing is overwritten).
+    """
+    from PIL import Image
+
+    if kind not in KINDS:
+        raise ValueError(f"unknown sample set {kind!r}; choose one of {KINDS}")
+    folder = Path(folder)
+    if (folder / "images").exists() and any((folder / "images").iterdir()):
+        raise ValueError(f"{folder / 'images'} already holds files; choose an empty folder")
+    height, width = size
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+
+    def save(array: np.ndarray, path: Path) -> None:
+        Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array).save(path)
+
+    if kind == "shapes":
+        images, masks = synthetic.make_shapes(count, height, width, channels=channels, seed=seed)
+        (folder / "masks").mkdir(exist_ok=True)
+        for i in range(count):
+            save(images[i], folder / "images" / f"shape{i:04d}.png")
+            save(masks[i], folder / "masks" / f"shape{i:04d}.png")
+        (folder / "classes.txt").write_text("\n".join(synthetic.SHAPES_CLASSES) + "\n")
+        return folder
+    images, keypoints, _ = synthetic.make_faces(count, height, width, channels=channels, seed=seed)
+    with open(folder / "keypoints.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["image", *[f"{name}_{axis}" for name in synthetic.FACE_KEYPOINTS for axis in "xy"]])
+        for i in range(count):
+            name = f"face{i:04d}.png"
+            save(images[i], folder / "images" / name)
+            cells = []
+            for x, y, visible in keypoints[i]:
+                cells += [f"{x:.2f}", f"{y:.2f}"] if visible > 0 else ["", ""]
+            writer.writerow([name, *cells])
+    return folder
