@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install demo models bench test test-slow clean
+.PHONY: install demo models bench bench-exports test test-slow clean
 
 install: $(STAMP)
 
@@ -30,8 +30,13 @@ models: install
 bench: install
 	$(BIN)/python -m recipes.benchmark --out bench.json
 
+# Size and per-image serving latency of each export format (about 2 minutes): bench_exports.json.
+bench-exports: install
+	$(BIN)/python -m recipes.bench_exports --out bench_exports.json
+
+# Two worker processes (pytest-xdist), one per core; the files' tests stay together.
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 test-slow: install
 	$(BIN)/python -m pytest -q -m slow

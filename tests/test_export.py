@@ -23,6 +23,32 @@ def test_matrix_resize_matches_tensorflows_antialiased_resize(source, target):
     np.testing.assert_allclose(got, expected, atol=2e-3)  # 0-255 pixel values; float32 round-off only
 
 
+@pytest.mark.parametrize("shape", [(90, 130), (131, 90), (64, 64), (20, 300)])
+def test_keypoint_serving_pads_to_the_aspect_ratio_as_training_does(shape):
+    """Serving must see the image as the keypoint pipeline does (box_to_frame: grown to the
+    frame's aspect, not stretched) and map frame points back to the image's pixels."""
+    from zoo.data.keypoints import box_to_frame, transform_points
+    from zoo.export.resize import letterbox
+
+    height, width = shape
+    point = np.array([[0.77 * width, 0.31 * height]], np.float32)
+    image = np.zeros((1, height, width, 1), np.float32)
+    image[0, int(round(point[0, 1])), int(round(point[0, 0])), 0] = 255.0
+    padded, offset, scale = letterbox(image, (64, 96))
+    frame = resize_antialiased(padded, (64, 96)).numpy()[0, ..., 0]
+    matrix = box_to_frame(tf.constant([0.0, 0.0, width, height]), (64, 96))
+    expected = transform_points(point, matrix).numpy()[0]
+    # look inside the image's own region of the frame (the reflected margins repeat the dot)
+    (x0, y0), (x1, y1) = np.round(transform_points([[0.0, 0.0], [width - 1.0, height - 1.0]], matrix).numpy())
+    inside = np.full(frame.shape, -1.0)
+    inside[int(y0):int(y1) + 1, int(x0):int(x1) + 1] = frame[int(y0):int(y1) + 1, int(x0):int(x1) + 1]
+    found_y, found_x = np.unravel_index(inside.argmax(), frame.shape)
+    assert abs(found_x - expected[0]) <= 1.5 and abs(found_y - expected[1]) <= 1.5, (found_x, found_y, expected)
+    # the way back is the exact inverse of the serving's own padding and resize
+    back = (expected + 0.5) * scale.numpy() - 0.5 - offset.numpy()
+    np.testing.assert_allclose(back, point[0], atol=0.5 * max(scale.numpy()) + 0.01)
+
+
 def _reference(run, images):
     model, info, _ = load_run(run)
     return {k: v.numpy() for k, v in serving_fn(model, info)(images).items()}, info

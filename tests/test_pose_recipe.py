@@ -84,7 +84,9 @@ def test_export_maps_a_known_heatmap_peak_back_to_input_pixels():
     outputs = keras.layers.Lambda(lambda x: x[..., :1] * 0.0 + heat[None])(pooled)
     model = keras.Model(inputs, outputs)
     out = keypoint_serving_fn(model, (64, 64), "vgg16", 4, "dark", 2.0)(np.zeros((1, 128, 96, 3), np.uint8))
-    expected = (target[0] + 0.5) * np.array([96 / 64, 128 / 64]) - 0.5
+    # A 128 x 96 (h x w) image is padded to 128 x 128 (16 columns each side), as in training,
+    # and shrunk 2x: frame point f is image point (f + 0.5) * 2 - 0.5 - (16, 0).
+    expected = (target[0] + 0.5) * 2.0 - 0.5 - np.array([16.0, 0.0])
     np.testing.assert_allclose(out["keypoints"][0, 0], expected, atol=0.15)
 
 

@@ -69,3 +69,38 @@ def test_export_command_writes_the_format_and_says_how_to_use_it(gray_run, tmp_p
     assert (tmp_path / "k" / "model.keras").is_file() and (tmp_path / "k" / "model.json").is_file()
     assert main(["predict", str(tmp_path / "k"), str(tmp_path / "nothing-here"), "--out", str(tmp_path / "o")]) == 2
     assert "nothing-here: no such file or folder" in capsys.readouterr().err
+
+
+def test_predict_leaves_out_its_own_outputs_and_keeps_names_apart(gray_run, tmp_path):
+    images = tmp_path / "images"
+    for folder, name in (("a", "Cat.png"), ("b", "cat.png")):
+        (images / folder).mkdir(parents=True)
+        Image.fromarray(np.full((40, 30), 90, np.uint8), mode="L").save(images / folder / name)
+    out = images / "results"  # inside the input folder
+    for _ in range(2):  # the second run must not read the first run's PNGs
+        assert main(["predict", str(gray_run / "export"), str(images / "a"), str(images / "b"), str(images),
+                     "--out", str(out), "--no-progress"]) == 0
+        report = json.loads((out / "predictions.json").read_text())
+        assert len(report["images"]) == 4  # a/Cat, b/cat, and both again through the parent folder
+    masks = sorted(p.name for p in out.rglob("*_mask.png"))
+    assert len(masks) == 4, masks  # no two outputs share a name, even ignoring case
+
+
+def test_export_refuses_to_replace_a_folder_that_is_not_an_export(gray_run, tmp_path):
+    import pytest
+
+    from zoo.export import export_run
+
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="holds files that are not part of an export"):
+        export_run(gray_run, "keras", busy)
+    with pytest.raises(ValueError, match="holds files that are not part of an export"):
+        export_run(gray_run, "keras", gray_run)  # the run directory itself
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        export_run(gray_run, "keras", tmp_path / "file")
+    assert (busy / "notes.txt").read_text() == "keep me" and (gray_run / "config.json").is_file()
+    first = export_run(gray_run, "keras", tmp_path / "again")
+    assert export_run(gray_run, "keras", first) == first.resolve()  # an earlier export is replaced

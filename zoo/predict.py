@@ -5,15 +5,19 @@ class indices; viewers show the palette colours) and ``<name>_overlay.png`` (the
 image with every class but 0 tinted in its colour). Keypoints: ``keypoints.json``
 (COCO keypoint results: ``image_id``, ``category_id`` 1, ``keypoints`` as
 ``[x1, y1, s1, ...]`` with ``s`` the keypoint's score, ``score`` their mean, plus the
-``file_name`` they came from) and ``<name>_keypoints.png`` (the points drawn on the
+``file_name`` they came from; ``image_id`` numbers the images of this run, so map
+``file_name`` to your annotation file's ids before running COCO's evaluation) and ``<name>_keypoints.png`` (the points drawn on the
 image; hollow when the score is below ``min_score``). Both write ``predictions.json``
 with a line per image and the files that were skipped and why.
 
-Images are read with Pillow (EXIF orientation applied), converted to the export's
-channel count as in training (gray repeated, alpha dropped, colour to gray), read
-``batch_size`` files at a time, and passed to the model in groups of equal size
-(exports take any size, but one size per call). A file that cannot be read or run is
-reported and skipped; the others are still written.
+Images are read with Pillow as the training pipeline reads them (TensorFlow's
+decoders): the stored pixel grid, EXIF orientation not applied, converted to the
+export's channel count (gray repeated, alpha dropped, colour to gray). ``batch_size``
+files are read at a time and passed to the model in groups of equal size (one size
+per call) holding at most ``max_pixels`` pixels, so memory stays bounded on large
+folders and large photos. A file that cannot be read, run or written is reported and
+skipped; the others are still written, and the reports are written in any case.
+Files inside ``out`` are not read (a second run does not predict on its own outputs).
 """
 
 from __future__ import annotations
@@ -37,19 +41,24 @@ class PredictSummary:
     out: Path | None = None
 
 
-def collect_images(inputs: list[str | os.PathLike]) -> list[tuple[Path, str]]:
-    """Image files under ``inputs`` (files, or folders searched recursively, sorted).
+def collect_images(inputs: list[str | os.PathLike], exclude: str | os.PathLike | None = None
+                   ) -> list[tuple[Path, str]]:
+    """Image files under ``inputs`` (files, or folders searched recursively, sorted), leaving
+    out anything inside the folder ``exclude``.
 
     Returns (path, output stem) pairs; the stem keeps a folder's sub-folders and is made
-    unique when two inputs hold the same name. Raises FileNotFoundError for a missing input.
+    unique (ignoring case, for case-insensitive file systems) when two inputs hold the same
+    name. Raises FileNotFoundError for a missing input.
     """
     found: list[tuple[Path, str]] = []
     taken: set[str] = set()
+    excluded = Path(exclude).resolve() if exclude else None
     for item in inputs:
         item = Path(item)
         if item.is_dir():
             files = sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                           and not any(part.startswith(".") for part in p.relative_to(item).parts))
+                           and not any(part.startswith(".") for part in p.relative_to(item).parts)
+                           and not (excluded and excluded in p.resolve().parents))
             stems = [str(p.relative_to(item).with_suffix("")) for p in files]
         elif item.is_file():
             files, stems = [item], [item.stem]
@@ -57,9 +66,9 @@ def collect_images(inputs: list[str | os.PathLike]) -> list[tuple[Path, str]]:
             raise FileNotFoundError(f"{item}: no such file or folder")
         for path, stem in zip(files, stems):
             unique, n = stem, 2
-            while unique in taken:
+            while unique.casefold() in taken:
                 unique, n = f"{stem}_{n}", n + 1
-            taken.add(unique)
+            taken.add(unique.casefold())
             found.append((path, unique))
     return found
 
@@ -69,14 +78,15 @@ def read_image(path: Path, channels: int) -> np.ndarray:
 
     Raises ValueError with the reason when the file cannot be used.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     from zoo.data.pipeline import convert_channels
 
     try:
         with Image.open(path) as image:
-            image = ImageOps.exif_transpose(image)
             image.load()
+    except Image.DecompressionBombError as err:
+        raise ValueError(f"too large to read safely ({err})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise ValueError(f"not a readable image ({err})") from None
     mode = image.mode
@@ -158,17 +168,26 @@ def write_keypoints(image: np.ndarray, keypoints: np.ndarray, scores: np.ndarray
     return {"drawn": f"{stem}_keypoints.png"}
 
 
+def _calls(group: list, max_pixels: int) -> list[list]:
+    """Splits same-size images into calls of at most ``max_pixels`` pixels (one image at least)."""
+    per_image = group[0][2].shape[0] * group[0][2].shape[1]
+    size = max(1, max_pixels // max(per_image, 1))
+    return [group[i:i + size] for i in range(0, len(group), size)]
+
+
 def predict_files(export: str | os.PathLike, inputs: list[str | os.PathLike], out: str | os.PathLike,
-                  batch_size: int = 8, min_score: float = 0.1, progress: bool | None = None) -> PredictSummary:
+                  batch_size: int = 8, min_score: float = 0.1, progress: bool | None = None,
+                  max_pixels: int = 8_000_000) -> PredictSummary:
     """Runs an export on image files/folders and writes the results to ``out`` (see module doc).
 
     Args:
         export: an export folder (or its model file) with ``model.json``.
         inputs: image files and folders.
         out: output folder (created).
-        batch_size: files read and run at a time (memory stays bounded on large folders).
+        batch_size: files read at a time.
         min_score: keypoints scored below this are drawn hollow.
         progress: show a progress bar (default: when stderr is a terminal).
+        max_pixels: pixels per model call (images of one size are stacked up to this).
 
     Returns:
         A ``PredictSummary``. Raises FileNotFoundError / ValueError for a bad export or
@@ -180,60 +199,68 @@ def predict_files(export: str | os.PathLike, inputs: list[str | os.PathLike], ou
 
     if batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {batch_size}")
-    files = collect_images(inputs)
+    out = Path(out)
+    files = collect_images(inputs, exclude=out)
     if not files:
         raise ValueError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {[str(i) for i in inputs]}")
     predictor = load(export)
     info = predictor.info
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summary = PredictSummary(out=out)
     segmentation = info["task"] == "segmentation"
     colours = palette(len(info.get("classes", [])))
     entries, results = [], []
+
+    def write(path: Path, stem: str, image: np.ndarray, outputs: dict, i: int) -> None:
+        entry = {"file": str(path), "height": image.shape[0], "width": image.shape[1]}
+        if segmentation:
+            entry.update(write_segmentation(image, outputs["mask"][i], out, stem, colours))
+        else:
+            points, scores = outputs["keypoints"][i], outputs["scores"][i]
+            entry.update(write_keypoints(image, points, scores, info["keypoint_names"], out, stem, min_score))
+            flat = np.concatenate([points, scores[:, None]], axis=1).reshape(-1)
+            results.append({"image_id": len(results) + 1, "file_name": str(path), "category_id": 1,
+                            "keypoints": [round(float(v), 3) for v in flat],
+                            "score": round(float(np.mean(scores)), 5)})
+        entries.append(entry)
+        summary.written.append(str(path))
+
     bar = tqdm(total=len(files), unit="image", disable=None if progress is None else not progress)
-    for start in range(0, len(files), batch_size):
-        chunk = files[start:start + batch_size]
-        loaded = []
-        for path, stem in chunk:
-            try:
-                loaded.append((path, stem, read_image(path, info["channels"])))
-            except ValueError as err:
-                summary.skipped[str(path)] = str(err)
-                bar.update(1)
-        groups: dict[tuple, list] = {}
-        for item in loaded:
-            groups.setdefault(item[2].shape, []).append(item)
-        for group in groups.values():
-            try:
-                outputs = predictor(np.stack([image for _, _, image in group]))
-            except Exception as err:  # a runtime's failure on these inputs: report, go on with the rest
-                for path, _, _ in group:
-                    summary.skipped[str(path)] = f"the model failed on it: {type(err).__name__}: {err}"
-                bar.update(len(group))
-                continue
-            for i, (path, stem, image) in enumerate(group):
-                entry = {"file": str(path), "height": image.shape[0], "width": image.shape[1]}
-                if segmentation:
-                    entry.update(write_segmentation(image, outputs["mask"][i], out, stem, colours))
-                else:
-                    points, scores = outputs["keypoints"][i], outputs["scores"][i]
-                    entry.update(write_keypoints(image, points, scores, info["keypoint_names"], out, stem, min_score))
-                    flat = np.concatenate([points, scores[:, None]], axis=1).reshape(-1)
-                    results.append({"image_id": len(results) + 1, "file_name": str(path), "category_id": 1,
-                                    "keypoints": [round(float(v), 3) for v in flat],
-                                    "score": round(float(np.mean(scores)), 5)})
-                entries.append(entry)
-                summary.written.append(str(path))
-                bar.update(1)
-    bar.close()
-    if not segmentation:
-        (out / "keypoints.json").write_text(json.dumps(results, indent=1) + "\n")
-    report = {"export": str(predictor.path), "format": info["format"], "task": info["task"],
-              "images": entries, "skipped": summary.skipped}
-    if segmentation:
-        report["classes"] = info["classes"]
-    else:
-        report["keypoint_names"] = info["keypoint_names"]
-    (out / "predictions.json").write_text(json.dumps(report, indent=1) + "\n")
+    try:
+        for start in range(0, len(files), batch_size):
+            loaded = []
+            for path, stem in files[start:start + batch_size]:
+                try:
+                    loaded.append((path, stem, read_image(path, info["channels"])))
+                except ValueError as err:
+                    summary.skipped[str(path)] = str(err)
+                    bar.update(1)
+            groups: dict[tuple, list] = {}
+            for item in loaded:
+                groups.setdefault(item[2].shape, []).append(item)
+            for call in (c for group in groups.values() for c in _calls(group, max_pixels)):
+                try:
+                    outputs = predictor(np.stack([image for _, _, image in call]))
+                except Exception as err:  # a runtime's failure on these inputs: report, go on with the rest
+                    for path, _, _ in call:
+                        summary.skipped[str(path)] = f"the model failed on it: {type(err).__name__}: {err}"
+                    bar.update(len(call))
+                    continue
+                for i, (path, stem, image) in enumerate(call):
+                    try:
+                        write(path, stem, image, outputs, i)
+                    except OSError as err:
+                        summary.skipped[str(path)] = f"its results could not be written: {err}"
+                    bar.update(1)
+    finally:  # the reports describe whatever was done, also after an interruption
+        bar.close()
+        if not segmentation:
+            (out / "keypoints.json").write_text(json.dumps(results, indent=1) + "\n")
+        report = {"export": str(predictor.path), "format": info["format"], "task": info["task"],
+                  "images": entries, "skipped": summary.skipped}
+        if segmentation:
+            report["classes"] = info["classes"]
+        else:
+            report["keypoint_names"] = info["keypoint_names"]
+        (out / "predictions.json").write_text(json.dumps(report, indent=1) + "\n")
     return summary

@@ -23,7 +23,9 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import sys
+import threading
 import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
@@ -319,6 +321,49 @@ def _best_so_far(history: Path, monitor: str, mode: str) -> float | None:
     return max(values) if mode == "max" else min(values)
 
 
+class StopOnInterrupt(keras.callbacks.Callback):
+    """Makes one Ctrl-C stop training for sure.
+
+    Python turns SIGINT into a KeyboardInterrupt wherever the main thread happens to be;
+    when that is a finaliser or library code that swallows it, the press is lost and
+    training goes on (seen under load in the fault tests). While installed, the handler
+    here records the request as well as raising, and every batch and epoch end raises
+    again if the request is pending, so the run stops within one step. It is the last
+    callback, so an epoch that has just ended is saved before it stops.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.requested = False
+        self._previous = None
+
+    def install(self) -> None:
+        """Installs the SIGINT handler (main thread only; elsewhere a no-op)."""
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, self._handle)
+
+    def uninstall(self) -> None:
+        """Restores the previous SIGINT handler."""
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+        raise KeyboardInterrupt
+
+    def _check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check()
+
+
 def fit_phases(
     model: keras.Model,
     phases: Sequence[Phase],
@@ -398,6 +443,7 @@ def fit_phases(
             keras.callbacks.TensorBoard(str(run.logs), write_graph=False),
             *extra_callbacks,
             AtomicBackupAndRestore(str(run.backup(index))),
+            interrupt,
         ]
         # A new dataset per phase starts the same seeded sequence; a resumed phase skips
         # the batches its finished epochs used, so it sees what an uninterrupted run saw.
@@ -415,17 +461,21 @@ def fit_phases(
         save_weights_atomic(model, run.phase_weights(index))
         shutil.rmtree(run.backup(index), ignore_errors=True)
 
-    # Build the model's variables so that BackupAndRestore can load into it.
-    return run_schedule(
-        model,
-        phases,
-        compile_kwargs=compile_kwargs,
-        fit_kwargs=callbacks_for,
-        optimizer_factory=optimizer_factory or (lambda lr: keras.optimizers.Adam(lr)),
-        initial_epoch=starts[first],
-        on_phase=announce,
-        on_phase_end=finish,
-    )
+    interrupt = StopOnInterrupt()
+    interrupt.install()
+    try:
+        return run_schedule(
+            model,
+            phases,
+            compile_kwargs=compile_kwargs,
+            fit_kwargs=callbacks_for,
+            optimizer_factory=optimizer_factory or (lambda lr: keras.optimizers.Adam(lr)),
+            initial_epoch=starts[first],
+            on_phase=announce,
+            on_phase_end=finish,
+        )
+    finally:
+        interrupt.uninstall()
 
 
 def library_versions() -> dict[str, str]:

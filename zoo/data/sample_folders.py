@@ -27,16 +27,17 @@ def write_sample_folder(kind: str, folder: str | os.PathLike, count: int = 40, s
                         channels: int = 3, seed: int = 0) -> Path:
     """Writes ``count`` synthetic pictures of ``kind`` at ``size`` (H, W) into ``folder``.
 
-    Raises ValueError for an unknown kind, a bad size or count, or a folder that already
-    holds images (nothing is overwritten).
+    Raises ValueError for an unknown kind, a bad size or count (``zoo.data.synthetic``
+    checks them), or a folder that already holds a dataset (nothing is overwritten).
     """
     from PIL import Image
 
     if kind not in KINDS:
         raise ValueError(f"unknown sample set {kind!r}; choose one of {KINDS}")
     folder = Path(folder)
-    if (folder / "images").exists() and any((folder / "images").iterdir()):
-        raise ValueError(f"{folder / 'images'} already holds files; choose an empty folder")
+    for existing in (folder / "images", folder / "masks", folder / "keypoints.csv", folder / "classes.txt"):
+        if existing.is_file() or (existing.is_dir() and any(existing.iterdir())):
+            raise ValueError(f"{existing} already exists; choose a new or empty folder")
     height, width = size
     (folder / "images").mkdir(parents=True, exist_ok=True)
 

@@ -97,8 +97,11 @@ def export_model(model: keras.Model, info: dict, fmt: str, out: str | os.PathLik
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {FORMATS}")
     out = Path(out)
+    check_replaceable(out)
+    out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private; a server running as another user must read it
     try:
         if fmt == "saved_model":
             _write_saved_model(model, info, tmp)
@@ -113,10 +116,38 @@ def export_model(model: keras.Model, info: dict, fmt: str, out: str | os.PathLik
         if fmt == "onnx":
             meta["onnx_opset"] = opset
         write_metadata(tmp, meta)
-        if out.exists():
-            shutil.rmtree(out)
+        old = None
+        if out.exists():  # moved aside, not deleted first: a crash here leaves one complete folder
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, old)
         os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
     return out
+
+
+EXPORT_ENTRIES = {"model.json", "saved_model.pb", "variables", "assets", "fingerprint.pb", *FILES.values()}
+
+
+def check_replaceable(out: Path) -> None:
+    """Refuses an ``out`` that is not a new folder, an empty one, or an earlier export.
+
+    An export replaces its folder, so pointing ``--out`` at a run directory, the current
+    folder or any folder with other files would delete them.
+    """
+    out = Path(out)
+    resolved = out.resolve()
+    if resolved == Path.cwd() or resolved in Path.cwd().parents:
+        raise ValueError(f"--out {out} is the current folder or one of its parents; give a new folder for "
+                         "the export, e.g. exports/my-model")
+    if out.is_file():
+        raise ValueError(f"--out {out} is a file; give a folder path (the export is a folder with model.json)")
+    if out.is_dir():
+        others = sorted(p.name for p in out.iterdir() if p.name not in EXPORT_ENTRIES)
+        if others:
+            raise ValueError(f"--out {out} holds files that are not part of an export ({', '.join(others[:5])}"
+                             f"{' ...' if len(others) > 5 else ''}); an export replaces its folder, so choose "
+                             "a new or empty folder")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import keras
 
-from zoo.export.formats import FORMATS, export_model
+from zoo.export.formats import FORMATS, check_replaceable, export_model
 from zoo.export.metadata import info_from_config
 
 
@@ -63,5 +63,7 @@ def export_run(run_dir: str | os.PathLike, fmt: str, out: str | os.PathLike | No
     """``python -m zoo export``: writes run ``run_dir`` as ``fmt`` to ``out`` (default ``default_out``)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {FORMATS}")
+    out = Path(out) if out else default_out(run_dir, fmt)
+    check_replaceable(out)  # before the slow part
     model, info, source = load_run(run_dir)
-    return export_model(model, info, fmt, out or default_out(run_dir, fmt), source=source, **kwargs)
+    return export_model(model, info, fmt, out, source=source, **kwargs)

@@ -5,7 +5,9 @@ training size (antialiased bilinear) -> the backbone's preprocessing -> the mode
 class scores resized back to ``(h, w)`` (bilinear) -> ``probabilities`` float32
 ``[B, h, w, K]`` (softmax) and ``mask`` int32 ``[B, h, w]`` (argmax).
 
-Keypoints: the same input steps -> heatmaps -> sub-pixel decoding (``zoo.heatmaps``)
+Keypoints: as in training, the image is first padded around its centre to the
+training size's aspect ratio (reflection; nothing is stretched), then the same input
+steps -> heatmaps -> sub-pixel decoding (``zoo.heatmaps``)
 -> ``keypoints`` float32 ``[B, K, 2]`` (x, y) in the input image's pixels (centre of
 the top-left pixel at (0, 0)), ``scores`` float32 ``[B, K]`` (peak heights) and
 ``heatmaps`` float32 ``[B, h', w', K]`` at the training size's heatmap resolution.
@@ -23,7 +25,7 @@ import keras
 import tensorflow as tf
 
 from zoo.backbones import get_backbone
-from zoo.export.resize import resize_antialiased
+from zoo.export.resize import letterbox, resize_antialiased
 
 
 def segmentation_serving_fn(model: keras.Model, input_size: tuple[int, int], backbone: str):
@@ -57,16 +59,15 @@ def keypoint_serving_fn(model: keras.Model, input_size: tuple[int, int], backbon
     height, width = int(input_size[0]), int(input_size[1])
 
     def serve(images):
-        size = tf.cast(tf.shape(images)[1:3], tf.float32)
-        x = spec.preprocess(resize_antialiased(tf.cast(images, tf.float32), (height, width)))
+        padded, offset, scale = letterbox(tf.cast(images, tf.float32), (height, width))
+        x = spec.preprocess(resize_antialiased(padded, (height, width)))
         heatmaps = tf.cast(model(x, training=False), tf.float32)
         if flip_index is not None:
             mirrored = tf.cast(model(tf.reverse(x, axis=[2]), training=False), tf.float32)
             heatmaps = flip_average(heatmaps, mirrored, flip_index)
         coords, scores = decode(heatmaps, method, sigma)
-        frame = heatmap_to_image(coords, stride)  # in the resized frame
-        scale = tf.stack([size[1] / width, size[0] / height])
-        keypoints = (frame + 0.5) * scale - 0.5
+        frame = heatmap_to_image(coords, stride)  # in the model's input frame
+        keypoints = (frame + 0.5) * scale - 0.5 - offset
         return {"keypoints": keypoints, "scores": scores, "heatmaps": heatmaps}
 
     return serve
