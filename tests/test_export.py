@@ -71,9 +71,10 @@ def test_segmentation_export_gives_the_keras_models_mask(gray_run, tmp_path, fmt
     np.testing.assert_allclose(got["probabilities"], expected["probabilities"], atol=1e-4)
     assert (got["mask"] == expected["mask"]).mean() >= 0.999
     if fmt == "litert":  # built-in ops only: runs on any LiteRT runtime, no Flex delegate
-        from ai_edge_litert.interpreter import Interpreter
+        from zoo.export.runtime import litert_interpreter
 
-        ops = {op["op_name"] for op in Interpreter(model_path=str(path / "model.tflite"))._get_ops_details()}
+        interpreter = litert_interpreter()(model_path=str(path / "model.tflite"))
+        ops = {op["op_name"] for op in interpreter._get_ops_details()}
         assert "CONV_2D" in ops and not [op for op in ops if "FLEX" in op.upper() or op == "CUSTOM"], ops
 
 

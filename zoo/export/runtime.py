@@ -41,14 +41,20 @@ def _saved_model(folder: Path, info: dict):
     return lambda images: {k: v.numpy() for k, v in serve(images=tf.constant(images)).items()}
 
 
-def _litert(file: Path, info: dict):
+def litert_interpreter():
+    """The LiteRT ``Interpreter`` class: ``ai_edge_litert``'s, else TensorFlow's ``tf.lite`` copy
+    (deprecated there, still shipped in 2.21; ``ai-edge-litert`` has no Linux aarch64 wheel)."""
     try:
         from ai_edge_litert.interpreter import Interpreter
-    except ImportError:  # TensorFlow's copy (deprecated there, still shipped in 2.21)
+    except ImportError:
         import tensorflow as tf
 
         Interpreter = tf.lite.Interpreter
-    interpreter = Interpreter(model_path=str(file), num_threads=os.cpu_count())
+    return Interpreter
+
+
+def _litert(file: Path, info: dict):
+    interpreter = litert_interpreter()(model_path=str(file), num_threads=os.cpu_count())
     runner = interpreter.get_signature_runner("serving_default")
     return lambda images: dict(runner(images=images))
 
