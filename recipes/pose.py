@@ -340,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
         f"    serve = tf.saved_model.load({str(run.export)!r}).signatures['serving_default']\n"
         f"    out = serve(images=tf.zeros((1, 200, 160, {channels}), tf.uint8))   # any size, uint8\n"
         f"    out['keypoints']   # (1, {count}, 2): (x, y) in the image's pixels; out['scores'] (1, {count})\n"
+        f"Other formats: python -m zoo export {run.root} --format litert|onnx|keras\n"
+        f"Run on image files or folders: python -m zoo predict {run.export} IMAGE_OR_FOLDER... --out DIR\n"
     )
     return 0
 

@@ -282,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         f"    out = serve(images=tf.zeros((1, 240, 320, {channels}), tf.uint8))   # any size, uint8\n"
         "    out['mask'].shape, out['probabilities'].shape   # (1, 240, 320), (1, 240, 320, "
         f"{source.num_classes})\n"
+        f"Other formats: python -m zoo export {run.root} --format litert|onnx|keras\n"
+        f"Run on image files or folders: python -m zoo predict {run.export} IMAGE_OR_FOLDER... --out DIR\n"
     )
     return 0
 
