@@ -295,6 +295,16 @@ def compare_options(spec: str, args, default_speed: float) -> dict:
         raise ValueError(f"--options: unknown {sorted(unknown)}; choose from xla, bfloat16, float16")
     speeds = {"default": default_speed}
     for option in options:
+        if option == "bfloat16":
+            from recipes.common import choose_precision
+            from zoo.backbones import get_backbone
+
+            wide = name.startswith("fcn") and bool(get_backbone(backbone).top_dense)
+            try:
+                choose_precision("bfloat16", wide_kernels=wide, what=spec)
+            except ValueError as err:
+                print(f"option bfloat16 skipped: {err}", flush=True)
+                continue
         keras.backend.clear_session()
         keras.utils.set_random_seed(0)
         policy = {"bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}.get(option, "float32")

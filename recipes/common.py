@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
+import os
 import shutil
 import sys
 import traceback
@@ -148,6 +150,7 @@ def open_session(cfg, *, input_size: tuple[int, int], must_match: tuple[str, ...
     check_settings(cfg, input_size)
     dataset_name = cfg.dataset.split(":", 1)[-1].rstrip("/").split("/")[-1] or "data"
     default_out = f"runs/{cfg.model}_{cfg.backbone}_{dataset_name}"
+    from zoo.backbones import get_backbone
     from zoo.distribute import is_chief, make_strategy, scale_learning_rate, worker_role
     from zoo.freezing import parse_schedule
 
@@ -164,8 +167,10 @@ def open_session(cfg, *, input_size: tuple[int, int], must_match: tuple[str, ...
     phases = [dataclasses.replace(p, learning_rate=scale_learning_rate(p.learning_rate, replicas, cfg.lr_scaling))
               for p in parse_schedule(schedule)]
     settings = {**dataclasses.asdict(cfg), "schedule": schedule}
+    has_fc6 = need_top and bool(get_backbone(cfg.backbone).top_dense)
+    precision, why = choose_precision(cfg.mixed_precision, wide_kernels=has_fc6,
+                                      what=f"{cfg.model} on {cfg.backbone}")
     state = prepare_run_dir(run, settings, must_match, cfg.overwrite, cfg.resume, log)
-    precision = choose_precision(cfg.mixed_precision)
     if state != "finished":
         log(note)
         import keras
@@ -177,9 +182,28 @@ def open_session(cfg, *, input_size: tuple[int, int], must_match: tuple[str, ...
             log("op determinism on")
 
         keras.mixed_precision.set_global_policy(precision)
-        log(f"precision: {precision}" + (", XLA" if cfg.jit_compile else "")
+        log(f"precision: {precision}" + (f" ({why})" if why else "") + (", XLA" if cfg.jit_compile else "")
             + (f", {cfg.steps_per_execution} steps per execution" if cfg.steps_per_execution > 1 else ""))
     return Session(strategy, chief, run, encoder_weights, note, schedule, phases, state, settings, precision)
+
+
+def restores_keras_policy(main: Callable) -> Callable:
+    """Decorator for a recipe's ``main``: Keras' global dtype policy is as before when it returns.
+
+    The recipes set a mixed policy for training; called from Python (a notebook, a test), the
+    caller's later models would otherwise be built in 16 bits.
+    """
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs):
+        import keras
+
+        before = keras.mixed_precision.global_policy()
+        try:
+            return main(*args, **kwargs)
+        finally:
+            keras.mixed_precision.set_global_policy(before)
+
+    return wrapper
 
 
 def compile_options(cfg) -> dict:
@@ -200,6 +224,7 @@ def write_run_config(session: Session, resolved: dict) -> None:
     from zoo.training import library_versions, write_json_atomic
 
     if session.state == "new":
+        resolved = {**resolved, "precision": session.precision}
         write_json_atomic(session.run.config, {"settings": session.settings, "resolved": resolved,
                                                "versions": library_versions()})
 
@@ -231,8 +256,9 @@ def add_distribution_flags(parser: argparse.ArgumentParser) -> None:
     a("--tpu", help="tpu: TPU name or grpc:// address for TPUClusterResolver ('local' on a TPU VM)")
     a("--mixed-precision", dest="mixed_precision", choices=("auto", "off", "float16", "bfloat16"),
       help="compute in 16 bits, keep variables, the last layer and the loss in float32. auto: float16 on "
-           "GPUs, bfloat16 on TPUs and on CPUs with AMX bf16 units, off otherwise (default auto; on this "
-           "project's CPU without AMX bfloat16 ran 3.7x slower)")
+           "GPUs, bfloat16 on TPUs and on CPUs with AMX bf16 units (not for FCN-VGG16 there: TF 2.21's "
+           "AMX kernels crash on its fc6), off otherwise (default auto; a U-Net/VGG16 train step took 0.35x "
+           "the float32 time with AMX, 3.7x without)")
     a("--jit-compile", dest="jit_compile", action="store_true", help="compile train steps with XLA")
     a("--deterministic", action="store_true",
       help="TensorFlow op determinism: the same seed gives the same weights, also across a kill and resume "
@@ -245,23 +271,74 @@ def add_distribution_flags(parser: argparse.ArgumentParser) -> None:
            "number of replicas (when you grow the global batch with the replicas)")
 
 
-def choose_precision(setting: str) -> str:
-    """The Keras dtype policy for ``--mixed-precision`` on the devices at hand."""
+def cpu_flags() -> set[str]:
+    """The CPU feature flags of ``/proc/cpuinfo`` (empty where there is none, e.g. macOS)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def amx_in_use(flags: set[str]) -> bool:
+    """True if oneDNN will run bfloat16 on AMX units: the CPU has them and ``ONEDNN_MAX_CPU_ISA``
+    does not cap oneDNN below them (nor ``TF_ENABLE_ONEDNN_OPTS=0`` switch oneDNN off)."""
+    if "amx_bf16" not in flags or os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").strip() in ("0", "false"):
+        return False
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").strip().upper()
+    return cap in ("", "ALL", "DEFAULT") or "AMX" in cap or "AVX10" in cap
+
+
+# TensorFlow 2.21's oneDNN bfloat16 kernels for AMX corrupt the heap on a k x k (k > 1) convolution
+# to 4096 channels, i.e. FCN-VGG16's fc6: measured here, 4 of 6 runs at 64 px and 4 of 4 at 224 px
+# aborted ("malloc(): unaligned tcache chunk detected"); 2048 channels, U-Nets and ResNet50 FCNs ran
+# clean (6 of 6); capping oneDNN at AVX512_CORE_BF16 ran clean too but slower than float32.
+_FC6_BF16_PROBLEM = ("TensorFlow's oneDNN AMX bfloat16 kernels corrupt memory in fc6 (the 7x7 convolution to "
+                     "4096 channels) and the process aborts")
+
+
+def choose_precision(setting: str, wide_kernels: bool = False, what: str = "this model",
+                     flags: set[str] | None = None) -> tuple[str, str]:
+    """The Keras dtype policy for ``--mixed-precision`` on the devices at hand, and why.
+
+    Args:
+        setting: ``auto``, ``off``, ``float16`` or ``bfloat16``.
+        wide_kernels: the model has FCN-VGG16's fc6 (a 7x7 convolution to 4096 channels).
+        what: the model, for messages.
+        flags: CPU flags (default: read from ``/proc/cpuinfo``).
+
+    Returns:
+        ``(policy, reason)``: a Keras policy name and a note for the log ("" when there is nothing to say).
+
+    Raises:
+        ValueError: ``bfloat16`` asked for where it is known to crash (``wide_kernels`` on an AMX CPU).
+    """
     import tensorflow as tf
 
     if setting == "off":
-        return "float32"
+        return "float32", ""
+    accelerated = bool(tf.config.list_logical_devices("TPU") or tf.config.list_logical_devices("GPU"))
+    on_amx = not accelerated and amx_in_use(cpu_flags() if flags is None else flags)
     if setting in ("float16", "bfloat16"):
-        return f"mixed_{setting}"
+        if setting == "bfloat16" and on_amx and wide_kernels:
+            raise ValueError(
+                f"--mixed-precision bfloat16 with {what} on this CPU: {_FC6_BF16_PROBLEM} "
+                f"(TensorFlow {tf.__version__}). Use --mixed-precision off (float32), or a model without fc6 "
+                "(unet, or fcn*s on resnet50), or run with ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16 in the "
+                "environment (oneDNN then avoids AMX; slower than float32 on the CPU we measured)")
+        return f"mixed_{setting}", ""
     if tf.config.list_logical_devices("TPU"):
-        return "mixed_bfloat16"
+        return "mixed_bfloat16", "auto: TPU"
     if tf.config.list_logical_devices("GPU"):
-        return "mixed_float16"
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        flags = ""
-    return "mixed_bfloat16" if "amx_bf16" in flags else "float32"
+        return "mixed_float16", "auto: GPU"
+    if on_amx and wide_kernels:
+        return "float32", f"auto: not bfloat16 on this AMX CPU for {what}: {_FC6_BF16_PROBLEM}"
+    if on_amx:
+        return "mixed_bfloat16", "auto: CPU with AMX bfloat16 units"
+    return "float32", "auto: CPU without AMX bfloat16 units"
 
 
 def parse_size(text) -> tuple[int, int]:

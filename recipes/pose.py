@@ -19,7 +19,7 @@ import shutil
 import sys
 import time
 
-from recipes.common import RecipeConfig  # noqa: E402
+from recipes.common import RecipeConfig, restores_keras_policy  # noqa: E402
 
 POSE_MODELS = ("simple_baseline", "unet")
 MUST_MATCH = ("dataset", "model", "backbone", "input_size", "channels", "batch_size", "seed", "schedule",
@@ -214,6 +214,7 @@ def evaluate_keypoints(model, dataset, *, stride: int, method: str, sigma: float
     return report, plots
 
 
+@restores_keras_policy
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     checking = bool(argv) and argv[0] == "check"

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from recipes.common import RecipeConfig  # noqa: E402
+from recipes.common import RecipeConfig, restores_keras_policy  # noqa: E402
 
 SEGMENTATION_MODELS = ("unet", "fcn8s", "fcn16s", "fcn32s")
 MUST_MATCH = ("dataset", "model", "backbone", "input_size", "channels", "num_classes", "binary_masks",
@@ -176,6 +176,7 @@ def evaluate(model, dataset, num_classes: int, ignore_index: int, class_names: l
     return iou_report(metric.total_cm.numpy(), class_names)
 
 
+@restores_keras_policy
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     checking = bool(argv) and argv[0] == "check"

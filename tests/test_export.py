@@ -54,6 +54,42 @@ def _reference(run, images):
     return {k: v.numpy() for k, v in serving_fn(model, info)(images).items()}, info
 
 
+def test_a_run_trained_in_mixed_bfloat16_exports_in_float32(tmp_path):
+    """Mixed precision (TPUs, AMX CPUs, GPUs) trains with float32 variables; the exports compute in
+    float32, so they match a float32 rebuild of the run, and LiteRT converts them (bfloat16
+    convolutions do not convert)."""
+    import keras
+
+    from recipes import segment
+    from zoo.export.formats import in_float32
+
+    run = tmp_path / "bf16"
+    code = segment.main(["--input-size", "32", "--encoder-weights", "none", "--mixed-precision", "bfloat16",
+                         "--schedule", "all:1@1e-4", "--synthetic-count", "16", "--batch-size", "4",
+                         "--steps-per-epoch", "1", "--out", str(run), "--verbose", "0"])
+    assert code == 0
+    assert keras.mixed_precision.global_policy().name == "float32"  # main() put the caller's policy back
+    assert json.loads((run / "config.json").read_text())["resolved"]["precision"] == "mixed_bfloat16"
+    image = np.random.default_rng(2).integers(0, 256, (1, 40, 24, 3), dtype=np.uint8)
+    expected, _ = _reference(run, image)
+    np.testing.assert_allclose(load(run / "export")(image)["probabilities"], expected["probabilities"], atol=1e-5)
+    got = load(export_run(run, "litert", tmp_path / "litert"))(image)
+    np.testing.assert_allclose(got["probabilities"], expected["probabilities"], atol=1e-4)
+    # A model built under the mixed policy: the float32 copy holds the same weights.
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        import zoo
+
+        mixed = zoo.unet("vgg16", num_classes=2, input_shape=(32, 32, 1), encoder_weights=None)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert mixed.get_layer("block1_conv1").compute_dtype == "bfloat16"
+    copy = in_float32(mixed)
+    assert {layer.compute_dtype for layer in copy.layers} == {"float32"}
+    for a, b in zip(copy.get_weights(), mixed.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("fmt", ["saved_model", "litert", "onnx", "keras"])
 def test_segmentation_export_gives_the_keras_models_mask(gray_run, tmp_path, fmt):
     """1-channel U-Net trained at 64x32, run on a 75x51 image: same mask in every format."""

@@ -128,6 +128,46 @@ def test_bad_flags_give_one_clear_error(tmp_path, capsys):
     assert "does not parse" in capsys.readouterr().err
 
 
+AMX = {"avx512f", "avx512_bf16", "amx_tile", "amx_bf16"}
+
+
+def test_precision_auto_uses_bfloat16_on_amx_cpus_except_for_fcn_vgg16s_fc6(monkeypatch):
+    from recipes.common import choose_precision
+
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    assert choose_precision("auto", flags={"avx2"})[0] == "float32"
+    assert choose_precision("auto", flags=AMX)[0] == "mixed_bfloat16"
+    policy, why = choose_precision("auto", wide_kernels=True, what="fcn8s on vgg16", flags=AMX)
+    assert policy == "float32" and "fc6" in why and "fcn8s on vgg16" in why
+    assert choose_precision("off", flags=AMX) == ("float32", "")
+    assert choose_precision("bfloat16", flags={"avx2"}, wide_kernels=True)[0] == "mixed_bfloat16"
+    with pytest.raises(ValueError, match="--mixed-precision off.*ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16"):
+        choose_precision("bfloat16", wide_kernels=True, flags=AMX)
+    # oneDNN capped below AMX (or switched off): the crashing kernels are not used.
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")
+    assert choose_precision("bfloat16", wide_kernels=True, flags=AMX)[0] == "mixed_bfloat16"
+    assert choose_precision("auto", flags=AMX)[0] == "float32"
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX")
+    assert choose_precision("auto", wide_kernels=True, flags=AMX)[0] == "float32"
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    assert choose_precision("bfloat16", wide_kernels=True, flags=AMX)[0] == "mixed_bfloat16"
+
+
+def test_bfloat16_fcn_vgg16_on_an_amx_cpu_is_refused_before_the_run_starts(tmp_path, capsys, monkeypatch):
+    import recipes.common
+
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    monkeypatch.setattr(recipes.common, "cpu_flags", lambda: AMX)
+    code = segment.cli(["--model", "fcn8s", "--mixed-precision", "bfloat16", "--encoder-weights", "none",
+                        "--input-size", "64", "--out", str(tmp_path / "run"), *FAST])
+    assert code == 2
+    assert "fc6" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.slow
 def test_shapes_run_learns(tmp_path):
     """U-Net/VGG16 from random initial weights on synthetic shapes at 64 px.

@@ -16,6 +16,7 @@ runs the LiteRT converter and tf2onnx). A folder appears complete or not at all.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -31,6 +32,46 @@ from zoo.export.serving import serving_fn, serving_model
 FORMATS = ("saved_model", "litert", "onnx", "keras")
 FILES = {"saved_model": ".", "litert": "model.tflite", "onnx": "model.onnx", "keras": "model.keras"}
 ONNX_OPSET = 17
+
+
+@contextlib.contextmanager
+def _global_policy(name: str):
+    """Sets Keras' global dtype policy to ``name`` inside the block, restores it after."""
+    before = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(before)
+
+
+def _float32_policies(config):
+    """A copy of a Keras config in which every mixed dtype policy is float32 (variables stay as saved)."""
+    if isinstance(config, dict):
+        if config.get("class_name") == "DTypePolicy" and isinstance(config.get("config"), dict):
+            name = config["config"].get("name", "")
+            if name.startswith("mixed_"):
+                return {**config, "config": {**config["config"], "name": "float32"}}
+        return {k: _float32_policies(v) for k, v in config.items()}
+    if isinstance(config, list):
+        return [_float32_policies(v) for v in config]
+    return config
+
+
+def in_float32(model: keras.Model) -> keras.Model:
+    """``model`` itself if it computes in float32, else a float32 copy with the same weights.
+
+    A model trained under a mixed policy (``mixed_bfloat16`` on TPUs and AMX CPUs,
+    ``mixed_float16`` on GPUs) keeps float32 variables, so the copy's weights are the trained
+    ones exactly. Exports are float32: LiteRT and ONNX do not convert bfloat16 convolutions,
+    and 16-bit arithmetic is slow or missing on the CPUs and phones that run them.
+    """
+    if all(layer.compute_dtype in ("float32", None) for layer in model.layers):
+        return model
+    with _global_policy("float32"):
+        copy = model.__class__.from_config(_float32_policies(model.get_config()))
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def _write_saved_model(model: keras.Model, info: dict, folder: Path) -> None:
@@ -92,7 +133,8 @@ def export_model(model: keras.Model, info: dict, fmt: str, out: str | os.PathLik
         opset: ONNX opset version (ONNX only).
 
     Returns:
-        ``out`` as a Path. ``out/model.json`` describes the export.
+        ``out`` as a Path. ``out/model.json`` describes the export. The export computes in
+        float32 whatever policy ``model`` was trained under (see ``in_float32``).
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {FORMATS}")
@@ -103,14 +145,16 @@ def export_model(model: keras.Model, info: dict, fmt: str, out: str | os.PathLik
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     os.chmod(tmp, 0o755)  # mkdtemp makes it private; a server running as another user must read it
     try:
-        if fmt == "saved_model":
-            _write_saved_model(model, info, tmp)
-        elif fmt == "litert":
-            _write_litert(model, info, tmp)
-        elif fmt == "onnx":
-            _write_onnx(model, info, tmp, opset)
-        else:
-            model.save(str(tmp / FILES["keras"]))
+        with _global_policy("float32"):  # the serving wrapper's own layers too
+            model = in_float32(model)
+            if fmt == "saved_model":
+                _write_saved_model(model, info, tmp)
+            elif fmt == "litert":
+                _write_litert(model, info, tmp)
+            elif fmt == "onnx":
+                _write_onnx(model, info, tmp, opset)
+            else:
+                model.save(str(tmp / FILES["keras"]))
         meta = {"format": fmt, "file": FILES[fmt], **info, **describe_io(info, served=fmt != "keras"),
                 "versions": _converter_versions(fmt), "source": source or {}}
         if fmt == "onnx":
