@@ -35,8 +35,9 @@ bench-exports: install
 	$(BIN)/python -m recipes.bench_exports --out bench_exports.json
 
 # Two worker processes (pytest-xdist), one per core; the files' tests stay together.
+# A worker that crashes (a native abort) fails the run at once: replacing it hung xdist here.
 test: install
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --max-worker-restart 0
 
 test-slow: install
 	$(BIN)/python -m pytest -q -m slow
