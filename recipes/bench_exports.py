@@ -1,17 +1,20 @@
-"""Export sizes and per-image latency of every format, measured side by side in one process.
+"""Export sizes, export cost and per-image latency of every format, measured side by side.
 
     python -m recipes.bench_exports [RUN_DIR] [--model unet:vgg16] [--input-size 128]
         [--image-size 128] [--repeats 20] [--out bench_exports.json]
 
 Exports one model (a run directory's, or with ``--model`` a fresh one with random
 weights: latency and size do not depend on the weights' values) as SavedModel,
-LiteRT, ONNX and ``.keras``, loads each with its runtime (``zoo.export.load``: TF,
-the LiteRT interpreter, ONNX Runtime, Keras + the serving function) and times one
-uint8 image of ``--image-size`` per call, the whole serving job included (resize,
-preprocessing, network, softmax/argmax or decoding, resize back). After two warm-up
-calls per format the formats take turns, call by call, ``--repeats`` times, so machine
-noise hits all of them alike; the table gives the median and the best call. Sizes are
-the bytes of the export folder without ``model.json``.
+LiteRT, ONNX and ``.keras``. Each export runs in a process of its own, so that its
+time and peak memory (the child's maximum resident set, and how much of it came
+after the model was built) are its own. Then one process loads every export with its
+runtime (``zoo.export.load``: TF, the LiteRT interpreter, ONNX Runtime, Keras + the
+serving function) and times one uint8 image of ``--image-size`` per call, the whole
+serving job included (resize, preprocessing, network, softmax/argmax or decoding,
+resize back). After two warm-up calls per format the formats take turns, call by
+call, ``--repeats`` times, so machine noise hits all of them alike; the table gives
+the median and the best call. Sizes are the bytes of the export folder without
+``model.json``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,12 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=20, help="timed calls per format (interleaved)")
     p.add_argument("--formats", default="saved_model,litert,onnx,keras")
     p.add_argument("--out", default="bench_exports.json")
+    p.add_argument("--export-one", nargs=2, metavar=("FORMAT", "FOLDER"), help=argparse.SUPPRESS)
     return p
 
 
 def _fresh(spec: str, size: int, classes: int):
+    import keras
+
     import zoo
 
+    keras.utils.set_random_seed(0)
     model_name, _, backbone = spec.partition(":")
     backbone = backbone or "vgg16"
     common = {"model": model_name, "backbone": backbone, "input_size": [size, size], "channels": 3}
@@ -62,27 +71,61 @@ def _folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and p.name != "model.json")
 
 
+def _peak_gb() -> float:
+    """This process's peak resident memory so far, in GB (Linux reports kilobytes, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1e9 if sys.platform == "darwin" else 1e6)
+
+
+def _export_one(args) -> int:
+    """Child process: build or load the model, export one format, print one JSON line."""
+    from zoo.export import export_model, load_run
+
+    fmt, folder = args.export_one
+    model, info, source = load_run(args.run_dir) if args.run_dir else _fresh(args.model, args.input_size,
+                                                                              args.classes)
+    before = _peak_gb()
+    started = time.perf_counter()
+    export_model(model, info, fmt, folder, source=source)
+    seconds = time.perf_counter() - started
+    print(json.dumps({"export_seconds": round(seconds, 1), "peak_gb": round(_peak_gb(), 2),
+                      "peak_gb_model_built": round(before, 2)}))
+    return 0
+
+
+def _export_in_child(args, fmt: str, folder: Path) -> dict:
+    command = [sys.executable, "-m", "recipes.bench_exports", *([args.run_dir] if args.run_dir else []),
+               "--model", args.model, "--input-size", str(args.input_size), "--classes", str(args.classes),
+               "--export-one", fmt, str(folder)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"exporting {fmt} failed (exit code {done.returncode}):\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.export_one:
+        return _export_one(args)
     import numpy as np
 
-    from zoo.export import export_model, load, load_run
+    from zoo.export import load, read_metadata
     from zoo.training import library_versions
 
     formats = [f for f in args.formats.split(",") if f]
-    model, info, source = load_run(args.run_dir) if args.run_dir else _fresh(args.model, args.input_size,
-                                                                              args.classes)
     rows = {}
     with tempfile.TemporaryDirectory() as scratch:
         predictors = {}
         for fmt in formats:
-            started = time.perf_counter()
-            folder = export_model(model, info, fmt, Path(scratch) / fmt, source=source)
-            rows[fmt] = {"export_seconds": round(time.perf_counter() - started, 1),
-                         "megabytes": round(_folder_bytes(folder) / 1e6, 2)}
+            folder = Path(scratch) / fmt
+            rows[fmt] = _export_in_child(args, fmt, folder)
+            rows[fmt]["megabytes"] = round(_folder_bytes(folder) / 1e6, 2)
             predictors[fmt] = load(folder)
-            print(f"exported {fmt}: {rows[fmt]['megabytes']} MB in {rows[fmt]['export_seconds']} s", flush=True)
+            print(f"exported {fmt}: {rows[fmt]['megabytes']} MB in {rows[fmt]['export_seconds']} s, peak memory "
+                  f"{rows[fmt]['peak_gb']} GB ({rows[fmt]['peak_gb_model_built']} GB with the model built)",
+                  flush=True)
+        info = read_metadata(Path(scratch) / formats[0])
         image = np.random.default_rng(0).integers(0, 256, (1, args.image_size, args.image_size, info["channels"]),
                                                    dtype=np.uint8)
         for predictor in predictors.values():
@@ -104,10 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"\n{info['model']}:{info['backbone']} trained at {info['input_size']}, one {args.image_size}x"
           f"{args.image_size} uint8 image per call, {args.repeats} interleaved calls per format")
-    print(f"{'format':<12} {'MB':>8} {'median ms':>10} {'best ms':>8} {'vs ' + formats[0]:>16}")
+    print(f"{'format':<12} {'MB':>8} {'export s':>9} {'export peak GB':>15} {'median ms':>10} {'best ms':>8} "
+          f"{'vs ' + formats[0]:>16}")
     for fmt, row in rows.items():
-        print(f"{fmt:<12} {row['megabytes']:>8.1f} {row['median_ms']:>10.1f} {row['best_ms']:>8.1f} "
-              f"{row['median_vs_first']:>16.2f}")
+        print(f"{fmt:<12} {row['megabytes']:>8.1f} {row['export_seconds']:>9.1f} {row['peak_gb']:>15.2f} "
+              f"{row['median_ms']:>10.1f} {row['best_ms']:>8.1f} {row['median_vs_first']:>16.2f}")
     print(f"written to {args.out}")
     return 0
 

@@ -26,3 +26,19 @@ def test_benchmark_smoke_writes_every_figure(tmp_path):
     assert 0.5 < where["encoder_share_of_forward_flops"] < 1  # VGG16 U-Net: most FLOPs are the encoder's
     assert where["train_step_encoder_frozen_ms_per_image"] > 0 and where["forward_ms_per_image"] > 0
     assert where["adam_update_ms_per_image"] > 0 and where["trainable_parameters"] > 10_000_000
+
+
+def test_export_benchmark_measures_each_format_in_its_own_process(tmp_path):
+    from recipes import bench_exports
+
+    out = tmp_path / "bench_exports.json"
+    code = bench_exports.main(["--model", "unet:vgg16", "--input-size", "32", "--image-size", "40", "--repeats", "2",
+                               "--formats", "saved_model,onnx", "--out", str(out)])
+    assert code == 0
+    rows = json.loads(out.read_text())["formats"]
+    assert set(rows) == {"saved_model", "onnx"}
+    for row in rows.values():
+        assert 70 < row["megabytes"] < 80  # 19.0M float32 parameters, stored once
+        assert row["peak_gb"] >= row["peak_gb_model_built"] > 0.1 and row["export_seconds"] > 0
+        assert row["median_ms"] >= row["best_ms"] > 0
+    assert rows["saved_model"]["median_vs_first"] == 1.0

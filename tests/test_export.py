@@ -106,6 +106,17 @@ def test_segmentation_export_gives_the_keras_models_mask(gray_run, tmp_path, fmt
     # and the mask may differ only where two classes tie within it (none did here).
     np.testing.assert_allclose(got["probabilities"], expected["probabilities"], atol=1e-4)
     assert (got["mask"] == expected["mask"]).mean() >= 0.999
+    if fmt == "onnx":  # weights are stored, already in ONNX's layout; the only input is the images
+        import onnx
+        from onnx import numpy_helper
+
+        graph = onnx.load(str(path / "model.onnx")).graph
+        assert [i.name for i in graph.input] == ["images"]
+        stored = {i.name for i in graph.initializer}
+        assert not [n for n in graph.node if n.op_type == "Transpose" and n.input[0] in stored]
+        model, _, _ = load_run(gray_run)
+        stored_values = sum(numpy_helper.to_array(i).size for i in graph.initializer)
+        assert abs(stored_values - model.count_params()) < 0.01 * model.count_params()
     if fmt == "litert":  # built-in ops only: runs on any LiteRT runtime, no Flex delegate
         from zoo.export.runtime import litert_interpreter
 
@@ -126,6 +137,58 @@ def test_keypoint_export_gives_the_keras_models_keypoints(faces_run, tmp_path, f
     np.testing.assert_allclose(got["scores"], expected["scores"], atol=1e-4)
     meta = json.loads((path / "model.json").read_text())
     assert meta["keypoint_names"][:2] == ["left_eye", "right_eye"] and meta["heatmap_stride"] == 4
+
+
+def _fresh_export_matches(model, info, tmp_path, images, formats=("litert", "onnx")):
+    from zoo.export import export_model
+
+    expected = {k: v.numpy() for k, v in serving_fn(model, info)(images).items()}
+    for fmt in formats:
+        got = load(export_model(model, info, fmt, tmp_path / fmt))(images)
+        for name, value in expected.items():
+            assert got[name].shape == value.shape, (fmt, name)
+            if name == "mask":
+                assert (got[name] == value).mean() >= 0.999, fmt
+            else:
+                scale = max(1.0, float(np.abs(value).max()))
+                np.testing.assert_allclose(got[name], value, atol=1e-4 * scale, err_msg=f"{fmt} {name}")
+
+
+def test_fcn_with_batchnorm_backbone_exports_to_litert_and_onnx(tmp_path):
+    """FCN-16s on ResNet50: transposed convolutions, a skip score and BatchNorm, at a rectangular size."""
+    import keras
+
+    import zoo
+
+    keras.utils.set_random_seed(5)
+    model = zoo.fcn16s("resnet50", num_classes=3, input_shape=(32, 64, 3), encoder_weights=None)
+    for layer in model.layers:  # non-trivial BatchNorm statistics, so that a mistake in them shows
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.moving_mean.assign(np.full(layer.moving_mean.shape, 0.1, "float32"))
+            layer.moving_variance.assign(np.full(layer.moving_variance.shape, 2.0, "float32"))
+    info = {"model": "fcn16s", "backbone": "resnet50", "input_size": [32, 64], "channels": 3,
+            "task": "segmentation", "classes": ["a", "b", "c"]}
+    images = np.random.default_rng(3).integers(0, 256, (2, 45, 70, 3), dtype=np.uint8)
+    _fresh_export_matches(model, info, tmp_path, images)
+
+
+@pytest.mark.parametrize("decoder", ["argmax", "soft-argmax"])
+def test_every_keypoint_decoder_converts_to_litert_and_onnx(tmp_path, decoder):
+    """A tiny heatmap network with a known peak; the decoders other than DARK (the recipes' tests use DARK)."""
+    import keras
+
+    from zoo.heatmaps import encode
+
+    heat, _ = encode(tf.constant([[5.3, 2.6], [1.0, 6.2]]), tf.constant([1.0, 1.0]), (8, 8), 4, 2.0)
+    inputs = keras.Input((32, 32, 3))
+    pooled = keras.layers.AveragePooling2D(4)(inputs)
+    noise = keras.layers.Conv2D(2, 1, kernel_initializer=keras.initializers.RandomNormal(stddev=1e-4))(pooled)
+    model = keras.Model(inputs, keras.layers.Lambda(lambda x: x + heat[None])(noise))
+    info = {"model": "simple_baseline", "backbone": "vgg16", "input_size": [32, 32], "channels": 3,
+            "task": "keypoints", "keypoint_names": ["left_eye", "right_eye"], "flip_index": [1, 0],
+            "heatmap_stride": 4, "decode": decoder, "sigma": 2.0, "flip_test": True}
+    images = np.random.default_rng(4).integers(0, 256, (2, 40, 50, 3), dtype=np.uint8)
+    _fresh_export_matches(model, info, tmp_path, images)
 
 
 def test_saved_model_cli_shows_and_runs_the_signature(gray_run, tmp_path):

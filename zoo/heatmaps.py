@@ -76,7 +76,7 @@ def _argmax(heatmaps: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
 
 
 def _sample(maps: tf.Tensor, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
-    """Values of ``maps [B, H, W, K]`` at integer positions ``x, y [B, K]`` (clamped to the map)."""
+    """Values of ``maps [B, H, W, K]`` at integer positions ``x, y [..., B, K]`` (clamped to the map)."""
     shape = tf.shape(maps)
     x = tf.clip_by_value(x, 0, shape[2] - 1)
     y = tf.clip_by_value(y, 0, shape[1] - 1)
@@ -130,10 +130,8 @@ def _soft_argmax(heatmaps: tf.Tensor, x: tf.Tensor, y: tf.Tensor, radius: int,
     offsets = tf.range(-radius, radius + 1)
     oy, ox = tf.meshgrid(offsets, offsets, indexing="ij")
     ox, oy = tf.reshape(ox, [-1]), tf.reshape(oy, [-1])  # [N]
-    values = tf.map_fn(
-        lambda o: _sample(heatmaps, x + o[0], y + o[1]), tf.stack([ox, oy], axis=-1),
-        fn_output_signature=heatmaps.dtype,
-    )  # [N, B, K]
+    # One gather for the whole window (a map_fn here would not convert to LiteRT's built-in ops).
+    values = _sample(heatmaps, x[None] + ox[:, None, None], y[None] + oy[:, None, None])  # [N, B, K]
     shape = tf.shape(heatmaps)
     px = tf.cast(x[None] + ox[:, None, None], tf.float32)
     py = tf.cast(y[None] + oy[:, None, None], tf.float32)

@@ -9,9 +9,11 @@ onnx           ``model.onnx``        the same serving function (tf2onnx, opset 1
 keras          ``model.keras``       the bare network (preprocessed float input)
 =============  ====================  ==================================================
 
-SavedModel is written with Keras' ``ExportArchive``; LiteRT and ONNX with Keras'
-``model.export(format=...)`` applied to ``zoo.export.serving.ServingModel`` (Keras
-runs the LiteRT converter and tf2onnx). A folder appears complete or not at all.
+SavedModel is written with Keras' ``ExportArchive``; LiteRT with Keras'
+``model.export(format="litert")`` applied to ``zoo.export.serving.ServingModel``
+(Keras runs the LiteRT converter); ONNX with tf2onnx, the converter Keras uses, called
+with the large weights as graph inputs (``zoo.export.onnx_convert``: Keras' own call
+needs about 70x the weights' size in memory). A folder appears complete or not at all.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import contextlib
 import os
 import shutil
 import tempfile
-import warnings
 from pathlib import Path
 
 import keras
@@ -95,17 +96,11 @@ def _write_litert(model: keras.Model, info: dict, folder: Path) -> None:
 
 
 def _write_onnx(model: keras.Model, info: dict, folder: Path, opset: int) -> None:
-    try:
-        import onnx  # noqa: F401
-        import tf2onnx  # noqa: F401
-    except ImportError as err:
-        raise RuntimeError(f"ONNX export needs tf2onnx and onnx ({err}); install them with "
-                           "`pip install tf2onnx onnx` (pinned in this project's pyproject.toml)") from None
-    wrapper = serving_model(model, info)
-    with warnings.catch_warnings():  # Keras' numpy-2 patch of tf2onnx touches np.object
-        warnings.simplefilter("ignore", FutureWarning)
-        wrapper.export(str(folder / FILES["onnx"]), format="onnx", verbose=False,
-                       input_signature=wrapper.input_signature(), opset_version=opset)
+    # Not Keras' model.export(format="onnx"): its tf2onnx call needs about 70x the weights'
+    # size in memory (FCN-8s/VGG16 did not fit in 24 GB); see zoo.export.onnx_convert.
+    from zoo.export.onnx_convert import convert
+
+    convert(model, lambda network: serving_fn(network, info), info["channels"], folder / FILES["onnx"], opset)
 
 
 def _converter_versions(fmt: str) -> dict:

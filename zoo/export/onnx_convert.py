@@ -1,0 +1,183 @@
+"""ONNX conversion that keeps the weights out of the converter's way.
+
+Keras' ``model.export(format="onnx")`` hands tf2onnx a graph in which every weight is
+a constant. tf2onnx then copies the whole graph, constants included, for each of its
+optimisation passes, and its peak memory grows with the model's size: measured here
+(TF 2.21, tf2onnx 1.17), about 70 times the weights' bytes - 5.5 GB for a U-Net on
+VGG16 (76 MB of weights), 10 GB for a U-Net on ResNet50 (130 MB), and FCN-8s on VGG16
+(537 MB) was killed for lack of memory on a 24 GB machine.
+
+So the serving function is converted with the large weights as extra *graph inputs*
+(``keras.Model.stateless_call`` runs the network on them), which leaves tf2onnx a
+graph of a few megabytes. The inputs are then turned back into initializers holding
+the trained values, and the layout transposes tf2onnx put on them (TensorFlow's
+HWIO kernels to ONNX's OIHW) are applied to the stored arrays, so the file has the
+same operators a plain conversion would have. Written by hand: no converter option
+does this. tf2onnx itself is used as Keras uses it (with Keras' numpy-2 patch).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+# Float variables with at least this many elements (256 KB) are passed as inputs;
+# smaller ones (biases, BatchNorm statistics) stay constants, which tf2onnx folds.
+MIN_INPUT_ELEMENTS = 1 << 16
+
+
+def _tf2onnx():
+    """tf2onnx with Keras' compatibility patch applied (tf2onnx 1.17 still uses ``np.object``)."""
+    try:
+        import onnx  # noqa: F401
+        import tf2onnx  # noqa: F401
+    except ImportError as err:
+        raise RuntimeError(f"ONNX export needs tf2onnx and onnx ({err}); install them with "
+                           "`pip install tf2onnx onnx` (pinned in this project's pyproject.toml)") from None
+    # The patch Keras applies before its own ONNX export (keras.src is Keras' private package;
+    # if it moves, the export still works on numpy < 2, where the patch is not needed).
+    try:
+        from keras.src.export.tf2onnx_lib import patch_tf2onnx
+    except ImportError:
+        patch_tf2onnx = None
+    if patch_tf2onnx is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            patch_tf2onnx()
+    return tf2onnx
+
+
+def _input_name(variable, taken: set[str]) -> str:
+    """A graph-input name for ``variable`` from its Keras path (e.g. ``block1_conv1/kernel``)."""
+    name = re.sub(r"[^A-Za-z0-9_./-]", "_", variable.path).strip("/") or "weight"
+    if not name[0].isalpha():
+        name = f"w_{name}"
+    unique, n = name, 2
+    while unique in taken:
+        unique, n = f"{name}_{n}", n + 1
+    taken.add(unique)
+    return unique
+
+
+def split_weights(model: keras.Model, min_elements: int = MIN_INPUT_ELEMENTS):
+    """Which of ``model``'s variables become graph inputs.
+
+    Returns ``(variables, chosen, names)``: all variables in ``stateless_call`` order
+    (trainable, then non-trainable), the indices of the float32 ones with at least
+    ``min_elements`` elements, and a unique input name for each chosen one.
+    """
+    variables = list(model.trainable_variables) + list(model.non_trainable_variables)
+    chosen = [i for i, v in enumerate(variables)
+              if v.dtype == "float32" and int(np.prod(v.shape)) >= min_elements]
+    taken: set[str] = {"images"}
+    return variables, chosen, [_input_name(variables[i], taken) for i in chosen]
+
+
+class _WithWeights:
+    """Calls ``model`` with some of its weights replaced by tensors (no variable is touched)."""
+
+    def __init__(self, model: keras.Model, variables: list, chosen: list[int], tensors):
+        self.model = model
+        self.variables = variables
+        self.replaced = dict(zip(chosen, tensors))
+
+    def __call__(self, x, training: bool = False):
+        values = [self.replaced.get(i, v.value) for i, v in enumerate(self.variables)]
+        split = len(self.model.trainable_variables)
+        outputs, _ = self.model.stateless_call(values[:split], values[split:], x, training=False)
+        return outputs
+
+
+def _fold_transposes(graph, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Replaces ``Transpose`` nodes whose input is one of ``values`` by a transposed array.
+
+    Returns the arrays to store as initializers (name -> array). A folded array takes
+    the weight's own name when nothing else reads the untransposed one.
+    """
+    readers: dict[str, int] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers[name] = readers.get(name, 0) + 1
+    stored = dict(values)
+    renames: dict[str, str] = {}
+    outputs = {o.name for o in graph.output}
+    kept = []
+    for node in graph.node:
+        if (node.op_type == "Transpose" and len(node.input) == 1 and node.input[0] in values
+                and node.output[0] not in outputs):
+            source = node.input[0]
+            perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
+            array = np.ascontiguousarray(np.transpose(values[source], perm))
+            target = source if readers[source] == 1 else f"{source}/transposed_{''.join(map(str, perm or []))}"
+            stored[target] = array
+            renames[node.output[0]] = target
+            readers[source] -= 1
+            if readers[source] == 0 and target != source:
+                stored.pop(source, None)
+            continue
+        kept.append(node)
+    for node in kept:
+        for j, name in enumerate(node.input):
+            if name in renames:
+                node.input[j] = renames[name]
+    del graph.node[:]
+    graph.node.extend(kept)
+    return stored
+
+
+def convert(model: keras.Model, serve_factory, channels: int, path: str | Path, opset: int) -> None:
+    """Writes the serving computation of ``model`` as an ONNX file at ``path``.
+
+    Args:
+        model: the trained network (float32).
+        serve_factory: ``callable(network) -> serve(images) -> dict``; called with a
+            stand-in that behaves like ``model`` but reads its large weights from graph
+            inputs (``zoo.export.serving.serving_fn`` with ``info`` bound).
+        channels: C of the uint8 ``images [batch, height, width, C]`` input.
+        path: the ``.onnx`` file to write.
+        opset: ONNX opset version.
+    """
+    tf2onnx = _tf2onnx()
+    import onnx
+    from onnx import numpy_helper
+
+    variables, chosen, names = split_weights(model)
+    specs = [tf.TensorSpec([None, None, None, channels], tf.uint8, name="images")]
+    specs += [tf.TensorSpec(variables[i].shape, tf.float32, name=n) for i, n in zip(chosen, names)]
+
+    def serve(images, *weights):
+        return serve_factory(_WithWeights(model, variables, chosen, weights))(images)
+
+    function = tf.function(serve, input_signature=specs, autograph=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        proto, _ = tf2onnx.convert.from_function(function, input_signature=specs, opset=opset)
+    graph = proto.graph
+    values = {n: keras.ops.convert_to_numpy(variables[i]) for i, n in zip(chosen, names)}
+    found = {i.name for i in graph.input}
+    if not set(values) <= found:  # tf2onnx renamed or dropped an input: binding by name would be wrong
+        missing = sorted(set(values) - found)[:3]
+        raise RuntimeError(f"ONNX conversion: weight inputs {missing} not found in the converted graph "
+                           f"(inputs: {sorted(found)[:5]} ...); this tf2onnx version names inputs differently")
+    # Tensors the function captured (e.g. an array used in a Lambda layer) come out as inputs
+    # too, named after their placeholder; store their values as well.
+    for external, internal in function.get_concrete_function(*specs).graph.captures:
+        if internal.name in found and external.dtype != tf.resource:
+            values[internal.name] = np.asarray(external)
+    unknown = sorted(found - set(values) - {"images"})
+    if unknown:
+        raise RuntimeError(f"ONNX conversion left inputs other than 'images': {unknown[:5]}; the network reads "
+                           "a tensor the export cannot bind (a captured resource or a second input)")
+    keep = [i for i in graph.input if i.name not in values]
+    del graph.input[:]
+    graph.input.extend(keep)
+    stored = _fold_transposes(graph, values)
+    read = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+    graph.initializer.extend(numpy_helper.from_array(array, name) for name, array in stored.items() if name in read)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
