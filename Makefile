@@ -30,7 +30,7 @@ models: install
 bench: install
 	$(BIN)/python -m recipes.benchmark --out bench.json
 
-# Size and per-image serving latency of each export format (about 2 minutes): bench_exports.json.
+# Size, export time and memory, per-image serving latency of each export format (about 1 minute): bench_exports.json.
 bench-exports: install
 	$(BIN)/python -m recipes.bench_exports --out bench_exports.json
 

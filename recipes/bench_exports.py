@@ -1,7 +1,7 @@
 """Export sizes, export cost and per-image latency of every format, measured side by side.
 
     python -m recipes.bench_exports [RUN_DIR] [--model unet:vgg16] [--input-size 128]
-        [--image-size 128] [--repeats 20] [--out bench_exports.json]
+        [--image-size 256] [--repeats 20] [--out bench_exports.json]
 
 Exports one model (a run directory's, or with ``--model`` a fresh one with random
 weights: latency and size do not depend on the weights' values) as SavedModel,
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="unet:vgg16", help="MODEL:BACKBONE when no RUN_DIR is given")
     p.add_argument("--input-size", type=int, default=128, help="training size of the fresh model (square)")
     p.add_argument("--classes", type=int, default=4, help="classes (or keypoints) of the fresh model")
-    p.add_argument("--image-size", type=int, default=128, help="side of the square test image")
+    p.add_argument("--image-size", type=int, default=256, help="side of the square test image")
     p.add_argument("--repeats", type=int, default=20, help="timed calls per format (interleaved)")
     p.add_argument("--formats", default="saved_model,litert,onnx,keras")
     p.add_argument("--out", default="bench_exports.json")

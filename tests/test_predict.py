@@ -104,3 +104,23 @@ def test_export_refuses_to_replace_a_folder_that_is_not_an_export(gray_run, tmp_
     assert (busy / "notes.txt").read_text() == "keep me" and (gray_run / "config.json").is_file()
     first = export_run(gray_run, "keras", tmp_path / "again")
     assert export_run(gray_run, "keras", first) == first.resolve()  # an earlier export is replaced
+
+
+def test_read_image_handles_16_bit_cmyk_and_refuses_float_pixels(tmp_path):
+    """16-bit PNGs become what TensorFlow's decoder (the training pipeline) gives; CMYK JPEGs are
+    converted; float pixels, with no fixed scale, are refused with the reason."""
+    import pytest
+    import tensorflow as tf
+
+    from zoo.predict import read_image
+
+    rng = np.random.default_rng(5)
+    Image.fromarray(rng.integers(0, 65536, (20, 30), np.uint16)).save(tmp_path / "deep.png")
+    expected = tf.io.decode_png(tf.io.read_file(str(tmp_path / "deep.png")), channels=1).numpy()
+    np.testing.assert_array_equal(read_image(tmp_path / "deep.png", 1), expected)
+    assert read_image(tmp_path / "deep.png", 3).shape == (20, 30, 3)
+    Image.fromarray(rng.integers(0, 256, (20, 30, 3), np.uint8)).convert("CMYK").save(tmp_path / "print.jpg")
+    assert read_image(tmp_path / "print.jpg", 3).shape == (20, 30, 3)
+    Image.fromarray(rng.random((20, 30)).astype(np.float32), mode="F").save(tmp_path / "float.tif")
+    with pytest.raises(ValueError, match="floating-point pixels"):
+        read_image(tmp_path / "float.tif", 1)

@@ -92,12 +92,19 @@ def read_image(path: Path, channels: int) -> np.ndarray:
     mode = image.mode
     if mode in ("1", "L", "LA"):
         array = np.asarray(image.convert("L"))[..., None]
-    elif mode.startswith("I;16"):
-        array = (np.asarray(image, dtype=np.uint16) >> 8).astype(np.uint8)[..., None]
+    elif mode.startswith("I;16") or mode == "I":  # 16-bit gray (mode "I" in some Pillow versions)
+        wide = np.asarray(image, dtype=np.int64)
+        if wide.size and (wide.min() < 0 or wide.max() > 65535):
+            raise ValueError(f"32-bit integer pixels ({wide.min()}..{wide.max()}) do not fit 16 bits; scale the "
+                             "image to 8 or 16 bits first")
+        array = (wide >> 8).astype(np.uint8)[..., None]  # the high byte, as TensorFlow's PNG decoder does
     elif mode in ("P", "PA", "RGBA", "RGBa"):
         array = np.asarray(image.convert("RGBA"))
-    elif mode in ("RGB", "YCbCr", "RGBX"):
+    elif mode in ("RGB", "YCbCr", "RGBX", "CMYK"):  # CMYK (print JPEGs) by Pillow's plain conversion
         array = np.asarray(image.convert("RGB"))
+    elif mode == "F":
+        raise ValueError("floating-point pixels have no fixed 0-255 scale; convert the image to 8 bits (or 16) "
+                         "the way your training images were made")
     else:
         raise ValueError(f"colour mode {mode!r} is not supported; convert the file to RGB or grayscale")
     if array.ndim != 3 or min(array.shape[:2]) < 1:

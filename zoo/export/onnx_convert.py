@@ -11,9 +11,13 @@ So the serving function is converted with the large weights as extra *graph inpu
 (``keras.Model.stateless_call`` runs the network on them), which leaves tf2onnx a
 graph of a few megabytes. The inputs are then turned back into initializers holding
 the trained values, and the layout transposes tf2onnx put on them (TensorFlow's
-HWIO kernels to ONNX's OIHW) are applied to the stored arrays, so the file has the
-same operators a plain conversion would have. Written by hand: no converter option
-does this. tf2onnx itself is used as Keras uses it (with Keras' numpy-2 patch).
+HWIO kernels to ONNX's OIHW) are applied to the stored arrays. One difference from a
+plain conversion remains: tf2onnx folds a BatchNorm's scale into the preceding
+convolution's kernel only when that kernel is a constant, so the ResNet50 models keep
+one ``Mul`` per such BatchNorm. ONNX Runtime fuses them when it loads the file
+(U-Net/ResNet50 at 128 px: 69.0 against 68.7 ms per 256x256 image, outputs identical).
+Written by hand: no converter option does this. tf2onnx itself is used as Keras uses
+it (with Keras' numpy-2 patch).
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ def _keras(file: Path, info: dict):
     from zoo.export.serving import serving_fn
 
     model = keras.saving.load_model(str(file), compile=False)
-    serve = tf.function(serving_fn(model, info), reduce_retracing=True)
+    serve = tf.function(serving_fn(model, info), reduce_retracing=True, autograph=False)
     return lambda images: {k: v.numpy() for k, v in serve(tf.constant(images)).items()}
 
 

@@ -15,8 +15,9 @@ the top-left pixel at (0, 0)), ``scores`` float32 ``[B, K]`` (peak heights) and
 These functions are written by hand (Keras' exporters serve the model's own call,
 which takes preprocessed floats at the training size). The same functions serve
 every export format and the Python path, so all of them give the same outputs.
-``ServingModel`` wraps one of them as a Keras model so that Keras' exporters
-(``model.export(format=...)``) can write it.
+``ServingModel`` wraps one of them as a Keras model so that Keras' LiteRT exporter
+(``model.export(format="litert")``) can write it; the ONNX path
+(``zoo.export.onnx_convert``) converts the function itself.
 """
 
 from __future__ import annotations
@@ -77,8 +78,8 @@ class ServingModel(keras.Model):
     """A Keras model whose call is a serving function (uint8 images in, a dict out).
 
     It tracks the trained ``model`` (so its weights are exported) and exists so that
-    Keras' own exporters - ``export(format="tf_saved_model" | "litert" | "onnx")`` -
-    can write the serving computation. Not meant for training.
+    Keras' own exporters (``export(format="litert")`` here) can write the serving
+    computation. Not meant for training.
     """
 
     def __init__(self, model: keras.Model, serve, channels: int, **kwargs):
