@@ -214,6 +214,8 @@ def test_export_errors_name_the_problem(tmp_path, gray_run):
         export_run(tmp_path, "onnx")
     with pytest.raises(ValueError, match="unknown export format 'tflite'"):
         export_run(gray_run, "tflite")
+    with pytest.raises(ValueError, match=r"--opset 9 is not available: .* choose 11\.\.18"):
+        export_run(gray_run, "onnx", tmp_path / "old", opset=9)
     empty = tmp_path / "empty_run"
     (empty / "checkpoints").mkdir(parents=True)
     shutil.copy(gray_run / "config.json", empty / "config.json")

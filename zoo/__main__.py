@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="saved_model (TensorFlow, TF Serving), litert (.tflite, phones), onnx (ONNX Runtime), "
                         "keras (the bare network) (default saved_model)")
     e.add_argument("--out", help="export folder (default RUN_DIR/export for saved_model, else RUN_DIR/export-FORMAT)")
-    e.add_argument("--opset", type=int, help="ONNX opset version (default 17)")
+    e.add_argument("--opset", type=int, help="ONNX opset version, 11 to 18 with tf2onnx 1.17 (default 17)")
     p = sub.add_parser("predict", help="run an export on image files or folders; write masks/overlays or keypoints")
     p.add_argument("export", metavar="EXPORT_PATH", help="an export folder (or its model file) with model.json")
     p.add_argument("inputs", metavar="IMAGE_OR_FOLDER", nargs="+", help="image files and folders (recursive)")

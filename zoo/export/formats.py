@@ -133,6 +133,10 @@ def export_model(model: keras.Model, info: dict, fmt: str, out: str | os.PathLik
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {FORMATS}")
+    if fmt == "onnx":
+        from zoo.export.onnx_convert import check_opset
+
+        check_opset(opset)
     out = Path(out)
     check_replaceable(out)
     out = out.resolve()

@@ -65,5 +65,9 @@ def export_run(run_dir: str | os.PathLike, fmt: str, out: str | os.PathLike | No
         raise ValueError(f"unknown export format {fmt!r}; choose one of {FORMATS}")
     out = Path(out) if out else default_out(run_dir, fmt)
     check_replaceable(out)  # before the slow part
+    if fmt == "onnx" and "opset" in kwargs:
+        from zoo.export.onnx_convert import check_opset
+
+        check_opset(kwargs["opset"])
     model, info, source = load_run(run_dir)
     return export_model(model, info, fmt, out, source=source, **kwargs)

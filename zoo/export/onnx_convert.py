@@ -30,6 +30,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+# Opsets 9 and 10 failed here: the keypoint serving pads by reflection with computed
+# widths (ONNX's Pad takes them as an input only from opset 11) and flips (ReverseV2).
+MIN_OPSET = 11
+
 # Float variables with at least this many elements (256 KB) are passed as inputs;
 # smaller ones (biases, BatchNorm statistics) stay constants, which tf2onnx folds.
 MIN_INPUT_ELEMENTS = 1 << 16
@@ -54,6 +58,16 @@ def _tf2onnx():
             warnings.simplefilter("ignore", FutureWarning)
             patch_tf2onnx()
     return tf2onnx
+
+
+def check_opset(opset: int) -> None:
+    """Raises ValueError unless tf2onnx can write ``opset`` and the serving functions fit in it."""
+    tf2onnx = _tf2onnx()
+    highest = max(tf2onnx.constants.OPSET_TO_IR_VERSION)
+    if not MIN_OPSET <= int(opset) <= highest:
+        raise ValueError(f"--opset {opset} is not available: the serving function needs opset {MIN_OPSET} or "
+                         f"later and tf2onnx {tf2onnx.__version__} writes up to {highest}; choose "
+                         f"{MIN_OPSET}..{highest} (default 17)")
 
 
 def _input_name(variable, taken: set[str]) -> str:
@@ -150,6 +164,7 @@ def convert(model: keras.Model, serve_factory, channels: int, path: str | Path, 
     import onnx
     from onnx import numpy_helper
 
+    check_opset(opset)
     variables, chosen, names = split_weights(model)
     specs = [tf.TensorSpec([None, None, None, channels], tf.uint8, name="images")]
     specs += [tf.TensorSpec(variables[i].shape, tf.float32, name=n) for i, n in zip(chosen, names)]
