@@ -10,6 +10,7 @@ import os
 import shutil
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -232,7 +233,11 @@ def write_run_config(session: Session, resolved: dict) -> None:
 def load_best(model, run: RunDir) -> str:
     """Loads the best checkpoint if there is one; returns "best" or "last"."""
     if run.best_weights.is_file():
-        model.load_weights(str(run.best_weights))
+        with warnings.catch_warnings():
+            # The file also holds the optimizer of the phase it came from; evaluation and export
+            # need only the model's weights, so a later phase's other optimizer is not a problem.
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            model.load_weights(str(run.best_weights))
         return "best"
     return "last"
 
