@@ -72,9 +72,9 @@ def _folder_bytes(folder: Path) -> int:
 
 
 def _peak_gb() -> float:
-    """This process's peak resident memory so far, in GB (Linux reports kilobytes, macOS bytes)."""
+    """This process's peak resident memory so far, in GB (10^9 bytes; Linux reports KiB, macOS bytes)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1e9 if sys.platform == "darwin" else 1e6)
+    return peak / 1e9 if sys.platform == "darwin" else peak * 1024 / 1e9  # Linux: KiB
 
 
 def _export_one(args) -> int:
@@ -97,7 +97,7 @@ def _export_in_child(args, fmt: str, folder: Path) -> dict:
     command = [sys.executable, "-m", "recipes.bench_exports", *([args.run_dir] if args.run_dir else []),
                "--model", args.model, "--input-size", str(args.input_size), "--classes", str(args.classes),
                "--export-one", fmt, str(folder)]
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
     if done.returncode != 0:
         raise RuntimeError(f"exporting {fmt} failed (exit code {done.returncode}):\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -172,9 +172,8 @@ def test_fcn_with_batchnorm_backbone_exports_to_litert_and_onnx(tmp_path):
     _fresh_export_matches(model, info, tmp_path, images)
 
 
-@pytest.mark.parametrize("decoder", ["argmax", "soft-argmax"])
-def test_every_keypoint_decoder_converts_to_litert_and_onnx(tmp_path, decoder):
-    """A tiny heatmap network with a known peak; the decoders other than DARK (the recipes' tests use DARK)."""
+def _tiny_keypoint_model(decoder: str):
+    """A tiny heatmap network (pooling, a 1x1 convolution) whose maps peak at known points."""
     import keras
 
     from zoo.heatmaps import encode
@@ -187,8 +186,60 @@ def test_every_keypoint_decoder_converts_to_litert_and_onnx(tmp_path, decoder):
     info = {"model": "simple_baseline", "backbone": "vgg16", "input_size": [32, 32], "channels": 3,
             "task": "keypoints", "keypoint_names": ["left_eye", "right_eye"], "flip_index": [1, 0],
             "heatmap_stride": 4, "decode": decoder, "sigma": 2.0, "flip_test": True}
+    return model, info
+
+
+@pytest.mark.parametrize("decoder", ["argmax", "soft-argmax"])
+def test_every_keypoint_decoder_converts_to_litert_and_onnx(tmp_path, decoder):
+    """The decoders other than DARK (the recipes' tests use DARK), flip test on."""
+    model, info = _tiny_keypoint_model(decoder)
     images = np.random.default_rng(4).integers(0, 256, (2, 40, 50, 3), dtype=np.uint8)
     _fresh_export_matches(model, info, tmp_path, images)
+
+
+def test_onnx_weights_go_to_a_data_file_beyond_the_protobuf_limit(tmp_path, monkeypatch):
+    """A protobuf holds at most 2 GB; beyond it the weights are written beside the file
+    (simulated here by lowering the limit for a tiny model)."""
+    from zoo.export import onnx_convert
+
+    import keras
+
+    monkeypatch.setattr(onnx_convert, "PROTOBUF_LIMIT", 0)
+    inputs = keras.Input((32, 32, 3))
+    features = keras.layers.Conv2D(64, 3, padding="same", activation="relu")(inputs)  # 6.9 KB of kernel
+    model = keras.Model(inputs, keras.layers.Conv2D(3, 1)(features))
+    info = {"model": "unet", "backbone": "resnet50", "input_size": [32, 32], "channels": 3,
+            "task": "segmentation", "classes": ["a", "b", "c"]}
+    images = np.random.default_rng(6).integers(0, 256, (1, 33, 47, 3), dtype=np.uint8)
+    _fresh_export_matches(model, info, tmp_path, images, formats=("onnx",))
+    data = tmp_path / "onnx" / "model.onnx.data"
+    assert data.is_file() and data.stat().st_mode & 0o044 == 0o044  # readable by a server's user
+
+
+def test_onnx_export_of_a_subclassed_model_with_a_weight_read_in_a_branch(tmp_path):
+    """A weight read inside an ONNX If body (from keras.ops.cond) and also at the top level,
+    in a model whose call() takes no `training` argument: no folding may change what the
+    branch reads."""
+    import keras
+
+    class Branchy(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.conv = keras.layers.Conv2D(16, 16, padding="same")  # 65,536 weights: passed as an input
+            self.head = keras.layers.Conv2D(2, 1)
+
+        def call(self, x):
+            y = self.conv(keras.layers.AveragePooling2D(4)(x)[..., :1] * keras.ops.ones((1, 1, 1, 16)))
+            z = keras.ops.cond(keras.ops.mean(y) > 0, lambda: self.conv(y), lambda: y)
+            return self.head(z)
+
+    keras.utils.set_random_seed(8)
+    model = Branchy()
+    model(np.zeros((1, 32, 32, 3), "float32"))
+    info = {"model": "unet", "backbone": "vgg16", "input_size": [32, 32], "channels": 3,
+            "task": "segmentation", "classes": ["a", "b"]}
+    images = np.random.default_rng(9).integers(0, 256, (1, 36, 30, 3), dtype=np.uint8)
+    _fresh_export_matches(model, info, tmp_path, images, formats=("onnx",))
 
 
 def test_saved_model_cli_shows_and_runs_the_signature(gray_run, tmp_path):

@@ -108,7 +108,7 @@ def test_export_refuses_to_replace_a_folder_that_is_not_an_export(gray_run, tmp_
 
 def test_read_image_handles_16_bit_cmyk_and_refuses_float_pixels(tmp_path):
     """16-bit PNGs become what TensorFlow's decoder (the training pipeline) gives; CMYK JPEGs are
-    converted; float pixels, with no fixed scale, are refused with the reason."""
+    converted; float and 32-bit integer pixels, with no fixed scale, are refused with the reason."""
     import pytest
     import tensorflow as tf
 
@@ -124,3 +124,6 @@ def test_read_image_handles_16_bit_cmyk_and_refuses_float_pixels(tmp_path):
     Image.fromarray(rng.random((20, 30)).astype(np.float32), mode="F").save(tmp_path / "float.tif")
     with pytest.raises(ValueError, match="floating-point pixels"):
         read_image(tmp_path / "float.tif", 1)
+    Image.fromarray(rng.integers(0, 256, (20, 30)).astype(np.int32), mode="I").save(tmp_path / "int.tif")
+    with pytest.raises(ValueError, match="32-bit integer pixels"):  # 0..255 values or not: no fixed scale
+        read_image(tmp_path / "int.tif", 1)

@@ -63,7 +63,7 @@ def _cmd_export(args) -> int:
     from zoo.export import export_run, read_metadata
 
     started = time.perf_counter()
-    path = export_run(args.run_dir, args.format, args.out, **({"opset": args.opset} if args.opset else {}))
+    path = export_run(args.run_dir, args.format, args.out, **({"opset": args.opset} if args.opset is not None else {}))
     info = read_metadata(path)
     size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     print(f"{args.format} export of {args.run_dir} ({info['source'].get('weights')} weights) written to {path} "

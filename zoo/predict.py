@@ -85,6 +85,7 @@ def read_image(path: Path, channels: int) -> np.ndarray:
     try:
         with Image.open(path) as image:
             image.load()
+            image_format = image.format
     except Image.DecompressionBombError as err:
         raise ValueError(f"too large to read safely ({err})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
@@ -92,7 +93,7 @@ def read_image(path: Path, channels: int) -> np.ndarray:
     mode = image.mode
     if mode in ("1", "L", "LA"):
         array = np.asarray(image.convert("L"))[..., None]
-    elif mode.startswith("I;16") or mode == "I":  # 16-bit gray (mode "I" in some Pillow versions)
+    elif mode.startswith("I;16") or (mode == "I" and image_format == "PNG"):  # 16-bit gray ("I" in older Pillow)
         wide = np.asarray(image, dtype=np.int64)
         if wide.size and (wide.min() < 0 or wide.max() > 65535):
             raise ValueError(f"32-bit integer pixels ({wide.min()}..{wide.max()}) do not fit 16 bits; scale the "
@@ -102,6 +103,9 @@ def read_image(path: Path, channels: int) -> np.ndarray:
         array = np.asarray(image.convert("RGBA"))
     elif mode in ("RGB", "YCbCr", "RGBX", "CMYK"):  # CMYK (print JPEGs) by Pillow's plain conversion
         array = np.asarray(image.convert("RGB"))
+    elif mode == "I":
+        raise ValueError("32-bit integer pixels have no fixed 0-255 scale; convert the image to 8 or 16 bits "
+                         "the way your training images were made")
     elif mode == "F":
         raise ValueError("floating-point pixels have no fixed 0-255 scale; convert the image to 8 bits (or 16) "
                          "the way your training images were made")

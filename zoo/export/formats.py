@@ -5,7 +5,8 @@ format         file in the folder    what it holds
 =============  ====================  ==================================================
 saved_model    (the folder itself)   serving function + weights; ``serving_default``
 litert         ``model.tflite``      the same serving function, LiteRT built-in ops only
-onnx           ``model.onnx``        the same serving function (tf2onnx, opset 17)
+onnx           ``model.onnx``        the same serving function (tf2onnx, opset 17; weights
+                                     in ``model.onnx.data`` beside it above 2 GB)
 keras          ``model.keras``       the bare network (preprocessed float input)
 =============  ====================  ==================================================
 
@@ -136,7 +137,7 @@ def export_model(model: keras.Model, info: dict, fmt: str, out: str | os.PathLik
     if fmt == "onnx":
         from zoo.export.onnx_convert import check_opset
 
-        check_opset(opset)
+        opset = check_opset(opset)
     out = Path(out)
     check_replaceable(out)
     out = out.resolve()
@@ -172,7 +173,8 @@ def export_model(model: keras.Model, info: dict, fmt: str, out: str | os.PathLik
     return out
 
 
-EXPORT_ENTRIES = {"model.json", "saved_model.pb", "variables", "assets", "fingerprint.pb", *FILES.values()}
+EXPORT_ENTRIES = {"model.json", "saved_model.pb", "variables", "assets", "fingerprint.pb", "model.onnx.data",
+                  *FILES.values()}
 
 
 def check_replaceable(out: Path) -> None:

@@ -3,9 +3,11 @@
 Keras' ``model.export(format="onnx")`` hands tf2onnx a graph in which every weight is
 a constant. tf2onnx then copies the whole graph, constants included, for each of its
 optimisation passes, and its peak memory grows with the model's size: measured here
-(TF 2.21, tf2onnx 1.17), about 70 times the weights' bytes - 5.5 GB for a U-Net on
-VGG16 (76 MB of weights), 10 GB for a U-Net on ResNet50 (130 MB), and FCN-8s on VGG16
-(537 MB) was killed for lack of memory on a 24 GB machine.
+(TF 2.21, tf2onnx 1.17), about 70 times the weights' bytes - 5.6 GB for a U-Net on
+VGG16 (76 MB of weights), 10.3 GB for a U-Net on ResNet50 (130 MB), and FCN-8s on VGG16
+(537 MB) was killed for lack of memory on a 24 GB machine. Converted this way, the
+export process peaks at 1.3 GB for the VGG16 U-Net, 1.8 GB for the ResNet50 Simple
+Baseline (135 MB) and 4.8 GB for FCN-8s (``python -m recipes.bench_exports --model M:B``).
 
 So the serving function is converted with the large weights as extra *graph inputs*
 (``keras.Model.stateless_call`` runs the network on them), which leaves tf2onnx a
@@ -34,6 +36,10 @@ import tensorflow as tf
 # widths (ONNX's Pad takes them as an input only from opset 11) and flips (ReverseV2).
 MIN_OPSET = 11
 
+# Files whose protobuf would pass this many bytes keep their weights in ``<file>.data``
+# (a protobuf holds at most 2 GiB; the zoo's largest model, FCN-8s/VGG16, is 0.54 GB).
+PROTOBUF_LIMIT = 2_000_000_000
+
 # Float variables with at least this many elements (256 KB) are passed as inputs;
 # smaller ones (biases, BatchNorm statistics) stay constants, which tf2onnx folds.
 MIN_INPUT_ELEMENTS = 1 << 16
@@ -60,14 +66,15 @@ def _tf2onnx():
     return tf2onnx
 
 
-def check_opset(opset: int) -> None:
-    """Raises ValueError unless tf2onnx can write ``opset`` and the serving functions fit in it."""
+def check_opset(opset: int) -> int:
+    """``opset`` as an int; ValueError unless tf2onnx can write it and the serving functions fit in it."""
     tf2onnx = _tf2onnx()
     highest = max(tf2onnx.constants.OPSET_TO_IR_VERSION)
     if not MIN_OPSET <= int(opset) <= highest:
         raise ValueError(f"--opset {opset} is not available: the serving function needs opset {MIN_OPSET} or "
                          f"later and tf2onnx {tf2onnx.__version__} writes up to {highest}; choose "
                          f"{MIN_OPSET}..{highest} (default 17)")
+    return int(opset)
 
 
 def _input_name(variable, taken: set[str]) -> str:
@@ -107,15 +114,37 @@ class _WithWeights:
     def __call__(self, x, training: bool = False):
         values = [self.replaced.get(i, v.value) for i, v in enumerate(self.variables)]
         split = len(self.model.trainable_variables)
-        outputs, _ = self.model.stateless_call(values[:split], values[split:], x, training=False)
+        # stateless_call passes keywords straight to call(); a subclassed model's call may not take
+        # `training` (Layer.__call__ drops it for such models, stateless_call does not).
+        kwargs = {"training": False} if getattr(self.model, "_call_has_training_arg", True) else {}
+        outputs, _ = self.model.stateless_call(values[:split], values[split:], x, **kwargs)
         return outputs
 
 
-def _fold_transposes(graph, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Replaces ``Transpose`` nodes whose input is one of ``values`` by a transposed array.
+def _subgraph_reads(graph) -> set[str]:
+    """Names read by nodes inside ``If``/``Loop``/``Scan`` bodies of ``graph`` (recursively).
+
+    A body reads its parent graph's values by name without declaring them as inputs.
+    """
+    from onnx import AttributeProto
+
+    names: set[str] = set()
+    for node in graph.node:
+        for attribute in node.attribute:
+            bodies = ([attribute.g] if attribute.type == AttributeProto.GRAPH else
+                      list(attribute.graphs) if attribute.type == AttributeProto.GRAPHS else [])
+            for body in bodies:
+                names.update(name for inner in body.node for name in inner.input)
+                names.update(_subgraph_reads(body))
+    return names
+
+
+def _fold_transposes(graph, values: dict[str, np.ndarray], nested: set[str]) -> dict[str, np.ndarray]:
+    """Replaces top-level ``Transpose`` nodes whose input is one of ``values`` by a transposed array.
 
     Returns the arrays to store as initializers (name -> array). A folded array takes
-    the weight's own name when nothing else reads the untransposed one.
+    the weight's own name when nothing else reads the untransposed one; a weight that a
+    subgraph reads (``nested``) is left as it is.
     """
     readers: dict[str, int] = {}
     for node in graph.node:
@@ -127,7 +156,7 @@ def _fold_transposes(graph, values: dict[str, np.ndarray]) -> dict[str, np.ndarr
     kept = []
     for node in graph.node:
         if (node.op_type == "Transpose" and len(node.input) == 1 and node.input[0] in values
-                and node.output[0] not in outputs):
+                and node.input[0] not in nested and node.output[0] not in outputs):
             source = node.input[0]
             perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
             array = np.ascontiguousarray(np.transpose(values[source], perm))
@@ -164,7 +193,7 @@ def convert(model: keras.Model, serve_factory, channels: int, path: str | Path, 
     import onnx
     from onnx import numpy_helper
 
-    check_opset(opset)
+    opset = check_opset(opset)
     variables, chosen, names = split_weights(model)
     specs = [tf.TensorSpec([None, None, None, channels], tf.uint8, name="images")]
     specs += [tf.TensorSpec(variables[i].shape, tf.float32, name=n) for i, n in zip(chosen, names)]
@@ -183,8 +212,9 @@ def convert(model: keras.Model, serve_factory, channels: int, path: str | Path, 
         missing = sorted(set(values) - found)[:3]
         raise RuntimeError(f"ONNX conversion: weight inputs {missing} not found in the converted graph "
                            f"(inputs: {sorted(found)[:5]} ...); this tf2onnx version names inputs differently")
-    # Tensors the function captured (e.g. an array used in a Lambda layer) come out as inputs
-    # too, named after their placeholder; store their values as well.
+    # Tensors the function captured (e.g. an array used in a Lambda layer) may come out as
+    # inputs too, named after their placeholder (seen with a Lambda adding a [8, 8, 2] array;
+    # tf2onnx freezes others into constants); store their values as well.
     for external, internal in function.get_concrete_function(*specs).graph.captures:
         if internal.name in found and external.dtype != tf.resource:
             values[internal.name] = np.asarray(external)
@@ -195,8 +225,20 @@ def convert(model: keras.Model, serve_factory, channels: int, path: str | Path, 
     keep = [i for i in graph.input if i.name not in values]
     del graph.input[:]
     graph.input.extend(keep)
-    stored = _fold_transposes(graph, values)
-    read = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+    nested = _subgraph_reads(graph)
+    produced = {o for node in graph.node for o in node.output} | {i.name for i in graph.initializer}
+    stored = _fold_transposes(graph, values, nested)
+    clash = sorted(set(stored) & produced)
+    if clash:
+        raise RuntimeError(f"ONNX conversion: weight names {clash[:3]} are also names in the converted graph")
+    read = {name for node in graph.node for name in node.input} | {o.name for o in graph.output} | nested
     graph.initializer.extend(numpy_helper.from_array(array, name) for name, array in stored.items() if name in read)
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(path))
+    if proto.ByteSize() < PROTOBUF_LIMIT:
+        onnx.checker.check_model(proto)
+        onnx.save(proto, str(path))
+    else:  # a protobuf holds at most 2 GB: the weights go to model.onnx.data beside the file
+        data = Path(path).with_name(Path(path).name + ".data")
+        onnx.save(proto, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                  location=data.name, size_threshold=1024)
+        data.chmod(0o644)  # onnx writes it private; a server running as another user must read it
+        onnx.checker.check_model(str(path))
