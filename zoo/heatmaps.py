@@ -130,11 +130,11 @@ def _soft_argmax(heatmaps: tf.Tensor, x: tf.Tensor, y: tf.Tensor, radius: int,
     offsets = tf.range(-radius, radius + 1)
     oy, ox = tf.meshgrid(offsets, offsets, indexing="ij")
     ox, oy = tf.reshape(ox, [-1]), tf.reshape(oy, [-1])  # [N]
+    wx, wy = x[None] + ox[:, None, None], y[None] + oy[:, None, None]  # window positions [N, B, K]
     # One gather for the whole window (a map_fn here would not convert to LiteRT's built-in ops).
-    values = _sample(heatmaps, x[None] + ox[:, None, None], y[None] + oy[:, None, None])  # [N, B, K]
+    values = _sample(heatmaps, wx, wy)
     shape = tf.shape(heatmaps)
-    px = tf.cast(x[None] + ox[:, None, None], tf.float32)
-    py = tf.cast(y[None] + oy[:, None, None], tf.float32)
+    px, py = tf.cast(wx, tf.float32), tf.cast(wy, tf.float32)
     inside = ((px >= 0) & (px <= tf.cast(shape[2] - 1, tf.float32))
               & (py >= 0) & (py <= tf.cast(shape[1] - 1, tf.float32)))
     logits = beta * values

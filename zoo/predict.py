@@ -94,11 +94,7 @@ def read_image(path: Path, channels: int) -> np.ndarray:
     if mode in ("1", "L", "LA"):
         array = np.asarray(image.convert("L"))[..., None]
     elif mode.startswith("I;16") or (mode == "I" and image_format == "PNG"):  # 16-bit gray ("I" in older Pillow)
-        wide = np.asarray(image, dtype=np.int64)
-        if wide.size and (wide.min() < 0 or wide.max() > 65535):
-            raise ValueError(f"32-bit integer pixels ({wide.min()}..{wide.max()}) do not fit 16 bits; scale the "
-                             "image to 8 or 16 bits first")
-        array = (wide >> 8).astype(np.uint8)[..., None]  # the high byte, as TensorFlow's PNG decoder does
+        array = (np.asarray(image, dtype=np.uint16) >> 8).astype(np.uint8)[..., None]  # high byte, as TF's decoder
     elif mode in ("P", "PA", "RGBA", "RGBa"):
         array = np.asarray(image.convert("RGBA"))
     elif mode in ("RGB", "YCbCr", "RGBX", "CMYK"):  # CMYK (print JPEGs) by Pillow's plain conversion

@@ -29,11 +29,11 @@ import keras
 import tensorflow as tf
 
 from zoo.export.metadata import describe_io, write_metadata
+from zoo.export.onnx_convert import DEFAULT_OPSET
 from zoo.export.serving import serving_fn, serving_model
 
 FORMATS = ("saved_model", "litert", "onnx", "keras")
 FILES = {"saved_model": ".", "litert": "model.tflite", "onnx": "model.onnx", "keras": "model.keras"}
-ONNX_OPSET = 17
 
 
 @contextlib.contextmanager
@@ -99,7 +99,7 @@ def _write_litert(model: keras.Model, info: dict, folder: Path) -> None:
 def _write_onnx(model: keras.Model, info: dict, folder: Path, opset: int) -> None:
     # Not Keras' model.export(format="onnx"): its tf2onnx call needs about 70x the weights'
     # size in memory (FCN-8s/VGG16 did not fit in 24 GB); see zoo.export.onnx_convert.
-    from zoo.export.onnx_convert import convert
+    from zoo.export.onnx_convert import convert  # checks the opset before converting
 
     convert(model, lambda network: serving_fn(network, info), info["channels"], folder / FILES["onnx"], opset)
 
@@ -117,7 +117,7 @@ def _converter_versions(fmt: str) -> dict:
 
 
 def export_model(model: keras.Model, info: dict, fmt: str, out: str | os.PathLike,
-                 source: dict | None = None, opset: int = ONNX_OPSET) -> Path:
+                 source: dict | None = None, opset: int = DEFAULT_OPSET) -> Path:
     """Writes ``model`` (trained; described by ``info``) as format ``fmt`` into folder ``out``.
 
     Args:
@@ -134,10 +134,6 @@ def export_model(model: keras.Model, info: dict, fmt: str, out: str | os.PathLik
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {FORMATS}")
-    if fmt == "onnx":
-        from zoo.export.onnx_convert import check_opset
-
-        opset = check_opset(opset)
     out = Path(out)
     check_replaceable(out)
     out = out.resolve()
@@ -158,7 +154,7 @@ def export_model(model: keras.Model, info: dict, fmt: str, out: str | os.PathLik
         meta = {"format": fmt, "file": FILES[fmt], **info, **describe_io(info, served=fmt != "keras"),
                 "versions": _converter_versions(fmt), "source": source or {}}
         if fmt == "onnx":
-            meta["onnx_opset"] = opset
+            meta["onnx_opset"] = int(opset)
         write_metadata(tmp, meta)
         old = None
         if out.exists():  # moved aside, not deleted first: a crash here leaves one complete folder

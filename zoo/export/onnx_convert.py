@@ -35,6 +35,7 @@ import tensorflow as tf
 # Opsets 9 and 10 failed here: the keypoint serving pads by reflection with computed
 # widths (ONNX's Pad takes them as an input only from opset 11) and flips (ReverseV2).
 MIN_OPSET = 11
+DEFAULT_OPSET = 17
 
 # Files whose protobuf would pass this many bytes keep their weights in ``<file>.data``
 # (a protobuf holds at most 2 GiB; the zoo's largest model, FCN-8s/VGG16, is 0.54 GB).
@@ -73,7 +74,7 @@ def check_opset(opset: int) -> int:
     if not MIN_OPSET <= int(opset) <= highest:
         raise ValueError(f"--opset {opset} is not available: the serving function needs opset {MIN_OPSET} or "
                          f"later and tf2onnx {tf2onnx.__version__} writes up to {highest}; choose "
-                         f"{MIN_OPSET}..{highest} (default 17)")
+                         f"{MIN_OPSET}..{highest} (default {DEFAULT_OPSET})")
     return int(opset)
 
 
@@ -142,9 +143,9 @@ def _subgraph_reads(graph) -> set[str]:
 def _fold_transposes(graph, values: dict[str, np.ndarray], nested: set[str]) -> dict[str, np.ndarray]:
     """Replaces top-level ``Transpose`` nodes whose input is one of ``values`` by a transposed array.
 
-    Returns the arrays to store as initializers (name -> array). A folded array takes
-    the weight's own name when nothing else reads the untransposed one; a weight that a
-    subgraph reads (``nested``) is left as it is.
+    Returns every array that may be stored (name -> array; the caller keeps those the
+    graph reads). A folded array takes the weight's own name when nothing else reads the
+    untransposed one; a weight that a subgraph reads (``nested``) is left as it is.
     """
     readers: dict[str, int] = {}
     for node in graph.node:
@@ -164,8 +165,6 @@ def _fold_transposes(graph, values: dict[str, np.ndarray], nested: set[str]) -> 
             stored[target] = array
             renames[node.output[0]] = target
             readers[source] -= 1
-            if readers[source] == 0 and target != source:
-                stored.pop(source, None)
             continue
         kept.append(node)
     for node in kept:
