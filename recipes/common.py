@@ -7,8 +7,8 @@ import dataclasses
 import functools
 import json
 import os
-import shutil
 import sys
+import time
 import traceback
 import warnings
 from pathlib import Path
@@ -113,6 +113,18 @@ class Session:
     state: str  # "new" | "resume" | "finished"
     settings: dict
     precision: str = "float32"
+    lock: object = None  # zoo.run_safety.RunLock held until the session is closed
+
+    def close(self) -> None:
+        """Releases the run's lock."""
+        if self.lock is not None:
+            self.lock.release()
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def check_settings(cfg, input_size: tuple[int, int]) -> None:
@@ -129,13 +141,54 @@ def check_settings(cfg, input_size: tuple[int, int]) -> None:
     parse_schedule(resolve_schedule(cfg.schedule, True, cfg.epochs))
 
 
-def run_check(cfg, input_size: tuple[int, int], check_data: Callable, log: Callable[[str], None]) -> int:
-    """The recipes' ``check`` command: settings, then the dataset; prints every problem.
+def check_weights(cfg, need_top: bool, report) -> None:
+    """Adds to ``report`` what training would find about ``--encoder-weights``: a file that does not
+    exist or does not fit the backbone (error), ImageNet files that are not on this machine (a note, or
+    an error with ``ZOO_OFFLINE=1``), what ``auto`` resolves to (a note)."""
+    from zoo import weights as store
+    from zoo.backbones import get_backbone
 
-    Returns 0 if nothing stops training, 2 otherwise.
+    key = str(cfg.encoder_weights).lower()
+    spec = get_backbone(cfg.backbone)
+    if key == "none":
+        return
+    if key in ("imagenet", "auto"):
+        wanted = [spec.weights_top] if (need_top and spec.top_dense) else [spec.weights_notop, spec.weights_top]
+        found = [name for name in wanted if store.locate(name)[0] is not None]
+        if found:
+            return
+        if key == "auto":
+            report.add(f"ImageNet weights for {cfg.backbone} are not on this machine: --encoder-weights auto "
+                       "trains the encoder from random weights",
+                       f"for transfer learning: python -m zoo weights fetch {wanted[0]}", error=False)
+        elif os.environ.get("ZOO_OFFLINE") == "1":
+            report.add(f"ImageNet weights {wanted[0]} are not on this machine and ZOO_OFFLINE=1 forbids the "
+                       "download", store.how_to_get(store.manifest()[wanted[0]]))
+        else:
+            report.add(f"ImageNet weights {wanted[0]} are not on this machine: training downloads them first",
+                       f"nothing to do with internet access; else: {store.how_to_get(store.manifest()[wanted[0]])}",
+                       error=False)
+        return
+    from zoo.encoder import load_pretrained, resolve_weights
+
+    try:
+        load_pretrained(spec, resolve_weights(spec, cfg.encoder_weights, need_top))
+    except (ValueError, OSError) as err:
+        report.add(f"--encoder-weights {cfg.encoder_weights} cannot be used: {err}",
+                   "give a Keras .h5 / .weights.h5 file of this backbone, imagenet, auto or none")
+
+
+def run_check(cfg, input_size: tuple[int, int], check_data: Callable, log: Callable[[str], None],
+              need_top: bool = False) -> int:
+    """The recipes' ``check`` command: settings, weights, then the dataset; prints every problem.
+
+    Runs the checks training runs before its first step (the caller has run the recipe's own
+    flag checks), so what ``check`` passes, training accepts. Returns 0 if nothing stops
+    training, 2 otherwise.
     """
     check_settings(cfg, input_size)
     report = check_data(cfg, input_size)
+    check_weights(cfg, need_top, report)
     print(report.text())
     if report.errors:
         return 2
@@ -154,11 +207,13 @@ def open_session(cfg, *, input_size: tuple[int, int], must_match: tuple[str, ...
     from zoo.backbones import get_backbone
     from zoo.distribute import is_chief, make_strategy, scale_learning_rate, worker_role
     from zoo.freezing import parse_schedule
+    from zoo.run_safety import RunLock, check_out_folder
 
+    out = Path(cfg.out or default_out)
+    check_out_folder(out, protected=dataset_folders(cfg.dataset))
     devices = [d.strip() for d in cfg.devices.split(",")] if cfg.devices else None
     strategy = make_strategy(cfg.strategy, devices=devices, cpu_devices=cfg.cpu_devices, tpu=cfg.tpu)
     chief = is_chief()
-    out = Path(cfg.out or default_out)
     # Other workers keep their own backups under a name that survives their restart.
     role, index = worker_role()
     run = RunDir(out if chief else out / ".workers" / f"{role}-{index}")
@@ -167,11 +222,17 @@ def open_session(cfg, *, input_size: tuple[int, int], must_match: tuple[str, ...
     replicas = strategy.num_replicas_in_sync
     phases = [dataclasses.replace(p, learning_rate=scale_learning_rate(p.learning_rate, replicas, cfg.lr_scaling))
               for p in parse_schedule(schedule)]
-    settings = {**dataclasses.asdict(cfg), "schedule": schedule}
+    settings = {k: v for k, v in {**dataclasses.asdict(cfg), "schedule": schedule}.items()
+                if k not in ("overwrite", "resume")}
     has_fc6 = need_top and bool(get_backbone(cfg.backbone).top_dense)
     precision, why = choose_precision(cfg.mixed_precision, wide_kernels=has_fc6,
                                       what=f"{cfg.model} on {cfg.backbone}")
-    state = prepare_run_dir(run, settings, must_match, cfg.overwrite, cfg.resume, log)
+    lock = RunLock(run.root, log).acquire()
+    try:
+        state = prepare_run_dir(run, settings, must_match, cfg.overwrite, cfg.resume, log)
+    except BaseException:
+        lock.release()
+        raise
     if state != "finished":
         log(note)
         import keras
@@ -185,7 +246,7 @@ def open_session(cfg, *, input_size: tuple[int, int], must_match: tuple[str, ...
         keras.mixed_precision.set_global_policy(precision)
         log(f"precision: {precision}" + (f" ({why})" if why else "") + (", XLA" if cfg.jit_compile else "")
             + (f", {cfg.steps_per_execution} steps per execution" if cfg.steps_per_execution > 1 else ""))
-    return Session(strategy, chief, run, encoder_weights, note, schedule, phases, state, settings, precision)
+    return Session(strategy, chief, run, encoder_weights, note, schedule, phases, state, settings, precision, lock)
 
 
 def restores_keras_policy(main: Callable) -> Callable:
@@ -221,13 +282,37 @@ def check_batch(batch_size: int, strategy) -> int:
 
 
 def write_run_config(session: Session, resolved: dict) -> None:
-    """config.json of a new run: settings as given, what they resolved to, library versions."""
+    """config.json of a new run: settings as given, what they resolved to, library versions.
+
+    A resumed run keeps its file, brought up to date: settings and resolved values that
+    changed (e.g. ``--steps-per-epoch``, ``--no-augment``) replace the old ones, and an
+    entry of ``changes`` says what they were before and when they changed.
+    """
     from zoo.training import library_versions, write_json_atomic
 
+    resolved = {**resolved, "precision": session.precision}
     if session.state == "new":
-        resolved = {**resolved, "precision": session.precision}
         write_json_atomic(session.run.config, {"settings": session.settings, "resolved": resolved,
                                                "versions": library_versions()})
+    elif session.state == "resume":
+        config = json.loads(session.run.config.read_text())
+        entry = {}
+        for part, now in (("settings", session.settings), ("resolved", resolved)):
+            before = config.get(part, {})
+            changed = {k: [before.get(k), v] for k, v in now.items()
+                       if before.get(k) != v and k not in ACTION_KEYS + ("verbose",)}
+            if changed:
+                config[part] = {**before, **{k: now[k] for k in changed}}
+                entry[part] = changed
+        if entry:
+            config.setdefault("changes", []).append({"resumed": time.strftime("%Y-%m-%d %H:%M:%S"), **entry})
+            write_json_atomic(session.run.config, config)
+
+
+def dataset_folders(dataset: str) -> list[Path]:
+    """The folders of a ``folder:PATH`` dataset (none for other kinds): a run is never put in or around them."""
+    kind, _, rest = dataset.partition(":")
+    return [Path(rest).expanduser()] if kind == "folder" and rest else []
 
 
 def load_best(model, run: RunDir) -> str:
@@ -360,11 +445,48 @@ def parse_size(text) -> tuple[int, int]:
     return (values[0], values[-1])
 
 
-def merge_config(defaults, args: argparse.Namespace):
+# Actions and the destination are said on the command line, never read from a --config file:
+# a run's config.json re-used as --config must not delete or retrain anything by itself.
+ACTION_KEYS = ("overwrite", "resume", "out")
+# How a run was executed, not what it learns: may differ when a finished run is run again.
+EXECUTION_KEYS = ("verbose", "strategy", "devices", "cpu_devices", "tpu", "jit_compile", "steps_per_execution",
+                  "skip_check", "data_dir", "mixed_precision", "deterministic")
+
+
+def _check_type(name: str, value, annotation: str, source: str):
+    """``value`` from a JSON config for a field annotated ``annotation`` (e.g. ``"int | None"``); returns it
+    (ints accepted for floats, a number or [H, W] for input_size) or raises ValueError naming the setting."""
+    kinds = {part.strip() for part in str(annotation).split("|")}
+    if value is None:
+        if "None" in kinds:
+            return None
+    elif name == "input_size" and (isinstance(value, (str, int)) and not isinstance(value, bool)
+                                   or isinstance(value, list) and len(value) == 2
+                                   and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+        return value
+    elif isinstance(value, bool):
+        if "bool" in kinds:
+            return value
+    elif isinstance(value, int) and ("int" in kinds or "float" in kinds):
+        return value
+    elif isinstance(value, float) and "float" in kinds:
+        return value
+    elif isinstance(value, str) and "str" in kinds:
+        return value
+    wanted = " or ".join(sorted(k if k != "None" else "null" for k in kinds))
+    raise ValueError(f"--config {source}: setting {name!r} must be {wanted}, got {json.dumps(value)} "
+                     f"({type(value).__name__})")
+
+
+def merge_config(defaults, args: argparse.Namespace, log: Callable[[str], None] | None = None):
     """defaults <- ``--config FILE.json`` <- flags given on the command line.
 
     ``args`` must come from a parser whose defaults are ``argparse.SUPPRESS`` so that
-    only the flags the user typed are present.
+    only the flags the user typed are present. The file is a JSON object of settings (or
+    a run's ``config.json``, whose ``settings`` are used); each value is checked against
+    the setting's type. ``overwrite``, ``resume`` and ``out`` are never taken from a file:
+    a run's ``config.json`` has them and they are left out (said with ``log``); in a file of
+    one's own they are refused.
     """
     values = dataclasses.asdict(defaults)
     given = vars(args).copy()
@@ -373,46 +495,84 @@ def merge_config(defaults, args: argparse.Namespace):
     if config_file:
         try:
             loaded = json.loads(Path(config_file).read_text())
-        except (OSError, json.JSONDecodeError) as err:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             raise ValueError(f"--config {config_file}: cannot read it as JSON ({err})") from err
-        settings = loaded.get("settings", loaded)  # accept a run's config.json too
+        if not isinstance(loaded, dict):
+            raise ValueError(f"--config {config_file}: the file holds a JSON {type(loaded).__name__}; it must be a "
+                             'JSON object of settings, e.g. {"epochs": 10, "batch_size": 8}')
+        from_run = "settings" in loaded and "versions" in loaded
+        settings = loaded["settings"] if from_run else loaded.get("settings", loaded)
+        if not isinstance(settings, dict):
+            raise ValueError(f"--config {config_file}: 'settings' must be a JSON object")
         unknown = sorted(set(settings) - set(values))
         if unknown:
             raise ValueError(f"--config {config_file}: unknown setting(s) {unknown}; known: {sorted(values)}")
-        values.update(settings)
+        actions = [k for k in ACTION_KEYS if k in settings]
+        if actions and not from_run:
+            raise ValueError(f"--config {config_file}: {', '.join(actions)} are not read from a config file; give "
+                             f"them on the command line ({', '.join('--' + k for k in actions)})")
+        settings = {k: v for k, v in settings.items() if k not in ACTION_KEYS}
+        if actions and log is not None:
+            log(f"--config {config_file}: a run's config; its {', '.join(actions)} are not used (give --out and "
+                "--overwrite/--resume on the command line)")
+        types = {f.name: f.type for f in dataclasses.fields(defaults)}
+        values.update({k: _check_type(k, v, types[k], config_file) for k, v in settings.items()})
     values.update(given)
     return type(defaults)(**values)
 
 
+def _differences(saved: dict, settings: dict, keys) -> dict:
+    return {k: (saved.get(k), settings.get(k)) for k in keys if saved.get(k) != settings.get(k)}
+
+
+def _described(differ: dict) -> str:
+    return ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in differ.items())
+
+
 def prepare_run_dir(run: RunDir, settings: dict, keys_that_must_match: tuple[str, ...], overwrite: bool,
                     resume: bool, log: Callable[[str], None]) -> str:
-    """Decides what to do with an existing run directory.
+    """Decides what to do with an existing run directory (the caller holds its lock).
 
-    Returns ``"new"``, ``"resume"`` or ``"finished"`` (nothing to do). With
-    ``overwrite`` an existing run is deleted first. Resuming a run whose saved
-    settings differ in ``keys_that_must_match`` raises ValueError naming them.
+    Returns ``"new"``, ``"resume"`` or ``"finished"`` (nothing to do). With ``overwrite``
+    an existing run is deleted first (only a folder ``zoo.run_safety.is_run_folder``
+    recognises; ``check_out_folder`` refused anything else before). A finished run run
+    again with other settings, or an unfinished one resumed with other
+    ``keys_that_must_match``, raises ValueError naming them. Other settings may change on
+    resume (e.g. ``steps_per_epoch``, ``augment``): they are logged here, and
+    ``write_run_config`` records them in ``config.json``.
     """
-    if overwrite and run.root.exists():
+    from zoo.run_safety import clear_run
+
+    if overwrite and run.has_started():
         log(f"--overwrite: deleting the previous run in {run.root}")
-        shutil.rmtree(run.root)
+        clear_run(run.root)
+    if not run.has_started():
+        if resume:
+            log(f"--resume: {run.root} has no run yet; starting a new one")
+        return "new"
+    config = json.loads(run.config.read_text())
+    saved = config.get("settings", {})
+    comparable = [k for k in {**saved, **settings} if k not in ACTION_KEYS + EXECUTION_KEYS]
     if run.is_finished():
+        differ = _differences(saved, settings, comparable)
+        if differ:
+            raise ValueError(f"{run.root} holds a finished run trained with other settings ({_described(differ)}); "
+                             "it is left as it is. Add --overwrite to train it again with these settings, or "
+                             "choose another --out")
         log(f"{run.root} holds a finished run (metrics.json exists): nothing to do. "
             "Use --overwrite to train it again, or choose another --out.")
         return "finished"
-    if run.has_started():
-        saved = json.loads(run.config.read_text()).get("settings", {})
-        differ = {k: (saved.get(k), settings.get(k)) for k in keys_that_must_match if saved.get(k) != settings.get(k)}
-        if differ:
-            described = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in differ.items())
-            raise ValueError(
-                f"{run.root} holds an unfinished run with other settings ({described}); re-run with the same "
-                "settings to resume it, or add --overwrite to start again"
-            )
-        log(f"resuming the unfinished run in {run.root}")
-        return "resume"
-    if resume:
-        log(f"--resume: {run.root} has no run yet; starting a new one")
-    return "new"
+    differ = _differences(saved, settings, keys_that_must_match)
+    if differ:
+        raise ValueError(
+            f"{run.root} holds an unfinished run with other settings ({_described(differ)}); re-run with the same "
+            "settings to resume it, or add --overwrite to start again"
+        )
+    changed = _differences(saved, settings, [k for k in {**saved, **settings} if k not in ACTION_KEYS + ("verbose",)])
+    if changed:
+        log(f"resuming with changed settings: {_described(changed)} (recorded in config.json)")
+    log(f"resuming the unfinished run in {run.root}")
+    return "resume"
 
 
 def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
@@ -423,7 +583,7 @@ def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = N
     debug = "--debug" in argv
     try:
         return main(argv)
-    except (ValueError, FileNotFoundError, RuntimeError, WeightsUnavailableError) as err:
+    except (ValueError, OSError, RuntimeError, WeightsUnavailableError) as err:
         if debug:
             traceback.print_exc()
         print(f"error: {err}", file=sys.stderr)

@@ -15,6 +15,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -114,15 +115,31 @@ def _log(message: str) -> None:
 
 
 def _parse_pairs(text: str | None):
+    """``"0-1,3-4"`` -> [(0, 1), (3, 4)]; refuses malformed pairs, a keypoint paired with itself or used twice."""
     if not text:
         return None
-    try:
-        return [tuple(int(v) for v in pair.split("-")) for pair in text.split(",") if pair.strip()]
-    except ValueError:
-        raise ValueError(f"--flip-pairs {text!r}: write pairs of keypoint indices like 0-1,3-4") from None
+    pairs, used = [], set()
+    for part in str(text).split(","):
+        if not part.strip():
+            continue
+        try:
+            pair = tuple(int(v) for v in part.split("-"))
+        except ValueError:
+            pair = ()
+        if len(pair) != 2 or min(pair) < 0:
+            raise ValueError(f"--flip-pairs {text!r}: {part.strip()!r} is not a pair of keypoint indices; write "
+                             "pairs like 0-1,3-4")
+        if pair[0] == pair[1] or used & set(pair):
+            raise ValueError(f"--flip-pairs {text!r}: keypoint {pair[0] if pair[0] == pair[1] else sorted(used & set(pair))[0]} "
+                             "is paired with itself or appears in two pairs; each keypoint swaps with at most one other")
+        used.update(pair)
+        pairs.append(pair)
+    return pairs
 
 
-def load_source(cfg: PoseConfig, input_size):
+def load_source(cfg: PoseConfig, input_size, scan: bool = True):
+    """The dataset's source (``zoo.data.keypoint_sources``); a folder is scanned first (``check``)
+    unless ``scan`` is False or ``--skip-check``."""
     from zoo.data import keypoint_sources as ks
 
     kind, _, rest = cfg.dataset.partition(":")
@@ -137,25 +154,54 @@ def load_source(cfg: PoseConfig, input_size):
                                        keypoints_key=cfg.keypoints_key, val_split=cfg.val_split,
                                        train_split=cfg.train_split)
     if kind == "folder":
-        if not cfg.skip_check:
+        if scan and not cfg.skip_check:
             from zoo.data.checks import stop_on_errors
 
-            stop_on_errors(check_data(cfg, input_size), _log)
+            stop_on_errors(_scan_folder(cfg, rest), _log)
         return ks.folder_keypoint_source(rest, channels=cfg.channels or 3, val_fraction=cfg.val_fraction,
                                          seed=cfg.seed, flip_pairs=_parse_pairs(cfg.flip_pairs))
     raise ValueError(f"--dataset {cfg.dataset!r}: use synthetic:faces, tfds:NAME or folder:PATH")
 
 
+def _scan_folder(cfg: PoseConfig, path: str):
+    from zoo.data import checks
+
+    return checks.check_keypoint_folder(path, channels=cfg.channels or 3, num_keypoints=cfg.num_keypoints,
+                                        val_fraction=cfg.val_fraction)
+
+
 def check_data(cfg: PoseConfig, input_size):
-    """Every problem of ``cfg.dataset`` at once (``zoo.data.checks``): a full scan for folders;
-    for TFDS and synthetic sets, that they load and have data in both splits."""
+    """Every problem of ``cfg.dataset`` at once (``zoo.data.checks``): a full scan for folders,
+    then (if it found no error) the same loading training does (flip pairs, split sizes), so
+    what training refuses is reported too; for TFDS and synthetic sets, that they load and
+    have data in both splits."""
     from zoo.data import checks
 
     kind, _, rest = cfg.dataset.partition(":")
     if kind == "folder":
-        return checks.check_keypoint_folder(rest, channels=cfg.channels or 3, num_keypoints=cfg.num_keypoints,
-                                            val_fraction=cfg.val_fraction)
+        report = _scan_folder(cfg, rest)
+        if not report.errors:
+            checks.add_load_errors(report, lambda: load_source(cfg, input_size, scan=False))
+        return report
     return checks.loaded_source_report(load_source(cfg, input_size))
+
+
+def validate(cfg: PoseConfig, input_size) -> int:
+    """The recipe's own flag checks, before any data is read (``check`` runs them too); returns the
+    heatmap stride. Raises ValueError naming the flag and the fix."""
+    if cfg.model not in POSE_MODELS:
+        raise ValueError(f"--model {cfg.model!r}: choose one of {POSE_MODELS}")
+    stride = cfg.heatmap_stride or (4 if cfg.model == "simple_baseline" else 1)
+    if cfg.model == "unet" and stride != 1:
+        raise ValueError(f"--heatmap-stride {stride}: a U-Net's heatmaps are at the input resolution (stride 1)")
+    if stride not in (1, 2, 4, 8, 16):
+        raise ValueError(f"--heatmap-stride must be 1, 2, 4, 8 or 16, got {stride}")
+    if cfg.sigma <= 0:
+        raise ValueError(f"--sigma must be positive, got {cfg.sigma}")
+    _parse_pairs(cfg.flip_pairs)
+    if cfg.flip_pairs and not cfg.dataset.startswith("folder:"):
+        raise ValueError(f"--flip-pairs is for folder datasets; {cfg.dataset} declares its own left/right pairs")
+    return stride
 
 
 def evaluate_keypoints(model, dataset, *, stride: int, method: str, sigma: float, flip_index, normalizer: str,
@@ -219,23 +265,26 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     checking = bool(argv) and argv[0] == "check"
     args = build_parser().parse_args(argv[1:] if checking else argv)
-    from recipes.common import (check_batch, compile_options, load_best, merge_config, open_session, parse_size,
-                                run_check, verbosity, write_run_config)
+    from recipes.common import merge_config, open_session, parse_size, run_check
 
-    cfg = merge_config(PoseConfig(), args)
+    cfg = merge_config(PoseConfig(), args, _log)
     input_size = parse_size(cfg.input_size)
-    if cfg.model not in POSE_MODELS:
-        raise ValueError(f"--model {cfg.model!r}: choose one of {POSE_MODELS}")
-    stride = cfg.heatmap_stride or (4 if cfg.model == "simple_baseline" else 1)
-    if cfg.model == "unet" and stride != 1:
-        raise ValueError(f"--heatmap-stride {stride}: a U-Net's heatmaps are at the input resolution (stride 1)")
-    if stride not in (1, 2, 4, 8, 16):
-        raise ValueError(f"--heatmap-stride must be 1, 2, 4, 8 or 16, got {stride}")
-    if cfg.sigma <= 0:
-        raise ValueError(f"--sigma must be positive, got {cfg.sigma}")
+    stride = validate(cfg, input_size)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if checking:
         return run_check(cfg, input_size, check_data, _log)
+
+    session = open_session(cfg, input_size=input_size,
+                           must_match=MUST_MATCH, need_top=False, log=_log, scratch_lr="1e-3")
+    with session:  # holds the run's lock until training, evaluation and export are done
+        if session.state == "finished":
+            return 0
+        return _train(cfg, input_size, stride, session)
+
+
+def _train(cfg: PoseConfig, input_size: tuple[int, int], stride: int, session) -> int:
+    """Loads the data, builds, trains, evaluates and exports (the run's lock is held)."""
+    from recipes.common import check_batch, compile_options, load_best, verbosity, write_run_config
 
     import keras
     import numpy as np
@@ -249,10 +298,6 @@ def main(argv: list[str] | None = None) -> int:
     from zoo.reporting import plot_curves, plot_keypoint_samples
     from zoo.training import fit_phases, read_history, write_json_atomic
 
-    session = open_session(cfg, input_size=input_size,
-                           must_match=MUST_MATCH, need_top=False, log=_log, scratch_lr="1e-3")
-    if session.state == "finished":
-        return 0
     strategy, run, phases = session.strategy, session.run, session.phases
 
     keras.utils.set_random_seed(cfg.seed)
@@ -341,8 +386,8 @@ def main(argv: list[str] | None = None) -> int:
         f"    serve = tf.saved_model.load({str(run.export)!r}).signatures['serving_default']\n"
         f"    out = serve(images=tf.zeros((1, 200, 160, {channels}), tf.uint8))   # any size, uint8\n"
         f"    out['keypoints']   # (1, {count}, 2): (x, y) in the image's pixels; out['scores'] (1, {count})\n"
-        f"Other formats: python -m zoo export {run.root} --format litert|onnx|keras\n"
-        f"Run on image files or folders: python -m zoo predict {run.export} IMAGE_OR_FOLDER... --out DIR\n"
+        f"Other formats: python -m zoo export {shlex.quote(str(run.root))} --format litert|onnx|keras\n"
+        f"Run on image files or folders: python -m zoo predict {shlex.quote(str(run.export))} IMAGE_OR_FOLDER... --out DIR\n"
     )
     return 0
 

@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -110,56 +111,123 @@ def _log(message: str) -> None:
     print(f"[segment] {message}", flush=True)
 
 
-def load_source(cfg: SegmentConfig, input_size: tuple[int, int]):
+def validate(cfg: SegmentConfig, input_size: tuple[int, int]) -> None:
+    """The recipe's own flag checks, before any data is read (``check`` runs them too).
+
+    Raises ValueError naming the flag and the fix.
+    """
+    if cfg.model not in SEGMENTATION_MODELS:
+        raise ValueError(f"--model {cfg.model!r}: choose one of {SEGMENTATION_MODELS}")
+    if cfg.binary_masks and cfg.num_classes not in (None, 2):
+        raise ValueError(f"--binary-masks means 2 classes (background, object) but --num-classes is "
+                         f"{cfg.num_classes}; drop one of them")
+    classes = 2 if cfg.binary_masks else cfg.num_classes
+    if classes is not None:
+        check_label_settings(classes, cfg.ignore_index, "--binary-masks" if cfg.binary_masks else "--num-classes")
+    elif not 0 <= cfg.ignore_index <= 255:
+        check_label_settings(256, cfg.ignore_index, "--ignore-index")
+
+
+def check_label_settings(num_classes: int, ignore_index: int, origin: str) -> None:
+    """Refuses fewer than 2 classes and an ignore index that is one of the classes or does not fit in a
+    mask byte. ``origin`` says where the class count came from (for the message)."""
+    if num_classes < 2:
+        raise ValueError(
+            f"{origin} gives {num_classes} class(es): a softmax segmentation model needs at least 2 (background "
+            "and object), and with one it learns nothing and reports mIoU 1.0. For object-vs-background masks use "
+            "--binary-masks (masks 0/1 or 0/255) or --num-classes 2")
+    if not 0 <= ignore_index <= 255:
+        raise ValueError(f"--ignore-index {ignore_index}: must be between 0 and 255 (masks are bytes after the "
+                         "label lookup); the default 255 is usual")
+    if ignore_index < num_classes:
+        raise ValueError(
+            f"--ignore-index {ignore_index} is one of the {num_classes} classes 0..{num_classes - 1} ({origin}): "
+            f"that class would be left out of the loss and the metrics. Use a value of {num_classes} or more "
+            "(default 255)")
+
+
+def load_source(cfg: SegmentConfig, input_size: tuple[int, int], scan: bool = True):
+    """The dataset's source (``zoo.data.segmentation``); a folder is scanned first (``check``) unless
+    ``scan`` is False or ``--skip-check``. Class count and ignore index are checked against each other."""
     from zoo.data import segmentation as seg
 
     kind, _, rest = cfg.dataset.partition(":")
     if kind == "synthetic":
         if rest != "shapes":
             raise ValueError(f"unknown synthetic set {rest!r} for segmentation; use synthetic:shapes")
-        return seg.synthetic_shapes(cfg.synthetic_count, input_size, cfg.channels or 3, cfg.seed, cfg.val_fraction)
-    if kind == "tfds":
+        source = seg.synthetic_shapes(cfg.synthetic_count, input_size, cfg.channels or 3, cfg.seed,
+                                      cfg.val_fraction)
+    elif kind == "tfds":
         if not rest:
             raise ValueError("--dataset tfds:NAME needs a name, e.g. tfds:oxford_iiit_pet")
-        return seg.tfds_source(rest, num_classes=cfg.num_classes, ignore_index=cfg.ignore_index,
-                               image_key=cfg.image_key, mask_key=cfg.mask_key, train_split=cfg.train_split,
-                               val_split=cfg.val_split, binary_masks=cfg.binary_masks, data_dir=cfg.data_dir)
-    if kind == "folder":
-        if not cfg.skip_check:
+        source = seg.tfds_source(rest, num_classes=cfg.num_classes, ignore_index=cfg.ignore_index,
+                                 image_key=cfg.image_key, mask_key=cfg.mask_key, train_split=cfg.train_split,
+                                 val_split=cfg.val_split, binary_masks=cfg.binary_masks, data_dir=cfg.data_dir)
+    elif kind == "folder":
+        if scan and not cfg.skip_check:
             from zoo.data.checks import stop_on_errors
 
-            stop_on_errors(check_data(cfg, input_size), _log)
-        return seg.folder_source(rest, channels=cfg.channels or _folder_channels(rest), num_classes=cfg.num_classes,
-                                 ignore_index=cfg.ignore_index, binary_masks=cfg.binary_masks,
-                                 val_fraction=cfg.val_fraction, seed=cfg.seed)
-    raise ValueError(f"--dataset {cfg.dataset!r}: use synthetic:shapes, tfds:NAME or folder:PATH")
+            stop_on_errors(_scan_folder(cfg, rest), _log)
+        source = seg.folder_source(rest, channels=cfg.channels or _folder_channels(rest),
+                                   num_classes=cfg.num_classes, ignore_index=cfg.ignore_index,
+                                   binary_masks=cfg.binary_masks, val_fraction=cfg.val_fraction, seed=cfg.seed)
+    else:
+        raise ValueError(f"--dataset {cfg.dataset!r}: use synthetic:shapes, tfds:NAME or folder:PATH")
+    origin = "--binary-masks" if cfg.binary_masks else (
+        "--num-classes" if cfg.num_classes is not None else f"the dataset ({source.description})")
+    check_label_settings(source.num_classes, cfg.ignore_index, origin)
+    return source
+
+
+def _scan_folder(cfg: SegmentConfig, path: str):
+    from zoo.data import checks
+
+    return checks.check_segmentation_folder(
+        path, channels=cfg.channels or _folder_channels(path), num_classes=cfg.num_classes,
+        ignore_index=cfg.ignore_index, binary_masks=cfg.binary_masks, resize_masks=cfg.resize_masks,
+        val_fraction=cfg.val_fraction)
 
 
 def check_data(cfg: SegmentConfig, input_size: tuple[int, int]):
     """Every problem of ``cfg.dataset`` at once (``zoo.data.checks``): a full file scan for
-    folders; for TFDS and synthetic sets, that they load and have data in both splits."""
+    folders, then (if it found no error) the same loading training does, so settings it
+    refuses are reported too; for TFDS and synthetic sets, that they load and have data in
+    both splits."""
     from zoo.data import checks
 
     kind, _, rest = cfg.dataset.partition(":")
     if kind == "folder":
-        return checks.check_segmentation_folder(
-            rest, channels=cfg.channels or _folder_channels(rest), num_classes=cfg.num_classes,
-            ignore_index=cfg.ignore_index, binary_masks=cfg.binary_masks, resize_masks=cfg.resize_masks,
-            val_fraction=cfg.val_fraction)
+        report = _scan_folder(cfg, rest)
+        if not report.errors:
+            checks.add_load_errors(report, lambda: load_source(cfg, input_size, scan=False))
+        return report
     return checks.loaded_source_report(load_source(cfg, input_size))
 
 
 def _folder_channels(path: str) -> int:
-    """The model channels for a folder: 1 if its first image is gray, else 3."""
+    """The model channels for a folder: 1 if its first readable image is gray, else 3."""
     from PIL import Image
+
+    from zoo.data.layout import IMAGE_SUFFIXES
 
     folder = Path(path).expanduser()
     for sub in ("images", "train/images"):
-        images = sorted(p for p in (folder / sub).glob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
-        if images:
-            with Image.open(images[0]) as image:
-                return 1 if image.mode in ("1", "L", "LA", "I", "I;16", "F") else 3
+        if not (folder / sub).is_dir():
+            continue
+        for candidate in sorted(p for p in (folder / sub).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+            try:
+                with Image.open(candidate) as image:
+                    return 1 if image.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "F") else 3
+            except Exception:  # broken files are the scan's to report; look at the next one
+                continue
     return 3
+
+
+def pipeline_options(cfg: SegmentConfig, source, input_size: tuple[int, int], channels: int) -> dict:
+    """The ``zoo.data.pipeline.segmentation_pipeline`` options training, validation and evaluation
+    share (how masks become labels among them)."""
+    return dict(table=source.table, binary_masks=source.binary_masks, input_size=input_size, channels=channels,
+                batch_size=cfg.batch_size, backbone=cfg.backbone, seed=cfg.seed)
 
 
 def evaluate(model, dataset, num_classes: int, ignore_index: int, class_names: list[str]) -> dict:
@@ -181,16 +249,26 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     checking = bool(argv) and argv[0] == "check"
     args = build_parser().parse_args(argv[1:] if checking else argv)
-    from recipes.common import (check_batch, compile_options, load_best, merge_config, open_session, parse_size,
-                                run_check, verbosity, write_run_config)
+    from recipes.common import merge_config, open_session, parse_size, run_check
 
-    cfg = merge_config(SegmentConfig(), args)
+    cfg = merge_config(SegmentConfig(), args, _log)
     input_size = parse_size(cfg.input_size)
-    if cfg.model not in SEGMENTATION_MODELS:
-        raise ValueError(f"--model {cfg.model!r}: choose one of {SEGMENTATION_MODELS}")
+    validate(cfg, input_size)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if checking:
-        return run_check(cfg, input_size, check_data, _log)
+        return run_check(cfg, input_size, check_data, _log, need_top=cfg.model.startswith("fcn"))
+
+    session = open_session(cfg, input_size=input_size,
+                           must_match=MUST_MATCH, need_top=cfg.model.startswith("fcn"), log=_log)
+    with session:  # holds the run's lock until training, evaluation and export are done
+        if session.state == "finished":
+            return 0
+        return _train(cfg, input_size, session)
+
+
+def _train(cfg: SegmentConfig, input_size: tuple[int, int], session) -> int:
+    """Loads the data, builds, trains, evaluates and exports (the run's lock is held)."""
+    from recipes.common import check_batch, compile_options, load_best, verbosity, write_run_config
 
     import keras
     import numpy as np
@@ -204,10 +282,6 @@ def main(argv: list[str] | None = None) -> int:
     from zoo.reporting import plot_curves, plot_segmentation_samples
     from zoo.training import fit_phases, read_history, write_json_atomic
 
-    session = open_session(cfg, input_size=input_size,
-                           must_match=MUST_MATCH, need_top=cfg.model.startswith("fcn"), log=_log)
-    if session.state == "finished":
-        return 0
     strategy, run, phases = session.strategy, session.run, session.phases
 
     keras.utils.set_random_seed(cfg.seed)
@@ -219,8 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     _log(f"strategy: {type(strategy).__name__} with {replicas} replica(s); global batch {cfg.batch_size}; "
          f"{steps} steps per epoch; schedule {session.schedule}")
 
-    common = dict(table=source.table, input_size=input_size, channels=channels, batch_size=cfg.batch_size,
-                  backbone=cfg.backbone, seed=cfg.seed)
+    common = pipeline_options(cfg, source, input_size, channels)
 
     def train_data():  # one per phase (see fit_phases)
         return shard_by_data(segmentation_pipeline(
@@ -283,8 +356,8 @@ def main(argv: list[str] | None = None) -> int:
         f"    out = serve(images=tf.zeros((1, 240, 320, {channels}), tf.uint8))   # any size, uint8\n"
         "    out['mask'].shape, out['probabilities'].shape   # (1, 240, 320), (1, 240, 320, "
         f"{source.num_classes})\n"
-        f"Other formats: python -m zoo export {run.root} --format litert|onnx|keras\n"
-        f"Run on image files or folders: python -m zoo predict {run.export} IMAGE_OR_FOLDER... --out DIR\n"
+        f"Other formats: python -m zoo export {shlex.quote(str(run.root))} --format litert|onnx|keras\n"
+        f"Run on image files or folders: python -m zoo predict {shlex.quote(str(run.export))} IMAGE_OR_FOLDER... --out DIR\n"
     )
     return 0
 

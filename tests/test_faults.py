@@ -94,7 +94,7 @@ def test_ctrl_c_then_sigkill_at_random_moments_then_resume_matches_an_uninterrup
         run / "checkpoints/phase1.weights.h5")
     assert expected.keys() == got.keys() and len(expected) > 50
     # With op determinism, the same seed and the data position restored on resume, the
-    # weights are bit-identical (optimizer state included).
+    # weights are bit-identical.
     for name in expected:
         np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
 

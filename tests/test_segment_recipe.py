@@ -38,13 +38,16 @@ def test_two_phase_schedule_keeps_encoder_identical_through_head_then_trains_it(
                          "--schedule", "head:1@1e-3,stage5:1@1e-3", "--out", str(run), *FAST])
     assert code == 0
     model = zoo.unet("vgg16", num_classes=4, input_shape=(64, 64, 3), encoder_weights=None)
-    model.load_weights(run / "checkpoints" / "phase0.weights.h5")
-    for name, arrays in saved.items():  # through the head phase: every encoder weight as loaded
+    # Only the last finished phase keeps its weights file (tests/test_freezing.py checks a frozen
+    # encoder bit for bit through a phase); stages 1-4 were frozen through both phases here.
+    assert not (run / "checkpoints" / "phase0.weights.h5").exists()
+    model.load_weights(run / "checkpoints" / "phase1.weights.h5")
+    for name, arrays in saved.items():
+        if name.startswith("block5"):
+            continue
         for got, want in zip(model.get_layer(name).get_weights(), arrays):
             np.testing.assert_array_equal(got, want, err_msg=name)
-    model.load_weights(run / "checkpoints" / "phase1.weights.h5")
     assert not np.array_equal(model.get_layer("block5_conv3").get_weights()[0], saved["block5_conv3"][0])
-    np.testing.assert_array_equal(model.get_layer("block4_conv3").get_weights()[0], saved["block4_conv3"][0])
     rows = _history(run)
     assert [(r["epoch"], r["phase"]) for r in rows] == [("0", "0"), ("1", "1")]
     for name in ("config.json", "metrics.json", "curves.png", "samples.png", "export/saved_model.pb"):

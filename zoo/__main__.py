@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
+import traceback
+from pathlib import Path
 
 
 def _cmd_weights(args) -> int:
@@ -59,9 +62,33 @@ def _cmd_models(args) -> int:
     return 0
 
 
+def _unfinished_warning(run_dir: str) -> str | None:
+    """A warning when ``run_dir`` is not finished (no metrics.json) or a training process holds it."""
+    run = Path(run_dir)
+    if not (run / "config.json").is_file() or (run / "metrics.json").is_file():
+        return None
+    lock = run / ".lock"
+    busy = ""
+    try:
+        import fcntl
+
+        with open(lock) as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                busy = " and a training process is working on it now"
+    except (ImportError, OSError):
+        pass
+    return (f"warning: {run_dir} has not finished training (no metrics.json){busy}: the export holds the best "
+            "weights saved so far. Finish the run (re-run its command) and export again for the final model.")
+
+
 def _cmd_export(args) -> int:
     from zoo.export import export_run, read_metadata
 
+    warning = _unfinished_warning(args.run_dir)
+    if warning:
+        print(warning, file=sys.stderr)
     started = time.perf_counter()
     path = export_run(args.run_dir, args.format, args.out, **({"opset": args.opset} if args.opset is not None else {}))
     info = read_metadata(path)
@@ -71,7 +98,7 @@ def _cmd_export(args) -> int:
     print(f"  inputs:  {info['inputs']}")
     for name, what in info["outputs"].items():
         print(f"  output {name}: {what}")
-    print(f"run it on images: python -m zoo predict {path} IMAGE_OR_FOLDER... --out DIR")
+    print(f"run it on images: python -m zoo predict {shlex.quote(str(path))} IMAGE_OR_FOLDER... --out DIR")
     return 0
 
 
@@ -93,7 +120,7 @@ def _cmd_sample_data(args) -> int:
                                  channels=args.channels, seed=args.seed)
     flag = "python -m recipes.segment" if args.kind == "shapes" else "python -m recipes.pose"
     print(f"{args.count} {args.kind} pictures written to {folder}; train on them with "
-          f"{flag} --dataset folder:{folder}")
+          f"{flag} --dataset {shlex.quote(f'folder:{folder}')}")
     return 0
 
 
@@ -133,13 +160,19 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--size", type=int, default=96, help="square side in pixels (default 96)")
     d.add_argument("--channels", type=int, default=3, choices=(1, 3), help="3 = RGB, 1 = grayscale (default 3)")
     d.add_argument("--seed", type=int, default=0)
+    for sub_parser in (m, e, p, d, *wsub.choices.values()):
+        sub_parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     commands = {"weights": _cmd_weights, "models": _cmd_models, "export": _cmd_export, "predict": _cmd_predict,
                 "sample-data": _cmd_sample_data}
+    from zoo.weights import WeightsUnavailableError
+
     try:
         return commands[args.command](args)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
+    except (ValueError, OSError, RuntimeError, WeightsUnavailableError) as err:
+        if getattr(args, "debug", False):
+            traceback.print_exc()
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -73,6 +73,21 @@ def collect_images(inputs: list[str | os.PathLike], exclude: str | os.PathLike |
     return found
 
 
+def check_out(out: Path, inputs: list[str | os.PathLike]) -> None:
+    """Refuses an ``--out`` that is a file, or that is an input folder or holds one (its files would be
+    left out of the inputs, as a folder's own outputs are). A folder inside an input folder is fine."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder for the results")
+    resolved = out.resolve()
+    for item in inputs:
+        item = Path(item)
+        if item.is_dir() and (resolved == item.resolve() or resolved in item.resolve().parents):
+            raise ValueError(f"--out {out} {'is' if resolved == item.resolve() else 'holds'} the input folder "
+                             f"{item}: the results would be mixed with the images. Choose another folder (one "
+                             "inside the input folder is fine: it is left out of the inputs)")
+
+
 def read_image(path: Path, channels: int) -> np.ndarray:
     """uint8 ``[H, W, channels]`` from an image file, converted like the training pipeline.
 
@@ -207,12 +222,17 @@ def predict_files(export: str | os.PathLike, inputs: list[str | os.PathLike], ou
     if batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {batch_size}")
     out = Path(out)
+    check_out(out, inputs)
     files = collect_images(inputs, exclude=out)
     if not files:
         raise ValueError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {[str(i) for i in inputs]}")
     predictor = load(export)
     info = predictor.info
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"--out {out}: cannot create it ({err.strerror or err}); choose a folder you can write "
+                         "to") from None
     summary = PredictSummary(out=out)
     segmentation = info["task"] == "segmentation"
     colours = palette(len(info.get("classes", [])))

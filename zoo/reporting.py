@@ -9,6 +9,8 @@ from typing import Sequence
 
 import numpy as np
 
+from zoo.files import default_file_mode
+
 
 def _pyplot():
     import matplotlib
@@ -22,6 +24,7 @@ def _pyplot():
 def _save(fig, path: Path) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    os.fchmod(fd, default_file_mode())
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=100, bbox_inches="tight")

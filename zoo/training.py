@@ -3,14 +3,16 @@
 Run directory (DESIGN.md)::
 
     <run>/config.json     resolved configuration, versions, seed
-    <run>/checkpoints/    backup/phaseN (BackupAndRestore), phaseN.weights.h5 (end of
-                          each finished phase), best.weights.h5 (best validation score)
+    <run>/checkpoints/    backup/phaseN (BackupAndRestore of the running phase: weights and
+                          optimizer state), phaseN.weights.h5 (the last finished phase's
+                          weights; earlier ones are deleted), best.weights.h5 (best
+                          validation score); weights files hold no optimizer state
     <run>/logs/           TensorBoard
     <run>/history.csv     one row per epoch with its phase (CSVLogger)
     <run>/curves.png, samples.png, metrics.json, export/
 
-Resuming: a phase that finished left ``checkpoints/phaseN.weights.h5``; it is
-skipped and its weights loaded. The phase that was running restarts from its
+Resuming: the last phase that finished left ``checkpoints/phaseN.weights.h5``; the
+phases up to it are skipped and its weights loaded. The phase that was running restarts from its
 ``BackupAndRestore`` backup (weights, optimizer state and epoch). Rows of
 ``history.csv`` from epochs that are about to be run again are dropped first, so
 each epoch appears exactly once.
@@ -32,6 +34,7 @@ from typing import Callable, Sequence
 
 import keras
 
+from zoo.files import default_file_mode
 from zoo.freezing import Phase, run_schedule
 
 
@@ -41,6 +44,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, default_file_mode())  # mkstemp makes files private; a run's files are as readable as any other
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
         os.replace(tmp, path)
@@ -54,14 +58,25 @@ def write_json_atomic(path: Path, data) -> None:
     write_text_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
-def save_weights_atomic(model: keras.Model, path: Path) -> None:
+def save_weights_atomic(model: keras.Model, path: Path, optimizer: bool = False) -> None:
     """``model.save_weights(path)`` through a temporary file in the same folder and a rename,
-    so ``path`` is always either the previous complete file or the new complete one."""
+    so ``path`` is always either the previous complete file or the new complete one.
+
+    ``optimizer=False`` leaves the optimizer's state out (Adam's two moments would triple the
+    file): the best and per-phase weights are loaded into a model for evaluation, export or
+    the next phase, which starts a new optimizer. This uses Keras' ``saving_lib.save_weights_only``
+    with ``objects_to_skip`` (what ``model.save_weights`` calls, checked against Keras 3.15.1).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{os.getpid()}-partial-{path.name}")  # keeps the .weights.h5 ending Keras wants
     try:
-        model.save_weights(str(tmp))
+        if optimizer or getattr(model, "optimizer", None) is None:
+            model.save_weights(str(tmp))
+        else:
+            from keras.src.saving import saving_lib
+
+            saving_lib.save_weights_only(model, str(tmp), objects_to_skip=[model.optimizer])
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -405,8 +420,10 @@ def fit_phases(
     """
     run.checkpoints.mkdir(parents=True, exist_ok=True)
     starts = [sum(p.epochs for p in phases[:i]) for i in range(len(phases))]
-    done = [run.phase_weights(i).is_file() for i in range(len(phases))]
-    first = next((i for i, finished in enumerate(done) if not finished), len(phases))
+    # Only the last finished phase keeps its weights file (the ones before are deleted when it is
+    # written): the phases up to the newest file are done.
+    finished = [i for i in range(len(phases)) if run.phase_weights(i).is_file()]
+    first = max(finished) + 1 if finished else 0
     if first == len(phases):
         log("all phases already finished; nothing to train")
         model.load_weights(run.phase_weights(len(phases) - 1))
@@ -422,6 +439,7 @@ def fit_phases(
 
     def saved_state(index: int) -> str:
         backup, done = _backup_epoch(run.backup(index)), [run.phase_weights(i) for i in range(index)]
+        done = [path for path in done if path.is_file()]
         if backup:
             return f"The state after epoch {backup} is kept in {run.backup(index)}."
         if done:
@@ -458,8 +476,15 @@ def fit_phases(
             f"{phase.epochs} epoch(s) at learning rate {phase.learning_rate:g}")
 
     def finish(index: int, phase: Phase) -> None:
+        # In this order, a kill between any two steps leaves a state resuming understands.
         save_weights_atomic(model, run.phase_weights(index))
         shutil.rmtree(run.backup(index), ignore_errors=True)
+        try:
+            run.backup(index).parent.rmdir()  # backup/ once no phase has a backup left
+        except OSError:
+            pass
+        for earlier in range(index):
+            run.phase_weights(earlier).unlink(missing_ok=True)
 
     interrupt = StopOnInterrupt()
     interrupt.install()

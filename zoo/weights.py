@@ -30,6 +30,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from zoo.files import default_file_mode
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 MANIFEST_PATH = PROJECT_DIR / "weights" / "manifest.json"
 DOWNLOAD_TIMEOUT_S = 20.0  # per network operation (connect, each read)
@@ -149,6 +151,7 @@ def fetch(name: str, timeout: float = DOWNLOAD_TIMEOUT_S, quiet: bool = False) -
     store = store_dir()
     store.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=store)
+    os.fchmod(fd, default_file_mode())
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(entry.url, timeout=timeout) as resp:
@@ -217,6 +220,7 @@ def import_file(path: str | os.PathLike) -> Path:
             store = store_dir()
             store.mkdir(parents=True, exist_ok=True)
             fd, tmp_name = tempfile.mkstemp(prefix=f".{entry.name}.", suffix=".part", dir=store)
+            os.fchmod(fd, default_file_mode())
             os.close(fd)
             try:
                 shutil.copyfile(source, tmp_name)

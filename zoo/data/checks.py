@@ -21,10 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.data.layout import folder_class_names
+from zoo.data.layout import IMAGE_SUFFIXES, folder_class_names
+from zoo.data.masks import MASK_SUFFIXES, MaskFormatError, binary_kind, describe_mode, mask_values
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
-MASK_SUFFIXES = (".png",)
 SHOWN = 5  # file names listed per finding
 
 
@@ -44,7 +43,8 @@ class Finding:
         more = f" and {len(self.files) - SHOWN} more" if len(self.files) > SHOWN else ""
         head = "error" if self.error else "note"
         where = f" ({len(self.files)}): {names}{more}" if self.files else ""
-        return f"  {head}: {self.what}{where}\n        {'fix' if self.error else 'so'}: {self.fix}"
+        fix = f"\n        {'fix' if self.error else 'so'}: {self.fix}" if self.fix else ""
+        return f"  {head}: {self.what}{where}{fix}"
 
 
 class DataReport:
@@ -54,6 +54,7 @@ class DataReport:
         self.dataset = dataset
         self.findings: dict[str, Finding] = {}
         self.examined = 0
+        self.summary: list[str] = []  # what was found, e.g. how the masks are stored
 
     def add(self, what: str, fix: str, file=None, *, error: bool = True) -> None:
         finding = self.findings.setdefault(what, Finding(what, fix, error))
@@ -68,7 +69,8 @@ class DataReport:
         errors, notes = self.errors, [f for f in self.findings.values() if not f.error]
         head = (f"{self.dataset}: {len(errors)} problem(s) found in {self.examined} example(s)" if errors
                 else f"{self.dataset}: no problems found in {self.examined} example(s)")
-        return "\n".join([head, *(f.line() for f in errors), *(f.line() for f in notes)])
+        return "\n".join([head, *(f"  found: {line}" for line in self.summary), *(f.line() for f in errors),
+                          *(f.line() for f in notes)])
 
     def raise_if_errors(self) -> None:
         if self.errors:
@@ -84,6 +86,15 @@ def loaded_source_report(source) -> DataReport:
         if count == 0:
             report.add(f"the {split} split is empty", "choose another split (--train-split/--val-split)")
     return report
+
+
+def add_load_errors(report: DataReport, load) -> None:
+    """Calls ``load()`` (the loading training does) and adds the ``ValueError`` it raises, if any, to
+    ``report`` as an error: ``check`` then refuses exactly what training refuses."""
+    try:
+        load()
+    except ValueError as err:
+        report.add(f"training refuses these settings: {err}", "")
 
 
 def stop_on_errors(report: DataReport, log) -> None:
@@ -114,6 +125,12 @@ def _open(path: Path, report: DataReport, name: str):
         image = Image.open(path)
         image.load()  # decodes everything: a truncated file fails here
         return image
+    except Image.DecompressionBombError as err:
+        report.add(f"images larger than Pillow's safety limit of {Image.MAX_IMAGE_PIXELS * 2 / 1e6:.0f} megapixels "
+                   "(it refuses them as possible decompression bombs)",
+                   "downscale the image or cut it into tiles (each tile an image with its own mask)",
+                   f"{name} ({err})")
+        return None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         kind = "truncated file" if "truncated" in str(err).lower() else "unreadable image file"
         report.add(kind, "re-export or re-copy the file, or remove it", name)
@@ -161,13 +178,16 @@ def _unsupported(files, allowed, report: DataReport, what: str) -> list[Path]:
 # ---- segmentation -------------------------------------------------------------------------------
 
 def _segmentation_split(folder: Path, report: DataReport, *, channels: int, num_classes: int, ignore_index: int,
-                        binary_masks: bool, resize_masks: bool, values: Counter, masks_seen: list) -> int:
+                        binary_masks: bool, resize_masks: bool, values_seen: Counter, masks_seen: list,
+                        modes: Counter, binary_kinds: Counter) -> int:
     images_dir, masks_dir = folder / "images", folder / "masks"
     if not images_dir.is_dir() or not masks_dir.is_dir():
         report.add(f"{folder} has no images/ and masks/ subfolders",
                    "lay the data out as DIR/images/<stem>.png|jpg and DIR/masks/<stem>.png (or DIR/train, DIR/val)")
         return 0
     prefix = f"{folder.name}/" if folder.name in ("train", "val") else ""
+    _nested(images_dir, report, f"{prefix}images/")
+    _nested(masks_dir, report, f"{prefix}masks/")
     images = _unsupported(sorted(p for p in images_dir.iterdir() if p.is_file()), IMAGE_SUFFIXES, report, "image")
     masks = _unsupported(sorted(p for p in masks_dir.iterdir() if p.is_file()), MASK_SUFFIXES, report,
                          "mask (masks must be PNG: lossless class indices)")
@@ -189,17 +209,20 @@ def _segmentation_split(folder: Path, report: DataReport, *, channels: int, num_
             continue
         pairs += 1
         image = _open(paths[0], report, image_name)
-        mask_name = f"{prefix}masks/{stem}.png"
+        mask_name = f"{prefix}masks/{mask_by_stem[stem].name}"
         mask = _open(mask_by_stem[stem], report, mask_name)
         if image is not None:
             _channels(image, channels, report, image_name)
         if mask is None:
             continue
-        if mask.mode not in ("1", "L", "P", "I", "I;16", "I;16B"):
-            report.add(f"masks with colour mode {mask.mode!r} (masks hold one class index per pixel)",
-                       "save masks as single-channel PNGs of class indices (convert colour-coded masks first)",
-                       mask_name)
+        try:
+            values = mask_values(mask)  # the reader training uses (zoo.data.masks)
+        except MaskFormatError as err:
+            report.add(f"masks that cannot be read as class indices ({describe_mode(mask.mode)})",
+                       "save masks as single-channel PNGs of class indices (8-bit gray, indexed/palette or 16-bit "
+                       f"gray; convert colour-coded masks first): {err}", mask_name)
             continue
+        modes[describe_mode(mask.mode)] += 1
         if image is not None and image.size != mask.size:
             if resize_masks:
                 report.add("masks of another size than their image are resized to it (nearest neighbour)",
@@ -208,17 +231,35 @@ def _segmentation_split(folder: Path, report: DataReport, *, channels: int, num_
                 report.add("image and mask differ in size",
                            "fix the pairs, or pass --resize-masks to resize each mask to its image",
                            f"{image_name} {image.size[0]}x{image.size[1]} vs mask {mask.size[0]}x{mask.size[1]}")
-        present = np.unique(np.asarray(mask))
+        present = np.unique(values)
         masks_seen.append(present)
-        values.update(int(v) for v in present)
+        values_seen.update(int(v) for v in present)
         if binary_masks:
+            kind = binary_kind(present)
+            binary_kinds[kind] += 1
+            if kind == "thresholded":
+                report.add("binary masks with values other than 0/1 or 0/255 (anti-aliased edges or JPEG damage?): "
+                           "values >= 128 are read as the object, the rest as background",
+                           "nothing to do if that is right; otherwise save exact 0/255 (or 0/1) masks",
+                           f"{mask_name} (values {[int(v) for v in present[:6]]}"
+                           f"{' ...' if len(present) > 6 else ''})", error=False)
             continue
         bad = [int(v) for v in present if not (0 <= v < num_classes) and v != ignore_index]
         if bad:
             report.add(f"mask values outside 0..{num_classes - 1} that are not the ignore index {ignore_index}",
-                       "fix the masks, pass the right --num-classes, or --binary-masks for 0/255 masks",
+                       "fix the masks, pass the right --num-classes, or --binary-masks for 0/1 or 0/255 masks",
                        f"{mask_name} (values {bad[:6]})")
     return pairs
+
+
+def _nested(folder: Path, report: DataReport, shown: str) -> None:
+    """Reports files in sub-folders of ``folder``: the loaders read only the files directly in it."""
+    nested = sorted(p for p in folder.rglob("*") if p.is_file() and p.parent != folder
+                    and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    for path in nested:
+        report.add(f"files in sub-folders of {shown.rstrip('/').split('/')[-1]}/ (only the files directly in it are "
+                   "read)", "move them up into the folder itself (or point folder: at the sub-folder, laid out "
+                   "the same way)", f"{shown}{path.relative_to(folder).as_posix()}")
 
 
 def check_segmentation_folder(path: str, *, channels: int, num_classes: int | None, ignore_index: int = 255,
@@ -248,9 +289,10 @@ def check_segmentation_folder(path: str, *, channels: int, num_classes: int | No
     except ValueError as err:
         report.add("the classes are not known", str(err))
         num_classes = 256
-    values, masks_seen = Counter(), []
+    values, masks_seen, modes, binary_kinds = Counter(), [], Counter(), Counter()
     options = dict(channels=channels, num_classes=num_classes, ignore_index=ignore_index, binary_masks=binary_masks,
-                   resize_masks=resize_masks, values=values, masks_seen=masks_seen)
+                   resize_masks=resize_masks, values_seen=values, masks_seen=masks_seen, modes=modes,
+                   binary_kinds=binary_kinds)
     if (folder / "train").is_dir() and (folder / "val").is_dir():
         counts = {split: _segmentation_split(folder / split, report, **options) for split in ("train", "val")}
         for split, count in counts.items():
@@ -268,6 +310,12 @@ def check_segmentation_folder(path: str, *, channels: int, num_classes: int | No
     if looks_binary and not binary_masks:
         report.add("every mask holds only 0 and 255: these look like binary masks, and 255 is read as 'ignore'",
                    "pass --binary-masks (255 = object), or --ignore-index to keep 255 as ignore on purpose")
+    if modes:
+        report.summary.append("masks read as " + ", ".join(f"{mode} ({n})" for mode, n in modes.most_common()))
+    if binary_kinds:
+        report.summary.append("binary masks stored as " + ", ".join(
+            f"{kind} ({n})" for kind, n in binary_kinds.most_common()) + "; each mask is read by its own values "
+            "(all 0 or 1: as is; otherwise >= 128 is the object)")
     return report
 
 
@@ -288,18 +336,41 @@ def _keypoint_annotations(folder: Path, report: DataReport, prefix: str):
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             report.add("the COCO JSON cannot be parsed", f"fix the JSON ({err})", name)
             return [], []
+        if not isinstance(data, dict):
+            report.add("the COCO JSON is not an object with images, annotations and categories",
+                       "write a COCO keypoints file: {\"images\": [...], \"annotations\": [...], \"categories\": [...]}",
+                       name)
+            return [], []
         missing = [f for f in ("images", "annotations", "categories") if f not in data]
         if missing:
             report.add(f"the COCO JSON lacks {missing}", "COCO keypoints files need images, annotations, categories",
                        name)
             return [], []
-        names = list((data["categories"] or [{}])[0].get("keypoints") or [])
+        not_lists = [f for f in ("images", "annotations", "categories") if not isinstance(data[f], list)]
+        if not_lists:
+            report.add(f"COCO fields that are not lists: {', '.join(f'{f} is {type(data[f]).__name__}' for f in not_lists)}",
+                       "images, annotations and categories must each be a JSON list ([] when empty)", name)
+            return [], []
+        bad_entries = [f"{f}[{i}]" for f in ("images", "annotations", "categories")
+                       for i, entry in enumerate(data[f]) if not isinstance(entry, dict)]
+        if bad_entries:
+            report.add("COCO entries that are not objects", "every entry of images, annotations and categories is "
+                       "a JSON object", f"{name} {', '.join(bad_entries[:SHOWN])}")
+            return [], []
+        first = data["categories"][0] if data["categories"] else {}
+        names = first.get("keypoints") or []
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            report.add("the category's keypoints is not a list of names", "write \"keypoints\": [\"nose\", ...]", name)
+            return [], []
         files = {}
         for i, image in enumerate(data["images"]):
             lacking = [f for f in ("id", "file_name") if f not in image]
             if lacking:
                 report.add(f"COCO images entries without {lacking}", "every image entry needs id and file_name",
                            f"{name} images[{i}]")
+            elif not isinstance(image["file_name"], str) or not isinstance(image["id"], (int, str)):
+                report.add("COCO images entries whose id is not a number or file_name not a string",
+                           "write \"id\": 1, \"file_name\": \"a.jpg\"", f"{name} images[{i}]")
             else:
                 files[image["id"]] = image["file_name"]
         for i, ann in enumerate(data["annotations"]):
@@ -308,8 +379,13 @@ def _keypoint_annotations(folder: Path, report: DataReport, prefix: str):
                 report.add(f"COCO annotations without {lacking}", "every annotation needs image_id and keypoints",
                            f"{name} annotations[{i}]")
                 continue
-            if ann["image_id"] not in files:
+            if not isinstance(ann["image_id"], (int, str)) or ann["image_id"] not in files:
                 report.add("COCO annotations whose image_id is not in images", "fix image_id or add the image",
+                           f"{name} annotations[{i}]")
+                continue
+            if not isinstance(ann["keypoints"], list) or not all(
+                    v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in ann["keypoints"]):
+                report.add("COCO keypoints that are not a list of numbers", "write keypoints as [x1, y1, v1, ...]",
                            f"{name} annotations[{i}]")
                 continue
             flat = [math.nan if v is None else v for v in ann["keypoints"]]

@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.data import synthetic
+from zoo.data.pipeline import decode_image_file
 from zoo.data.tfds import count_examples, prepared_builder, resolve_splits
 
 
@@ -45,7 +46,7 @@ def flip_index_from_pairs(count: int, pairs) -> list[int]:
     index = list(range(count))
     for a, b in pairs:
         if not (0 <= a < count and 0 <= b < count):
-            raise ValueError(f"flip pair ({a}, {b}) is outside the {count} keypoints")
+            raise ValueError(f"flip pair {a}-{b} (--flip-pairs) is outside the {count} keypoints 0..{count - 1}")
         index[a], index[b] = b, a
     return index
 
@@ -171,6 +172,31 @@ def tfds_keypoint_source(name: str, *, data_dir: str | None, image_key: str | No
     )
 
 
+def _read_coco(path: Path, images_dir: Path) -> tuple[list[str], list[np.ndarray], list[np.ndarray], list[str]]:
+    """``_read_annotations`` for a COCO keypoints JSON."""
+    paths, points, boxes = [], [], []
+    data = json.loads(path.read_text())
+    for field in ("images", "annotations", "categories"):
+        if field not in data:
+            raise ValueError(f"COCO keypoints JSON needs {field!r}")
+    names = list(data["categories"][0].get("keypoints") or [])
+    files = {img["id"]: img for img in data["images"]}
+    for ann in data["annotations"]:
+        kp = np.asarray(ann["keypoints"], np.float32).reshape(-1, 3)
+        if not names:
+            names = [f"kp{i}" for i in range(len(kp))]
+        image = files[ann["image_id"]]
+        paths.append(str(images_dir / image["file_name"]))
+        points.append(np.concatenate([kp[:, :2], (kp[:, 2:] > 0).astype(np.float32)], -1))
+        if ann.get("bbox"):
+            x, y, w, h = ann["bbox"]  # looked at enlarged 1.25x, as top-down pose methods do
+            cx, cy = x + w / 2, y + h / 2
+            boxes.append(np.array([cx - 0.625 * w, cy - 0.625 * h, cx + 0.625 * w, cy + 0.625 * h], np.float32))
+        else:
+            boxes.append(np.array([0, 0, image.get("width", 0), image.get("height", 0)], np.float32))
+    return paths, points, boxes, names
+
+
 def _read_annotations(folder: Path) -> tuple[list[str], list[np.ndarray], list[np.ndarray], list[str]]:
     """(image paths, keypoints [K, 3] per example, boxes [4] per example, names) from a folder."""
     images_dir = folder / "images"
@@ -180,26 +206,11 @@ def _read_annotations(folder: Path) -> tuple[list[str], list[np.ndarray], list[n
         raise ValueError(f"{folder} needs images/ and a COCO keypoints .json or a .csv (image,x0,y0,...) beside it")
     paths, points, boxes = [], [], []
     if jsons:
-        data = json.loads(jsons[0].read_text())
-        for field in ("images", "annotations", "categories"):
-            if field not in data:
-                raise ValueError(f"{jsons[0]}: COCO keypoints JSON needs {field!r}")
-        names = list(data["categories"][0].get("keypoints") or [])
-        files = {img["id"]: img for img in data["images"]}
-        for ann in data["annotations"]:
-            kp = np.asarray(ann["keypoints"], np.float32).reshape(-1, 3)
-            if not names:
-                names = [f"kp{i}" for i in range(len(kp))]
-            image = files[ann["image_id"]]
-            paths.append(str(images_dir / image["file_name"]))
-            points.append(np.concatenate([kp[:, :2], (kp[:, 2:] > 0).astype(np.float32)], -1))
-            if ann.get("bbox"):
-                x, y, w, h = ann["bbox"]  # looked at enlarged 1.25x, as top-down pose methods do
-                cx, cy = x + w / 2, y + h / 2
-                boxes.append(np.array([cx - 0.625 * w, cy - 0.625 * h, cx + 0.625 * w, cy + 0.625 * h], np.float32))
-            else:
-                boxes.append(np.array([0, 0, image.get("width", 0), image.get("height", 0)], np.float32))
-        return paths, points, boxes, names
+        try:
+            return _read_coco(jsons[0], images_dir)
+        except (TypeError, KeyError, AttributeError, IndexError, ValueError) as err:
+            raise ValueError(f"{jsons[0]}: not a COCO keypoints file this recipe can read ({type(err).__name__}: "
+                             f"{err}); the recipe's `check` command lists every problem in it") from None
     with open(csvs[0], newline="") as handle:
         rows = list(csv.reader(handle))
     header, body = rows[0], rows[1:]
@@ -218,8 +229,7 @@ def _read_annotations(folder: Path) -> tuple[list[str], list[np.ndarray], list[n
 
 def _files_dataset(paths, points, boxes, channels: int) -> tf.data.Dataset:
     def read(path, keypoints, box):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
-        image.set_shape([None, None, channels])
+        image = decode_image_file(path, channels)
         shape = tf.cast(tf.shape(image), tf.float32)
         whole = tf.stack([0.0, 0.0, shape[1], shape[0]])
         box = tf.where(box[2] > box[0], box, whole)

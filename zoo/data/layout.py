@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# Image files the folder datasets read (TensorFlow's decoders read these; ``check`` and the loaders agree).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
 
 def folder_class_names(folder: Path, num_classes: int | None, binary_masks: bool) -> list[str]:
     """Class names of a folder dataset: ``classes.txt`` (one per line, class 0 first) if present,

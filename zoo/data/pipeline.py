@@ -1,7 +1,7 @@
 """tf.data pipelines from raw ``(image, mask)`` examples to model-ready batches.
 
-Per example (parallel map): channel conversion, label remapping through a 256-entry
-table, resize (bilinear for images, nearest neighbour for masks), then a cache of
+Per example (parallel map): channel conversion, label remapping through a lookup
+table (``mask_to_labels``), resize (bilinear for images, nearest neighbour for masks), then a cache of
 the resized uint8 data. Per batch: augmentation (training only), the backbone's
 preprocessing, prefetch.
 """
@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from zoo.backbones import get_backbone
 from zoo.data.augment import AugmentConfig, make_augmenter
+from zoo.data.masks import LABEL_SLOTS, binary_to_01
 
 AUTOTUNE = tf.data.AUTOTUNE
 CACHE_LIMIT_BYTES = 4 << 30  # keep resized data in memory below this size
@@ -38,34 +39,64 @@ def convert_channels(image: tf.Tensor, channels: int) -> tf.Tensor:
     )
 
 
+def decode_image_file(path: tf.Tensor, channels: int) -> tf.Tensor:
+    """uint8 ``[H, W, channels]`` from an image file (PNG, JPEG, BMP, GIF's first frame) by TensorFlow's
+    decoders. One channel is decoded as RGB and converted like ``convert_channels`` (gray pictures come
+    back unchanged; TensorFlow's BMP decoder cannot give one channel)."""
+    data = tf.io.read_file(path)
+    if channels == 1:
+        rgb = tf.io.decode_image(data, channels=3, expand_animations=False)
+        rgb.set_shape([None, None, 3])
+        image = convert_channels(rgb, 1)
+    else:
+        image = tf.io.decode_image(data, channels=channels, expand_animations=False)
+    image.set_shape([None, None, channels])
+    return image
+
+
 def label_table(num_classes: int, ignore_index: int = 255, mapping: dict[int, int] | None = None,
                 binary: bool = False) -> np.ndarray:
-    """A 256-entry lookup table from raw mask values to class indices.
+    """A lookup table from raw mask values to class indices (``LABEL_SLOTS + 1`` entries).
+
+    Raw values at or above ``LABEL_SLOTS`` (possible in 16-bit masks) all read the last
+    entry, which is ``ignore_index``.
 
     Args:
         num_classes: C.
         ignore_index: the label excluded from loss and metrics (kept as is).
         mapping: explicit raw value -> class (e.g. {1: 0, 2: 1, 3: 2}); values not in
             it become ``ignore_index``.
-        binary: masks stored as 0/255 (or any 0 / >= 128): values >= 128 become 1,
-            others 0.
+        binary: for masks already turned into 0/1 by ``zoo.data.masks.binary_to_01``
+            (0/1 or 0/255 masks): 0 and 1 map to themselves.
 
     Returns:
-        int32 ``[256]``. Without mapping/binary: values 0..C-1 map to themselves,
+        int32 ``[LABEL_SLOTS + 1]``. Without mapping/binary: values 0..C-1 map to themselves,
         anything else to ``ignore_index``.
     """
-    table = np.full(256, ignore_index, np.int32)
+    table = np.full(LABEL_SLOTS + 1, ignore_index, np.int32)
     if binary:
-        table[:128] = 0
-        table[128:] = 1
+        table[:2] = (0, 1)
     elif mapping:
         for raw, cls in mapping.items():
             table[int(raw)] = int(cls)
     else:
-        table[: min(num_classes, 256)] = np.arange(min(num_classes, 256))
-        if 0 <= ignore_index < 256:
+        table[: min(num_classes, LABEL_SLOTS)] = np.arange(min(num_classes, LABEL_SLOTS))
+        if 0 <= ignore_index < LABEL_SLOTS:
             table[ignore_index] = ignore_index
     return table
+
+
+def mask_to_labels(mask: tf.Tensor, table: np.ndarray | tf.Tensor, binary_masks: bool = False) -> tf.Tensor:
+    """Raw mask values (int ``[h, w, c]``, first channel used) -> class indices int32 ``[h, w, 1]``.
+
+    ``binary_masks``: 0/1 or 0/255 masks, turned into 0/1 per mask by
+    ``zoo.data.masks.binary_to_01`` first (the rule ``check`` reports with).
+    """
+    mask = tf.cast(mask[..., :1], tf.int32)
+    if binary_masks:
+        mask = binary_to_01(mask)
+    mask = tf.clip_by_value(mask, 0, LABEL_SLOTS)
+    return tf.gather(tf.constant(table, tf.int32) if not isinstance(table, tf.Tensor) else table, mask)
 
 
 def segmentation_pipeline(
@@ -82,6 +113,7 @@ def segmentation_pipeline(
     num_examples: int | None = None,
     repeat: bool = False,
     preprocess: bool = True,
+    binary_masks: bool = False,
 ) -> tf.data.Dataset:
     """Turns raw ``(image uint8 [h, w, c], mask [h, w, 1])`` examples into batches.
 
@@ -96,6 +128,8 @@ def segmentation_pipeline(
         num_examples: for the cache size estimate (None: do not cache).
         repeat: repeat forever (use with ``steps_per_epoch``).
         preprocess: apply the backbone's preprocessing (False: pixels stay in [0, 255]).
+        binary_masks: masks are 0/1 or 0/255 (see ``mask_to_labels``); ``table`` is then
+            ``label_table(2, binary=True)``.
 
     Returns:
         ``(images float32 [B, H, W, channels] preprocessed, masks int32 [B, H, W, 1])``.
@@ -108,7 +142,7 @@ def segmentation_pipeline(
         image = convert_channels(image, channels)
         image = tf.image.resize(tf.cast(image, tf.float32), (height, width), method="bilinear", antialias=True)
         image = tf.cast(tf.round(tf.clip_by_value(image, 0, 255)), tf.uint8)
-        mask = tf.gather(lookup, tf.cast(mask[..., :1], tf.int32))
+        mask = mask_to_labels(mask, lookup, binary_masks)
         mask = tf.image.resize(mask, (height, width), method="nearest")
         return image, tf.cast(mask, tf.uint8)
 

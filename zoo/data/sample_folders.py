@@ -35,6 +35,8 @@ def write_sample_folder(kind: str, folder: str | os.PathLike, count: int = 40, s
     if kind not in KINDS:
         raise ValueError(f"unknown sample set {kind!r}; choose one of {KINDS}")
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{folder} is a file; give a new or empty folder for the sample set")
     for existing in (folder / "images", folder / "masks", folder / "keypoints.csv", folder / "classes.txt"):
         if existing.is_file() or (existing.is_dir() and any(existing.iterdir())):
             raise ValueError(f"{existing} already exists; choose a new or empty folder")

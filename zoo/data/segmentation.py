@@ -14,11 +14,10 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.data import synthetic
-from zoo.data.layout import folder_class_names
-from zoo.data.pipeline import label_table
+from zoo.data.layout import IMAGE_SUFFIXES, folder_class_names
+from zoo.data.masks import MASK_SUFFIXES, read_mask_for_pipeline
+from zoo.data.pipeline import decode_image_file, label_table
 from zoo.data.tfds import count_examples, prepared_builder, resolve_splits
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 @dataclasses.dataclass
@@ -33,6 +32,7 @@ class SegmentationSource:
         table: raw mask value -> class index (``label_table``).
         channels: the images' channel count, if known.
         description: one line for logs and config.json.
+        binary_masks: masks are 0/1 or 0/255 (``zoo.data.pipeline.mask_to_labels``).
     """
 
     train: tf.data.Dataset
@@ -44,6 +44,7 @@ class SegmentationSource:
     table: np.ndarray
     channels: int | None
     description: str
+    binary_masks: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,7 +118,7 @@ def tfds_source(name: str, *, num_classes: int | None, ignore_index: int, image_
             num_classes = 2
         if num_classes is None:
             raise ValueError(f"tfds:{name} has no preset: pass --num-classes (and --image-key/--mask-key)")
-        class_names = [f"class{i}" for i in range(num_classes)]
+        class_names = ["background", "object"] if binary_masks else [f"class{i}" for i in range(num_classes)]
         table = label_table(num_classes, ignore_index, binary=binary_masks)
     builder = prepared_builder(name, data_dir, (image_key, mask_key))
     features = builder.info.features
@@ -139,6 +140,7 @@ def tfds_source(name: str, *, num_classes: int | None, ignore_index: int, image_
         table=table,
         channels=channels,
         description=f"tfds:{name} ({train_split} / {val_split})",
+        binary_masks=binary_masks,
     )
 
 
@@ -146,10 +148,10 @@ def _pairs(folder: Path) -> list[tuple[str, str]]:
     images_dir, masks_dir = folder / "images", folder / "masks"
     if not images_dir.is_dir() or not masks_dir.is_dir():
         raise ValueError(f"{folder} needs images/ and masks/ subfolders (or train/ and val/ holding them)")
-    masks = {p.stem: p for p in masks_dir.iterdir() if p.suffix.lower() == ".png"}
+    masks = {p.stem: p for p in masks_dir.iterdir() if p.suffix.lower() in MASK_SUFFIXES and p.is_file()}
     pairs = []
     for image in sorted(images_dir.iterdir()):
-        if image.suffix.lower() in IMAGE_SUFFIXES and image.stem in masks:
+        if image.is_file() and image.suffix.lower() in IMAGE_SUFFIXES and image.stem in masks:
             pairs.append((str(image), str(masks[image.stem])))
     if not pairs:
         raise ValueError(f"{folder}: no image in images/ has a mask of the same stem in masks/ (PNG)")
@@ -157,12 +159,13 @@ def _pairs(folder: Path) -> list[tuple[str, str]]:
 
 
 def _read_files(pairs: list[tuple[str, str]], channels: int) -> tf.data.Dataset:
+    """Images by TensorFlow's decoder; masks by the one mask reader (``zoo.data.masks``), as ``check`` reads them."""
     images, masks = zip(*pairs)
 
     def read(image_path, mask_path):
-        image = tf.io.decode_image(tf.io.read_file(image_path), channels=channels, expand_animations=False)
-        mask = tf.io.decode_png(tf.io.read_file(mask_path), channels=1)
-        image.set_shape([None, None, channels])
+        image = decode_image_file(image_path, channels)
+        mask = tf.numpy_function(read_mask_for_pipeline, [mask_path], tf.int32, stateful=False)
+        mask.set_shape([None, None, 1])
         return image, mask
 
     return tf.data.Dataset.from_tensor_slices((list(images), list(masks))).map(
@@ -172,7 +175,8 @@ def _read_files(pairs: list[tuple[str, str]], channels: int) -> tf.data.Dataset:
 
 def folder_source(path: str, *, channels: int, num_classes: int | None, ignore_index: int,
                   binary_masks: bool, val_fraction: float, seed: int) -> SegmentationSource:
-    """``DIR/images/<stem>.(png|jpg)`` with ``DIR/masks/<stem>.png`` (class index or 0/255 masks);
+    """``DIR/images/<stem>.(png|jpg|bmp)`` with ``DIR/masks/<stem>.png`` (class indices, or 0/1 or 0/255
+    binary masks; read by ``zoo.data.masks``, as ``check`` reads them);
     optional ``DIR/classes.txt`` (one class name per line) gives the classes' names and count.
 
     With ``DIR/train/`` and ``DIR/val/`` (each with images/ and masks/) those are the
@@ -204,4 +208,5 @@ def folder_source(path: str, *, channels: int, num_classes: int | None, ignore_i
         table=label_table(num_classes, ignore_index, binary=binary_masks),
         channels=channels,
         description=f"folder:{folder} ({len(train)} train / {len(val)} val)",
+        binary_masks=binary_masks,
     )

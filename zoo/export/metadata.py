@@ -93,6 +93,27 @@ def read_metadata(path: str | Path) -> dict:
     candidates = [path / METADATA_FILE] if path.is_dir() else [path.parent / METADATA_FILE]
     for candidate in candidates:
         if candidate.is_file():
-            return json.loads(candidate.read_text())
+            try:
+                info = json.loads(candidate.read_text())
+            except (UnicodeDecodeError, json.JSONDecodeError) as err:
+                raise ValueError(f"{candidate} is not valid JSON ({err}); export the run again") from None
+            _check_metadata(info, candidate)
+            return info
     raise FileNotFoundError(f"no {METADATA_FILE} in {candidates[0].parent}: export the run with "
                             "`python -m zoo export RUN_DIR --format ...`, which writes it")
+
+
+def _check_metadata(info, where: Path) -> None:
+    """Refuses a ``model.json`` without the fields predict and the runtimes use, naming them."""
+    if not isinstance(info, dict):
+        raise ValueError(f"{where} is not a model.json written by `python -m zoo export` (not a JSON object)")
+    needed = ["format", "task", "channels", "input_size"]
+    task = info.get("task")
+    if task == "segmentation":
+        needed.append("classes")
+    elif task == "keypoints":
+        needed.append("keypoint_names")
+    missing = [k for k in needed if k not in info]
+    if missing or task not in ("segmentation", "keypoints") or not isinstance(info.get("channels"), int):
+        raise ValueError(f"{where} is not a model.json written by `python -m zoo export` (missing or wrong: "
+                         f"{', '.join(missing) or 'task/channels'}); export the run again with it")

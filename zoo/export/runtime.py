@@ -34,10 +34,39 @@ class Predictor:
         return self.run(images)
 
 
+# What each task's serving function returns (zoo.export.serving); a SavedModel without them was not
+# written by this project, whatever model.json beside it says.
+TASK_OUTPUTS = {"segmentation": ("mask", "probabilities"), "keypoints": ("keypoints", "scores")}
+
+
+def _not_ours(folder: Path, why: str) -> ValueError:
+    return ValueError(f"{folder}: {why}; it does not look like an export of this project (the model.json beside "
+                      "it may have been copied from another export). Export the run again with "
+                      "`python -m zoo export RUN_DIR`")
+
+
 def _saved_model(folder: Path, info: dict):
     import tensorflow as tf
 
-    serve = tf.saved_model.load(str(folder)).signatures["serving_default"]
+    try:
+        loaded = tf.saved_model.load(str(folder))
+    except (OSError, ValueError, tf.errors.OpError) as err:
+        raise _not_ours(folder, f"TensorFlow cannot load it as a SavedModel ({str(err).splitlines()[0][:200]})")
+    serve = loaded.signatures.get("serving_default")
+    if serve is None:
+        raise _not_ours(folder, f"the SavedModel has no serving_default signature (it has "
+                                f"{sorted(loaded.signatures) or 'none'})")
+    inputs = serve.structured_input_signature[1]
+    spec = inputs.get("images")
+    if list(inputs) != ["images"] or spec.dtype != tf.uint8 or spec.shape.rank != 4 \
+            or spec.shape[-1] not in (None, info["channels"]):
+        shown = {k: f"{v.dtype.name} {v.shape}" for k, v in inputs.items()}
+        raise _not_ours(folder, f"its serving_default takes {shown}, not uint8 images [batch, height, width, "
+                                f"{info['channels']}]")
+    missing = [k for k in TASK_OUTPUTS[info["task"]] if k not in serve.structured_outputs]
+    if missing:
+        raise _not_ours(folder, f"its serving_default returns {sorted(serve.structured_outputs)}, without "
+                                f"{missing} of a {info['task']} export")
     return lambda images: {k: v.numpy() for k, v in serve(images=tf.constant(images)).items()}
 
 
