@@ -588,6 +588,15 @@ def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = N
             traceback.print_exc()
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except Exception as err:  # TensorFlow's own errors (a file the data pipeline cannot decode, out of memory)
+        if type(err).__module__.split(".")[0] != "tensorflow" or not hasattr(err, "message"):
+            raise
+        if debug:
+            traceback.print_exc()
+        first = next((line.strip() for line in str(err.message).splitlines() if line.strip()), "")
+        print(f"error: TensorFlow stopped with {type(err).__name__}: {first[:500]}\n(the recipe's `check` command "
+              "scans a folder dataset for broken files; --debug shows the traceback)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted (Ctrl-C): stopped; the state saved at the end of the last finished epoch is kept in "
               "the run directory (nothing half-written). To continue from there, re-run the same command "
