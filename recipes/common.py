@@ -50,8 +50,54 @@ class RecipeConfig:
     val_split: str | None = None
     data_dir: str | None = None
     synthetic_count: int = 1000
-    augment: bool = True
+    augment: str = "default"
+    lr_schedule: str = "cosine"
+    warmup: float = 0.05
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    clip_norm: float | None = None
+    ema: float | None = None
+    bn_momentum: str = "auto"
     verbose: str = "auto"
+
+    def optimizer_config(self):
+        """The ``zoo.optim.OptimizerConfig`` of these settings (raises ValueError naming a bad flag)."""
+        from zoo.optim import OptimizerConfig
+
+        return OptimizerConfig(lr_schedule=self.lr_schedule, warmup=self.warmup, optimizer=self.optimizer,
+                               weight_decay=self.weight_decay, clip_norm=self.clip_norm, ema=self.ema)
+
+    def batchnorm_momentum(self, steps_per_epoch: int) -> float | None:
+        """``--bn-momentum``: auto (``zoo.optim.auto_bn_momentum``), keras (as built: 0.99) or a number."""
+        from zoo.optim import auto_bn_momentum
+
+        if self.bn_momentum == "auto":
+            return auto_bn_momentum(steps_per_epoch)
+        if self.bn_momentum == "keras":
+            return None
+        try:
+            value = float(self.bn_momentum)
+        except (TypeError, ValueError):
+            value = -1.0
+        if not 0 <= value < 1:
+            raise ValueError(f"--bn-momentum {self.bn_momentum!r}: auto, keras or a number in [0, 1)")
+        return value
+
+
+AUGMENT_CHOICES = ("none", "light", "default", "strong")
+
+
+def bn_momentum_used(cfg: RecipeConfig, steps_per_epoch: int) -> float:
+    """The BatchNorm momentum the run trains with (Keras' 0.99 where ``--bn-momentum keras``)."""
+    value = cfg.batchnorm_momentum(steps_per_epoch)
+    return 0.99 if value is None else value
+
+
+def legacy_settings(settings: dict) -> dict:
+    """Settings of older runs in today's terms (``augment`` was a bool: true = default, false = none)."""
+    if isinstance(settings.get("augment"), bool):
+        settings = {**settings, "augment": "default" if settings["augment"] else "none"}
+    return settings
 
 
 def resolve_encoder_weights(value: str, backbone: str, need_top: bool):
@@ -334,6 +380,28 @@ def verbosity(value) -> int:
     return int(value)
 
 
+def add_training_flags(parser: argparse.ArgumentParser, defaults: RecipeConfig) -> None:
+    """How each phase trains: learning-rate schedule, optimizer, weight averaging, BatchNorm, augmentation."""
+    from zoo.optim import OPTIMIZERS, SCHEDULES
+
+    a = parser.add_argument
+    a("--lr-schedule", dest="lr_schedule", choices=SCHEDULES,
+      help="learning rate within each phase: constant, cosine (decay to 1%% after a linear warm-up) or poly "
+           f"(power 0.9, after the warm-up) (default {defaults.lr_schedule})")
+    a("--warmup", type=float, help="warm-up of each phase: a fraction of its steps (< 1) or a number of steps "
+                                   f"(default {defaults.warmup})")
+    a("--optimizer", choices=OPTIMIZERS, help=f"adam or adamw (with --weight-decay) (default {defaults.optimizer})")
+    a("--weight-decay", dest="weight_decay", type=float, help="AdamW's decoupled weight decay (default 0)")
+    a("--clip-norm", dest="clip_norm", type=float, help="clip each gradient to this norm (default: no clipping)")
+    a("--ema", type=float, help="validate, keep and export an exponential moving average of the weights with "
+                                "this decay, e.g. 0.99 (Keras' use_ema; default off)")
+    a("--bn-momentum", dest="bn_momentum",
+      help="BatchNorm momentum of the layers that train: auto (a horizon of about a tenth of an epoch, 0.9 to "
+           f"0.99), keras (0.99 as built) or a number (default {defaults.bn_momentum})")
+    a("--augment", choices=AUGMENT_CHOICES, help=f"augmentation preset (default {defaults.augment})")
+    a("--no-augment", dest="augment", action="store_const", const="none", help="same as --augment none")
+
+
 def add_distribution_flags(parser: argparse.ArgumentParser) -> None:
     """The tf.distribute flags both recipes share."""
     a = parser.add_argument
@@ -516,6 +584,7 @@ def merge_config(defaults, args: argparse.Namespace, log: Callable[[str], None] 
             log(f"--config {config_file}: a run's config; its {', '.join(actions)} are not used (give --out and "
                 "--overwrite/--resume on the command line)")
         types = {f.name: f.type for f in dataclasses.fields(defaults)}
+        settings = legacy_settings(settings)
         values.update({k: _check_type(k, v, types[k], config_file) for k, v in settings.items()})
     values.update(given)
     return type(defaults)(**values)
@@ -551,8 +620,9 @@ def prepare_run_dir(run: RunDir, settings: dict, keys_that_must_match: tuple[str
             log(f"--resume: {run.root} has no run yet; starting a new one")
         return "new"
     config = json.loads(run.config.read_text())
-    saved = config.get("settings", {})
-    comparable = [k for k in {**saved, **settings} if k not in ACTION_KEYS + EXECUTION_KEYS]
+    saved = legacy_settings(config.get("settings", {}))
+    # Settings newer than the run (absent from its config.json) are not differences.
+    comparable = [k for k in saved if k in settings and k not in ACTION_KEYS + EXECUTION_KEYS]
     if run.is_finished():
         differ = _differences(saved, settings, comparable)
         if differ:
@@ -568,7 +638,7 @@ def prepare_run_dir(run: RunDir, settings: dict, keys_that_must_match: tuple[str
             f"{run.root} holds an unfinished run with other settings ({_described(differ)}); re-run with the same "
             "settings to resume it, or add --overwrite to start again"
         )
-    changed = _differences(saved, settings, [k for k in {**saved, **settings} if k not in ACTION_KEYS + ("verbose",)])
+    changed = _differences(saved, settings, [k for k in saved if k in settings and k not in ACTION_KEYS + ("verbose",)])
     if changed:
         log(f"resuming with changed settings: {_described(changed)} (recorded in config.json)")
     log(f"resuming the unfinished run in {run.root}")

@@ -20,7 +20,8 @@ import shutil
 import sys
 import time
 
-from recipes.common import RecipeConfig, restores_keras_policy  # noqa: E402
+from recipes.common import AUGMENT_CHOICES, RecipeConfig, restores_keras_policy  # noqa: E402
+from recipes.common import bn_momentum_used as _momentum  # noqa: E402
 
 POSE_MODELS = ("simple_baseline", "unet")
 MUST_MATCH = ("dataset", "model", "backbone", "input_size", "channels", "batch_size", "seed", "schedule",
@@ -50,7 +51,7 @@ class PoseConfig(RecipeConfig):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from recipes.common import add_distribution_flags
+    from recipes.common import add_distribution_flags, add_training_flags
 
     d = PoseConfig()
     p = argparse.ArgumentParser(
@@ -103,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--flip-pairs", dest="flip_pairs", help="left/right keypoint pairs swapped by flips, e.g. 0-1,3-4 "
                                               "(default: from left_*/right_* names or the preset)")
     a("--synthetic-count", dest="synthetic_count", type=int, help=f"synthetic pictures (default {d.synthetic_count})")
-    a("--no-augment", dest="augment", action="store_false", help="turn augmentation off")
+    add_training_flags(p, d)
     a("--verbose", help="Keras fit verbosity: auto, 0, 1 or 2")
     a("--config", help="JSON file with any of these settings; flags override it")
     a("--debug", action="store_true", help="show tracebacks")
@@ -191,6 +192,10 @@ def validate(cfg: PoseConfig, input_size) -> int:
     heatmap stride. Raises ValueError naming the flag and the fix."""
     if cfg.model not in POSE_MODELS:
         raise ValueError(f"--model {cfg.model!r}: choose one of {POSE_MODELS}")
+    cfg.optimizer_config()
+    cfg.batchnorm_momentum(100)
+    if cfg.augment not in AUGMENT_CHOICES:
+        raise ValueError(f"--augment {cfg.augment!r}: choose one of {AUGMENT_CHOICES}")
     stride = cfg.heatmap_stride or (4 if cfg.model == "simple_baseline" else 1)
     if cfg.model == "unet" and stride != 1:
         raise ValueError(f"--heatmap-stride {stride}: a U-Net's heatmaps are at the input resolution (stride 1)")
@@ -289,7 +294,7 @@ def _train(cfg: PoseConfig, input_size: tuple[int, int], stride: int, session) -
     import keras
     import numpy as np
 
-    from zoo.data.keypoints import KeypointAugment
+    from zoo.data.keypoints import KEYPOINT_AUGMENT_PRESETS
     from zoo.data.pipeline import keypoint_pipeline
     from zoo.builders import keypoint_model
     from zoo.distribute import build_from_spec_under_multiworker, shard_by_data
@@ -310,14 +315,15 @@ def _train(cfg: PoseConfig, input_size: tuple[int, int], stride: int, session) -
     _log(f"data: {source.description}; {count} keypoints {source.keypoint_names[:8]}"
          f"{' ...' if count > 8 else ''}; flip pairs {[(i, j) for i, j in enumerate(flip_index) if i < j]}")
     _log(f"strategy: {type(strategy).__name__} with {replicas} replica(s); global batch {cfg.batch_size}; "
-         f"{steps} steps per epoch; schedule {session.schedule}; heatmaps at stride {stride}, sigma {cfg.sigma}")
+         f"{steps} steps per epoch; schedule {session.schedule}; {cfg.optimizer_config().describe()}; "
+         f"BatchNorm momentum {_momentum(cfg, steps):g}; augmentation {cfg.augment}; heatmaps at stride {stride}, sigma {cfg.sigma}")
 
     common = dict(input_size=input_size, channels=channels, batch_size=cfg.batch_size, backbone=cfg.backbone,
                   stride=stride, sigma=cfg.sigma, flip_index=flip_index, seed=cfg.seed)
 
     def train_data():  # one per phase (see fit_phases)
         return shard_by_data(keypoint_pipeline(
-            source.train, training=True, augment=KeypointAugment() if cfg.augment else None,
+            source.train, training=True, augment=KEYPOINT_AUGMENT_PRESETS[cfg.augment],
             num_examples=source.num_train, repeat=True, **common))
 
     train_ds = train_data()
@@ -335,7 +341,8 @@ def _train(cfg: PoseConfig, input_size: tuple[int, int], stride: int, session) -
         "flip_index": flip_index, "heatmap_stride": stride, "data": source.description,
         "num_train": source.num_train, "num_val": source.num_val, "steps_per_epoch": steps,
         "encoder_weights": str(session.encoder_weights), "weights_note": session.weights_note,
-        "strategy": type(strategy).__name__, "replicas": replicas})
+        "strategy": type(strategy).__name__, "replicas": replicas,
+        "training": cfg.optimizer_config().describe(), "bn_momentum": _momentum(cfg, steps)})
 
     evaluation = dict(stride=stride, method=cfg.decode, sigma=cfg.sigma,
                       flip_index=flip_index if cfg.flip_test else None, normalizer=cfg.pck_normalizer,
@@ -352,6 +359,7 @@ def _train(cfg: PoseConfig, input_size: tuple[int, int], stride: int, session) -
     started = time.time()
     with strategy.scope():
         fit_phases(model, phases, run, compile_kwargs=compile_kwargs, train_data=train_data, val_data=val_ds,
+                   optimizer=cfg.optimizer_config(), bn_momentum=cfg.batchnorm_momentum(steps),
                    steps_per_epoch=steps, verbose=verbosity(cfg.verbose), log=_log, monitor="val_nme",
                    mode="min", epoch_metrics=epoch_metrics)
     train_seconds = time.time() - started

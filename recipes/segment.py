@@ -22,7 +22,8 @@ import sys
 import time
 from pathlib import Path
 
-from recipes.common import RecipeConfig, restores_keras_policy  # noqa: E402
+from recipes.common import AUGMENT_CHOICES, RecipeConfig, restores_keras_policy  # noqa: E402
+from recipes.common import bn_momentum_used as _momentum  # noqa: E402
 
 SEGMENTATION_MODELS = ("unet", "fcn8s", "fcn16s", "fcn32s")
 MUST_MATCH = ("dataset", "model", "backbone", "input_size", "channels", "num_classes", "binary_masks",
@@ -50,7 +51,7 @@ class SegmentConfig(RecipeConfig):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from recipes.common import add_distribution_flags
+    from recipes.common import add_distribution_flags, add_training_flags
 
     d = SegmentConfig()
     p = argparse.ArgumentParser(
@@ -100,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--data-dir", dest="data_dir", help="tfds: data folder (default ~/tensorflow_datasets)")
     a("--synthetic-count", dest="synthetic_count", type=int,
       help=f"synthetic: number of pictures, train + validation (default {d.synthetic_count})")
-    a("--no-augment", dest="augment", action="store_false", help="turn augmentation off")
+    add_training_flags(p, d)
     a("--verbose", help="Keras fit verbosity: auto, 0, 1 (bar) or 2 (a line per epoch) (default auto)")
     a("--config", help="JSON file with any of these settings (names with underscores); flags override it")
     a("--debug", action="store_true", help="show tracebacks")
@@ -118,6 +119,10 @@ def validate(cfg: SegmentConfig, input_size: tuple[int, int]) -> None:
     """
     if cfg.model not in SEGMENTATION_MODELS:
         raise ValueError(f"--model {cfg.model!r}: choose one of {SEGMENTATION_MODELS}")
+    cfg.optimizer_config()
+    cfg.batchnorm_momentum(100)
+    if cfg.augment not in AUGMENT_CHOICES:
+        raise ValueError(f"--augment {cfg.augment!r}: choose one of {AUGMENT_CHOICES}")
     if cfg.binary_masks and cfg.num_classes not in (None, 2):
         raise ValueError(f"--binary-masks means 2 classes (background, object) but --num-classes is "
                          f"{cfg.num_classes}; drop one of them")
@@ -274,7 +279,7 @@ def _train(cfg: SegmentConfig, input_size: tuple[int, int], session) -> int:
     import numpy as np
 
     import zoo
-    from zoo.data.augment import AugmentConfig
+    from zoo.data.augment import AUGMENT_PRESETS
     from zoo.data.pipeline import segmentation_pipeline
     from zoo.distribute import build_from_spec_under_multiworker, shard_by_data
     from zoo.export import export_model, info_from_config
@@ -291,13 +296,14 @@ def _train(cfg: SegmentConfig, input_size: tuple[int, int], session) -> int:
     steps = cfg.steps_per_epoch or max(1, source.num_train // cfg.batch_size)
     _log(f"data: {source.description}; {source.num_classes} classes {source.class_names}")
     _log(f"strategy: {type(strategy).__name__} with {replicas} replica(s); global batch {cfg.batch_size}; "
-         f"{steps} steps per epoch; schedule {session.schedule}")
+         f"{steps} steps per epoch; schedule {session.schedule}; {cfg.optimizer_config().describe()}; "
+         f"BatchNorm momentum {_momentum(cfg, steps):g}; augmentation {cfg.augment}")
 
     common = pipeline_options(cfg, source, input_size, channels)
 
     def train_data():  # one per phase (see fit_phases)
         return shard_by_data(segmentation_pipeline(
-            source.train, training=True, augment=AugmentConfig() if cfg.augment else None,
+            source.train, training=True, augment=AUGMENT_PRESETS[cfg.augment],
             num_examples=source.num_train, repeat=True, **common))
 
     train_ds = train_data()
@@ -316,12 +322,14 @@ def _train(cfg: SegmentConfig, input_size: tuple[int, int], session) -> int:
         "input_size": list(input_size), "channels": channels, "num_classes": source.num_classes,
         "class_names": source.class_names, "data": source.description, "num_train": source.num_train,
         "num_val": source.num_val, "steps_per_epoch": steps, "encoder_weights": str(session.encoder_weights),
-        "weights_note": session.weights_note, "strategy": type(strategy).__name__, "replicas": replicas})
+        "weights_note": session.weights_note, "strategy": type(strategy).__name__, "replicas": replicas,
+        "training": cfg.optimizer_config().describe(), "bn_momentum": _momentum(cfg, steps)})
 
     build_from_spec_under_multiworker(model, train_ds.element_spec)
     started = time.time()
     with strategy.scope():
         fit_phases(model, phases, run, compile_kwargs=compile_kwargs, train_data=train_data, val_data=val_ds,
+                   optimizer=cfg.optimizer_config(), bn_momentum=cfg.batchnorm_momentum(steps),
                    steps_per_epoch=steps, verbose=verbosity(cfg.verbose), log=_log)
     train_seconds = time.time() - started
 

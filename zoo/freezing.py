@@ -148,6 +148,7 @@ def run_schedule(
     initial_epoch: int = 0,
     on_phase: Callable[[int, Phase], None] | None = None,
     on_phase_end: Callable[[int, Phase], None] | None = None,
+    phase_optimizer: Callable[[int, Phase], keras.optimizers.Optimizer] | None = None,
 ) -> dict[str, list]:
     """Runs the phases in order: freeze, recompile with a fresh optimizer, fit.
 
@@ -167,6 +168,8 @@ def run_schedule(
             before it are skipped, the one it falls in is shortened.
         on_phase: called with (phase index, phase) before each phase runs.
         on_phase_end: called with (phase index, phase) after each phase's fit.
+        phase_optimizer: (phase index, phase) -> optimizer; when given, used instead of
+            ``optimizer_factory`` (e.g. for a learning-rate schedule over the phase's steps).
 
     Returns:
         The merged history: metric name -> one value per epoch run, plus
@@ -180,7 +183,8 @@ def run_schedule(
             start = end
             continue
         set_trainable(model, phase.parts)
-        model.compile(optimizer=optimizer_factory(phase.learning_rate), **compile_kwargs)
+        optimizer = phase_optimizer(index, phase) if phase_optimizer else optimizer_factory(phase.learning_rate)
+        model.compile(optimizer=optimizer, **compile_kwargs)
         if on_phase is not None:
             on_phase(index, phase)
         kwargs = fit_kwargs(index, phase) if callable(fit_kwargs) else fit_kwargs

@@ -35,26 +35,30 @@ def _save(fig, path: Path) -> None:
 
 
 def plot_curves(rows: Sequence[dict], path: Path, metric: str = "mean_iou", title: str = "") -> None:
-    """Loss and ``metric`` per epoch (train and validation), phase boundaries dashed.
+    """Loss, ``metric`` and the learning rate per epoch (train and validation), phase boundaries dashed.
 
     Args:
-        rows: history.csv rows (``epoch``, ``phase``, ``loss``, ``val_loss``, metric, ``val_<metric>``).
+        rows: history.csv rows (``epoch``, ``phase``, ``loss``, ``val_loss``, metric, ``val_<metric>``,
+            ``learning_rate``: the rate at each epoch's end).
     """
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     epochs = [int(r["epoch"]) + 1 for r in rows]
-    for axis, key in zip(axes, ("loss", metric)):
+    for axis, key in zip(axes, ("loss", metric, "learning_rate")):
         for prefix, style in (("", "-o"), ("val_", "-s")):
             values = [r.get(prefix + key) for r in rows]
             if any(isinstance(v, float) for v in values):
                 axis.plot(epochs, [v if isinstance(v, float) else np.nan for v in values], style,
-                          label=("validation " if prefix else "train ") + key, markersize=3)
+                          label=key.replace("_", " ") if key == "learning_rate" else
+                          ("validation " if prefix else "train ") + key, markersize=3)
         phases = [r.get("phase") for r in rows]
         for i in range(1, len(rows)):
             if phases[i] != phases[i - 1]:
                 axis.axvline(epochs[i] - 0.5, color="gray", linestyle="--", linewidth=1)
         axis.set_xlabel("epoch (dashed: new phase)")
-        axis.set_ylabel(key)
+        axis.set_ylabel(key + (" (at the epoch's end)" if key == "learning_rate" else ""))
+        if key == "learning_rate" and any(isinstance(r.get(key), float) and r[key] > 0 for r in rows):
+            axis.set_yscale("log")
         axis.grid(alpha=0.3)
         axis.legend()
     fig.suptitle(title)

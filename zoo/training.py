@@ -20,6 +20,7 @@ each epoch appears exactly once.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
@@ -36,6 +37,7 @@ import keras
 
 from zoo.files import default_file_mode
 from zoo.freezing import Phase, run_schedule
+from zoo.optim import OptimizerConfig, current_learning_rate, make_optimizer, set_bn_momentum
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -128,18 +130,43 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         shutil.rmtree(old, ignore_errors=True)
 
 
+class EMASwap(keras.callbacks.SwapEMAWeights):
+    """Keras' ``SwapEMAWeights`` (validation runs on the averaged weights), plus ``averaged()``: a
+    context in which the model holds the averaged weights (for the best checkpoint and extra
+    epoch metrics). Between epochs the model holds the trained weights, so the backup saved at an
+    epoch's end resumes exactly. Uses the callback's ``_swap_variables`` (checked against Keras 3.15.1).
+    """
+
+    def __init__(self):
+        super().__init__(swap_on_epoch=False)
+
+    @contextlib.contextmanager
+    def averaged(self):
+        self._swap_variables()
+        try:
+            yield
+        finally:
+            self._swap_variables()
+
+
+def _averaged(ema: "EMASwap | None"):
+    return ema.averaged() if ema is not None else contextlib.nullcontext()
+
+
 class BestWeights(keras.callbacks.Callback):
     """Saves the weights (atomically) whenever ``monitor`` improves on the best so far.
 
     ``initial`` is the best value of earlier invocations of the same run (from
-    history.csv), so a resumed run only replaces the file with something better.
+    history.csv), so a resumed run only replaces the file with something better. With
+    ``ema``, the averaged weights (those validation scored) are saved.
     """
 
-    def __init__(self, path: Path, monitor: str, mode: str, initial: float | None = None):
+    def __init__(self, path: Path, monitor: str, mode: str, initial: float | None = None,
+                 ema: EMASwap | None = None):
         super().__init__()
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-        self.path, self.monitor, self.mode, self.best = Path(path), monitor, mode, initial
+        self.path, self.monitor, self.mode, self.best, self.ema = Path(path), monitor, mode, initial, ema
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
@@ -150,7 +177,8 @@ class BestWeights(keras.callbacks.Callback):
             return
         if self.best is None or (value > self.best if self.mode == "max" else value < self.best):
             self.best = value
-            save_weights_atomic(self.model, self.path)
+            with _averaged(self.ema):
+                save_weights_atomic(self.model, self.path)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -294,7 +322,8 @@ class StopOnNonFinite(keras.callbacks.Callback):
 
 
 class PhaseTag(keras.callbacks.Callback):
-    """Adds ``phase`` and ``learning_rate`` to each epoch's logs (before CSVLogger writes them)."""
+    """Adds ``phase`` and ``learning_rate`` (the rate the optimizer's schedule gives at the epoch's
+    end) to each epoch's logs (before CSVLogger writes them)."""
 
     def __init__(self, index: int, phase: Phase):
         super().__init__()
@@ -304,19 +333,23 @@ class PhaseTag(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["phase"] = self.index
-            logs["learning_rate"] = self.phase.learning_rate
+            optimizer = getattr(self.model, "optimizer", None)
+            logs["learning_rate"] = (current_learning_rate(optimizer) if optimizer is not None
+                                     else self.phase.learning_rate)
 
 
 class EpochMetrics(keras.callbacks.Callback):
-    """Adds the metrics ``fn()`` returns (e.g. a full validation evaluation) to each epoch's logs."""
+    """Adds the metrics ``fn()`` returns (e.g. a full validation evaluation) to each epoch's logs
+    (computed on the averaged weights with ``ema``, like validation)."""
 
-    def __init__(self, fn: Callable[[], dict]):
+    def __init__(self, fn: Callable[[], dict], ema: EMASwap | None = None):
         super().__init__()
-        self.fn = fn
+        self.fn, self.ema = fn, ema
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs.update(self.fn())
+            with _averaged(self.ema):
+                logs.update(self.fn())
 
 
 def _backup_epoch(backup_dir: Path) -> int | None:
@@ -395,6 +428,8 @@ def fit_phases(
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
     epoch_metrics: Callable[[], dict] | None = None,
     log: Callable[[str], None] = print,
+    optimizer: OptimizerConfig | None = None,
+    bn_momentum: float | None = None,
 ) -> dict[str, list]:
     """Runs the schedule with checkpoints, logs and history in ``run``; resumes what is there.
 
@@ -409,7 +444,10 @@ def fit_phases(
         val_data: validation dataset (finite).
         monitor, mode: what the best checkpoint tracks.
         verbose: ``model.fit`` verbosity.
-        optimizer_factory: learning rate -> optimizer (default Adam).
+        optimizer_factory: learning rate -> optimizer (default Adam); ignored with ``optimizer``.
+        optimizer: how each phase's optimizer and learning-rate schedule are made
+            (``zoo.optim``; schedules span the phase's ``epochs * steps_per_epoch`` steps).
+        bn_momentum: set on every BatchNormalization layer first (None: as built).
         extra_callbacks: added to every phase.
         epoch_metrics: called after each epoch; the dict it returns is added to the
             epoch's logs (before history.csv and the best checkpoint see them).
@@ -419,6 +457,8 @@ def fit_phases(
         The merged history of the epochs run in this call (see ``run_schedule``).
     """
     run.checkpoints.mkdir(parents=True, exist_ok=True)
+    if bn_momentum is not None:
+        set_bn_momentum(model, bn_momentum)
     starts = [sum(p.epochs for p in phases[:i]) for i in range(len(phases))]
     # Only the last finished phase keeps its weights file (the ones before are deleted when it is
     # written): the phases up to the newest file are done.
@@ -448,15 +488,17 @@ def fit_phases(
 
     def callbacks_for(index: int, phase: Phase) -> dict:
         best = _best_so_far(run.history, monitor, mode)
+        ema = EMASwap() if optimizer is not None and optimizer.ema else None
         # Order matters for a kill between callbacks: the epoch's logs are completed, the
         # best weights and the history row written, and only then the backup that marks
         # the epoch done; a kill before the backup makes the epoch run again (its row is
         # dropped first), a kill after it leaves everything of the epoch in place.
         callbacks = [
+            *([ema] if ema is not None else []),
             StopOnNonFinite(index, lambda: saved_state(index)),
             PhaseTag(index, phase),
-            *([EpochMetrics(epoch_metrics)] if epoch_metrics else []),
-            BestWeights(run.best_weights, monitor, mode, best),
+            *([EpochMetrics(epoch_metrics, ema)] if epoch_metrics else []),
+            BestWeights(run.best_weights, monitor, mode, best, ema),
             keras.callbacks.CSVLogger(str(run.history), append=True),
             keras.callbacks.TensorBoard(str(run.logs), write_graph=False),
             *extra_callbacks,
@@ -498,6 +540,9 @@ def fit_phases(
             initial_epoch=starts[first],
             on_phase=announce,
             on_phase_end=finish,
+            phase_optimizer=(None if optimizer is None else
+                             lambda index, phase: make_optimizer(optimizer, phase.learning_rate,
+                                                                 phase.epochs * steps_per_epoch)),
         )
     finally:
         interrupt.uninstall()

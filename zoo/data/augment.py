@@ -25,6 +25,16 @@ class AugmentConfig:
     contrast: float = 0.2
 
 
+# Presets for --augment (segmentation). "light" is what a plain Keras fit usually does (flips),
+# plus a little zoom; "strong" for small datasets and long schedules.
+AUGMENT_PRESETS = {
+    "none": None,
+    "light": AugmentConfig(zoom=0.1, rotation_deg=0.0, brightness=0.0, contrast=0.0),
+    "default": AugmentConfig(),
+    "strong": AugmentConfig(zoom=0.3, rotation_deg=20.0, brightness=0.3, contrast=0.3),
+}
+
+
 def make_augmenter(config: AugmentConfig, seed: int):
     """Returns ``fn(images, masks) -> (images, masks)`` for batches.
 

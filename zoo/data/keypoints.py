@@ -28,6 +28,15 @@ class KeypointAugment:
     contrast: float = 0.2  # factor in [1 - contrast, 1 + contrast]
 
 
+# Presets for --augment (keypoints).
+KEYPOINT_AUGMENT_PRESETS = {
+    "none": None,
+    "light": KeypointAugment(scale=0.1, rotation_deg=10.0, translate=0.05, brightness=0.0, contrast=0.0),
+    "default": KeypointAugment(),
+    "strong": KeypointAugment(scale=0.35, rotation_deg=40.0, translate=0.15, brightness=0.3, contrast=0.3),
+}
+
+
 def _matrix(rows) -> tf.Tensor:
     return tf.reshape(tf.stack([tf.cast(v, tf.float32) for row in rows for v in row]), [3, 3])
 

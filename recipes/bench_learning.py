@@ -1,0 +1,210 @@
+"""Learning quality: the segmentation recipe against a plain Keras ``fit`` of the same builder.
+
+    python -m recipes.bench_learning --tasks cars,shapes --epochs 8 --seeds 0,1 --out bench_learning.json
+
+Tasks (generated here, offline, deterministic):
+
+- ``cars``: one gray object (the synthetic shapes merged into one class) on a textured
+  background, 64x64 pictures with 0/255 masks in a folder, as a user's binary task
+  would be; scored on held-out pictures of another size (96x80).
+- ``shapes``: the built-in shapes set (4 classes, RGB, 64x64) as a folder; scored on
+  held-out pictures of the same size.
+
+For each task, seed and epoch budget: the recipe (``recipes.segment`` on the folder, with
+the settings of each ``--variants`` entry over its defaults) and the plain way (the same
+builder, Adam 1e-3, batch 8, random horizontal flips, ``model.fit`` on every training
+picture for the same number of epochs). Both are scored the same way: the held-out
+pictures go through the export's serving function (resize to the training size and
+back), and the score is the mean IoU over the object classes (cars: the car's IoU).
+The recipe's score is that of the model it keeps (its best checkpoint).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+# Settings over the recipe's defaults; "before" is the recipe as it was before issue 15.
+VARIANTS = {
+    "default": [],
+    "before": ["--lr-schedule", "constant", "--bn-momentum", "keras"],
+    "constant-lr": ["--lr-schedule", "constant"],
+    "keras-bn": ["--bn-momentum", "keras"],
+    "light-aug": ["--augment", "light"],
+    "ema": ["--ema", "0.99"],
+    "val10": ["--val-fraction", "0.1"],
+    "light-val10": ["--augment", "light", "--val-fraction", "0.1"],
+}
+TASKS = ("cars", "shapes")
+
+
+def write_task(task: str, folder: Path, count: int, size: int, test_count: int, seed: int = 0) -> dict:
+    """Writes ``folder/train`` (a folder dataset) and the held-out pictures; returns how to read them."""
+    from PIL import Image
+
+    from zoo.data import synthetic
+
+    gray = task == "cars"
+    channels = 1 if gray else 3
+    images, masks = synthetic.make_shapes(count, size, size, channels=channels, seed=seed)
+    test_shape = (96, 80) if gray else (size, size)
+    test_images, test_masks = synthetic.make_shapes(test_count, *test_shape, channels=channels, seed=seed + 1000)
+    if gray:
+        masks, test_masks = (masks > 0).astype(np.uint8), (test_masks > 0).astype(np.uint8)
+    train = folder / "train"
+    (train / "images").mkdir(parents=True, exist_ok=True)
+    (train / "masks").mkdir(exist_ok=True)
+    for i in range(count):
+        Image.fromarray(images[i][..., 0] if gray else images[i]).save(train / "images" / f"{i:04d}.png")
+        Image.fromarray((masks[i][..., 0] * (255 if gray else 1)).astype(np.uint8)).save(train / "masks" / f"{i:04d}.png")
+    if not gray:
+        (train / "classes.txt").write_text("\n".join(synthetic.SHAPES_CLASSES) + "\n")
+    return {"train": str(train), "images": images, "masks": masks[..., 0], "test_images": test_images,
+            "test_masks": test_masks[..., 0], "classes": 2 if gray else len(synthetic.SHAPES_CLASSES),
+            "channels": channels, "binary": gray}
+
+
+def score(model, data: dict, size: int, backbone: str) -> float:
+    """Mean IoU over the object classes (class 0, the background, left out) on the held-out pictures,
+    through the export's serving function."""
+    import tensorflow as tf
+
+    from zoo.export.serving import segmentation_serving_fn
+
+    serve = tf.function(segmentation_serving_fn(model, (size, size), backbone))
+    pred = np.concatenate([serve(tf.constant(data["test_images"][i:i + 8]))["mask"].numpy()
+                           for i in range(0, len(data["test_images"]), 8)])
+    true = data["test_masks"]
+    ious = []
+    for c in range(1, data["classes"]):
+        union = np.logical_or(pred == c, true == c).sum()
+        if union:
+            ious.append(np.logical_and(pred == c, true == c).sum() / union)
+    return float(np.mean(ious))
+
+
+def plain_fit(data: dict, model_name: str, backbone: str, size: int, epochs: int, seed: int) -> float:
+    """The ten lines a user would write: the builder, Adam 1e-3, batch 8, flips, fit on every picture."""
+    import keras
+    import tensorflow as tf
+
+    import zoo
+
+    keras.utils.set_random_seed(seed)
+    model = zoo.build(model_name, backbone=backbone, num_classes=data["classes"],
+                      input_shape=(size, size, data["channels"]), encoder_weights=None)
+    model.compile(keras.optimizers.Adam(1e-3),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    spec = zoo.get_backbone(backbone)
+    flip = keras.layers.RandomFlip("horizontal", seed=seed)
+
+    def augment(x, y):
+        both = flip({"images": x, "segmentation_masks": tf.cast(y, tf.float32)}, training=True)
+        return spec.preprocess(both["images"]), tf.cast(both["segmentation_masks"], tf.int32)
+
+    ds = (tf.data.Dataset.from_tensor_slices((data["images"].astype("float32"), data["masks"][..., None]))
+          .shuffle(len(data["images"]), seed=seed).batch(8).map(augment).prefetch(2))
+    model.fit(ds, epochs=epochs, verbose=0)
+    return score(model, data, size, backbone)
+
+
+def recipe(data: dict, model_name: str, backbone: str, size: int, epochs: int, seed: int, extra: list[str],
+           out: Path) -> tuple[float, list[float]]:
+    """The recipe on the task's folder; returns (held-out score of the model it keeps, validation mIoU per epoch)."""
+    from recipes import segment
+    from zoo.export.from_run import load_run
+    from zoo.training import read_history
+
+    args = ["--dataset", f"folder:{data['train']}", "--model", model_name, "--backbone", backbone,
+            "--encoder-weights", "none", "--input-size", str(size), "--batch-size", "8",
+            "--schedule", f"all:{epochs}@1e-3", "--seed", str(seed), "--out", str(out), "--verbose", "0", *extra]
+    args += ["--binary-masks"] if data["binary"] else ["--num-classes", str(data["classes"])]
+    if segment.main(args) != 0:
+        raise RuntimeError(f"the recipe failed: {args}")
+    model, _, _ = load_run(out)
+    curve = [row.get("val_mean_iou") for row in read_history(out / "history.csv")]
+    return score(model, data, size, backbone), curve
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m recipes.bench_learning", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--tasks", default="cars,shapes", help=f"comma-separated, from {TASKS}")
+    p.add_argument("--variants", default="default",
+                   help=f"recipe settings to compare, comma-separated, from {sorted(VARIANTS)} (default: default)")
+    p.add_argument("--epochs", default="8", help="epoch budgets, comma-separated (default 8)")
+    p.add_argument("--seeds", default="0,1", help="seeds, comma-separated (default 0,1)")
+    p.add_argument("--model", default="unet")
+    p.add_argument("--backbone", default="resnet50")
+    p.add_argument("--size", type=int, default=64, help="training size in pixels (default 64)")
+    p.add_argument("--count", type=int, default=240, help="training pictures per task (default 240)")
+    p.add_argument("--test-count", type=int, default=40, help="held-out pictures per task (default 40)")
+    p.add_argument("--no-plain", action="store_true", help="skip the plain fit (e.g. to compare variants only)")
+    p.add_argument("--out", default="bench_learning.json")
+    args = p.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    tasks = [t for t in args.tasks.split(",") if t]
+    variants = [v for v in args.variants.split(",") if v]
+    for name in tasks:
+        if name not in TASKS:
+            raise SystemExit(f"unknown task {name!r}; choose from {TASKS}")
+    for name in variants:
+        if name not in VARIANTS:
+            raise SystemExit(f"unknown variant {name!r}; choose from {sorted(VARIANTS)}")
+    budgets = [int(e) for e in args.epochs.split(",")]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    from recipes.benchmark import _device
+    from recipes.common import amx_in_use, cpu_flags
+
+    device = _device() + (", AMX bfloat16" if amx_in_use(cpu_flags()) else "")
+    results = {"cpu": device, "settings": vars(args), "rows": []}
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="bench-learning-") as tmp:
+        for task in tasks:
+            data = write_task(task, Path(tmp) / task, args.count, args.size, args.test_count)
+            for epochs in budgets:
+                for seed in seeds:
+                    runs = [(v, VARIANTS[v]) for v in variants] + ([] if args.no_plain else [("plain fit", None)])
+                    for name, extra in runs:
+                        t0 = time.time()
+                        if extra is None:
+                            value, curve = plain_fit(data, args.model, args.backbone, args.size, epochs, seed), []
+                        else:
+                            value, curve = recipe(data, args.model, args.backbone, args.size, epochs, seed, extra,
+                                                  Path(tmp) / f"run-{task}-{name}-{epochs}-{seed}")
+                        row = {"task": task, "way": name, "epochs": epochs, "seed": seed, "iou": round(value, 4),
+                               "val_curve": [round(v, 3) if isinstance(v, float) else None for v in curve],
+                               "seconds": round(time.time() - t0, 1)}
+                        results["rows"].append(row)
+                        print(json.dumps(row), flush=True)
+                        Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
+    results["seconds"] = round(time.time() - started, 1)
+    Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
+    print(table(results))
+    return 0
+
+
+def table(results: dict) -> str:
+    """Mean and spread of the held-out IoU per task, budget and way, with the ratio to the plain fit."""
+    groups: dict[tuple, list[float]] = {}
+    for row in results["rows"]:
+        groups.setdefault((row["task"], row["epochs"], row["way"]), []).append(row["iou"])
+    lines = [f"held-out IoU (object classes), mean over seeds [min-max]; {results['cpu']}",
+             f"{'task':<8} {'epochs':>6}  {'way':<12} {'IoU':>6}  {'range':<13} {'vs plain':>8}"]
+    for (task, epochs, way), values in sorted(groups.items()):
+        plain = groups.get((task, epochs, "plain fit"))
+        ratio = f"{np.mean(values) / np.mean(plain):.3f}" if plain else "-"
+        lines.append(f"{task:<8} {epochs:>6}  {way:<12} {np.mean(values):>6.3f}  "
+                     f"[{min(values):.3f}-{max(values):.3f}] {ratio:>8}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
