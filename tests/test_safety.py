@@ -257,7 +257,8 @@ def test_a_runs_config_json_never_overwrites_or_retrains(gray_run, tmp_path, cap
     ('[1, 2]', "holds a JSON list"),
     ('{"epochs": "ten"}', "setting 'epochs' must be int, got \"ten\""),
     ('{"batch_size": true}', "setting 'batch_size' must be int"),
-    ('{"augment": "no"}', "setting 'augment' must be bool"),
+    ('{"augment": 3}', "setting 'augment' must be str"),
+    ('{"augment": "no"}', "--augment 'no': choose one of"),
     ('{"val_fraction": null}', "setting 'val_fraction' must be float"),
     ('{"settings": [1]}', "'settings' must be a JSON object"),
 ])
@@ -271,21 +272,21 @@ def test_config_values_of_the_wrong_type_are_named(tmp_path, capsys, content, wo
 def test_resuming_with_other_settings_records_them_in_config_json(tmp_path):
     run = RunDir(tmp_path / "run")
     run.root.mkdir()
-    settings = {"model": "unet", "steps_per_epoch": 4, "augment": True, "verbose": "0"}
+    settings = {"model": "unet", "steps_per_epoch": 4, "augment": "default", "verbose": "0"}
     (run.root / "config.json").write_text(json.dumps({"settings": settings, "resolved": {"steps_per_epoch": 4},
                                                       "versions": {}}))
     logged = []
-    new = {**settings, "steps_per_epoch": 9, "augment": False, "verbose": "2"}
+    new = {**settings, "steps_per_epoch": 9, "augment": "none", "verbose": "2"}
     assert prepare_run_dir(run, new, ("model",), False, False, logged.append) == "resume"
-    assert any("steps_per_epoch: 4 -> 9" in line and "augment: True -> False" in line for line in logged), logged
+    assert any("steps_per_epoch: 4 -> 9" in line and "augment: 'default' -> 'none'" in line for line in logged), logged
     session = Session(None, True, run, None, "", "", [], "resume", new)
     write_run_config(session, {"steps_per_epoch": 9})
     config = json.loads(run.config.read_text())
-    assert config["settings"]["steps_per_epoch"] == 9 and config["settings"]["augment"] is False
+    assert config["settings"]["steps_per_epoch"] == 9 and config["settings"]["augment"] == "none"
     assert config["settings"]["verbose"] == "0"  # how it printed is not a change of the run
     assert config["resolved"]["steps_per_epoch"] == 9
     change = config["changes"][-1]
-    assert change["settings"] == {"steps_per_epoch": [4, 9], "augment": [True, False]}
+    assert change["settings"] == {"steps_per_epoch": [4, 9], "augment": ["default", "none"]}
     assert change["resolved"] == {"steps_per_epoch": [4, 9], "precision": [None, "float32"]}
     with pytest.raises(ValueError, match="other settings \\(model: 'unet' -> 'fcn8s'\\)"):
         prepare_run_dir(run, {**new, "model": "fcn8s"}, ("model",), False, False, logged.append)
