@@ -133,7 +133,8 @@ def test_a_palette_folder_trains_and_evaluates_its_classes(tmp_path):
     root = tmp_path / "voc"
     _mask_folder(root, masks, _save_palette)
     run = tmp_path / "run"
-    code = segment.main(["--dataset", f"folder:{root}", "--num-classes", "3", "--out", str(run), *TINY])
+    code = segment.main(["--dataset", f"folder:{root}", "--num-classes", "3", "--out", str(run), "--val-fraction",
+                         "0.25", *TINY])
     assert code == 0
     report = json.loads((run / "metrics.json").read_text())
     assert report["num_val"] == 2 and report["pixels"] == 2 * (32 * 32 - 4), report
