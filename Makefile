@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install demo models bench bench-exports test test-slow clean
+.PHONY: install demo models bench bench-exports bench-learning test test-slow clean
 
 install: $(STAMP)
 
@@ -33,6 +33,11 @@ bench: install
 # Size, export time and memory, per-image serving latency of each export format (about 1 minute): bench_exports.json.
 bench-exports: install
 	$(BIN)/python -m recipes.bench_exports --out bench_exports.json
+
+# Learning quality: the recipe against a plain Keras fit, 2 tasks x 2 seeds (about 70 minutes on 2 cores).
+bench-learning: install
+	$(BIN)/python -m recipes.bench_learning --tasks cars,shapes --epochs 8 --seeds 0,1 \
+		--variants default,before,cosine-bn,cosine-bn-light --out bench_learning.json
 
 # Two worker processes (pytest-xdist), one per core; the files' tests stay together.
 # A worker that crashes (a native abort) fails the run at once: replacing it hung xdist here.

@@ -13,7 +13,8 @@ import numpy as np
 
 PROJECT = Path(__file__).resolve().parent.parent
 SMALL = ["--input-size", "32", "--encoder-weights", "none", "--schedule", "all:2@1e-4", "--synthetic-count", "40",
-         "--batch-size", "4", "--steps-per-epoch", "3", "--no-augment", "--seed", "1", "--verbose", "0"]
+         "--batch-size", "4", "--steps-per-epoch", "3", "--no-augment", "--seed", "1", "--verbose", "0",
+         "--val-fraction", "0.2"]
 
 
 def _env(**extra):
