@@ -67,6 +67,16 @@ class RecipeConfig:
         return OptimizerConfig(lr_schedule=self.lr_schedule, warmup=self.warmup, optimizer=self.optimizer,
                                weight_decay=self.weight_decay, clip_norm=self.clip_norm, ema=self.ema)
 
+    def check_common(self, models: tuple[str, ...]) -> None:
+        """The checks of the settings both recipes share: the model among ``models``, the optimizer
+        settings, ``--bn-momentum`` and ``--augment``. Raises ValueError naming the flag."""
+        if self.model not in models:
+            raise ValueError(f"--model {self.model!r}: choose one of {models}")
+        self.optimizer_config()
+        self.batchnorm_momentum(100)
+        if self.augment not in AUGMENT_CHOICES:
+            raise ValueError(f"--augment {self.augment!r}: choose one of {AUGMENT_CHOICES}")
+
     def batchnorm_momentum(self, steps_per_epoch: int) -> float | None:
         """``--bn-momentum``: auto (``zoo.optim.auto_bn_momentum``), keras (as built: 0.99) or a number."""
         from zoo.optim import auto_bn_momentum

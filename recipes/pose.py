@@ -20,7 +20,7 @@ import shutil
 import sys
 import time
 
-from recipes.common import AUGMENT_CHOICES, RecipeConfig, restores_keras_policy  # noqa: E402
+from recipes.common import RecipeConfig, restores_keras_policy  # noqa: E402
 from recipes.common import bn_momentum_used as _momentum  # noqa: E402
 
 POSE_MODELS = ("simple_baseline", "unet")
@@ -190,12 +190,7 @@ def check_data(cfg: PoseConfig, input_size):
 def validate(cfg: PoseConfig, input_size) -> int:
     """The recipe's own flag checks, before any data is read (``check`` runs them too); returns the
     heatmap stride. Raises ValueError naming the flag and the fix."""
-    if cfg.model not in POSE_MODELS:
-        raise ValueError(f"--model {cfg.model!r}: choose one of {POSE_MODELS}")
-    cfg.optimizer_config()
-    cfg.batchnorm_momentum(100)
-    if cfg.augment not in AUGMENT_CHOICES:
-        raise ValueError(f"--augment {cfg.augment!r}: choose one of {AUGMENT_CHOICES}")
+    cfg.check_common(POSE_MODELS)
     stride = cfg.heatmap_stride or (4 if cfg.model == "simple_baseline" else 1)
     if cfg.model == "unet" and stride != 1:
         raise ValueError(f"--heatmap-stride {stride}: a U-Net's heatmaps are at the input resolution (stride 1)")

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from recipes.common import AUGMENT_CHOICES, RecipeConfig, restores_keras_policy  # noqa: E402
+from recipes.common import RecipeConfig, restores_keras_policy  # noqa: E402
 from recipes.common import bn_momentum_used as _momentum  # noqa: E402
 
 SEGMENTATION_MODELS = ("unet", "fcn8s", "fcn16s", "fcn32s")
@@ -121,12 +121,7 @@ def validate(cfg: SegmentConfig, input_size: tuple[int, int]) -> None:
 
     Raises ValueError naming the flag and the fix.
     """
-    if cfg.model not in SEGMENTATION_MODELS:
-        raise ValueError(f"--model {cfg.model!r}: choose one of {SEGMENTATION_MODELS}")
-    cfg.optimizer_config()
-    cfg.batchnorm_momentum(100)
-    if cfg.augment not in AUGMENT_CHOICES:
-        raise ValueError(f"--augment {cfg.augment!r}: choose one of {AUGMENT_CHOICES}")
+    cfg.check_common(SEGMENTATION_MODELS)
     if cfg.binary_masks and cfg.num_classes not in (None, 2):
         raise ValueError(f"--binary-masks means 2 classes (background, object) but --num-classes is "
                          f"{cfg.num_classes}; drop one of them")
