@@ -110,6 +110,15 @@ def legacy_settings(settings: dict) -> dict:
     return settings
 
 
+def imagenet_files(backbone: str, need_top: bool) -> list[str]:
+    """The manifest files that can give ``backbone``'s ImageNet encoder, preferred first (the
+    with-top file also holds the encoder; FCN-VGG16 needs it for fc6/fc7)."""
+    from zoo.backbones import get_backbone
+
+    spec = get_backbone(backbone)
+    return [spec.weights_top] if (need_top and spec.top_dense) else [spec.weights_notop, spec.weights_top]
+
+
 def resolve_encoder_weights(value: str, backbone: str, need_top: bool):
     """'imagenet' | 'auto' | 'none' | PATH -> (what the builder takes, a note for the log).
 
@@ -117,14 +126,12 @@ def resolve_encoder_weights(value: str, backbone: str, need_top: bool):
     Keras cache) and otherwise says plainly that the encoder starts from random weights.
     """
     from zoo import weights as store
-    from zoo.backbones import get_backbone
 
     key = str(value).lower()
     if key == "none":
         return None, "encoder starts from random initial weights (--encoder-weights none)"
     if key == "auto":
-        spec = get_backbone(backbone)
-        wanted = [spec.weights_top] if (need_top and spec.top_dense) else [spec.weights_notop, spec.weights_top]
+        wanted = imagenet_files(backbone, need_top)
         if any(store.locate(name)[0] is not None for name in wanted):
             return "imagenet", "using ImageNet weights found locally"
         return None, (
@@ -209,9 +216,8 @@ def check_weights(cfg, need_top: bool, report) -> None:
     if key == "none":
         return
     if key in ("imagenet", "auto"):
-        wanted = [spec.weights_top] if (need_top and spec.top_dense) else [spec.weights_notop, spec.weights_top]
-        found = [name for name in wanted if store.locate(name)[0] is not None]
-        if found:
+        wanted = imagenet_files(cfg.backbone, need_top)
+        if any(store.locate(name)[0] is not None for name in wanted):
             return
         if key == "auto":
             report.add(f"ImageNet weights for {cfg.backbone} are not on this machine: --encoder-weights auto "

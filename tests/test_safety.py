@@ -138,6 +138,16 @@ def test_a_palette_folder_trains_and_evaluates_its_classes(tmp_path):
     assert code == 0
     report = json.loads((run / "metrics.json").read_text())
     assert report["num_val"] == 2 and report["pixels"] == 2 * (32 * 32 - 4), report
+    # On to what the user does next: predict with the export on the folder's own pictures.
+    from zoo.__main__ import main as zoo_main
+
+    assert zoo_main(["predict", str(run / "export"), str(root / "images"), "--out", str(tmp_path / "pred"),
+                     "--no-progress"]) == 0
+    written = sorted((tmp_path / "pred").glob("*_mask.png"))
+    assert len(written) == 8
+    for path in written:
+        with Image.open(path) as mask:
+            assert mask.mode == "P" and mask.size == (32, 32) and set(np.unique(np.asarray(mask))) <= {0, 1, 2}
 
 
 # ---- labels and settings: check and training refuse the same --------------------------------------

@@ -67,18 +67,9 @@ def _unfinished_warning(run_dir: str) -> str | None:
     run = Path(run_dir)
     if not (run / "config.json").is_file() or (run / "metrics.json").is_file():
         return None
-    lock = run / ".lock"
-    busy = ""
-    try:
-        import fcntl
+    from zoo.run_safety import run_in_use
 
-        with open(lock) as handle:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except OSError:
-                busy = " and a training process is working on it now"
-    except (ImportError, OSError):
-        pass
+    busy = " and a training process is working on it now" if run_in_use(run) else ""
     return (f"warning: {run_dir} has not finished training (no metrics.json){busy}: the export holds the best "
             "weights saved so far. Finish the run (re-run its command) and export again for the final model.")
 

@@ -82,16 +82,14 @@ def check_out_folder(out: Path, protected: list[Path] = ()) -> None:
             raise ValueError(f"--out {out} {'is inside' if _inside(resolved, folder) else 'holds'} the dataset "
                              f"folder {folder}; keep runs and data apart, e.g. --out runs/my-run")
     if out.is_dir():
-        if (out / "config.json").is_file() and not is_run_folder(out):
-            foreign = _foreign_entries(out)
-            if not foreign:
-                raise ValueError(f"--out {out} has a config.json that is not a run's (no settings and versions); "
-                                 "it is not touched: choose another --out")
         foreign = _foreign_entries(out)
         if foreign:
             shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
             raise ValueError(f"--out {out} holds files that are not part of a run ({shown}); a run is never written "
                              "into (or --overwrite used on) a folder of other files: choose a new or empty folder")
+        if (out / "config.json").is_file() and not is_run_folder(out):
+            raise ValueError(f"--out {out} has a config.json that is not a run's (no settings and versions); "
+                             "it is not touched: choose another --out")
 
 
 def clear_run(folder: Path) -> None:
@@ -116,6 +114,22 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def run_in_use(folder: Path) -> bool:
+    """True if a live process holds ``folder``'s run lock (checked without taking it; False where
+    there is no lock file or no ``fcntl``)."""
+    try:
+        import fcntl
+
+        with open(Path(folder) / LOCK_FILE) as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                return True
+    except (ImportError, OSError):
+        pass
+    return False
 
 
 class RunLock:

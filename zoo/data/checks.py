@@ -178,7 +178,7 @@ def _unsupported(files, allowed, report: DataReport, what: str) -> list[Path]:
 # ---- segmentation -------------------------------------------------------------------------------
 
 def _segmentation_split(folder: Path, report: DataReport, *, channels: int, num_classes: int, ignore_index: int,
-                        binary_masks: bool, resize_masks: bool, values_seen: Counter, masks_seen: list,
+                        binary_masks: bool, resize_masks: bool, values_seen: Counter,
                         modes: Counter, binary_kinds: Counter) -> int:
     images_dir, masks_dir = folder / "images", folder / "masks"
     if not images_dir.is_dir() or not masks_dir.is_dir():
@@ -232,7 +232,6 @@ def _segmentation_split(folder: Path, report: DataReport, *, channels: int, num_
                            "fix the pairs, or pass --resize-masks to resize each mask to its image",
                            f"{image_name} {image.size[0]}x{image.size[1]} vs mask {mask.size[0]}x{mask.size[1]}")
         present = np.unique(values)
-        masks_seen.append(present)
         values_seen.update(int(v) for v in present)
         if binary_masks:
             kind = binary_kind(present)
@@ -289,9 +288,9 @@ def check_segmentation_folder(path: str, *, channels: int, num_classes: int | No
     except ValueError as err:
         report.add("the classes are not known", str(err))
         num_classes = 256
-    values, masks_seen, modes, binary_kinds = Counter(), [], Counter(), Counter()
+    values, modes, binary_kinds = Counter(), Counter(), Counter()
     options = dict(channels=channels, num_classes=num_classes, ignore_index=ignore_index, binary_masks=binary_masks,
-                   resize_masks=resize_masks, values_seen=values, masks_seen=masks_seen, modes=modes,
+                   resize_masks=resize_masks, values_seen=values, modes=modes,
                    binary_kinds=binary_kinds)
     if (folder / "train").is_dir() and (folder / "val").is_dir():
         counts = {split: _segmentation_split(folder / split, report, **options) for split in ("train", "val")}
@@ -306,7 +305,7 @@ def check_segmentation_folder(path: str, *, channels: int, num_classes: int | No
         elif val_fraction is not None and report.examined - max(1, round(report.examined * val_fraction)) < 1:
             report.add(f"a validation split of {val_fraction} leaves no training pairs out of {report.examined}",
                        "add data or lower --val-fraction")
-    looks_binary = masks_seen and set(values) <= {0, 255} and 255 in values
+    looks_binary = set(values) <= {0, 255} and 255 in values
     if looks_binary and not binary_masks:
         report.add("every mask holds only 0 and 255: these look like binary masks, and 255 is read as 'ignore'",
                    "pass --binary-masks (255 = object), or --ignore-index to keep 255 as ignore on purpose")

@@ -51,10 +51,7 @@ def mask_values(image) -> np.ndarray:
         raise MaskFormatError(
             f"a {describe_mode(mode)} mask: masks hold one class index per pixel (8-bit gray, indexed PNG or "
             "16-bit gray); convert colour-coded masks to class indices first")
-    values = np.asarray(image)
-    if mode == "1":
-        values = values.astype(np.int32)  # booleans -> 0/1
-    values = values.astype(np.int32, copy=False)
+    values = np.asarray(image).astype(np.int32, copy=False)  # mode "1": booleans -> 0/1
     if mode == "I" and values.size and (values.min() < 0 or values.max() > 65535):
         raise MaskFormatError(f"a 32-bit mask with values {int(values.min())}..{int(values.max())}: class indices "
                               "must be 0..65535; save masks as 8- or 16-bit PNGs")
@@ -95,13 +92,6 @@ def binary_kind(values: np.ndarray) -> str:
     if set(present.tolist()) <= {0, 255}:
         return "0/255"
     return "thresholded"
-
-
-def binary_to_01_numpy(values: np.ndarray) -> np.ndarray:
-    """0/1 labels of a binary mask (NumPy; the same rule as ``binary_to_01``)."""
-    if values.size and values.max() <= 1:
-        return values.astype(np.int32)
-    return (values >= 128).astype(np.int32)
 
 
 def binary_to_01(mask):

@@ -96,7 +96,7 @@ def mask_to_labels(mask: tf.Tensor, table: np.ndarray | tf.Tensor, binary_masks:
     if binary_masks:
         mask = binary_to_01(mask)
     mask = tf.clip_by_value(mask, 0, LABEL_SLOTS)
-    return tf.gather(tf.constant(table, tf.int32) if not isinstance(table, tf.Tensor) else table, mask)
+    return tf.gather(tf.convert_to_tensor(table, tf.int32), mask)
 
 
 def segmentation_pipeline(
