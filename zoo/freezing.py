@@ -144,11 +144,11 @@ def run_schedule(
     phases: Sequence[Phase],
     compile_kwargs: dict,
     fit_kwargs: dict | Callable[[int, Phase], dict],
-    optimizer_factory: Callable[[float], keras.optimizers.Optimizer] = lambda lr: keras.optimizers.Adam(lr),
+    optimizer_factory: Callable[[Phase], keras.optimizers.Optimizer] = lambda phase: keras.optimizers.Adam(
+        phase.learning_rate),
     initial_epoch: int = 0,
     on_phase: Callable[[int, Phase], None] | None = None,
     on_phase_end: Callable[[int, Phase], None] | None = None,
-    phase_optimizer: Callable[[int, Phase], keras.optimizers.Optimizer] | None = None,
 ) -> dict[str, list]:
     """Runs the phases in order: freeze, recompile with a fresh optimizer, fit.
 
@@ -163,13 +163,12 @@ def run_schedule(
         fit_kwargs: passed to ``model.fit`` (x, validation_data, callbacks, ...),
             without ``epochs`` / ``initial_epoch``; or a function (phase index,
             phase) -> such a dict, for per-phase callbacks.
-        optimizer_factory: learning rate -> optimizer, called once per phase.
+        optimizer_factory: phase -> a new optimizer, called once per phase (default: Adam at the
+            phase's rate; ``zoo.optim.make_optimizer`` adds schedules over the phase's steps).
         initial_epoch: skip epochs already done (resuming): phases that ended
             before it are skipped, the one it falls in is shortened.
         on_phase: called with (phase index, phase) before each phase runs.
         on_phase_end: called with (phase index, phase) after each phase's fit.
-        phase_optimizer: (phase index, phase) -> optimizer; when given, used instead of
-            ``optimizer_factory`` (e.g. for a learning-rate schedule over the phase's steps).
 
     Returns:
         The merged history: metric name -> one value per epoch run, plus
@@ -183,8 +182,7 @@ def run_schedule(
             start = end
             continue
         set_trainable(model, phase.parts)
-        optimizer = phase_optimizer(index, phase) if phase_optimizer else optimizer_factory(phase.learning_rate)
-        model.compile(optimizer=optimizer, **compile_kwargs)
+        model.compile(optimizer=optimizer_factory(phase), **compile_kwargs)
         if on_phase is not None:
             on_phase(index, phase)
         kwargs = fit_kwargs(index, phase) if callable(fit_kwargs) else fit_kwargs

@@ -60,12 +60,11 @@ def write_json_atomic(path: Path, data) -> None:
     write_text_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
-def save_weights_atomic(model: keras.Model, path: Path, optimizer: bool = False) -> None:
+def save_weights_atomic(model: keras.Model, path: Path) -> None:
     """``model.save_weights(path)`` through a temporary file in the same folder and a rename,
     so ``path`` is always either the previous complete file or the new complete one.
 
-    ``optimizer=False`` leaves the optimizer's state out (Adam's two moments would triple the
-    file): the best and per-phase weights are loaded into a model for evaluation, export or
+    The optimizer's state is left out (Adam's two moments would triple the file): the best and per-phase weights are loaded into a model for evaluation, export or
     the next phase, which starts a new optimizer. This uses Keras' ``saving_lib.save_weights_only``
     with ``objects_to_skip`` (what ``model.save_weights`` calls, checked against Keras 3.15.1).
     """
@@ -73,7 +72,7 @@ def save_weights_atomic(model: keras.Model, path: Path, optimizer: bool = False)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{os.getpid()}-partial-{path.name}")  # keeps the .weights.h5 ending Keras wants
     try:
-        if optimizer or getattr(model, "optimizer", None) is None:
+        if getattr(model, "optimizer", None) is None:
             model.save_weights(str(tmp))
         else:
             from keras.src.saving import saving_lib
@@ -424,7 +423,6 @@ def fit_phases(
     monitor: str = "val_mean_iou",
     mode: str = "max",
     verbose: int | str = "auto",
-    optimizer_factory: Callable[[float], keras.optimizers.Optimizer] | None = None,
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
     epoch_metrics: Callable[[], dict] | None = None,
     log: Callable[[str], None] = print,
@@ -444,9 +442,9 @@ def fit_phases(
         val_data: validation dataset (finite).
         monitor, mode: what the best checkpoint tracks.
         verbose: ``model.fit`` verbosity.
-        optimizer_factory: learning rate -> optimizer (default Adam); ignored with ``optimizer``.
         optimizer: how each phase's optimizer and learning-rate schedule are made
-            (``zoo.optim``; schedules span the phase's ``epochs * steps_per_epoch`` steps).
+            (``zoo.optim``; schedules span the phase's ``epochs * steps_per_epoch`` steps;
+            None: Adam at the phase's constant rate).
         bn_momentum: set on every BatchNormalization layer first (None: as built).
         extra_callbacks: added to every phase.
         epoch_metrics: called after each epoch; the dict it returns is added to the
@@ -536,13 +534,11 @@ def fit_phases(
             phases,
             compile_kwargs=compile_kwargs,
             fit_kwargs=callbacks_for,
-            optimizer_factory=optimizer_factory or (lambda lr: keras.optimizers.Adam(lr)),
+            optimizer_factory=lambda phase: make_optimizer(optimizer or OptimizerConfig(lr_schedule="constant"),
+                                                           phase.learning_rate, phase.epochs * steps_per_epoch),
             initial_epoch=starts[first],
             on_phase=announce,
             on_phase_end=finish,
-            phase_optimizer=(None if optimizer is None else
-                             lambda index, phase: make_optimizer(optimizer, phase.learning_rate,
-                                                                 phase.epochs * steps_per_epoch)),
         )
     finally:
         interrupt.uninstall()
