@@ -1,6 +1,6 @@
-"""Learning quality: the segmentation recipe against a plain Keras ``fit`` of the same builder.
+"""Learning quality: the recipes against a plain Keras ``fit`` of the same builder.
 
-    python -m recipes.bench_learning --tasks cars,shapes --epochs 8 --seeds 0,1 --out bench_learning.json
+    python -m recipes.bench_learning --tasks cars,shapes,faces --epochs 8 --seeds 0,1 --out bench_learning.json
 
 Tasks (generated here, offline, deterministic):
 
@@ -9,6 +9,9 @@ Tasks (generated here, offline, deterministic):
   would be; scored on held-out pictures of another size (96x80).
 - ``shapes``: the built-in shapes set (4 classes, RGB, 64x64) as a folder; scored on
   held-out pictures of the same size.
+- ``faces``: the built-in faces set (five landmarks, RGB, 64x64) as a folder with a CSV,
+  trained with ``recipes.pose`` (Simple Baselines, heatmap stride 4); scored on held-out
+  pictures of another size (80x72) by the mean pixel error of the landmarks.
 
 For each task, seed and epoch budget: the recipe (``recipes.segment`` on the folder, with
 the settings of each ``--variants`` entry over its defaults) and the plain way (the same
@@ -16,6 +19,10 @@ builder, Adam 1e-3, batch 8, random horizontal flips, ``model.fit`` on every tra
 picture for the same number of epochs). Both are scored the same way: the held-out
 pictures go through the export's serving function (resize to the training size and
 back), and the score is the mean IoU over the object classes (cars: the car's IoU).
+For faces the plain way is the same network trained with Adam 1e-3 on Gaussian heatmaps
+(``zoo.heatmaps.encode``) by mean squared error, without augmentation (a flip needs
+keypoint-aware code a ten-line script does not have), and both are scored through the
+export's keypoint serving function (letterbox, DARK decoding, back to image pixels).
 The recipe's score is that of the model it keeps (its best checkpoint).
 """
 
@@ -31,9 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
-# Settings over the recipe's defaults (cosine rate after a warm-up, BatchNorm momentum by epoch
-# length, light augmentation, 10% validation). "before" is the recipe as it was before issue 15;
-# the others take one step back from today's defaults each.
+# Settings over the recipes' defaults (cosine rate after a warm-up, BatchNorm momentum by epoch
+# length; segmentation: light augmentation, 10% validation; keypoints: default augmentation, 20%
+# validation). "before" is the recipes as they were before issue 15; the others change one setting.
 VARIANTS = {
     "default": [],
     "before": ["--lr-schedule", "constant", "--bn-momentum", "keras", "--augment", "default",
@@ -44,8 +51,11 @@ VARIANTS = {
     "keras-bn": ["--bn-momentum", "keras"],
     "default-aug": ["--augment", "default"],
     "ema": ["--ema", "0.99"],
+    "light-aug": ["--augment", "light"],
+    "val-0.1": ["--val-fraction", "0.1"],
 }
-TASKS = ("cars", "shapes")
+TASKS = ("cars", "shapes", "faces")
+KEYPOINT_TASKS = ("faces",)
 
 
 def write_task(task: str, folder: Path, count: int, size: int, test_count: int, seed: int = 0) -> dict:
@@ -53,6 +63,9 @@ def write_task(task: str, folder: Path, count: int, size: int, test_count: int, 
     from PIL import Image
 
     from zoo.data import synthetic
+
+    if task in KEYPOINT_TASKS:
+        return write_faces(folder, count, size, test_count, seed)
 
     gray = task == "cars"
     channels = 1 if gray else 3
@@ -72,6 +85,69 @@ def write_task(task: str, folder: Path, count: int, size: int, test_count: int, 
     return {"train": str(train), "images": images, "masks": masks[..., 0], "test_images": test_images,
             "test_masks": test_masks[..., 0], "classes": 2 if gray else len(synthetic.SHAPES_CLASSES),
             "channels": channels, "binary": gray}
+
+
+def write_faces(folder: Path, count: int, size: int, test_count: int, seed: int = 0) -> dict:
+    """The faces task: ``folder/train/images`` and ``landmarks.csv`` (image, NAME_x, NAME_y, ...)."""
+    import csv
+
+    from PIL import Image
+
+    from zoo.data import synthetic
+
+    images, keypoints, _ = synthetic.make_faces(count, size, size, seed=seed)
+    test_images, test_keypoints, test_sizes = synthetic.make_faces(test_count, 80, 72, seed=seed + 1000)
+    train = folder / "train"
+    (train / "images").mkdir(parents=True, exist_ok=True)
+    with open(train / "landmarks.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["image"] + [f"{name}_{axis}" for name in synthetic.FACE_KEYPOINTS for axis in "xy"])
+        for i in range(count):
+            Image.fromarray(images[i]).save(train / "images" / f"{i:04d}.png")
+            writer.writerow([f"{i:04d}.png"] + [f"{v:.3f}" for v in keypoints[i, :, :2].reshape(-1)])
+    return {"kind": "keypoints", "train": str(train), "images": images, "keypoints": keypoints,
+            "test_images": test_images, "test_keypoints": test_keypoints, "channels": 3,
+            "model": "simple_baseline", "stride": 4, "batch": 8}
+
+
+def score_keypoints(model, data: dict, size: int, backbone: str, stride: int) -> float:
+    """Mean distance in pixels between predicted and true landmarks on the held-out pictures,
+    through the export's keypoint serving function (lower is better)."""
+    import tensorflow as tf
+
+    from zoo.export.serving import keypoint_serving_fn
+
+    serve = tf.function(keypoint_serving_fn(model, (size, size), backbone, stride, "dark", 2.0))
+    pred = np.concatenate([serve(tf.constant(data["test_images"][i:i + 8]))["keypoints"].numpy()
+                           for i in range(0, len(data["test_images"]), 8)])
+    return float(np.linalg.norm(pred - data["test_keypoints"][..., :2], axis=-1).mean())
+
+
+def plain_fit_keypoints(data: dict, backbone: str, size: int, epochs: int, seed: int) -> float:
+    """The plain way for keypoints: the same network, Gaussian heatmap targets, MSE, Adam 1e-3, no augmentation."""
+    import keras
+    import tensorflow as tf
+
+    from zoo import get_backbone
+    from zoo.builders import keypoint_model
+    from zoo.heatmaps import encode
+
+    keras.utils.set_random_seed(seed)
+    stride = data["stride"]
+    model = keypoint_model(data["model"], backbone, data["keypoints"].shape[1], (size, size, data["channels"]),
+                           stride, None)
+    model.compile(keras.optimizers.Adam(1e-3), keras.losses.MeanSquaredError())
+    spec = get_backbone(backbone)
+    heat = (size // stride, size // stride)
+
+    def targets(x, k):
+        maps, _ = encode(k[:, :2], k[:, 2], heat, stride)
+        return spec.preprocess(tf.cast(x, tf.float32)), maps
+
+    ds = (tf.data.Dataset.from_tensor_slices((data["images"], data["keypoints"]))
+          .shuffle(len(data["images"]), seed=seed).map(targets).batch(data["batch"]).prefetch(2))
+    model.fit(ds, epochs=epochs, verbose=0)
+    return score_keypoints(model, data, size, backbone, stride)
 
 
 def score(model, data: dict, size: int, backbone: str) -> float:
@@ -121,18 +197,25 @@ def plain_fit(data: dict, model_name: str, backbone: str, size: int, epochs: int
 def recipe(data: dict, model_name: str, backbone: str, size: int, epochs: int, seed: int, extra: list[str],
            out: Path) -> tuple[float, list[float]]:
     """The recipe on the task's folder; returns (held-out score of the model it keeps, validation mIoU per epoch)."""
-    from recipes import segment
+    from recipes import pose, segment
     from zoo.export.from_run import load_run
     from zoo.training import read_history
 
-    args = ["--dataset", f"folder:{data['train']}", "--model", model_name, "--backbone", backbone,
-            "--encoder-weights", "none", "--input-size", str(size), "--batch-size", "8",
-            "--schedule", f"all:{epochs}@1e-3", "--seed", str(seed), "--out", str(out), "--verbose", "0", *extra]
-    args += ["--binary-masks"] if data["binary"] else ["--num-classes", str(data["classes"])]
-    if segment.main(args) != 0:
+    keypoints = data.get("kind") == "keypoints"
+    args = ["--dataset", f"folder:{data['train']}", "--model", data["model"] if keypoints else model_name,
+            "--backbone", backbone, "--encoder-weights", "none", "--input-size", str(size),
+            "--batch-size", str(data.get("batch", 8)), "--schedule", f"all:{epochs}@1e-3", "--seed", str(seed),
+            "--out", str(out), "--verbose", "0", *extra]
+    if not keypoints:
+        args += ["--binary-masks"] if data["binary"] else ["--num-classes", str(data["classes"])]
+    if (pose if keypoints else segment).main(args) != 0:
         raise RuntimeError(f"the recipe failed: {args}")
     model, _, _ = load_run(out)
-    curve = [row.get("val_mean_iou") for row in read_history(out / "history.csv")]
+    history = read_history(out / "history.csv")
+    if keypoints:
+        curve = [row.get("val_mean_pixel_error") for row in history]
+        return score_keypoints(model, data, size, backbone, data["stride"]), curve
+    curve = [row.get("val_mean_iou") for row in history]
     return score(model, data, size, backbone), curve
 
 
@@ -177,12 +260,15 @@ def main(argv: list[str] | None = None) -> int:
                     runs = [(v, VARIANTS[v]) for v in variants] + ([] if args.no_plain else [("plain fit", None)])
                     for name, extra in runs:
                         t0 = time.time()
-                        if extra is None:
+                        if extra is None and task in KEYPOINT_TASKS:
+                            value, curve = plain_fit_keypoints(data, args.backbone, args.size, epochs, seed), []
+                        elif extra is None:
                             value, curve = plain_fit(data, args.model, args.backbone, args.size, epochs, seed), []
                         else:
                             value, curve = recipe(data, args.model, args.backbone, args.size, epochs, seed, extra,
                                                   Path(tmp) / f"run-{task}-{name}-{epochs}-{seed}")
-                        row = {"task": task, "way": name, "epochs": epochs, "seed": seed, "iou": round(value, 4),
+                        measure = "pixel_error" if task in KEYPOINT_TASKS else "iou"
+                        row = {"task": task, "way": name, "epochs": epochs, "seed": seed, measure: round(value, 4),
                                "val_curve": [round(v, 3) if isinstance(v, float) else None for v in curve],
                                "seconds": round(time.time() - t0, 1)}
                         results["rows"].append(row)
@@ -195,17 +281,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def table(results: dict) -> str:
-    """Mean and spread of the held-out IoU per task, budget and way, with the ratio to the plain fit."""
+    """Mean and spread of the held-out score per task, budget and way, with the ratio to the plain fit
+    (IoU: recipe / plain, higher is better; pixel error: plain / recipe, so above 1 also means better)."""
     groups: dict[tuple, list[float]] = {}
     for row in results["rows"]:
-        groups.setdefault((row["task"], row["epochs"], row["way"]), []).append(row["iou"])
-    lines = [f"held-out IoU (object classes), mean over seeds [min-max]; {results['cpu']}",
-             f"{'task':<8} {'epochs':>6}  {'way':<12} {'IoU':>6}  {'range':<13} {'vs plain':>8}"]
+        value = row["pixel_error"] if "pixel_error" in row else row["iou"]
+        groups.setdefault((row["task"], row["epochs"], row["way"]), []).append(value)
+    lines = [f"held-out score, mean over seeds [min-max]: IoU of the object classes (higher is better) or "
+             f"landmark error in px (lower is better); 'vs plain' above 1 means better than the plain fit; "
+             f"{results['cpu']}",
+             f"{'task':<8} {'epochs':>6}  {'way':<16} {'score':>6}  {'range':<15} {'vs plain':>8}"]
     for (task, epochs, way), values in sorted(groups.items()):
         plain = groups.get((task, epochs, "plain fit"))
-        ratio = f"{np.mean(values) / np.mean(plain):.3f}" if plain else "-"
-        lines.append(f"{task:<8} {epochs:>6}  {way:<12} {np.mean(values):>6.3f}  "
-                     f"[{min(values):.3f}-{max(values):.3f}] {ratio:>8}")
+        if plain:
+            ratio = np.mean(plain) / np.mean(values) if task in KEYPOINT_TASKS else np.mean(values) / np.mean(plain)
+        lines.append(f"{task:<8} {epochs:>6}  {way:<16} {np.mean(values):>6.3f}  "
+                     f"[{min(values):.3f}-{max(values):.3f}] {f'{ratio:.3f}' if plain else '-':>8}")
     return "\n".join(lines)
 
 
