@@ -28,15 +28,15 @@ models: install
 
 # Speed on this machine (about 10 minutes on 2 cores): bench.json, bench.png and a table.
 bench: install
-	$(BIN)/python -m recipes.benchmark --out bench.json
+	$(BIN)/python -m benchmarks.train --out bench.json
 
 # Size, export time and memory, per-image serving latency of each export format (about 1 minute): bench_exports.json.
 bench-exports: install
-	$(BIN)/python -m recipes.bench_exports --out bench_exports.json
+	$(BIN)/python -m benchmarks.exports --out bench_exports.json
 
 # Learning quality: the recipe against a plain Keras fit, 2 tasks x 2 seeds (about 70 minutes on 2 cores).
 bench-learning: install
-	$(BIN)/python -m recipes.bench_learning --tasks cars,shapes --epochs 8 --seeds 0,1 \
+	$(BIN)/python -m benchmarks.learning --tasks cars,shapes --epochs 8 --seeds 0,1 \
 		--variants default,before,cosine-bn,cosine-bn-light --out bench_learning.json
 
 # Two worker processes (pytest-xdist), one per core; the files' tests stay together.

@@ -1,8 +1,8 @@
-"""The benchmark recipe's smoke test: one tiny model, one size, few steps (the full run is not in CI)."""
+"""The benchmarks' smoke tests (benchmarks/): one tiny model, one size, few steps (the full runs are not in CI)."""
 
 import json
 
-from recipes import benchmark
+from benchmarks import train as benchmark
 
 
 def test_benchmark_smoke_writes_every_figure(tmp_path):
@@ -29,7 +29,7 @@ def test_benchmark_smoke_writes_every_figure(tmp_path):
 
 
 def test_export_benchmark_measures_each_format_in_its_own_process(tmp_path):
-    from recipes import bench_exports
+    from benchmarks import exports as bench_exports
 
     out = tmp_path / "bench_exports.json"
     code = bench_exports.main(["--model", "unet:vgg16", "--input-size", "32", "--image-size", "40", "--repeats", "2",
@@ -45,7 +45,7 @@ def test_export_benchmark_measures_each_format_in_its_own_process(tmp_path):
 
 
 def test_learning_benchmark_smoke_compares_the_recipes_with_a_plain_fit(tmp_path, capsys):
-    from recipes import bench_learning
+    from benchmarks import learning as bench_learning
 
     out = tmp_path / "learning.json"
     code = bench_learning.main(["--tasks", "cars,faces", "--epochs", "1", "--seeds", "0", "--count", "12",

@@ -7,7 +7,7 @@ optimisation passes, and its peak memory grows with the model's size: measured h
 VGG16 (76 MB of weights), 10.3 GB for a U-Net on ResNet50 (130 MB), and FCN-8s on VGG16
 (537 MB) was killed for lack of memory on a 24 GB machine. Converted this way, the
 export process peaks at 1.3 GB for the VGG16 U-Net, 1.8 GB for the ResNet50 Simple
-Baseline (135 MB) and 4.8 GB for FCN-8s (``python -m recipes.bench_exports --model M:B``).
+Baseline (135 MB) and 4.8 GB for FCN-8s (``python -m benchmarks.exports --model M:B``).
 
 So the serving function is converted with the large weights as extra *graph inputs*
 (``keras.Model.stateless_call`` runs the network on them), which leaves tf2onnx a

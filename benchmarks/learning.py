@@ -1,6 +1,7 @@
-"""Learning quality: the recipes against a plain Keras ``fit`` of the same builder.
+"""Learning quality: the recipes against a plain Keras ``fit`` of the same builder
+(figures: README, "Learning quality").
 
-    python -m recipes.bench_learning --tasks cars,shapes,faces --epochs 8 --seeds 0,1 --out bench_learning.json
+    python -m benchmarks.learning --tasks cars,shapes,faces --epochs 8 --seeds 0,1 --out bench_learning.json
 
 Tasks (generated here, offline, deterministic):
 
@@ -129,13 +130,13 @@ def plain_fit_keypoints(data: dict, backbone: str, size: int, epochs: int, seed:
     import tensorflow as tf
 
     from zoo import get_backbone
-    from zoo.builders import keypoint_model
+    from zoo.tasks import build_network, keypoint_network
     from zoo.heatmaps import encode
 
     keras.utils.set_random_seed(seed)
     stride = data["stride"]
-    model = keypoint_model(data["model"], backbone, data["keypoints"].shape[1], (size, size, data["channels"]),
-                           stride, None)
+    model = build_network(keypoint_network(data["model"], backbone, data["keypoints"].shape[1],
+                                           (size, size, data["channels"]), stride))
     model.compile(keras.optimizers.Adam(1e-3), keras.losses.MeanSquaredError())
     spec = get_backbone(backbone)
     heat = (size // stride, size // stride)
@@ -220,7 +221,7 @@ def recipe(data: dict, model_name: str, backbone: str, size: int, epochs: int, s
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m recipes.bench_learning", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m benchmarks.learning", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tasks", default="cars,shapes", help=f"comma-separated, from {TASKS}")
     p.add_argument("--variants", default="default",
@@ -246,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"unknown variant {name!r}; choose from {sorted(VARIANTS)}")
     budgets = [int(e) for e in args.epochs.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
-    from recipes.benchmark import _device
+    from benchmarks.train import _device
     from recipes.common import amx_in_use, cpu_flags
 
     device = _device() + (", AMX bfloat16" if amx_in_use(cpu_flags()) else "")

@@ -1,6 +1,7 @@
-"""Export sizes, export cost and per-image latency of every format, measured side by side.
+"""Export sizes, export cost and per-image latency of every format, measured side by side
+(figures: README, "Export formats side by side").
 
-    python -m recipes.bench_exports [RUN_DIR] [--model unet:vgg16] [--input-size 128]
+    python -m benchmarks.exports [RUN_DIR] [--model unet:vgg16] [--input-size 128]
         [--image-size 256] [--repeats 20] [--out bench_exports.json]
 
 Exports one model (a run directory's, or with ``--model`` a fresh one with random
@@ -32,7 +33,7 @@ from pathlib import Path
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m recipes.bench_exports", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="python -m benchmarks.exports", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("run_dir", nargs="?", help="a run directory to export (default: a fresh --model)")
     p.add_argument("--model", default="unet:vgg16", help="MODEL:BACKBONE when no RUN_DIR is given")
@@ -94,7 +95,7 @@ def _export_one(args) -> int:
 
 
 def _export_in_child(args, fmt: str, folder: Path) -> dict:
-    command = [sys.executable, "-m", "recipes.bench_exports", *([args.run_dir] if args.run_dir else []),
+    command = [sys.executable, "-m", "benchmarks.exports", *([args.run_dir] if args.run_dir else []),
                "--model", args.model, "--input-size", str(args.input_size), "--classes", str(args.classes),
                "--export-one", fmt, str(folder)]
     done = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)

@@ -1,6 +1,6 @@
-"""Training and serving speed, measured side by side in one process.
+"""Training and serving speed, measured side by side in one process (figures: README, "Performance").
 
-    python -m recipes.benchmark [--models unet:vgg16,fcn8s:vgg16,unet:resnet50,simple_baseline:resnet50]
+    python -m benchmarks.train [--models unet:vgg16,fcn8s:vgg16,unet:resnet50,simple_baseline:resnet50]
         [--input-size 128] [--batch-size 8] [--steps 2] [--repeats 2] [--out bench.json]
 
 Reports, for this machine:
@@ -44,7 +44,7 @@ DEFAULT_MODELS = "unet:vgg16,fcn8s:vgg16,unet:resnet50,simple_baseline:resnet50"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m recipes.benchmark", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="python -m benchmarks.train", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--models", default=DEFAULT_MODELS, help="comma-separated MODEL:BACKBONE")
     p.add_argument("--input-size", type=int, default=128, help="square training size in pixels")
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=2, help="timed epochs per measurement (median), after one warm-up")
     p.add_argument("--options", default="xla",
                    help="speed options compared on the first model (comma-separated: xla, bfloat16, float16; "
-                        "'' to skip; bfloat16 adds about 30 s on a CPU without bf16 units)")
+                        "'' to skip; bfloat16 is slow on a CPU without bf16 units)")
     p.add_argument("--sizes", default="64,128", help="input sizes of the scaling sweep (first model)")
     p.add_argument("--batches", default="4,16", help="batch sizes of the scaling sweep (first model)")
     p.add_argument("--out", default="bench.json", help="where to write the figures (bench.png beside it)")
