@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_distribution_flags(p)
     a("--sigma", type=float, help=f"Gaussian sigma of the targets, heatmap pixels (default {d.sigma})")
     a("--heatmap-stride", dest="heatmap_stride", type=int,
-      help="input pixels per heatmap pixel: 1, 2, 4, 8 or 16 for simple_baseline (default 4), 1 for unet")
+      help="input pixels per heatmap pixel: 1, 2, 4, 8, 16 or 32 for simple_baseline (default 4), 1 for unet")
     a("--decode", choices=("argmax", "dark", "soft-argmax"), help=f"sub-pixel decoding (default {d.decode})")
     a("--flip-test", dest="flip_test", action="store_true",
       help="average with the prediction on the mirrored image (evaluation and export)")
@@ -191,11 +191,13 @@ def validate(cfg: PoseConfig, input_size) -> int:
     """The recipe's own flag checks, before any data is read (``check`` runs them too); returns the
     heatmap stride. Raises ValueError naming the flag and the fix."""
     cfg.check_common(POSE_MODELS)
+    from zoo.heatmaps import STRIDES
+
     stride = cfg.heatmap_stride or (4 if cfg.model == "simple_baseline" else 1)
     if cfg.model == "unet" and stride != 1:
         raise ValueError(f"--heatmap-stride {stride}: a U-Net's heatmaps are at the input resolution (stride 1)")
-    if stride not in (1, 2, 4, 8, 16):
-        raise ValueError(f"--heatmap-stride must be 1, 2, 4, 8 or 16, got {stride}")
+    if stride not in STRIDES:
+        raise ValueError(f"--heatmap-stride must be one of {', '.join(map(str, STRIDES))}, got {stride}")
     if cfg.sigma <= 0:
         raise ValueError(f"--sigma must be positive, got {cfg.sigma}")
     _parse_pairs(cfg.flip_pairs)
@@ -291,7 +293,7 @@ def _train(cfg: PoseConfig, input_size: tuple[int, int], stride: int, session) -
 
     from zoo.data.keypoints import KEYPOINT_AUGMENT_PRESETS
     from zoo.data.pipeline import keypoint_pipeline
-    from zoo.builders import keypoint_model
+    from zoo.tasks import build_network, keypoint_network
     from zoo.distribute import build_from_spec_under_multiworker, shard_by_data
     from zoo.export import export_model, info_from_config
     from zoo.losses import HeatmapLoss
@@ -326,8 +328,8 @@ def _train(cfg: PoseConfig, input_size: tuple[int, int], stride: int, session) -
     eval_ds = keypoint_pipeline(source.val, training=False, num_examples=source.num_val, for_eval=True, **common)
 
     with strategy.scope():
-        model = keypoint_model(cfg.model, cfg.backbone, count, (*input_size, channels), stride,
-                               session.encoder_weights)
+        network = keypoint_network(cfg.model, cfg.backbone, count, (*input_size, channels), stride)
+        model = build_network(network, session.encoder_weights)
         compile_kwargs = {"loss": HeatmapLoss(), **compile_options(cfg)}
     _log(f"model: {model.name}, {model.count_params():,} parameters, input {(*input_size, channels)}, "
          f"heatmaps {model.output_shape[1:]}")
@@ -337,7 +339,8 @@ def _train(cfg: PoseConfig, input_size: tuple[int, int], stride: int, session) -
         "num_train": source.num_train, "num_val": source.num_val, "steps_per_epoch": steps,
         "encoder_weights": str(session.encoder_weights), "weights_note": session.weights_note,
         "strategy": type(strategy).__name__, "replicas": replicas,
-        "training": cfg.optimizer_config().describe(), "bn_momentum": _momentum(cfg, steps)})
+        "training": cfg.optimizer_config().describe(), "bn_momentum": _momentum(cfg, steps),
+        "network": network.to_json()})
 
     evaluation = dict(stride=stride, method=cfg.decode, sigma=cfg.sigma,
                       flip_index=flip_index if cfg.flip_test else None, normalizer=cfg.pck_normalizer,

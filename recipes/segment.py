@@ -48,7 +48,7 @@ class SegmentConfig(RecipeConfig):
     skip_check: bool = False
     loss: str = "ce"
     mask_key: str | None = None
-    # Chosen by recipes.bench_learning (README, "Learning quality"): light augmentation and a 10%
+    # Chosen by benchmarks.learning (README, "Learning quality"): light augmentation and a 10%
     # validation split learned best on both tasks there; the keypoint recipe keeps the shared defaults.
     augment: str = "light"
     val_fraction: float = 0.1
@@ -284,6 +284,7 @@ def _train(cfg: SegmentConfig, input_size: tuple[int, int], session) -> int:
     from zoo.export import export_model, info_from_config
     from zoo.losses import SegmentationLoss, segmentation_metrics
     from zoo.reporting import plot_curves, plot_segmentation_samples
+    from zoo.tasks import NetworkSpec, build_network
     from zoo.training import fit_phases, read_history, write_json_atomic
 
     strategy, run, phases = session.strategy, session.run, session.phases
@@ -309,8 +310,9 @@ def _train(cfg: SegmentConfig, input_size: tuple[int, int], session) -> int:
     val_ds = shard_by_data(segmentation_pipeline(source.val, training=False, num_examples=source.num_val, **common))
 
     with strategy.scope():
-        model = zoo.build(cfg.model, backbone=cfg.backbone, num_classes=source.num_classes,
-                          input_shape=(*input_size, channels), encoder_weights=session.encoder_weights)
+        network = NetworkSpec(cfg.model, {"backbone": cfg.backbone, "num_classes": source.num_classes,
+                                          "input_shape": (*input_size, channels)})
+        model = build_network(network, session.encoder_weights)
         compile_kwargs = {
             "loss": SegmentationLoss(source.num_classes, cfg.loss, cfg.ignore_index),
             "metrics": segmentation_metrics(source.num_classes, cfg.ignore_index),
@@ -322,7 +324,8 @@ def _train(cfg: SegmentConfig, input_size: tuple[int, int], session) -> int:
         "class_names": source.class_names, "data": source.description, "num_train": source.num_train,
         "num_val": source.num_val, "steps_per_epoch": steps, "encoder_weights": str(session.encoder_weights),
         "weights_note": session.weights_note, "strategy": type(strategy).__name__, "replicas": replicas,
-        "training": cfg.optimizer_config().describe(), "bn_momentum": _momentum(cfg, steps)})
+        "training": cfg.optimizer_config().describe(), "bn_momentum": _momentum(cfg, steps),
+        "network": network.to_json()})
 
     build_from_spec_under_multiworker(model, train_ds.element_spec)
     started = time.time()

@@ -122,3 +122,18 @@ def test_pipeline_flip_swaps_left_and_right():
     coords, _ = decode(heatmaps, "argmax")
     assert np.all(coords.numpy()[:, 0, 0] < coords.numpy()[:, 1, 0])
     assert np.all(weights.numpy() == 1)
+
+
+def test_dark_decoding_is_not_pulled_towards_the_border():
+    # Clean stride-4 targets (sigma 2) at random positions of a 64x48 picture, decoded by DARK. With the
+    # blur's border mirrored (the earlier code), points 8-16 px from the border came back 2.3 px off on
+    # average and those further in 0.13 px; the zero border gives 0.6 and 0.02.
+    rng = np.random.default_rng(0)
+    xs, ys = rng.uniform(-0.5, 63.5, 600), rng.uniform(-0.5, 47.5, 600)
+    points = tf.constant(np.stack([xs, ys], -1), tf.float32)
+    maps, _ = encode(points, tf.ones(600), (12, 16), 4, 2.0)
+    coords, _ = decode(maps[None], "dark", 2.0)
+    error = np.linalg.norm(heatmap_to_image(coords, 4)[0].numpy() - points.numpy(), axis=-1)
+    border = np.minimum.reduce([xs + 0.5, 63.5 - xs, ys + 0.5, 47.5 - ys])
+    assert error[border >= 16].mean() < 0.05
+    assert error[(border >= 8) & (border < 16)].mean() < 1.0

@@ -195,32 +195,6 @@ def simple_baseline(
     return _finish(encoder, outputs, activation, encoder_freeze, name or f"simple_baseline_{backbone}")
 
 
-def keypoint_model(model: str, backbone: str, num_keypoints: int, input_shape, stride: int = 4,
-                   encoder_weights="imagenet") -> keras.Model:
-    """The pose recipe's keypoint network, rebuilt the same way when a run is exported.
-
-    Args:
-        model: ``"simple_baseline"`` (one 4x4 stride-2 deconvolution of 256 filters per
-            halving of the encoder's stride 32 down to ``stride``) or ``"unet"`` (stride 1).
-        backbone, input_shape, encoder_weights: as ``unet``.
-        num_keypoints: K heatmaps.
-        stride: input pixels per heatmap pixel.
-
-    Returns:
-        Uncompiled model ``[batch, H, W, C] -> [batch, H/stride, W/stride, K]``.
-    """
-    if model == "simple_baseline":
-        deconvs = {32: 0, 16: 1, 8: 2, 4: 3, 2: 4, 1: 5}.get(int(stride))
-        if deconvs is None:
-            raise ValueError(f"simple_baseline heatmap stride {stride} is not one of 1, 2, 4, 8, 16, 32")
-        return simple_baseline(backbone, num_keypoints=num_keypoints, input_shape=input_shape,
-                               encoder_weights=encoder_weights, deconv_filters=(256,) * deconvs)
-    if model == "unet":
-        return unet(backbone, num_classes=num_keypoints, input_shape=input_shape, encoder_weights=encoder_weights,
-                    name=f"unet_heatmaps_{backbone}")
-    raise ValueError(f"unknown keypoint model {model!r}; choose 'simple_baseline' or 'unet'")
-
-
 BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "fcn32s": fcn32s,
     "fcn16s": fcn16s,

@@ -21,8 +21,9 @@ class SegmentationLoss(keras.losses.Loss):
 
     Args:
         num_classes: C.
-        kind: ``"ce"`` (cross-entropy), ``"dice"`` (soft Dice averaged over classes),
-            ``"focal"`` (focal cross-entropy, gamma 2) or ``"ce+dice"`` (their sum).
+        kind: ``"ce"`` (cross-entropy), ``"dice"`` (soft Dice averaged over the classes
+            present in the image's labels; an image with no valid pixel adds 0), ``"focal"``
+            (Keras' focal cross-entropy: gamma 2, alpha 0.25) or ``"ce+dice"`` (their sum).
         ignore_index: label whose pixels count for nothing.
     """
 
@@ -51,7 +52,10 @@ class SegmentationLoss(keras.losses.Loss):
         if self.kind in ("dice", "ce+dice"):
             probs = ops.softmax(logits, axis=-1) * valid[..., None]
             dice = keras.losses.dice(onehot, probs, axis=(1, 2))  # [B, C]
-            total = total + ops.mean(ops.where(ops.isnan(dice), 0.0, dice), axis=-1)
+            # Keras' dice is 1 for a class absent from an image (0 / epsilon), whatever is predicted: such
+            # classes would add a constant floor of (absent classes)/C, so only present classes count.
+            present = ops.cast(ops.sum(onehot, axis=(1, 2)) > 0, "float32")
+            total = total + ops.sum(dice * present, axis=-1) / ops.maximum(ops.sum(present, axis=-1), 1.0)
         if self.kind == "focal":
             focal = keras.losses.categorical_focal_crossentropy(onehot, logits, from_logits=True)
             total = total + ops.sum(focal * valid, axis=(1, 2)) / count

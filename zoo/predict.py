@@ -1,14 +1,9 @@
 """``python -m zoo predict``: run any export on image files and folders, write the results.
 
-Segmentation, per image: ``<name>_mask.png`` (palette PNG whose pixel values are the
-class indices; viewers show the palette colours) and ``<name>_overlay.png`` (the
-image with every class but 0 tinted in its colour). Keypoints: ``keypoints.json``
-(COCO keypoint results: ``image_id``, ``category_id`` 1, ``keypoints`` as
-``[x1, y1, s1, ...]`` with ``s`` the keypoint's score, ``score`` their mean, plus the
-``file_name`` they came from; ``image_id`` numbers the images of this run, so map
-``file_name`` to your annotation file's ids before running COCO's evaluation) and ``<name>_keypoints.png`` (the points drawn on the
-image; hollow when the score is below ``min_score``). Both write ``predictions.json``
-with a line per image and the files that were skipped and why.
+What is written per image is the task's (``zoo.tasks``: segmentation writes
+``<name>_mask.png`` and ``<name>_overlay.png``; keypoints ``<name>_keypoints.png`` and
+one ``keypoints.json`` in COCO's results format). Every task writes
+``predictions.json`` with a line per image and the files that were skipped and why.
 
 Images are read with Pillow as the training pipeline reads them (TensorFlow's
 decoders): the stored pixel grid, EXIF orientation not applied, converted to the
@@ -29,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+from zoo.data.layout import PREDICT_IMAGE_SUFFIXES as IMAGE_SUFFIXES
 
 
 @dataclass
@@ -127,69 +122,6 @@ def read_image(path: Path, channels: int) -> np.ndarray:
     return np.asarray(convert_channels(array, channels)).astype(np.uint8)
 
 
-def palette(num_classes: int) -> np.ndarray:
-    """uint8 ``[max(num_classes, 1), 3]`` colours: class 0 black, then well-separated hues."""
-    import colorsys
-
-    colours = [(0, 0, 0)]
-    for k in range(1, max(num_classes, 1)):
-        r, g, b = colorsys.hsv_to_rgb((k * 0.618034) % 1.0, 0.85, 1.0)
-        colours.append((int(r * 255), int(g * 255), int(b * 255)))
-    return np.array(colours, np.uint8)
-
-
-def _rgb(image: np.ndarray) -> np.ndarray:
-    return np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image[..., :3]
-
-
-def write_segmentation(image: np.ndarray, mask: np.ndarray, out: Path, stem: str, colours: np.ndarray,
-                       alpha: float = 0.5) -> dict:
-    """Writes ``<stem>_mask.png`` and ``<stem>_overlay.png``; returns the per-class pixel fractions."""
-    from PIL import Image
-
-    base = out / stem
-    base.parent.mkdir(parents=True, exist_ok=True)
-    if colours.shape[0] <= 256:
-        png = Image.fromarray(mask.astype(np.uint8), mode="P")
-        png.putpalette(colours.reshape(-1).tolist())
-    else:  # more classes than a palette holds: 16-bit gray, values = class index
-        png = Image.fromarray(mask.astype(np.uint16))
-    png.save(f"{base}_mask.png")
-    rgb = _rgb(image).astype(np.float32)
-    tint = colours[np.clip(mask, 0, len(colours) - 1)].astype(np.float32)
-    blend = np.where((mask > 0)[..., None], (1 - alpha) * rgb + alpha * tint, rgb)
-    Image.fromarray(np.round(blend).astype(np.uint8)).save(f"{base}_overlay.png")
-    counts = np.bincount(mask.reshape(-1), minlength=len(colours)) / mask.size
-    return {"mask": f"{stem}_mask.png", "overlay": f"{stem}_overlay.png",
-            "class_fractions": [round(float(c), 5) for c in counts]}
-
-
-def write_keypoints(image: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, names: list[str], out: Path,
-                    stem: str, min_score: float) -> dict:
-    """Draws the keypoints on the image into ``<stem>_keypoints.png``; returns its entry."""
-    from PIL import Image, ImageDraw
-
-    base = out / stem
-    base.parent.mkdir(parents=True, exist_ok=True)
-    picture = Image.fromarray(_rgb(image))
-    draw = ImageDraw.Draw(picture)
-    radius = max(2.0, min(image.shape[:2]) / 60)
-    colours = palette(len(names) + 1)[1:]
-    for k, ((x, y), s) in enumerate(zip(keypoints, scores)):
-        if not np.isfinite([x, y]).all():
-            continue
-        box = [x - radius, y - radius, x + radius, y + radius]
-        colour = tuple(int(c) for c in colours[k])
-        if s >= min_score:
-            draw.ellipse(box, fill=colour, outline=(255, 255, 255))
-        else:
-            draw.ellipse(box, outline=colour, width=max(1, int(radius / 3)))
-        if min(image.shape[:2]) >= 128:
-            draw.text((x + radius + 1, y - radius), names[k], fill=colour)
-    picture.save(f"{base}_keypoints.png")
-    return {"drawn": f"{stem}_keypoints.png"}
-
-
 def _calls(group: list, max_pixels: int) -> list[list]:
     """Splits same-size images into calls of at most ``max_pixels`` pixels (one image at least)."""
     per_image = group[0][2].shape[0] * group[0][2].shape[1]
@@ -218,6 +150,7 @@ def predict_files(export: str | os.PathLike, inputs: list[str | os.PathLike], ou
     from tqdm import tqdm
 
     from zoo.export.runtime import load
+    from zoo.tasks import get_task
 
     if batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {batch_size}")
@@ -234,21 +167,12 @@ def predict_files(export: str | os.PathLike, inputs: list[str | os.PathLike], ou
         raise ValueError(f"--out {out}: cannot create it ({err.strerror or err}); choose a folder you can write "
                          "to") from None
     summary = PredictSummary(out=out)
-    segmentation = info["task"] == "segmentation"
-    colours = palette(len(info.get("classes", [])))
-    entries, results = [], []
+    writer = get_task(info["task"]).prediction_writer(info, out, min_score)
+    entries = []
 
     def write(path: Path, stem: str, image: np.ndarray, outputs: dict, i: int) -> None:
         entry = {"file": str(path), "height": image.shape[0], "width": image.shape[1]}
-        if segmentation:
-            entry.update(write_segmentation(image, outputs["mask"][i], out, stem, colours))
-        else:
-            points, scores = outputs["keypoints"][i], outputs["scores"][i]
-            entry.update(write_keypoints(image, points, scores, info["keypoint_names"], out, stem, min_score))
-            flat = np.concatenate([points, scores[:, None]], axis=1).reshape(-1)
-            results.append({"image_id": len(results) + 1, "file_name": str(path), "category_id": 1,
-                            "keypoints": [round(float(v), 3) for v in flat],
-                            "score": round(float(np.mean(scores)), 5)})
+        entry.update(writer.write(path, stem, image, outputs, i))
         entries.append(entry)
         summary.written.append(str(path))
 
@@ -281,13 +205,8 @@ def predict_files(export: str | os.PathLike, inputs: list[str | os.PathLike], ou
                     bar.update(1)
     finally:  # the reports describe whatever was done, also after an interruption
         bar.close()
-        if not segmentation:
-            (out / "keypoints.json").write_text(json.dumps(results, indent=1) + "\n")
         report = {"export": str(predictor.path), "format": info["format"], "task": info["task"],
                   "images": entries, "skipped": summary.skipped}
-        if segmentation:
-            report["classes"] = info["classes"]
-        else:
-            report["keypoint_names"] = info["keypoint_names"]
+        writer.finish(report)
         (out / "predictions.json").write_text(json.dumps(report, indent=1) + "\n")
     return summary

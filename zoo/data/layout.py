@@ -6,6 +6,8 @@ from pathlib import Path
 
 # Image files the folder datasets read (TensorFlow's decoders read these; ``check`` and the loaders agree).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+# Image files ``python -m zoo predict`` reads (with Pillow, which also reads these further formats).
+PREDICT_IMAGE_SUFFIXES = (*IMAGE_SUFFIXES, ".gif", ".tif", ".tiff", ".webp")
 
 
 def folder_class_names(folder: Path, num_classes: int | None, binary_masks: bool) -> list[str]:

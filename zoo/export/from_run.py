@@ -29,27 +29,25 @@ def run_weights(run_dir: Path) -> tuple[Path, str]:
 
 
 def load_run(run_dir: str | os.PathLike) -> tuple[keras.Model, dict, dict]:
-    """Rebuilds a run's network from its ``config.json`` and loads its weights.
+    """Rebuilds a run's network from its ``config.json`` (the ``NetworkSpec`` stored as
+    ``resolved.network``; runs written before it: from the task's settings) and loads its weights.
 
     Returns:
         (model, info, source): the trained Keras model, its task description
         (``zoo.export.metadata``) and where the weights came from.
     """
-    from zoo.builders import build, keypoint_model
+    from zoo.tasks import NetworkSpec, build_network, get_task
 
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"
     if not config_path.is_file():
         raise FileNotFoundError(f"{run_dir}: no config.json; give the run directory a recipe wrote (its --out)")
-    info = info_from_config(json.loads(config_path.read_text()))
+    config = json.loads(config_path.read_text())
+    info = info_from_config(config)
     weights, label = run_weights(run_dir)
-    shape = (*info["input_size"], info["channels"])
-    if info["task"] == "segmentation":
-        model = build(info["model"], backbone=info["backbone"], num_classes=len(info["classes"]),
-                      input_shape=shape, encoder_weights=None)
-    else:
-        model = keypoint_model(info["model"], info["backbone"], len(info["keypoint_names"]), shape,
-                               info["heatmap_stride"], encoder_weights=None)
+    stored = config.get("resolved", {}).get("network")
+    spec = NetworkSpec.from_json(stored) if stored else get_task(info["task"]).legacy_network(info)
+    model = build_network(spec, encoder_weights=None)
     model.load_weights(str(weights))
     return model, info, {"run": str(run_dir.resolve()), "weights": label}
 

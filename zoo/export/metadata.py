@@ -5,9 +5,9 @@ Fields (all formats): ``format``, ``file`` (the model file inside the export fol
 ``backbone``, ``input_size`` ([H, W] it was trained at), ``channels``,
 ``preprocessing`` (what happens to the pixels and where), ``inputs`` and ``outputs``
 (name -> dtype and shape), ``versions`` (libraries it was made with), ``source``
-(run directory and which weights). Segmentation adds ``classes``; keypoints add
-``keypoint_names``, ``flip_index``, ``heatmap_stride``, ``decode``, ``sigma`` and
-``flip_test``.
+(run directory and which weights). Each task adds its own (``zoo.tasks``):
+segmentation ``classes``; keypoints ``keypoint_names``, ``flip_index``,
+``heatmap_stride``, ``decode``, ``sigma`` and ``flip_test``.
 """
 
 from __future__ import annotations
@@ -15,32 +15,29 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from zoo.tasks import TASKS, get_task
+
 METADATA_FILE = "model.json"
 
 
 def info_from_config(config: dict) -> dict:
-    """The task description of a run from its ``config.json`` (``{"settings", "resolved"}``)."""
+    """The task description of a run from its ``config.json`` (``{"settings", "resolved"}``): the
+    fields every export has and its task's (``zoo.tasks``)."""
+    from zoo.tasks import task_of_run
+
     settings, resolved = config.get("settings", {}), config.get("resolved", {})
     if "input_size" not in resolved:
         raise ValueError("config.json has no resolved input size: the run stopped before its model was built; "
                          "train it first")
-    info = {
+    task, fields = task_of_run(settings, resolved)
+    return {
+        "task": task.name,
         "model": settings["model"],
         "backbone": settings["backbone"],
         "input_size": [int(v) for v in resolved["input_size"]],
         "channels": int(resolved["channels"]),
+        **fields,
     }
-    if "class_names" in resolved:
-        info.update(task="segmentation", classes=list(resolved["class_names"]))
-    elif "keypoint_names" in resolved:
-        info.update(task="keypoints", keypoint_names=list(resolved["keypoint_names"]),
-                    flip_index=list(resolved["flip_index"]), heatmap_stride=int(resolved["heatmap_stride"]),
-                    decode=settings.get("decode", "dark"), sigma=float(settings.get("sigma", 2.0)),
-                    flip_test=bool(settings.get("flip_test", False)))
-    else:
-        raise ValueError("config.json names neither classes nor keypoints: not a run of recipes.segment or "
-                         "recipes.pose")
-    return info
 
 
 def describe_io(info: dict, served: bool) -> dict:
@@ -55,7 +52,7 @@ def describe_io(info: dict, served: bool) -> dict:
             "preprocessing": f"not inside the file: resize to {height}x{width} (bilinear, antialiased), then "
                              f"zoo.preprocess_input(x, {info['backbone']!r}); zoo.export.load() does both",
             "inputs": {"x": f"float32 [batch, {height}, {width}, {channels}], preprocessed"},
-            "outputs": {"scores" if info["task"] == "segmentation" else "heatmaps":
+            "outputs": {get_task(info["task"]).network_output:
                         "float32 [batch, h, w, K] (logits per class / heatmaps per keypoint)"},
         }
     io = {
@@ -63,20 +60,7 @@ def describe_io(info: dict, served: bool) -> dict:
                          f"(bilinear, antialiased) and given the {info['backbone']} ImageNet preprocessing",
         "inputs": {"images": f"uint8 [batch, height, width, {channels}], any size"},
     }
-    if info["task"] == "segmentation":
-        io["outputs"] = {
-            "mask": "int32 [batch, height, width]: class index per pixel (argmax)",
-            "probabilities": f"float32 [batch, height, width, {len(info['classes'])}]: softmax per pixel",
-        }
-    else:
-        k = len(info["keypoint_names"])
-        s = info["heatmap_stride"]
-        io["outputs"] = {
-            "keypoints": f"float32 [batch, {k}, 2]: (x, y) in the input image's pixels, centre of the top-left "
-                         "pixel at (0, 0)",
-            "scores": f"float32 [batch, {k}]: heatmap peak height (about 1 = confident, near 0 = not found)",
-            "heatmaps": f"float32 [batch, {height // s}, {width // s}, {k}]: at the training size, stride {s}",
-        }
+    io["outputs"] = get_task(info["task"]).describe_outputs(info)
     return io
 
 
@@ -108,12 +92,10 @@ def _check_metadata(info, where: Path) -> None:
     if not isinstance(info, dict):
         raise ValueError(f"{where} is not a model.json written by `python -m zoo export` (not a JSON object)")
     needed = ["format", "task", "channels", "input_size"]
-    task = info.get("task")
-    if task == "segmentation":
-        needed.append("classes")
-    elif task == "keypoints":
-        needed.append("keypoint_names")
+    task = TASKS.get(info.get("task"))
+    if task is not None:
+        needed.append(task.label_field)
     missing = [k for k in needed if k not in info]
-    if missing or task not in ("segmentation", "keypoints") or not isinstance(info.get("channels"), int):
+    if missing or task is None or not isinstance(info.get("channels"), int):
         raise ValueError(f"{where} is not a model.json written by `python -m zoo export` (missing or wrong: "
                          f"{', '.join(missing) or 'task/channels'}); export the run again with it")

@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from zoo.export.metadata import METADATA_FILE, read_metadata
+from zoo.tasks import get_task
 
 
 @dataclass
@@ -33,10 +34,6 @@ class Predictor:
                              f"{images.dtype} {list(images.shape)}")
         return self.run(images)
 
-
-# What each task's serving function returns (zoo.export.serving); a SavedModel without them was not
-# written by this project, whatever model.json beside it says.
-TASK_OUTPUTS = {"segmentation": ("mask", "probabilities"), "keypoints": ("keypoints", "scores")}
 
 
 def _not_ours(folder: Path, why: str) -> ValueError:
@@ -63,7 +60,9 @@ def _saved_model(folder: Path, info: dict):
         shown = {k: f"{v.dtype.name} {v.shape}" for k, v in inputs.items()}
         raise _not_ours(folder, f"its serving_default takes {shown}, not uint8 images [batch, height, width, "
                                 f"{info['channels']}]")
-    missing = [k for k in TASK_OUTPUTS[info["task"]] if k not in serve.structured_outputs]
+    # what the task's serving function returns: a SavedModel without it was not written by this project,
+    # whatever model.json beside it says
+    missing = [k for k in get_task(info["task"]).serving_outputs if k not in serve.structured_outputs]
     if missing:
         raise _not_ours(folder, f"its serving_default returns {sorted(serve.structured_outputs)}, without "
                                 f"{missing} of a {info['task']} export")

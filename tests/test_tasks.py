@@ -1,0 +1,102 @@
+"""The task registry (zoo.tasks): one place per task, the network a run stores, the heatmap codec."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from zoo.heatmaps import HeatmapCodec
+from zoo.tasks import TASKS, NetworkSpec, build_network, get_task, keypoint_network
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_task_answers_the_protocol():
+    assert set(TASKS) == {"segmentation", "keypoints"}
+    for name, task in TASKS.items():
+        assert task.name == name and task.label_field and task.serving_outputs and task.network_output
+        for method in ("info_from_run", "legacy_network", "serving_fn", "describe_outputs", "prediction_writer"):
+            assert callable(getattr(task, method)), (name, method)
+
+
+def test_an_unknown_task_is_refused_naming_the_known_ones():
+    with pytest.raises(ValueError, match=r"unknown task 'depth'.*keypoints.*segmentation"):
+        get_task("depth")
+
+
+def test_no_task_branch_outside_the_task_modules():
+    pattern = re.compile(r"""(\["task"\]|\.task|\btask)\s*[!=]=\s*["'](segmentation|keypoints)["']""")
+    found = []
+    for folder in ("zoo", "recipes"):
+        for path in (ROOT / folder).rglob("*.py"):
+            if "tasks" in path.relative_to(ROOT).parts:
+                continue
+            found += [f"{path.relative_to(ROOT)}:{i}" for i, line in enumerate(path.read_text().splitlines(), 1)
+                      if pattern.search(line)]
+    assert not found, f"task branches outside zoo/tasks: {found}"
+
+
+def _keypoint_run(tmp_path: Path, store_network: bool) -> tuple[Path, object]:
+    spec = keypoint_network("simple_baseline", "vgg16", 3, (32, 32, 3), stride=8)
+    model = build_network(spec)
+    run = tmp_path / ("stored" if store_network else "legacy")
+    (run / "checkpoints").mkdir(parents=True)
+    model.save_weights(str(run / "checkpoints" / "best.weights.h5"))
+    resolved = {"input_size": [32, 32], "channels": 3, "keypoint_names": ["a", "b", "c"], "flip_index": [0, 1, 2],
+                "heatmap_stride": 8}
+    if store_network:
+        resolved["network"] = spec.to_json()
+    config = {"settings": {"model": "simple_baseline", "backbone": "vgg16", "sigma": 1.5, "decode": "argmax"},
+              "resolved": resolved}
+    (run / "config.json").write_text(json.dumps(config))
+    return run, model
+
+
+@pytest.mark.parametrize("store_network", [True, False])
+def test_a_run_is_rebuilt_from_its_stored_network_or_else_from_its_task(tmp_path, store_network):
+    from zoo.export import load_run
+
+    run, model = _keypoint_run(tmp_path, store_network)
+    loaded, info, source = load_run(run)
+    assert info["task"] == "keypoints" and source["weights"] == "best"
+    assert info["heatmap_stride"] == 8 and info["sigma"] == 1.5 and info["decode"] == "argmax"
+    x = np.random.default_rng(0).normal(size=(1, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), atol=1e-6)
+
+
+def test_network_spec_round_trips_through_json():
+    spec = NetworkSpec("unet", {"backbone": "vgg16", "num_classes": 3, "input_shape": (64, 32, 1)})
+    again = NetworkSpec.from_json(json.loads(json.dumps(spec.to_json())))
+    assert again == spec
+    with pytest.raises(ValueError, match="resolved.network"):
+        NetworkSpec.from_json({"kwargs": {}})
+
+
+def test_keypoint_network_refuses_strides_it_cannot_make():
+    with pytest.raises(ValueError, match="stride 3"):
+        keypoint_network("simple_baseline", "vgg16", 2, (32, 32, 3), stride=3)
+    with pytest.raises(ValueError, match="stride 1"):
+        keypoint_network("unet", "vgg16", 2, (32, 32, 3), stride=4)
+
+
+def test_heatmap_codec_encodes_and_decodes_back_to_the_same_pixels():
+    codec = HeatmapCodec(stride=4, sigma=2.0, decoding="dark")
+    points = tf.constant([[30.3, 20.7], [41.0, 25.5]])  # (x, y) away from the border
+    maps, weights = codec.encode(points, tf.constant([1, 1]), (48, 64))
+    assert maps.shape == (12, 16, 2) and weights.numpy().tolist() == [1.0, 1.0]
+    coords, scores = codec.decode(maps[None])
+    np.testing.assert_allclose(coords[0].numpy(), points.numpy(), atol=0.1)
+    assert codec.heatmap_size((48, 64)) == (12, 16)
+    assert HeatmapCodec.from_info(codec.to_info()) == codec
+
+
+@pytest.mark.parametrize("kwargs, message", [({"stride": 3}, "stride 3"), ({"sigma": 0}, "sigma"),
+                                             ({"decoding": "mean"}, "decoding 'mean'")])
+def test_heatmap_codec_refuses_bad_settings(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        HeatmapCodec(**kwargs)

@@ -1,0 +1,185 @@
+"""Keypoints: one heatmap per keypoint, decoded to pixel coordinates.
+
+Serving: as in training, the image is first padded around its centre to the
+training size's aspect ratio (reflection; nothing is stretched), resized, given the
+backbone's preprocessing -> heatmaps -> sub-pixel decoding (``zoo.heatmaps``) ->
+``keypoints`` float32 ``[B, K, 2]`` (x, y) in the input image's pixels (centre of the
+top-left pixel at (0, 0)), ``scores`` float32 ``[B, K]`` (peak heights) and
+``heatmaps`` float32 ``[B, h', w', K]`` at the training size's heatmap resolution.
+
+``python -m zoo predict`` writes ``keypoints.json`` (COCO keypoint results: ``image_id``,
+``category_id`` 1, ``keypoints`` as ``[x1, y1, s1, ...]`` with ``s`` the keypoint's
+score, ``score`` their mean, plus the ``file_name`` they came from; ``image_id``
+numbers the images of the run, so map ``file_name`` to your annotation file's ids
+before running COCO's evaluation) and ``<name>_keypoints.png`` (the points drawn on
+the image; hollow when the score is below ``min_score``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+
+from zoo.tasks.base import NetworkSpec, palette, rgb
+
+KEYPOINT_MODELS = ("simple_baseline", "unet")
+
+
+def keypoint_network(model: str, backbone: str, num_keypoints: int, input_shape, stride: int = 4) -> NetworkSpec:
+    """The network of a keypoint model, as a builder and its arguments.
+
+    Args:
+        model: ``"simple_baseline"`` (one 4x4 stride-2 deconvolution of 256 filters per
+            halving of the encoder's stride 32 down to ``stride``) or ``"unet"`` (stride 1).
+        backbone: a ``zoo.BACKBONES`` name.
+        num_keypoints: K heatmaps.
+        input_shape: (H, W, C).
+        stride: input pixels per heatmap pixel.
+
+    Returns:
+        A ``NetworkSpec`` whose network maps ``[B, H, W, C] -> [B, H/stride, W/stride, K]``.
+    """
+    if model == "simple_baseline":
+        deconvs = {32: 0, 16: 1, 8: 2, 4: 3, 2: 4, 1: 5}.get(int(stride))
+        if deconvs is None:
+            raise ValueError(f"simple_baseline heatmap stride {stride} is not one of 1, 2, 4, 8, 16, 32")
+        return NetworkSpec("simple_baseline", {"backbone": backbone, "num_keypoints": int(num_keypoints),
+                                               "input_shape": tuple(input_shape),
+                                               "deconv_filters": (256,) * deconvs})
+    if model == "unet":
+        if int(stride) != 1:
+            raise ValueError(f"a U-Net's heatmaps are at the input resolution (stride 1), not {stride}")
+        return NetworkSpec("unet", {"backbone": backbone, "num_classes": int(num_keypoints),
+                                    "input_shape": tuple(input_shape), "name": f"unet_heatmaps_{backbone}"})
+    raise ValueError(f"unknown keypoint model {model!r}; choose one of {KEYPOINT_MODELS}")
+
+
+def keypoint_serving_fn(model, input_size: tuple[int, int], backbone: str, stride: int | None = None,
+                        method: str = "dark", sigma: float = 2.0, flip_index=None, codec=None):
+    """``fn(images uint8 [B, h, w, C]) -> {"keypoints" [B, K, 2], "scores" [B, K], "heatmaps"}``.
+
+    The heatmaps are read with ``codec`` (a ``zoo.heatmaps.HeatmapCodec``; or built from
+    ``stride``, ``method`` and ``sigma``). With ``flip_index`` the prediction on the
+    mirrored image is averaged in (flip test).
+    """
+    import tensorflow as tf
+
+    from zoo.backbones import get_backbone
+    from zoo.export.resize import letterbox, resize_antialiased
+    from zoo.heatmaps import HeatmapCodec, flip_average
+
+    codec = codec or HeatmapCodec(int(stride), float(sigma), method)
+    spec = get_backbone(backbone)
+    height, width = int(input_size[0]), int(input_size[1])
+
+    def serve(images):
+        padded, offset, scale = letterbox(tf.cast(images, tf.float32), (height, width))
+        x = spec.preprocess(resize_antialiased(padded, (height, width)))
+        heatmaps = tf.cast(model(x, training=False), tf.float32)
+        if flip_index is not None:
+            mirrored = tf.cast(model(tf.reverse(x, axis=[2]), training=False), tf.float32)
+            heatmaps = flip_average(heatmaps, mirrored, flip_index)
+        frame, scores = codec.decode(heatmaps)  # in the model's input frame
+        keypoints = (frame + 0.5) * scale - 0.5 - offset
+        return {"keypoints": keypoints, "scores": scores, "heatmaps": heatmaps}
+
+    return serve
+
+
+def write_keypoints(image: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, names: list[str], out: Path,
+                    stem: str, min_score: float) -> dict:
+    """Draws the keypoints on the image into ``<stem>_keypoints.png``; returns its entry."""
+    from PIL import Image, ImageDraw
+
+    base = out / stem
+    base.parent.mkdir(parents=True, exist_ok=True)
+    picture = Image.fromarray(rgb(image))
+    draw = ImageDraw.Draw(picture)
+    radius = max(2.0, min(image.shape[:2]) / 60)
+    colours = palette(len(names) + 1)[1:]
+    for k, ((x, y), s) in enumerate(zip(keypoints, scores)):
+        if not np.isfinite([x, y]).all():
+            continue
+        box = [x - radius, y - radius, x + radius, y + radius]
+        colour = tuple(int(c) for c in colours[k])
+        if s >= min_score:
+            draw.ellipse(box, fill=colour, outline=(255, 255, 255))
+        else:
+            draw.ellipse(box, outline=colour, width=max(1, int(radius / 3)))
+        if min(image.shape[:2]) >= 128:
+            draw.text((x + radius + 1, y - radius), names[k], fill=colour)
+    picture.save(f"{base}_keypoints.png")
+    return {"drawn": f"{stem}_keypoints.png"}
+
+
+@dataclasses.dataclass
+class KeypointWriter:
+    """``zoo predict``'s writer for keypoint exports: a picture per image and ``keypoints.json``."""
+
+    info: dict
+    out: Path
+    min_score: float
+    results: list = dataclasses.field(default_factory=list)
+
+    def write(self, path: Path, stem: str, image: np.ndarray, outputs: dict, index: int) -> dict:
+        points, scores = outputs["keypoints"][index], outputs["scores"][index]
+        entry = write_keypoints(image, points, scores, self.info["keypoint_names"], self.out, stem, self.min_score)
+        flat = np.concatenate([points, scores[:, None]], axis=1).reshape(-1)
+        self.results.append({"image_id": len(self.results) + 1, "file_name": str(path), "category_id": 1,
+                             "keypoints": [round(float(v), 3) for v in flat],
+                             "score": round(float(np.mean(scores)), 5)})
+        return entry
+
+    def finish(self, report: dict) -> None:
+        (self.out / "keypoints.json").write_text(json.dumps(self.results, indent=1) + "\n")
+        report["keypoint_names"] = self.info["keypoint_names"]
+
+
+@dataclasses.dataclass(frozen=True)
+class KeypointTask:
+    """The keypoint task (``zoo.tasks.base.Task``)."""
+
+    name: str = "keypoints"
+    label_field: str = "keypoint_names"
+    serving_outputs: tuple[str, ...] = ("keypoints", "scores")
+    network_output: str = "heatmaps"
+
+    def info_from_run(self, settings: dict, resolved: dict) -> dict | None:
+        if "keypoint_names" not in resolved:
+            return None
+        from zoo.heatmaps import HeatmapCodec
+
+        codec = HeatmapCodec(int(resolved["heatmap_stride"]), float(settings.get("sigma", 2.0)),
+                             settings.get("decode", "dark"))
+        return {"keypoint_names": list(resolved["keypoint_names"]), "flip_index": list(resolved["flip_index"]),
+                **codec.to_info(), "flip_test": bool(settings.get("flip_test", False))}
+
+    def legacy_network(self, info: dict) -> NetworkSpec:
+        return keypoint_network(info["model"], info["backbone"], len(info["keypoint_names"]),
+                                (*info["input_size"], info["channels"]), info["heatmap_stride"])
+
+    def serving_fn(self, model, info: dict):
+        from zoo.heatmaps import HeatmapCodec
+
+        flip_index = info["flip_index"] if info.get("flip_test") else None
+        return keypoint_serving_fn(model, info["input_size"], info["backbone"], flip_index=flip_index,
+                                   codec=HeatmapCodec.from_info(info))
+
+    def describe_outputs(self, info: dict) -> dict:
+        k, s = len(info["keypoint_names"]), info["heatmap_stride"]
+        height, width = info["input_size"]
+        return {
+            "keypoints": f"float32 [batch, {k}, 2]: (x, y) in the input image's pixels, centre of the top-left "
+                         "pixel at (0, 0)",
+            "scores": f"float32 [batch, {k}]: heatmap peak height (about 1 = confident, near 0 = not found)",
+            "heatmaps": f"float32 [batch, {height // s}, {width // s}, {k}]: at the training size, stride {s}",
+        }
+
+    def prediction_writer(self, info: dict, out: Path, min_score: float) -> KeypointWriter:
+        return KeypointWriter(info, Path(out), float(min_score))
+
+
+KEYPOINTS = KeypointTask()

@@ -1,0 +1,118 @@
+"""Segmentation: a class index per pixel.
+
+Serving (written by hand: Keras' exporters serve the model's own call, which takes
+preprocessed floats at the training size): ``images`` uint8 ``[B, h, w, C]`` of any
+size -> resize to the training size (antialiased bilinear) -> the backbone's
+preprocessing -> the network -> class scores resized back to ``(h, w)`` (bilinear)
+-> ``probabilities`` float32 ``[B, h, w, K]`` (softmax) and ``mask`` int32
+``[B, h, w]`` (argmax).
+
+``python -m zoo predict`` writes, per image, ``<name>_mask.png`` (a palette PNG whose
+pixel values are the class indices) and ``<name>_overlay.png`` (every class but 0
+tinted in its colour).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from zoo.tasks.base import NetworkSpec, palette, rgb
+
+
+def segmentation_serving_fn(model, input_size: tuple[int, int], backbone: str):
+    """``fn(images uint8 [B, h, w, C]) -> {"mask" [B, h, w], "probabilities" [B, h, w, K]}``."""
+    import tensorflow as tf
+
+    from zoo.backbones import get_backbone
+    from zoo.export.resize import resize_antialiased
+
+    spec = get_backbone(backbone)
+    height, width = int(input_size[0]), int(input_size[1])
+
+    def serve(images):
+        size = tf.shape(images)[1:3]
+        x = resize_antialiased(tf.cast(images, tf.float32), (height, width))
+        scores = tf.cast(model(spec.preprocess(x), training=False), tf.float32)
+        scores = tf.image.resize(scores, size, method="bilinear")
+        return {
+            "probabilities": tf.nn.softmax(scores, axis=-1),
+            "mask": tf.argmax(scores, axis=-1, output_type=tf.int32),
+        }
+
+    return serve
+
+
+def write_segmentation(image: np.ndarray, mask: np.ndarray, out: Path, stem: str, colours: np.ndarray,
+                       alpha: float = 0.5) -> dict:
+    """Writes ``<stem>_mask.png`` and ``<stem>_overlay.png``; returns the per-class pixel fractions."""
+    from PIL import Image
+
+    base = out / stem
+    base.parent.mkdir(parents=True, exist_ok=True)
+    if colours.shape[0] <= 256:
+        png = Image.fromarray(mask.astype(np.uint8), mode="P")
+        png.putpalette(colours.reshape(-1).tolist())
+    else:  # more classes than a palette holds: 16-bit gray, values = class index
+        png = Image.fromarray(mask.astype(np.uint16))
+    png.save(f"{base}_mask.png")
+    picture = rgb(image).astype(np.float32)
+    tint = colours[np.clip(mask, 0, len(colours) - 1)].astype(np.float32)
+    blend = np.where((mask > 0)[..., None], (1 - alpha) * picture + alpha * tint, picture)
+    Image.fromarray(np.round(blend).astype(np.uint8)).save(f"{base}_overlay.png")
+    counts = np.bincount(mask.reshape(-1), minlength=len(colours)) / mask.size
+    return {"mask": f"{stem}_mask.png", "overlay": f"{stem}_overlay.png",
+            "class_fractions": [round(float(c), 5) for c in counts]}
+
+
+@dataclasses.dataclass
+class SegmentationWriter:
+    """``zoo predict``'s writer for segmentation exports."""
+
+    info: dict
+    out: Path
+
+    def __post_init__(self):
+        self.colours = palette(len(self.info["classes"]))
+
+    def write(self, path: Path, stem: str, image: np.ndarray, outputs: dict, index: int) -> dict:
+        return write_segmentation(image, outputs["mask"][index], self.out, stem, self.colours)
+
+    def finish(self, report: dict) -> None:
+        report["classes"] = self.info["classes"]
+
+
+@dataclasses.dataclass(frozen=True)
+class SegmentationTask:
+    """The segmentation task (``zoo.tasks.base.Task``)."""
+
+    name: str = "segmentation"
+    label_field: str = "classes"
+    serving_outputs: tuple[str, ...] = ("mask", "probabilities")
+    network_output: str = "scores"
+
+    def info_from_run(self, settings: dict, resolved: dict) -> dict | None:
+        if "class_names" not in resolved:
+            return None
+        return {"classes": list(resolved["class_names"])}
+
+    def legacy_network(self, info: dict) -> NetworkSpec:
+        return NetworkSpec(info["model"], {"backbone": info["backbone"], "num_classes": len(info["classes"]),
+                                           "input_shape": (*info["input_size"], info["channels"])})
+
+    def serving_fn(self, model, info: dict):
+        return segmentation_serving_fn(model, info["input_size"], info["backbone"])
+
+    def describe_outputs(self, info: dict) -> dict:
+        return {
+            "mask": "int32 [batch, height, width]: class index per pixel (argmax)",
+            "probabilities": f"float32 [batch, height, width, {len(info['classes'])}]: softmax per pixel",
+        }
+
+    def prediction_writer(self, info: dict, out: Path, min_score: float) -> SegmentationWriter:
+        return SegmentationWriter(info, Path(out))
+
+
+SEGMENTATION = SegmentationTask()
