@@ -527,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
     results["seconds"] = time.perf_counter() - started
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    from zoo.training import write_json_atomic
+    from zoo.io import write_json_atomic
 
     write_json_atomic(out, results)
     _plot(results, out.with_suffix(".png"))

@@ -44,7 +44,8 @@ def randomised_backbone(constructor, include_top: bool, seed: int) -> keras.Mode
 
 
 def write_gray_folder(root: Path, count: int = 12, size=(48, 40)) -> None:
-    """A folder dataset of grayscale PNGs (a bright disc on a dark background) and 0/255 masks."""
+    """A folder dataset of grayscale pictures (a bright disc on a dark background) and 0/255 masks. The
+    first three pictures are BMPs, the others PNGs: the run that trains on it must use all of them."""
     from PIL import Image
 
     rng = np.random.default_rng(0)
@@ -55,5 +56,6 @@ def write_gray_folder(root: Path, count: int = 12, size=(48, 40)) -> None:
         cy, cx, r = rng.uniform(12, size[0] - 12), rng.uniform(12, size[1] - 12), rng.uniform(6, 10)
         inside = (yy - cy) ** 2 + (xx - cx) ** 2 <= r**2
         image = np.where(inside, 200, 60) + rng.normal(0, 10, size)
-        Image.fromarray(np.clip(image, 0, 255).astype(np.uint8), mode="L").save(root / "images" / f"car{i}.png")
+        suffix = ".bmp" if i < 3 else ".png"
+        Image.fromarray(np.clip(image, 0, 255).astype(np.uint8), mode="L").save(root / "images" / f"car{i}{suffix}")
         Image.fromarray((inside * 255).astype(np.uint8), mode="L").save(root / "masks" / f"car{i}.png")

@@ -53,9 +53,12 @@ def _labels_delivered(cfg_args: list[str], size) -> np.ndarray:
     """The masks the recipe's validation pipeline delivers (same options as training), in file order."""
     from zoo.data.pipeline import segmentation_pipeline
 
-    cfg = merge_config(segment.SegmentConfig(), segment.build_parser().parse_args(cfg_args))
-    source = segment.load_source(cfg, size)
-    options = segment.pipeline_options(cfg, source, size, source.channels)
+    from recipes.driver import build_parser
+    from zoo.tasks import segmentation_training
+
+    cfg = merge_config(segment.SegmentConfig(), build_parser(segment.RECIPE).parse_args(cfg_args))
+    source = segmentation_training.load_source(cfg, size)
+    options = segmentation_training.pipeline_options(cfg, source, size, source.channels)
     val = segmentation_pipeline(source.val, training=False, num_examples=source.num_val, **options)
     train = segmentation_pipeline(source.train, training=False, num_examples=source.num_train, **options)
     return np.concatenate([m.numpy()[..., 0] for ds in (train, val) for _, m in ds])

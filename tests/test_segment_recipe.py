@@ -88,7 +88,7 @@ def test_folder_of_gray_images_with_0_255_masks_trains_a_one_channel_model(gray_
     config = json.loads((gray_run / "config.json").read_text())
     assert config["resolved"]["channels"] == 1
     assert config["resolved"]["class_names"] == ["background", "object"]
-    assert config["resolved"]["num_train"] + config["resolved"]["num_val"] == 12
+    assert config["resolved"]["num_train"] + config["resolved"]["num_val"] == 12  # the 3 BMPs too
     model = zoo.unet("vgg16", num_classes=2, input_shape=(64, 32, 1), encoder_weights=None)
     model.load_weights(gray_run / "checkpoints" / "phase0.weights.h5")
     assert model.get_layer("block1_conv1").get_weights()[0].shape[2] == 1

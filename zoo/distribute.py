@@ -52,7 +52,9 @@ def make_strategy(name: str = "auto", devices: list[str] | None = None, cpu_devi
         if "TF_CONFIG" not in os.environ:
             raise ValueError("--strategy multiworker needs TF_CONFIG (the cluster and this worker's task) to be set")
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
-        patch_keras_multiworker_reduce()
+        from zoo.keras_internals import patch_multiworker_reduce
+
+        patch_multiworker_reduce()
         return strategy
     if name == "tpu":
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu="" if tpu in (None, "local") else tpu)
@@ -115,57 +117,11 @@ def is_chief() -> bool:
 
 
 def build_from_spec_under_multiworker(model, element_spec) -> None:
-    """Works around Keras 3.15 ``fit`` under ``MultiWorkerMirroredStrategy``.
+    """Works around Keras 3.15 ``fit`` under ``MultiWorkerMirroredStrategy``: builds the compiled
+    loss, metrics and model from the dataset's ``element_spec`` instead of a cross-worker reduce
+    of the first batch, which fails there (``zoo.keras_internals.build_from_spec``). No effect
+    under other strategies."""
+    if isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        from zoo.keras_internals import build_from_spec
 
-    Before training, Keras' TensorFlow trainer reduces the first distributed batch
-    with ``strategy.reduce("MEAN", ...)`` only to learn its shapes; with multi-worker
-    collectives that reduce fails ("Attempt to convert a value (PerReplica ...) to a
-    Tensor"). The shapes are known from the dataset's ``element_spec``, so for
-    multi-worker models this builds the compiled loss, metrics and model from them
-    instead. No effect under other strategies.
-    """
-    if not isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return
-
-    def symbolic_build(iterator=None, data_batch=None):
-        with model.distribute_strategy.scope():
-            model._symbolic_build(data_batch=element_spec)
-
-    model._maybe_symbolic_build = symbolic_build
-
-
-def patch_keras_multiworker_reduce() -> None:
-    """Works around Keras 3.15 ``fit`` failing under ``MultiWorkerMirroredStrategy``.
-
-    Keras reduces each step's (scalar) logs across workers with
-    ``strategy.reduce("MEAN", value, axis=0)``, which fails for scalars ("Invalid
-    reduction dimension 0 for input with 0 dimensions"; tensorflow/tensorflow#72388).
-    This wraps Keras' ``reduce_per_replica`` so that, under multi-worker collectives
-    only, a scalar is averaged across replicas with ``axis=None`` - the same mean.
-    Applied when a multi-worker strategy is created; idempotent.
-    """
-    from keras.src.backend.tensorflow import trainer as keras_trainer
-
-    original = keras_trainer.reduce_per_replica
-    if getattr(original, "_zoo_patched", False):
-        return
-
-    def reduce_per_replica(values, strategy, reduction):
-        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and reduction in ("auto", "mean"):
-            def one(value):
-                if isinstance(value, tf.distribute.DistributedValues) or tf.is_tensor(value):
-                    rank = value.shape.rank if tf.is_tensor(value) else None
-                    if rank is None:
-                        local = strategy.experimental_local_results(value)[0]
-                        rank = local.shape.rank
-                    if rank == 0:
-                        return strategy.reduce("MEAN", value, axis=None)
-                return original(value, strategy, reduction)
-
-            from keras.src import tree
-
-            return tree.map_structure(one, values)
-        return original(values, strategy, reduction)
-
-    reduce_per_replica._zoo_patched = True
-    keras_trainer.reduce_per_replica = reduce_per_replica
+        build_from_spec(model, element_spec)

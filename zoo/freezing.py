@@ -23,6 +23,7 @@ from typing import Callable, Iterable, Sequence
 import keras
 
 from zoo.backbones import BACKBONES, STAGES, BackboneSpec
+from zoo.keras_internals import clear_restored_epoch
 
 DECODER = "decoder"
 PARTS = STAGES + (DECODER,)
@@ -186,11 +187,7 @@ def run_schedule(
         if on_phase is not None:
             on_phase(index, phase)
         kwargs = fit_kwargs(index, phase) if callable(fit_kwargs) else fit_kwargs
-        # Keras 3.15 keeps the epoch that BackupAndRestore restored in the model's
-        # private `_initial_epoch` and lets it override `initial_epoch` in every later
-        # fit; clear it so each phase starts where the schedule says.
-        if getattr(model, "_initial_epoch", None) is not None:
-            model._initial_epoch = None
+        clear_restored_epoch(model)  # else a restored epoch overrides initial_epoch in every later fit
         history = model.fit(**kwargs, initial_epoch=max(start, initial_epoch), epochs=end)
         done = len(history.epoch)
         for key, values in history.history.items():

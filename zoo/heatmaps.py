@@ -1,6 +1,6 @@
 """Keypoint heatmaps: Gaussian targets and sub-pixel decoding (written by hand: Keras has neither).
 
-Coordinates follow DESIGN.md: ``(x, y)`` in pixels, x along columns, the centre of
+Coordinates follow docs/architecture.md ("Conventions"): ``(x, y)`` in pixels, x along columns, the centre of
 the top-left pixel at (0, 0). A heatmap at stride ``s`` has one pixel per ``s x s``
 block of the image; heatmap pixel ``u`` is centred on image coordinate
 ``u * s + (s - 1) / 2``. Targets are drawn at the exact (unrounded) position in

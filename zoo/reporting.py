@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from zoo.files import default_file_mode
+from zoo.io import atomic_path
 
 
 def _pyplot():
@@ -22,16 +20,8 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.fchmod(fd, default_file_mode())
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".png") as tmp:  # matplotlib picks the format from the ending
         fig.savefig(tmp, dpi=100, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def plot_curves(rows: Sequence[dict], path: Path, metric: str = "mean_iou", title: str = "") -> None:

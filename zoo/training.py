@@ -1,6 +1,6 @@
 """Training glue shared by the recipes: run directory, callbacks, phases with resume.
 
-Run directory (DESIGN.md)::
+Run directory (docs/architecture.md, "Data flow of a run")::
 
     <run>/config.json     resolved configuration, versions, seed
     <run>/checkpoints/    backup/phaseN (BackupAndRestore of the running phase: weights and
@@ -29,35 +29,15 @@ import shutil
 import signal
 import sys
 import threading
-import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
 import keras
 
-from zoo.files import default_file_mode
+from zoo.io import atomic_path
+from zoo.keras_internals import backup_state, save_weights_without_optimizer
 from zoo.freezing import Phase, run_schedule
 from zoo.optim import OptimizerConfig, current_learning_rate, make_optimizer, set_bn_momentum
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Writes ``text`` to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, default_file_mode())  # mkstemp makes files private; a run's files are as readable as any other
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def write_json_atomic(path: Path, data) -> None:
-    """JSON version of ``write_text_atomic`` (indented, keys in order given)."""
-    write_text_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 def save_weights_atomic(model: keras.Model, path: Path) -> None:
@@ -65,23 +45,10 @@ def save_weights_atomic(model: keras.Model, path: Path) -> None:
     so ``path`` is always either the previous complete file or the new complete one.
 
     The optimizer's state is left out (Adam's two moments would triple the file): the best and per-phase weights are loaded into a model for evaluation, export or
-    the next phase, which starts a new optimizer. This uses Keras' ``saving_lib.save_weights_only``
-    with ``objects_to_skip`` (what ``model.save_weights`` calls, checked against Keras 3.15.1).
+    the next phase, which starts a new optimizer (``zoo.keras_internals.save_weights_without_optimizer``).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{os.getpid()}-partial-{path.name}")  # keeps the .weights.h5 ending Keras wants
-    try:
-        if getattr(model, "optimizer", None) is None:
-            model.save_weights(str(tmp))
-        else:
-            from keras.src.saving import saving_lib
-
-            saving_lib.save_weights_only(model, str(tmp), objects_to_skip=[model.optimizer])
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path, suffix=".weights.h5") as tmp:  # Keras wants the .weights.h5 ending
+        save_weights_without_optimizer(model, str(tmp))
 
 
 def recover_backup(backup_dir: Path) -> None:
@@ -105,9 +72,9 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     folders by renames (``<dir>`` -> ``<dir>.old``, ``<dir>.new`` -> ``<dir>``); call
     ``recover_backup`` before ``fit`` to finish a swap a kill interrupted.
 
-    It overrides Keras' private ``_save_model`` (and reads ``_weights_path``,
-    ``_training_metadata_path``, ``_current_epoch``, ``_last_batch_seen``), checked
-    against the pinned Keras 3.15.1; ``tests/test_faults.py`` fails if that changes.
+    It overrides Keras' private ``_save_model`` and reads what it would write through
+    ``zoo.keras_internals.backup_state`` (which checks at import that those private names
+    exist); ``tests/test_faults.py`` checks that Keras calls this override.
     """
 
     def __init__(self, backup_dir: str):
@@ -119,9 +86,9 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         staging, old = target.with_name(target.name + ".new"), target.with_name(target.name + ".old")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        self.model.save_weights(str(staging / Path(self._weights_path).name))
-        meta = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
-        (staging / Path(self._training_metadata_path).name).write_text(json.dumps(meta))
+        weights_name, meta_name, meta = backup_state(self)
+        self.model.save_weights(str(staging / weights_name))
+        (staging / meta_name).write_text(json.dumps(meta))
         if target.exists():
             shutil.rmtree(old, ignore_errors=True)
             os.replace(target, old)
@@ -276,12 +243,10 @@ def truncate_history(path: Path, keep_before_epoch: int) -> None:
     kept = [r for r in body if keep(r)]
     if len(kept) == len(body):
         return
-    fd, tmp = tempfile.mkstemp(prefix=".history.", dir=path.parent)
-    with os.fdopen(fd, "w", newline="") as handle:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
         writer.writerows(kept)
-    os.replace(tmp, path)
 
 
 class TrainingDiverged(RuntimeError):

@@ -25,12 +25,11 @@ import os
 import shutil
 import socket
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from zoo.files import default_file_mode
+from zoo.io import atomic_path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 MANIFEST_PATH = PROJECT_DIR / "weights" / "manifest.json"
@@ -148,39 +147,36 @@ def fetch(name: str, timeout: float = DOWNLOAD_TIMEOUT_S, quiet: bool = False) -
             f"{name} is not in the local store or the Keras cache, and ZOO_OFFLINE=1 forbids "
             f"downloading it. {how_to_get(entry)}"
         )
-    store = store_dir()
-    store.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=store)
-    os.fchmod(fd, default_file_mode())
-    tmp = Path(tmp_name)
+    final = store_dir() / name
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(entry.url, timeout=timeout) as resp:
-            total = int(resp.headers.get("Content-Length") or entry.bytes)
-            done = 0
-            bar = None
-            if not quiet:
-                from keras.utils import Progbar
-
-                print(f"Downloading {entry.url}", file=sys.stderr)
-                bar = Progbar(total, unit_name="B")
-            for block in iter(lambda: resp.read(1 << 20), b""):
-                out.write(block)
-                done += len(block)
-                if bar is not None:
-                    bar.update(done)
-        problem = check_file(tmp, entry)
-        if problem is not None:
-            raise WeightsUnavailableError(f"downloaded file failed verification: {problem}")
-        final = store / name
-        os.replace(tmp, final)
+        with atomic_path(final, suffix=".part") as tmp:
+            _download(entry, tmp, timeout, quiet)
+            problem = check_file(tmp, entry)
+            if problem is not None:
+                raise WeightsUnavailableError(f"downloaded file failed verification: {problem}")
         return final
     except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as err:
         raise WeightsUnavailableError(
             f"could not download {name} from {entry.url} ({err}). {how_to_get(entry)}"
         ) from err
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+
+
+def _download(entry, tmp: Path, timeout: float, quiet: bool) -> None:
+    """Streams ``entry.url`` into ``tmp`` (with a progress bar unless ``quiet``)."""
+    with open(tmp, "wb") as out, urllib.request.urlopen(entry.url, timeout=timeout) as resp:
+        total = int(resp.headers.get("Content-Length") or entry.bytes)
+        done = 0
+        bar = None
+        if not quiet:
+            from keras.utils import Progbar
+
+            print(f"Downloading {entry.url}", file=sys.stderr)
+            bar = Progbar(total, unit_name="B")
+        for block in iter(lambda: resp.read(1 << 20), b""):
+            out.write(block)
+            done += len(block)
+            if bar is not None:
+                bar.update(done)
 
 
 def resolve(name: str, download: bool = True) -> Path:
@@ -217,18 +213,10 @@ def import_file(path: str | os.PathLike) -> Path:
     digest = md5sum(source) if candidates else None
     for entry in candidates:
         if entry.md5 == digest:
-            store = store_dir()
-            store.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{entry.name}.", suffix=".part", dir=store)
-            os.fchmod(fd, default_file_mode())
-            os.close(fd)
-            try:
-                shutil.copyfile(source, tmp_name)
-                os.replace(tmp_name, store / entry.name)
-            finally:
-                if os.path.exists(tmp_name):
-                    os.unlink(tmp_name)
-            return store / entry.name
+            final = store_dir() / entry.name
+            with atomic_path(final, suffix=".part") as tmp:
+                shutil.copyfile(source, tmp)
+            return final
     known = ", ".join(f"{e.name} ({e.bytes:,} bytes, md5 {e.md5})" for e in manifest().values())
     raise ValueError(
         f"{source} ({size:,} bytes, md5 {digest or 'not computed: no manifest file has that size'}) "

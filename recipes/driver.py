@@ -1,0 +1,229 @@
+"""One recipe driver for every task: flags, settings, checks, session, phases, evaluation, plots, export.
+
+A recipe (``recipes/segment.py``, ``recipes/pose.py``) is a ``Recipe``: its settings
+class, its own flags, its checks and the task's trainer (``zoo/tasks/*_training.py``).
+``main`` does the rest the same way for each task: ``check`` or a run (session and
+lock, the task's data, network, loss and metrics, ``zoo.training.fit_phases``, best
+weights, evaluation, plots, the SavedModel export, ``metrics.json`` last, and the
+closing hint). See ``docs/architecture.md`` for the flow and how to add a task.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shlex
+import shutil
+import sys
+import time
+from typing import Any, Callable, Protocol
+
+from recipes.common import restores_keras_policy
+
+
+class TaskTrainer(Protocol):
+    """What the driver asks of a task during a run (``zoo.tasks.segmentation_training``, ``keypoint_training``)."""
+
+    num_train: int
+    num_val: int
+    channels: int
+    description: str
+    monitor: str  # the validation metric that picks the best checkpoint
+    mode: str  # "max" or "min"
+    curve_metric: str  # the metric curves.png draws beside the loss
+
+    def data_line(self) -> str: ...
+    def settings_line(self) -> str: ...
+    def network(self): ...  # zoo.tasks.NetworkSpec
+    def compile_kwargs(self) -> dict: ...  # loss (and metrics)
+    def resolved(self) -> dict: ...  # the task's fields of config.json "resolved"
+    def train_data(self): ...  # a new repeating tf.data pipeline (one per phase)
+    def val_data(self): ...
+    def epoch_metrics(self, model) -> Callable[[], dict] | None: ...
+    def evaluate(self, model, samples) -> dict: ...  # the final report; draws the sample plot
+    def summary(self, report: dict, weights: str) -> str: ...
+    def usage(self) -> list[str]: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """A task's recipe: what differs from the other recipes (the driver does the rest).
+
+    Attributes:
+        name: ``python -m recipes.<name>`` and the log prefix.
+        description: the ``--help`` description.
+        config: the settings dataclass (a ``recipes.common.RecipeConfig``).
+        models: the ``--model`` choices.
+        must_match: settings a resumed or re-run run must share with the saved one.
+        dataset_help: the ``--dataset`` help.
+        add_flags: ``add_flags(add_argument, defaults)`` adds the task's own flags.
+        validate: the task's flag checks (raise ValueError), before any data is read.
+        check_data: ``check_data(settings, input_size)`` -> a ``zoo.data.checks`` report.
+        trainer: ``trainer(settings, input_size, log)`` -> a ``TaskTrainer`` (loads the data).
+        need_top: whether the network needs the backbone's classifier weights (FCNs on VGG16).
+        scratch_lr: the learning rate of ``--schedule auto`` without pretrained weights.
+    """
+
+    name: str
+    description: str
+    config: type
+    models: tuple[str, ...]
+    must_match: tuple[str, ...]
+    dataset_help: str
+    add_flags: Callable[[Callable, Any], None]
+    validate: Callable[[Any], None]
+    check_data: Callable[[Any, tuple[int, int]], Any]
+    trainer: Callable[[Any, tuple[int, int], Callable[[str], None]], TaskTrainer]
+    need_top: Callable[[Any], bool] = lambda settings: False
+    scratch_lr: str = "3e-4"
+
+    def log(self, message: str) -> None:
+        print(f"[{self.name}] {message}", flush=True)
+
+
+def build_parser(recipe: Recipe) -> argparse.ArgumentParser:
+    """The recipe's command line: the flags every recipe shares, then the task's own."""
+    from recipes.common import add_distribution_flags, add_training_flags
+
+    d = recipe.config()
+    p = argparse.ArgumentParser(prog=f"python -m recipes.{recipe.name}", description=recipe.description,
+                                argument_default=argparse.SUPPRESS)
+    a = p.add_argument
+    a("--dataset", help=f"{recipe.dataset_help} (default {d.dataset})")
+    a("--model", choices=recipe.models, help=f"network (default {d.model})")
+    a("--backbone", help=f"vgg16 | resnet50 (default {d.backbone})")
+    a("--encoder-weights", dest="encoder_weights",
+      help="imagenet (store, Keras cache, else download) | auto (imagenet if present locally, else none, said "
+           f"plainly) | none | PATH (default {d.encoder_weights})")
+    a("--input-size", dest="input_size", help=f"training size H or HxW, multiples of 32 (default {d.input_size})")
+    a("--channels", type=int, help="model input channels (default: the data's; 1 for grayscale)")
+    a("--batch-size", dest="batch_size", type=int, help=f"global batch, split across replicas (default {d.batch_size})")
+    a("--schedule", help="phases WHAT:EPOCHS@LR, e.g. head:2@1e-3,stage4:3@1e-4,all:5@1e-5; WHAT is head "
+                         "(decoder only), stageN (stage N onwards + decoder) or all. 'auto' with --epochs E: "
+                         f"head:E/5@1e-3,all:(rest)@1e-4 with pretrained weights, all:E@{recipe.scratch_lr} "
+                         "without (default auto)")
+    a("--epochs", type=int, help=f"total epochs of --schedule auto (default {d.epochs})")
+    a("--out", help="run directory (default runs/<model>_<backbone>_<dataset name>)")
+    a("--resume", action="store_true", help="continue an unfinished run (a plain re-run does the same)")
+    a("--overwrite", action="store_true", help="delete an existing run in --out and start again")
+    add_distribution_flags(p)
+    a("--seed", type=int, help=f"random seed for data, splits and weights (default {d.seed})")
+    a("--steps-per-epoch", dest="steps_per_epoch", type=int,
+      help="batches per epoch (default: training examples // batch size)")
+    a("--val-fraction", dest="val_fraction", type=float,
+      help=f"held-out fraction when the data has no validation split (default {d.val_fraction})")
+    a("--image-key", dest="image_key", help="tfds: image feature name (default from the preset, else 'image')")
+    a("--train-split", dest="train_split", help="tfds: training split")
+    a("--val-split", dest="val_split", help="tfds: validation split (default: the preset's, else 10%% of train)")
+    a("--data-dir", dest="data_dir", help="tfds: data folder (default ~/tensorflow_datasets)")
+    a("--synthetic-count", dest="synthetic_count", type=int,
+      help=f"synthetic: number of pictures, train + validation (default {d.synthetic_count})")
+    a("--skip-check", dest="skip_check", action="store_true",
+      help="folder: skip the scan of every file before training (see the `check` command)")
+    recipe.add_flags(a, d)
+    add_training_flags(p, d)
+    a("--verbose", help="Keras fit verbosity: auto, 0, 1 (bar) or 2 (a line per epoch) (default auto)")
+    a("--config", help="JSON file with any of these settings (names with underscores); flags override it")
+    a("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+@restores_keras_policy
+def main(recipe: Recipe, argv: list[str] | None = None) -> int:
+    """``python -m recipes.<name> [check] [flags]``: returns the exit code."""
+    from recipes.common import merge_config, open_session, parse_size, run_check
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    checking = bool(argv) and argv[0] == "check"
+    args = build_parser(recipe).parse_args(argv[1:] if checking else argv)
+    settings = merge_config(recipe.config(), args, recipe.log)
+    input_size = parse_size(settings.input_size)
+    settings.check_common(recipe.models)
+    recipe.validate(settings)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    need_top = recipe.need_top(settings)
+    if checking:
+        return run_check(settings, input_size, recipe.check_data, recipe.log, need_top=need_top)
+    session = open_session(settings, input_size=input_size, must_match=recipe.must_match, need_top=need_top,
+                           log=recipe.log, scratch_lr=recipe.scratch_lr)
+    with session:  # holds the run's lock until training, evaluation and export are done
+        if session.state == "finished":
+            return 0
+        return train(recipe, settings, input_size, session)
+
+
+def train(recipe: Recipe, settings, input_size: tuple[int, int], session) -> int:
+    """Loads the data, builds, trains, evaluates and exports (the run's lock is held)."""
+    import keras
+
+    from recipes.common import bn_momentum_used, check_batch, compile_options, load_best, verbosity, write_run_config
+    from zoo.distribute import build_from_spec_under_multiworker, shard_by_data
+    from zoo.export import export_model, info_from_config
+    from zoo.reporting import plot_curves
+    from zoo.tasks import build_network
+    from zoo.io import write_json_atomic
+    from zoo.training import fit_phases, read_history
+
+    log, strategy, run, phases = recipe.log, session.strategy, session.run, session.phases
+    keras.utils.set_random_seed(settings.seed)
+    task = recipe.trainer(settings, input_size, log)
+    replicas = check_batch(settings.batch_size, strategy)
+    steps = settings.steps_per_epoch or max(1, task.num_train // settings.batch_size)
+    momentum = bn_momentum_used(settings, steps)
+    log(task.data_line())
+    log(f"strategy: {type(strategy).__name__} with {replicas} replica(s); global batch {settings.batch_size}; "
+        f"{steps} steps per epoch; schedule {session.schedule}; {settings.optimizer_config().describe()}; "
+        f"BatchNorm momentum {momentum:g}; {task.settings_line()}")
+    train_ds = shard_by_data(task.train_data())
+    val_ds = shard_by_data(task.val_data())
+    with strategy.scope():
+        network = task.network()
+        model = build_network(network, session.encoder_weights)
+        compile_kwargs = {**task.compile_kwargs(), **compile_options(settings)}
+    log(f"model: {model.name}, {model.count_params():,} parameters, input {(*input_size, task.channels)}, "
+        f"output {tuple(model.output_shape[1:])}")
+    write_run_config(session, {
+        **task.resolved(), "steps_per_epoch": steps, "encoder_weights": str(session.encoder_weights),
+        "weights_note": session.weights_note, "strategy": type(strategy).__name__, "replicas": replicas,
+        "training": settings.optimizer_config().describe(), "bn_momentum": momentum,
+        "network": network.to_json()})
+
+    build_from_spec_under_multiworker(model, train_ds.element_spec)
+    started = time.time()
+    with strategy.scope():
+        fit_phases(model, phases, run, compile_kwargs=compile_kwargs,
+                   train_data=lambda: shard_by_data(task.train_data()), val_data=val_ds,
+                   optimizer=settings.optimizer_config(), bn_momentum=settings.batchnorm_momentum(steps),
+                   steps_per_epoch=steps, verbose=verbosity(settings.verbose), log=log, monitor=task.monitor,
+                   mode=task.mode, epoch_metrics=task.epoch_metrics(model))
+    train_seconds = time.time() - started
+    if not session.chief:
+        shutil.rmtree(run.root, ignore_errors=True)
+        return 0
+
+    used = load_best(model, run)
+    report = task.evaluate(model, run.samples)
+    plot_curves(read_history(run.history), run.curves, task.curve_metric, f"{model.name} on {task.description}")
+    export_model(model, info_from_config(json.loads(run.config.read_text())), "saved_model", run.export,
+                 source={"run": str(run.root.resolve()), "weights": used})
+    metrics = {**report, "weights": used, "epochs": sum(p.epochs for p in phases), "split": "validation",
+               "num_val": task.num_val, "train_seconds_this_invocation": round(train_seconds, 1)}
+    write_json_atomic(run.metrics, metrics)  # last: marks the run finished
+    log(task.summary(report, used))
+    log(f"run directory: {run.root}")
+    print("\n".join([
+        "", "Load the export with TensorFlow alone:", "    import numpy as np, tensorflow as tf",
+        f"    serve = tf.saved_model.load({str(run.export)!r}).signatures['serving_default']", *task.usage(),
+        f"Other formats: python -m zoo export {shlex.quote(str(run.root))} --format litert|onnx|keras",
+        f"Run on image files or folders: python -m zoo predict {shlex.quote(str(run.export))} IMAGE_OR_FOLDER... "
+        "--out DIR", ""]))
+    return 0
+
+
+def cli(recipe: Recipe, argv: list[str] | None = None) -> int:
+    """``main`` with expected errors as one line and exit code 2 (``recipes.common.run_main``)."""
+    from recipes.common import run_main
+
+    return run_main(lambda args: main(recipe, args), argv)

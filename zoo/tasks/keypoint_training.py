@@ -1,0 +1,285 @@
+"""Training a keypoint model: data sources, pipelines, heatmap loss, evaluation (PCK, NME), plots.
+
+``KeypointTrainer`` is what the recipe driver (``recipes/driver.py``) asks about the
+task; the functions around it are also the ``check`` command's. ``settings`` is the
+pose recipe's ``PoseConfig`` (any object with its attributes: ``dataset``, ``model``,
+``backbone``, ``batch_size``, ``seed``, ``channels``, ``sigma``, ``heatmap_stride``,
+``decode``, ``flip_test``, ``pck_threshold``, ``pck_normalizer``, ``flip_pairs``,
+``num_keypoints``, ``skip_check``, ``augment``, ``val_fraction``, the ``tfds`` keys
+and ``synthetic_count``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from zoo.heatmaps import DECODERS, STRIDES, HeatmapCodec
+from zoo.tasks.base import NetworkSpec
+from zoo.tasks.keypoints import KEYPOINT_MODELS, keypoint_network
+
+MODELS = KEYPOINT_MODELS
+
+
+def parse_pairs(text: str | None):
+    """``"0-1,3-4"`` -> [(0, 1), (3, 4)]; refuses malformed pairs, a keypoint paired with itself or used twice."""
+    if not text:
+        return None
+    pairs, used = [], set()
+    for part in str(text).split(","):
+        if not part.strip():
+            continue
+        try:
+            pair = tuple(int(v) for v in part.split("-"))
+        except ValueError:
+            pair = ()
+        if len(pair) != 2 or min(pair) < 0:
+            raise ValueError(f"--flip-pairs {text!r}: {part.strip()!r} is not a pair of keypoint indices; write "
+                             "pairs like 0-1,3-4")
+        if pair[0] == pair[1] or used & set(pair):
+            raise ValueError(f"--flip-pairs {text!r}: keypoint {pair[0] if pair[0] == pair[1] else sorted(used & set(pair))[0]} "
+                             "is paired with itself or appears in two pairs; each keypoint swaps with at most one other")
+        used.update(pair)
+        pairs.append(pair)
+    return pairs
+
+
+def codec_of(settings) -> HeatmapCodec:
+    """The heatmap codec of the settings (stride 4 for simple_baseline, 1 for unet, unless given).
+    Raises ValueError naming the flag."""
+    stride = settings.heatmap_stride or (4 if settings.model == "simple_baseline" else 1)
+    if settings.model == "unet" and stride != 1:
+        raise ValueError(f"--heatmap-stride {stride}: a U-Net's heatmaps are at the input resolution (stride 1)")
+    if stride not in STRIDES:
+        raise ValueError(f"--heatmap-stride must be one of {', '.join(map(str, STRIDES))}, got {stride}")
+    if not settings.sigma > 0:
+        raise ValueError(f"--sigma must be positive, got {settings.sigma}")
+    if settings.decode not in DECODERS:
+        raise ValueError(f"--decode {settings.decode!r}: choose one of {DECODERS}")
+    return HeatmapCodec(stride, float(settings.sigma), settings.decode)
+
+
+def validate(settings) -> None:
+    """The keypoint settings' own checks, before any data is read (``check`` runs them too).
+    Raises ValueError naming the flag and the fix."""
+    codec_of(settings)
+    parse_pairs(settings.flip_pairs)
+    if settings.flip_pairs and not settings.dataset.startswith("folder:"):
+        raise ValueError(f"--flip-pairs is for folder datasets; {settings.dataset} declares its own left/right pairs")
+
+
+def load_source(settings, input_size, scan: bool = True, log: Callable[[str], None] = print):
+    """The dataset's source (``zoo.data.keypoint_sources``); a folder is scanned first (``check``)
+    unless ``scan`` is False or ``skip_check``."""
+    from zoo.data import keypoint_sources as ks
+
+    kind, _, rest = settings.dataset.partition(":")
+    if kind == "synthetic":
+        if rest != "faces":
+            raise ValueError(f"unknown synthetic set {rest!r} for keypoints; use synthetic:faces")
+        return ks.synthetic_faces(settings.synthetic_count, input_size, settings.channels or 3, settings.seed,
+                                  settings.val_fraction)
+    if kind == "tfds":
+        if not rest:
+            raise ValueError("--dataset tfds:NAME needs a name, e.g. tfds:aflw2k3d")
+        return ks.tfds_keypoint_source(rest, data_dir=settings.data_dir, image_key=settings.image_key,
+                                       keypoints_key=settings.keypoints_key, val_split=settings.val_split,
+                                       train_split=settings.train_split)
+    if kind == "folder":
+        if scan and not settings.skip_check:
+            from zoo.data.checks import stop_on_errors
+
+            stop_on_errors(scan_folder(settings, rest), log)
+        return ks.folder_keypoint_source(rest, channels=settings.channels or 3, val_fraction=settings.val_fraction,
+                                         seed=settings.seed, flip_pairs=parse_pairs(settings.flip_pairs))
+    raise ValueError(f"--dataset {settings.dataset!r}: use synthetic:faces, tfds:NAME or folder:PATH")
+
+
+def scan_folder(settings, path: str):
+    """``zoo.data.checks``' scan of a keypoint folder with these settings."""
+    from zoo.data import checks
+
+    return checks.check_keypoint_folder(path, channels=settings.channels or 3, num_keypoints=settings.num_keypoints,
+                                        val_fraction=settings.val_fraction)
+
+
+def check_data(settings, input_size):
+    """Every problem of ``settings.dataset`` at once (``zoo.data.checks``): a full scan for folders,
+    then (if it found no error) the same loading training does (flip pairs, split sizes), so
+    what training refuses is reported too; for TFDS and synthetic sets, that they load and
+    have data in both splits."""
+    from zoo.data import checks
+
+    kind, _, rest = settings.dataset.partition(":")
+    if kind == "folder":
+        report = scan_folder(settings, rest)
+        if not report.errors:
+            checks.add_load_errors(report, lambda: load_source(settings, input_size, scan=False))
+        return report
+    return checks.loaded_source_report(load_source(settings, input_size))
+
+
+def evaluate_keypoints(model, dataset, *, codec: HeatmapCodec, flip_index, normalizer: str, threshold: float,
+                       names, eye_indices, limit: int | None = None, predictors: dict | None = None
+                       ) -> tuple[dict, dict]:
+    """Decodes predictions over an evaluation dataset and scores them in source-image pixels.
+
+    ``predictors`` (decoding -> compiled prediction function), when given, keeps the
+    traced functions between calls so per-epoch evaluation does not retrace.
+
+    Returns:
+        (report from ``keypoint_report``, arrays for plotting: pixels, true and predicted
+        keypoints in the input frame, visibility).
+    """
+    import tensorflow as tf
+
+    from zoo.heatmaps import flip_average
+    from zoo.keypoint_metrics import keypoint_report, normalisers
+
+    predict = predictors.get(codec.decoding) if predictors is not None else None
+    if predict is None:
+        @tf.function
+        def predict(images):
+            heatmaps = model(images, training=False)
+            if flip_index is not None:
+                heatmaps = flip_average(heatmaps, model(tf.reverse(images, axis=[2]), training=False), flip_index)
+            return codec.decode(heatmaps)[0]
+
+        if predictors is not None:
+            predictors[codec.decoding] = predict  # traced once, reused every epoch
+
+    pred_src, true_src, visible, sizes, frame_pred, frame_true, pixels = [], [], [], [], [], [], []
+    for batch in dataset:
+        frame = predict(batch["images"]).numpy()  # [B, K, 2] in the input frame
+        inverse = np.linalg.inv(batch["matrix"].numpy())  # input frame -> source pixels
+        homog = np.concatenate([frame, np.ones_like(frame[..., :1])], -1)
+        source = np.einsum("bij,bkj->bki", inverse, homog)[..., :2]
+        pred_src.append(source)
+        true_src.append(batch["source_keypoints"].numpy())
+        visible.append(batch["visible"].numpy())
+        sizes.append(batch["norm"].numpy())
+        if len(pixels) < 1:
+            frame_pred.append(frame)
+            frame_true.append(batch["keypoints"].numpy())
+            pixels.append(batch["pixels"].numpy())
+        if limit and sum(len(p) for p in pred_src) >= limit:
+            break
+    true = np.concatenate(true_src)
+    # the source visibility (flips are off in evaluation, so frame and source keypoints correspond)
+    norm = normalisers(normalizer, np.concatenate(sizes), true, eye_indices)
+    report = keypoint_report(np.concatenate(pred_src), true, np.concatenate(visible), norm, threshold, list(names))
+    plots = {"pixels": np.concatenate(pixels), "pred": np.concatenate(frame_pred),
+             "true": np.concatenate(frame_true), "visible": np.concatenate(visible)[: len(pixels[0])]}
+    return report, plots
+
+
+class KeypointTrainer:
+    """The keypoint task's part of a recipe run (``recipes.driver.TaskTrainer``); loads the data."""
+
+    monitor, mode, curve_metric = "val_nme", "min", "pck"
+
+    def __init__(self, settings, input_size: tuple[int, int], log: Callable[[str], None]):
+        self.settings, self.input_size = settings, input_size
+        self.codec = codec_of(settings)
+        self.source = load_source(settings, input_size, log=log)
+        self.channels = settings.channels or self.source.channels or 3
+        self.count = len(self.source.keypoint_names)
+        self.num_train, self.num_val, self.description = (self.source.num_train, self.source.num_val,
+                                                          self.source.description)
+        self.common = dict(input_size=input_size, channels=self.channels, batch_size=settings.batch_size,
+                           backbone=settings.backbone, stride=self.codec.stride, sigma=self.codec.sigma,
+                           flip_index=self.source.flip_index, seed=settings.seed)
+        self.evaluation = dict(flip_index=self.source.flip_index if settings.flip_test else None,
+                               normalizer=settings.pck_normalizer, threshold=settings.pck_threshold,
+                               names=self.source.keypoint_names, eye_indices=self.source.eye_indices)
+        self.predictors: dict = {}
+
+    def data_line(self) -> str:
+        names, flip = self.source.keypoint_names, self.source.flip_index
+        return (f"data: {self.description}; {self.count} keypoints {names[:8]}{' ...' if self.count > 8 else ''}; "
+                f"flip pairs {[(i, j) for i, j in enumerate(flip) if i < j]}")
+
+    def settings_line(self) -> str:
+        return (f"augmentation {self.settings.augment}; heatmaps at stride {self.codec.stride}, "
+                f"sigma {self.codec.sigma:g}")
+
+    def network(self) -> NetworkSpec:
+        return keypoint_network(self.settings.model, self.settings.backbone, self.count,
+                                (*self.input_size, self.channels), self.codec.stride)
+
+    def compile_kwargs(self) -> dict:
+        from zoo.losses import HeatmapLoss
+
+        return {"loss": HeatmapLoss()}
+
+    def resolved(self) -> dict:
+        return {"input_size": list(self.input_size), "channels": self.channels,
+                "keypoint_names": self.source.keypoint_names, "flip_index": self.source.flip_index,
+                "heatmap_stride": self.codec.stride, "data": self.description, "num_train": self.num_train,
+                "num_val": self.num_val}
+
+    def train_data(self):
+        from zoo.data.keypoints import KEYPOINT_AUGMENT_PRESETS
+        from zoo.data.pipeline import keypoint_pipeline
+
+        return keypoint_pipeline(self.source.train, training=True, augment=KEYPOINT_AUGMENT_PRESETS[self.settings.augment],
+                                 num_examples=self.num_train, repeat=True, **self.common)
+
+    def val_data(self):
+        from zoo.data.pipeline import keypoint_pipeline
+
+        return keypoint_pipeline(self.source.val, training=False, num_examples=self.num_val, **self.common)
+
+    def _eval_data(self):
+        from zoo.data.pipeline import keypoint_pipeline
+
+        if not hasattr(self, "_eval"):
+            self._eval = keypoint_pipeline(self.source.val, training=False, num_examples=self.num_val,
+                                           for_eval=True, **self.common)
+        return self._eval
+
+    def epoch_metrics(self, model) -> Callable[[], dict]:
+        """PCK, NME and pixel error on the validation set after each epoch (logged to history.csv)."""
+        def metrics() -> dict:
+            report, _ = evaluate_keypoints(model, self._eval_data(), codec=self.codec, predictors=self.predictors,
+                                           **self.evaluation)
+            keys = {"val_pck": "pck", "val_nme": "nme", "val_mean_pixel_error": "mean_pixel_error"}
+            # None (no visible keypoint could be scored) is logged as NaN: CSV and TensorBoard need numbers.
+            return {name: float("nan") if report[key] is None else report[key] for name, key in keys.items()}
+
+        return metrics
+
+    def evaluate(self, model, samples: Path) -> dict:
+        """Validation report (PCK, NME, pixel errors, every decoding compared); draws ``samples``."""
+        import dataclasses
+
+        from zoo.reporting import plot_keypoint_samples
+
+        report, plots = evaluate_keypoints(model, self._eval_data(), codec=self.codec, predictors=self.predictors,
+                                           **self.evaluation)
+        decodings = {}
+        for method in DECODERS:
+            other, _ = evaluate_keypoints(model, self._eval_data(), predictors=self.predictors,
+                                          codec=dataclasses.replace(self.codec, decoding=method), **self.evaluation)
+            decodings[method] = {"pck": other["pck"], "mean_pixel_error": other["mean_pixel_error"]}
+        shown = min(8, len(plots["pixels"]))
+        plot_keypoint_samples(plots["pixels"][:shown].astype(np.uint8), plots["true"][:shown], plots["pred"][:shown],
+                              plots["visible"][:shown], samples, self.source.keypoint_names)
+        return {**report, "decode": self.codec.decoding, "flip_test": self.settings.flip_test,
+                "normalizer": self.settings.pck_normalizer, "decoders": decodings}
+
+    def summary(self, report: dict, weights: str) -> str:
+        s = self.settings
+        return (f"validation PCK@{s.pck_threshold:g} ({s.pck_normalizer}) {report['pck']:.3f}, NME "
+                f"{report['nme']:.4f}, mean pixel error {report['mean_pixel_error']:.2f} px ({weights} weights, "
+                f"{self.codec.decoding} decoding{', flip test' if s.flip_test else ''})")
+
+    def usage(self) -> list[str]:
+        """The lines that call the export in the closing hint (after ``serve = ...``)."""
+        return [f"    out = serve(images=tf.zeros((1, 200, 160, {self.channels}), tf.uint8))   # any size, uint8",
+                f"    out['keypoints']   # (1, {self.count}, 2): (x, y) in the image's pixels; out['scores'] "
+                f"(1, {self.count})"]
+
+

@@ -1,0 +1,235 @@
+"""Training a segmentation model: data sources, pipelines, loss and metrics, evaluation, plots.
+
+``SegmentationTrainer`` is what the recipe driver (``recipes/driver.py``) asks about the
+task; the functions around it are also the ``check`` command's. ``settings`` is the
+segmentation recipe's ``SegmentConfig`` (any object with its attributes: ``dataset``,
+``model``, ``backbone``, ``batch_size``, ``seed``, ``channels``, ``num_classes``,
+``binary_masks``, ``ignore_index``, ``resize_masks``, ``skip_check``, ``loss``,
+``augment``, ``val_fraction``, the ``tfds`` keys and ``synthetic_count``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from zoo.tasks.base import NetworkSpec
+
+MODELS = ("unet", "fcn8s", "fcn16s", "fcn32s")  # the segmentation networks of zoo.BUILDERS
+
+
+def check_label_settings(num_classes: int, ignore_index: int, origin: str) -> None:
+    """Refuses fewer than 2 classes and an ignore index that is one of the classes or does not fit in a
+    mask byte. ``origin`` says where the class count came from (for the message)."""
+    if num_classes < 2:
+        raise ValueError(
+            f"{origin} gives {num_classes} class(es): a softmax segmentation model needs at least 2 (background "
+            "and object), and with one it learns nothing and reports mIoU 1.0. For object-vs-background masks use "
+            "--binary-masks (masks 0/1 or 0/255) or --num-classes 2")
+    if not 0 <= ignore_index <= 255:
+        raise ValueError(f"--ignore-index {ignore_index}: must be between 0 and 255 (masks are bytes after the "
+                         "label lookup); the default 255 is usual")
+    if ignore_index < num_classes:
+        raise ValueError(
+            f"--ignore-index {ignore_index} is one of the {num_classes} classes 0..{num_classes - 1} ({origin}): "
+            f"that class would be left out of the loss and the metrics. Use a value of {num_classes} or more "
+            "(default 255)")
+
+
+def validate(settings) -> None:
+    """The segmentation settings' own checks, before any data is read (``check`` runs them too).
+    Raises ValueError naming the flag and the fix."""
+    if settings.binary_masks and settings.num_classes not in (None, 2):
+        raise ValueError(f"--binary-masks means 2 classes (background, object) but --num-classes is "
+                         f"{settings.num_classes}; drop one of them")
+    classes = 2 if settings.binary_masks else settings.num_classes
+    if classes is not None:
+        check_label_settings(classes, settings.ignore_index,
+                             "--binary-masks" if settings.binary_masks else "--num-classes")
+    elif not 0 <= settings.ignore_index <= 255:
+        check_label_settings(256, settings.ignore_index, "--ignore-index")
+
+
+def load_source(settings, input_size: tuple[int, int], scan: bool = True, log: Callable[[str], None] = print):
+    """The dataset's source (``zoo.data.segmentation``); a folder is scanned first (``check``) unless
+    ``scan`` is False or ``skip_check``. Class count and ignore index are checked against each other."""
+    from zoo.data import segmentation as seg
+
+    kind, _, rest = settings.dataset.partition(":")
+    if kind == "synthetic":
+        if rest != "shapes":
+            raise ValueError(f"unknown synthetic set {rest!r} for segmentation; use synthetic:shapes")
+        source = seg.synthetic_shapes(settings.synthetic_count, input_size, settings.channels or 3, settings.seed,
+                                      settings.val_fraction)
+    elif kind == "tfds":
+        if not rest:
+            raise ValueError("--dataset tfds:NAME needs a name, e.g. tfds:oxford_iiit_pet")
+        source = seg.tfds_source(rest, num_classes=settings.num_classes, ignore_index=settings.ignore_index,
+                                 image_key=settings.image_key, mask_key=settings.mask_key,
+                                 train_split=settings.train_split, val_split=settings.val_split,
+                                 binary_masks=settings.binary_masks, data_dir=settings.data_dir)
+    elif kind == "folder":
+        if scan and not settings.skip_check:
+            from zoo.data.checks import stop_on_errors
+
+            stop_on_errors(scan_folder(settings, rest), log)
+        source = seg.folder_source(rest, channels=settings.channels or folder_channels(rest),
+                                   num_classes=settings.num_classes, ignore_index=settings.ignore_index,
+                                   binary_masks=settings.binary_masks, val_fraction=settings.val_fraction,
+                                   seed=settings.seed)
+    else:
+        raise ValueError(f"--dataset {settings.dataset!r}: use synthetic:shapes, tfds:NAME or folder:PATH")
+    origin = "--binary-masks" if settings.binary_masks else (
+        "--num-classes" if settings.num_classes is not None else f"the dataset ({source.description})")
+    check_label_settings(source.num_classes, settings.ignore_index, origin)
+    return source
+
+
+def scan_folder(settings, path: str):
+    """``zoo.data.checks``' scan of a folder dataset with these settings."""
+    from zoo.data import checks
+
+    return checks.check_segmentation_folder(
+        path, channels=settings.channels or folder_channels(path), num_classes=settings.num_classes,
+        ignore_index=settings.ignore_index, binary_masks=settings.binary_masks,
+        resize_masks=settings.resize_masks, val_fraction=settings.val_fraction)
+
+
+def check_data(settings, input_size: tuple[int, int]):
+    """Every problem of ``settings.dataset`` at once (``zoo.data.checks``): a full file scan for
+    folders, then (if it found no error) the same loading training does, so settings it
+    refuses are reported too; for TFDS and synthetic sets, that they load and have data in
+    both splits."""
+    from zoo.data import checks
+
+    kind, _, rest = settings.dataset.partition(":")
+    if kind == "folder":
+        report = scan_folder(settings, rest)
+        if not report.errors:
+            checks.add_load_errors(report, lambda: load_source(settings, input_size, scan=False))
+        return report
+    return checks.loaded_source_report(load_source(settings, input_size))
+
+
+def folder_channels(path: str) -> int:
+    """The model channels for a folder: 1 if its first readable image is gray, else 3."""
+    from PIL import Image
+
+    from zoo.data.layout import IMAGE_SUFFIXES
+
+    folder = Path(path).expanduser()
+    for sub in ("images", "train/images"):
+        if not (folder / sub).is_dir():
+            continue
+        for candidate in sorted(p for p in (folder / sub).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+            try:
+                with Image.open(candidate) as image:
+                    return 1 if image.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "F") else 3
+            except Exception:  # broken files are the scan's to report; look at the next one
+                continue
+    return 3
+
+
+def pipeline_options(settings, source, input_size: tuple[int, int], channels: int) -> dict:
+    """The ``zoo.data.pipeline.segmentation_pipeline`` options training, validation and evaluation
+    share (how masks become labels among them)."""
+    return dict(table=source.table, binary_masks=source.binary_masks, input_size=input_size, channels=channels,
+                batch_size=settings.batch_size, backbone=settings.backbone, seed=settings.seed)
+
+
+def evaluate(model, dataset, num_classes: int, ignore_index: int, class_names: list[str]) -> dict:
+    """Confusion-matrix metrics over a finite dataset: mIoU, per-class IoU, pixel accuracy."""
+    import keras
+    import tensorflow as tf
+
+    from zoo.losses import iou_report
+
+    metric = keras.metrics.MeanIoU(num_classes, ignore_class=ignore_index, sparse_y_pred=False)
+    predict = tf.function(lambda x: model(x, training=False))
+    for images, masks in dataset:
+        metric.update_state(masks, predict(images))
+    return iou_report(metric.total_cm.numpy(), class_names)
+
+
+class SegmentationTrainer:
+    """The segmentation task's part of a recipe run (``recipes.driver.TaskTrainer``); loads the data."""
+
+    monitor, mode, curve_metric = "val_mean_iou", "max", "mean_iou"
+
+    def __init__(self, settings, input_size: tuple[int, int], log: Callable[[str], None]):
+        self.settings, self.input_size = settings, input_size
+        self.source = load_source(settings, input_size, log=log)
+        self.channels = settings.channels or self.source.channels or 3
+        self.options = pipeline_options(settings, self.source, input_size, self.channels)
+        self.num_train, self.num_val, self.description = (self.source.num_train, self.source.num_val,
+                                                          self.source.description)
+
+    def data_line(self) -> str:
+        return f"data: {self.description}; {self.source.num_classes} classes {self.source.class_names}"
+
+    def settings_line(self) -> str:
+        return f"augmentation {self.settings.augment}"
+
+    def network(self) -> NetworkSpec:
+        return NetworkSpec(self.settings.model, {"backbone": self.settings.backbone,
+                                                 "num_classes": self.source.num_classes,
+                                                 "input_shape": (*self.input_size, self.channels)})
+
+    def compile_kwargs(self) -> dict:
+        from zoo.losses import SegmentationLoss, segmentation_metrics
+
+        classes, ignore = self.source.num_classes, self.settings.ignore_index
+        return {"loss": SegmentationLoss(classes, self.settings.loss, ignore),
+                "metrics": segmentation_metrics(classes, ignore)}
+
+    def resolved(self) -> dict:
+        return {"input_size": list(self.input_size), "channels": self.channels,
+                "num_classes": self.source.num_classes, "class_names": self.source.class_names,
+                "data": self.description, "num_train": self.num_train, "num_val": self.num_val}
+
+    def train_data(self):
+        from zoo.data.augment import AUGMENT_PRESETS
+        from zoo.data.pipeline import segmentation_pipeline
+
+        return segmentation_pipeline(self.source.train, training=True, augment=AUGMENT_PRESETS[self.settings.augment],
+                                     num_examples=self.num_train, repeat=True, **self.options)
+
+    def val_data(self):
+        from zoo.data.pipeline import segmentation_pipeline
+
+        if not hasattr(self, "_val"):
+            self._val = segmentation_pipeline(self.source.val, training=False, num_examples=self.num_val,
+                                              **self.options)
+        return self._val
+
+    def epoch_metrics(self, model):
+        return None  # Keras' compiled metrics give the validation mIoU
+
+    def evaluate(self, model, samples: Path) -> dict:
+        """Validation report (mIoU, per class, pixel accuracy); draws ``samples``."""
+        import zoo
+        from zoo.data.pipeline import segmentation_pipeline
+        from zoo.reporting import plot_segmentation_samples
+
+        report = evaluate(model, self.val_data(), self.source.num_classes, self.settings.ignore_index,
+                          self.source.class_names)
+        raw = segmentation_pipeline(self.source.val.take(6), training=False, preprocess=False, **self.options)
+        images, masks = next(iter(raw.unbatch().batch(6)))
+        spec = zoo.get_backbone(self.settings.backbone)
+        preds = np.argmax(model(spec.preprocess(images), training=False), axis=-1)
+        plot_segmentation_samples(images.numpy().astype(np.uint8), masks.numpy()[..., 0], preds, samples,
+                                  self.source.class_names)
+        return report
+
+    def summary(self, report: dict, weights: str) -> str:
+        per_class = ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} -" for k, v in report["per_class_iou"].items())
+        return (f"validation mIoU {report['mean_iou']:.3f}, pixel accuracy {report['pixel_accuracy']:.3f} "
+                f"({weights} weights); per class: {per_class}")
+
+    def usage(self) -> list[str]:
+        """The lines that call the export in the closing hint (after ``serve = ...``)."""
+        return [f"    out = serve(images=tf.zeros((1, 240, 320, {self.channels}), tf.uint8))   # any size, uint8",
+                "    out['mask'].shape, out['probabilities'].shape   # (1, 240, 320), (1, 240, 320, "
+                f"{self.source.num_classes})"]
