@@ -88,6 +88,20 @@ def loaded_source_report(source) -> DataReport:
     return report
 
 
+def dataset_report(dataset: str, scan_folder, load) -> DataReport:
+    """Every problem of a ``--dataset`` at once: for ``folder:PATH``, ``scan_folder(PATH)`` (a full
+    file scan) and then, if it found no error, ``load(False)`` (the loading training does, without
+    a second scan), so settings that loading refuses are reported too; for TFDS and synthetic sets,
+    that ``load(True)`` loads and both splits have examples."""
+    kind, _, rest = dataset.partition(":")
+    if kind == "folder":
+        report = scan_folder(rest)
+        if not report.errors:
+            add_load_errors(report, lambda: load(False))
+        return report
+    return loaded_source_report(load(True))
+
+
 def add_load_errors(report: DataReport, load) -> None:
     """Calls ``load()`` (the loading training does) and adds the ``ValueError`` it raises, if any, to
     ``report`` as an error: ``check`` then refuses exactly what training refuses."""

@@ -106,19 +106,12 @@ def scan_folder(settings, path: str):
 
 
 def check_data(settings, input_size):
-    """Every problem of ``settings.dataset`` at once (``zoo.data.checks``): a full scan for folders,
-    then (if it found no error) the same loading training does (flip pairs, split sizes), so
-    what training refuses is reported too; for TFDS and synthetic sets, that they load and
-    have data in both splits."""
-    from zoo.data import checks
+    """Every problem of ``settings.dataset`` at once (``zoo.data.checks.dataset_report``): a full scan
+    for folders, then the loading training does; for TFDS and synthetic sets, that they load."""
+    from zoo.data.checks import dataset_report
 
-    kind, _, rest = settings.dataset.partition(":")
-    if kind == "folder":
-        report = scan_folder(settings, rest)
-        if not report.errors:
-            checks.add_load_errors(report, lambda: load_source(settings, input_size, scan=False))
-        return report
-    return checks.loaded_source_report(load_source(settings, input_size))
+    return dataset_report(settings.dataset, lambda path: scan_folder(settings, path),
+                          lambda scan: load_source(settings, input_size, scan=scan))
 
 
 def evaluate_keypoints(model, dataset, *, codec: HeatmapCodec, flip_index, normalizer: str, threshold: float,
