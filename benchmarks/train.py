@@ -166,12 +166,13 @@ def _recipe_pipelines(task: str, backbone: str, size: int, batch: int, folder: P
     from zoo.data.augment import AugmentConfig
     from zoo.data.keypoints import KeypointAugment
     from zoo.data.pipeline import keypoint_pipeline, segmentation_pipeline
+    from zoo.heatmaps import HeatmapCodec
 
     count = max(16, 2 * batch)  # small: the cache is full after the first steps
     if task == "pose":
         synthetic = ks.synthetic_faces(count + 2, (size, size), 3, 0, 0.02)
-        common = dict(input_size=(size, size), channels=3, batch_size=batch, backbone=backbone, stride=4,
-                      sigma=2.0, flip_index=synthetic.flip_index, training=True, augment=KeypointAugment(),
+        common = dict(input_size=(size, size), channels=3, batch_size=batch, backbone=backbone,
+                      codec=HeatmapCodec(4, 2.0), flip_index=synthetic.flip_index, training=True, augment=KeypointAugment(),
                       num_examples=count, repeat=True)
         images = np.stack([e["image"].numpy() for e in synthetic.train.take(count)])
         points = [e["keypoints"].numpy() for e in synthetic.train.take(count)]

@@ -16,6 +16,7 @@ import zoo
 from recipes import pose
 from zoo.data import keypoint_sources as ks
 from zoo.data.pipeline import keypoint_pipeline
+from zoo.heatmaps import HeatmapCodec
 from zoo.export import keypoint_serving_fn
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -137,7 +138,7 @@ def test_coco_folder_crops_the_box_and_keeps_keypoints_on_their_pixels(tmp_path)
     source = ks.folder_keypoint_source(str(tmp_path), channels=1, val_fraction=0.4, seed=0)
     assert source.flip_index == [1, 0] and source.num_train == 3 and source.num_val == 2
     batch = next(iter(keypoint_pipeline(source.val, input_size=(64, 64), channels=1, batch_size=2,
-                                        backbone="vgg16", stride=4, sigma=2.0, flip_index=source.flip_index,
+                                        backbone="vgg16", codec=HeatmapCodec(4, 2.0), flip_index=source.flip_index,
                                         training=False, for_eval=True)))
     pixels, keypoints = batch["pixels"].numpy(), batch["keypoints"].numpy()
     for b in range(2):

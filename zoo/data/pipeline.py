@@ -172,8 +172,7 @@ def keypoint_pipeline(
     channels: int,
     batch_size: int,
     backbone: str,
-    stride: int,
-    sigma: float,
+    codec,
     flip_index: list[int],
     training: bool,
     augment=None,
@@ -184,22 +183,20 @@ def keypoint_pipeline(
 ) -> tf.data.Dataset:
     """Raw keypoint examples (see ``zoo.data.keypoint_sources``) -> batches.
 
-    Each example is warped once (``zoo.data.keypoints``): its box onto the input
+    ``codec`` (a ``zoo.heatmaps.HeatmapCodec``) draws the target heatmaps. Each example is warped once (``zoo.data.keypoints``): its box onto the input
     frame, plus random flip/scale/rotation/translation when training with
     ``augment``; keypoints move with the same matrix, flips swap left/right.
 
     Returns:
         For training/validation in ``fit``: ``(images float32 [B, H, W, C]
-        preprocessed, heatmaps [B, H/s, W/s, K], weights [B, K])``. With
+        preprocessed, heatmaps [B, H/stride, W/stride, K], weights [B, K])``. With
         ``for_eval``: dicts with ``images`` (preprocessed), ``pixels`` (uint8 view),
         ``keypoints`` (true (x, y) in the input frame), ``visible``, ``matrix``
         (source -> input frame) and ``norm`` (normaliser in source pixels).
     """
     from zoo.data import keypoints as geometry
-    from zoo.heatmaps import encode
 
     height, width = input_size
-    heatmap_size = (height // stride, width // stride)
     spec = get_backbone(backbone)
     flip = tf.constant(flip_index, tf.int32)
 
@@ -222,7 +219,7 @@ def keypoint_pipeline(
             contrast = 1.0 + augment.contrast * (2.0 * u[0] - 1.0)
             pixels = (pixels - mean) * contrast + mean + 255.0 * augment.brightness * (2.0 * u[1] - 1.0)
         pixels = tf.clip_by_value(pixels, 0.0, 255.0)
-        heatmaps, weights = encode(moved, visible, heatmap_size, stride, sigma)
+        heatmaps, weights = codec.encode(moved, visible, input_size)
         out = {"pixels": pixels, "heatmaps": heatmaps, "weights": weights}
         if for_eval:
             # The normaliser: the dataset's size (face height...), else the span of the visible

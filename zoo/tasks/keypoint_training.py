@@ -182,7 +182,7 @@ class KeypointTrainer:
         self.num_train, self.num_val, self.description = (self.source.num_train, self.source.num_val,
                                                           self.source.description)
         self.common = dict(input_size=input_size, channels=self.channels, batch_size=settings.batch_size,
-                           backbone=settings.backbone, stride=self.codec.stride, sigma=self.codec.sigma,
+                           backbone=settings.backbone, codec=self.codec,
                            flip_index=self.source.flip_index, seed=settings.seed)
         self.evaluation = dict(flip_index=self.source.flip_index if settings.flip_test else None,
                                normalizer=settings.pck_normalizer, threshold=settings.pck_threshold,
