@@ -171,7 +171,8 @@ def train(recipe: Recipe, settings, input_size: tuple[int, int], session) -> int
     task = recipe.trainer(settings, input_size, log)
     replicas = check_batch(settings.batch_size, strategy)
     steps = settings.steps_per_epoch or max(1, task.num_train // settings.batch_size)
-    momentum = bn_momentum_used(settings, steps)
+    bn_momentum = settings.batchnorm_momentum(steps)  # None: as built
+    momentum = bn_momentum_used(settings, steps)  # the value in effect, for the log and config.json
     log(task.data_line())
     log(f"strategy: {type(strategy).__name__} with {replicas} replica(s); global batch {settings.batch_size}; "
         f"{steps} steps per epoch; schedule {session.schedule}; {settings.optimizer_config().describe()}; "
@@ -195,7 +196,7 @@ def train(recipe: Recipe, settings, input_size: tuple[int, int], session) -> int
     with strategy.scope():
         fit_phases(model, phases, run, compile_kwargs=compile_kwargs,
                    train_data=lambda: shard_by_data(task.train_data()), val_data=val_ds,
-                   optimizer=settings.optimizer_config(), bn_momentum=settings.batchnorm_momentum(steps),
+                   optimizer=settings.optimizer_config(), bn_momentum=bn_momentum,
                    steps_per_epoch=steps, verbose=verbosity(settings.verbose), log=log, monitor=task.monitor,
                    mode=task.mode, epoch_metrics=task.epoch_metrics(model))
     train_seconds = time.time() - started

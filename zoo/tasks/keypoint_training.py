@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from zoo.heatmaps import DECODERS, STRIDES, HeatmapCodec
+from zoo.heatmaps import DECODERS, HeatmapCodec
 from zoo.tasks.base import NetworkSpec
 from zoo.tasks.keypoints import KEYPOINT_MODELS, keypoint_network
 
@@ -48,17 +48,14 @@ def parse_pairs(text: str | None):
 
 def codec_of(settings) -> HeatmapCodec:
     """The heatmap codec of the settings (stride 4 for simple_baseline, 1 for unet, unless given).
-    Raises ValueError naming the flag."""
+    Its ranges are ``HeatmapCodec``'s own checks; raises ValueError naming the flags."""
     stride = settings.heatmap_stride or (4 if settings.model == "simple_baseline" else 1)
     if settings.model == "unet" and stride != 1:
         raise ValueError(f"--heatmap-stride {stride}: a U-Net's heatmaps are at the input resolution (stride 1)")
-    if stride not in STRIDES:
-        raise ValueError(f"--heatmap-stride must be one of {', '.join(map(str, STRIDES))}, got {stride}")
-    if not settings.sigma > 0:
-        raise ValueError(f"--sigma must be positive, got {settings.sigma}")
-    if settings.decode not in DECODERS:
-        raise ValueError(f"--decode {settings.decode!r}: choose one of {DECODERS}")
-    return HeatmapCodec(stride, float(settings.sigma), settings.decode)
+    try:
+        return HeatmapCodec(stride, float(settings.sigma), settings.decode)
+    except ValueError as err:
+        raise ValueError(f"--heatmap-stride / --sigma / --decode: {err}") from None
 
 
 def validate(settings) -> None:
