@@ -38,7 +38,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", nargs="?", help="a run directory to export (default: a fresh --model)")
     p.add_argument("--model", default="unet:vgg16", help="MODEL:BACKBONE when no RUN_DIR is given")
     p.add_argument("--input-size", type=int, default=128, help="training size of the fresh model (square)")
-    p.add_argument("--classes", type=int, default=4, help="classes (or keypoints) of the fresh model")
     p.add_argument("--image-size", type=int, default=256, help="side of the square test image")
     p.add_argument("--repeats", type=int, default=20, help="timed calls per format (interleaved)")
     p.add_argument("--formats", default="saved_model,litert,onnx,keras")
@@ -47,25 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _fresh(spec: str, size: int, classes: int):
+def _fresh(spec: str, size: int):
+    """A fresh network of ``MODEL:BACKBONE`` (random weights) and its model.json fields, from its recipe's
+    parts on the recipe's synthetic set (``benchmarks.train.Subject``: 4 classes, or 5 keypoints)."""
     import keras
 
-    import zoo
+    from benchmarks.train import Subject
 
     keras.utils.set_random_seed(0)
-    model_name, _, backbone = spec.partition(":")
-    backbone = backbone or "vgg16"
-    common = {"model": model_name, "backbone": backbone, "input_size": [size, size], "channels": 3}
-    if model_name == "simple_baseline":
-        model = zoo.simple_baseline(backbone, num_keypoints=classes, input_shape=(size, size, 3), encoder_weights=None)
-        info = {**common, "task": "keypoints", "keypoint_names": [f"k{i}" for i in range(classes)],
-                "flip_index": list(range(classes)), "heatmap_stride": 4, "decode": "dark", "sigma": 2.0,
-                "flip_test": False}
-    else:
-        model = zoo.build(model_name, backbone=backbone, num_classes=classes, input_shape=(size, size, 3),
-                          encoder_weights=None)
-        info = {**common, "task": "segmentation", "classes": [f"c{i}" for i in range(classes)]}
-    return model, info, {"fresh": spec}
+    subject = Subject(spec if ":" in spec else f"{spec}:vgg16", size, 1)
+    return subject.build(), subject.info(), {"fresh": spec}
 
 
 def _folder_bytes(folder: Path) -> int:
@@ -83,8 +73,7 @@ def _export_one(args) -> int:
     from zoo.export import export_model, load_run
 
     fmt, folder = args.export_one
-    model, info, source = load_run(args.run_dir) if args.run_dir else _fresh(args.model, args.input_size,
-                                                                              args.classes)
+    model, info, source = load_run(args.run_dir) if args.run_dir else _fresh(args.model, args.input_size)
     before = _peak_gb()
     started = time.perf_counter()
     export_model(model, info, fmt, folder, source=source)
@@ -96,7 +85,7 @@ def _export_one(args) -> int:
 
 def _export_in_child(args, fmt: str, folder: Path) -> dict:
     command = [sys.executable, "-m", "benchmarks.exports", *([args.run_dir] if args.run_dir else []),
-               "--model", args.model, "--input-size", str(args.input_size), "--classes", str(args.classes),
+               "--model", args.model, "--input-size", str(args.input_size),
                "--export-one", fmt, str(folder)]
     done = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
     if done.returncode != 0:

@@ -117,8 +117,9 @@ def score_keypoints(model, data: dict, size: int, backbone: str, stride: int) ->
     import tensorflow as tf
 
     from zoo.export.serving import keypoint_serving_fn
+    from zoo.heatmaps import HeatmapCodec
 
-    serve = tf.function(keypoint_serving_fn(model, (size, size), backbone, stride, "dark", 2.0))
+    serve = tf.function(keypoint_serving_fn(model, (size, size), backbone, HeatmapCodec(stride, 2.0, "dark")))
     pred = np.concatenate([serve(tf.constant(data["test_images"][i:i + 8]))["keypoints"].numpy()
                            for i in range(0, len(data["test_images"]), 8)])
     return float(np.linalg.norm(pred - data["test_keypoints"][..., :2], axis=-1).mean())

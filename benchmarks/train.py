@@ -76,35 +76,72 @@ def matmul_limit(n: int = 2048, repeats: int = 10) -> float:
     return best
 
 
-def _task(model_name: str) -> str:
-    return "pose" if model_name == "simple_baseline" else "segment"
+class Subject:
+    """``MODEL:BACKBONE`` at one size and batch, measured through its recipe's own parts.
 
+    The recipe is the first of ``RECIPES`` whose ``--model`` choices hold MODEL (``unet``
+    is a segmentation network here). Its trainer (``zoo.tasks.*_training``, on the recipe's
+    built-in synthetic set and default settings) gives the network, the loss, the
+    training pipeline and the ``model.json`` fields, so no task is special-cased here.
+    """
 
-def _build(model_name: str, backbone: str, size: int, jit_compile: bool = False):
-    import keras
+    def __init__(self, spec: str, size: int, batch: int):
+        import dataclasses
 
-    import zoo
-    from zoo.losses import HeatmapLoss, SegmentationLoss
+        from recipes import pose, segment
 
-    if _task(model_name) == "pose":
-        model = zoo.simple_baseline(backbone, num_keypoints=5, input_shape=(size, size, 3), encoder_weights=None)
-        model.compile(keras.optimizers.Adam(1e-4), HeatmapLoss(), jit_compile=jit_compile)
-    else:
-        model = zoo.build(model_name, backbone=backbone, num_classes=4, input_shape=(size, size, 3),
-                          encoder_weights=None)
-        model.compile(keras.optimizers.Adam(1e-4), SegmentationLoss(4), jit_compile=jit_compile)
-    return model
+        self.name, _, self.backbone = spec.partition(":")
+        self.size, self.batch_size = size, batch
+        self.recipe = next((r for r in (segment.RECIPE, pose.RECIPE) if self.name in r.models), None)
+        if self.recipe is None:
+            raise ValueError(f"--models: no recipe trains {self.name!r}")
+        self.count = max(16, 2 * batch)  # small: the cache is full after the first steps
+        defaults = self.recipe.config()
+        self.settings = dataclasses.replace(defaults, model=self.name, backbone=self.backbone, input_size=str(size),
+                                            batch_size=batch, synthetic_count=self.count + 2, val_fraction=0.1)
+        self.recipe.validate(self.settings)
+        self.trainer = self.recipe.trainer(self.settings, (size, size), lambda message: None)
+        self.kind = defaults.dataset.partition(":")[2]  # the synthetic set, also written as a folder by sample-data
 
+    def build(self, jit_compile: bool = False):
+        """The recipe's network (random weights), compiled with Adam(1e-4) and the recipe's loss."""
+        import keras
 
-def _fake_batch(model, batch: int, size: int, task: str):
-    import numpy as np
+        from zoo.tasks import build_network
 
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(batch, size, size, 3)).astype("float32")
-    if task == "pose":
-        out = model.output_shape
-        return x, rng.random((batch, *out[1:])).astype("float32")
-    return x, rng.integers(0, 4, (batch, size, size, 1)).astype("int32")
+        model = build_network(self.trainer.network(), None)
+        model.compile(keras.optimizers.Adam(1e-4), self.trainer.compile_kwargs()["loss"], jit_compile=jit_compile)
+        return model
+
+    def batch(self) -> tuple:
+        """One batch of the recipe's training pipeline as NumPy arrays: (inputs, targets[, weights])."""
+        return tuple(part.numpy() for part in next(iter(self.trainer.train_data())))
+
+    def in_memory(self):
+        """That batch, repeated without end: training with no input cost."""
+        import tensorflow as tf
+
+        return tf.data.Dataset.from_tensors(self.batch()).repeat()
+
+    def pipelines(self, folder: Path) -> dict:
+        """The recipe's training pipelines on its synthetic set and on the same kind of set as PNG files."""
+        import dataclasses
+
+        from zoo.data.sample_folders import write_sample_folder
+
+        path = write_sample_folder(self.kind, folder / "data", count=self.count + 2, size=(self.size, self.size))
+        files = dataclasses.replace(self.settings, dataset=f"folder:{path}")
+        on_files = self.recipe.trainer(files, (self.size, self.size), lambda message: None)
+        return {"synthetic": self.trainer.train_data(), "png folder": on_files.train_data()}
+
+    def info(self) -> dict:
+        """The ``model.json`` fields of a run of this network (as the recipe's export writes them)."""
+        import dataclasses
+
+        from zoo.export import info_from_config
+
+        return info_from_config({"settings": dataclasses.asdict(self.settings),
+                                 "resolved": {**self.trainer.resolved(), "network": self.trainer.network().to_json()}})
 
 
 class _EpochTimer:
@@ -156,50 +193,7 @@ def _timed_numpy_fit(model, xs, ys, batch: int) -> float:
     return len(xs) / timer.median_after_warmup()
 
 
-def _recipe_pipelines(task: str, backbone: str, size: int, batch: int, folder: Path):
-    """The recipe's own training pipelines on the synthetic set and on PNG files."""
-    import numpy as np
-    from PIL import Image
-
-    from zoo.data import keypoint_sources as ks
-    from zoo.data import segmentation as seg
-    from zoo.data.augment import AugmentConfig
-    from zoo.data.keypoints import KeypointAugment
-    from zoo.data.pipeline import keypoint_pipeline, segmentation_pipeline
-    from zoo.heatmaps import HeatmapCodec
-
-    count = max(16, 2 * batch)  # small: the cache is full after the first steps
-    if task == "pose":
-        synthetic = ks.synthetic_faces(count + 2, (size, size), 3, 0, 0.02)
-        common = dict(input_size=(size, size), channels=3, batch_size=batch, backbone=backbone,
-                      codec=HeatmapCodec(4, 2.0), flip_index=synthetic.flip_index, training=True, augment=KeypointAugment(),
-                      num_examples=count, repeat=True)
-        images = np.stack([e["image"].numpy() for e in synthetic.train.take(count)])
-        points = [e["keypoints"].numpy() for e in synthetic.train.take(count)]
-        (folder / "images").mkdir(parents=True, exist_ok=True)
-        rows = [["image"] + [f"{n}_{a}" for n in synthetic.keypoint_names for a in "xy"]]
-        for i, (image, kp) in enumerate(zip(images, points)):
-            Image.fromarray(image).save(folder / "images" / f"{i}.png")
-            rows.append([f"{i}.png"] + [f"{v:.2f}" for v in kp[:, :2].ravel()])
-        (folder / "points.csv").write_text("\n".join(",".join(r) for r in rows))
-        files = ks.folder_keypoint_source(str(folder), channels=3, val_fraction=0.02, seed=0)
-        return {"synthetic": keypoint_pipeline(synthetic.train, **common),
-                "png folder": keypoint_pipeline(files.train, **{**common, "num_examples": files.num_train})}
-    synthetic = seg.synthetic_shapes(count + 2, (size, size), 3, 0, 0.02)
-    common = dict(table=synthetic.table, input_size=(size, size), channels=3, batch_size=batch, backbone=backbone,
-                  training=True, augment=AugmentConfig(), num_examples=count, repeat=True)
-    (folder / "images").mkdir(parents=True, exist_ok=True)
-    (folder / "masks").mkdir(exist_ok=True)
-    for i, (image, mask) in enumerate(synthetic.train.take(count)):
-        Image.fromarray(image.numpy()).save(folder / "images" / f"{i}.png")
-        Image.fromarray(mask.numpy()[..., 0]).save(folder / "masks" / f"{i}.png")
-    files = seg.folder_source(str(folder), channels=3, num_classes=4, ignore_index=255, binary_masks=False,
-                              val_fraction=0.02, seed=0)
-    return {"synthetic": segmentation_pipeline(synthetic.train, **common),
-            "png folder": segmentation_pipeline(files.train, **{**common, "num_examples": files.num_train})}
-
-
-def serving_latency(model, task: str, size: int, backbone: str, repeats: int = 15) -> tuple[float, float]:
+def serving_latency(model, subject: Subject, repeats: int = 15) -> tuple[float, float]:
     """(SavedModel seconds per image, Keras call seconds per image), batch 1, the best of
     ``repeats`` calls of each, interleaved.
 
@@ -212,17 +206,9 @@ def serving_latency(model, task: str, size: int, backbone: str, repeats: int = 1
 
     from zoo.export import export_model
 
-    common = {"model": model.name, "backbone": backbone, "input_size": [size, size], "channels": 3}
-    if task == "pose":
-        info = {**common, "task": "keypoints", "keypoint_names": [f"k{i}" for i in range(model.output_shape[-1])],
-                "flip_index": list(range(model.output_shape[-1])), "heatmap_stride": 4, "decode": "dark",
-                "sigma": 2.0, "flip_test": False}
-        output = "keypoints"
-    else:
-        info = {**common, "task": "segmentation", "classes": [f"c{i}" for i in range(model.output_shape[-1])]}
-        output = "mask"
+    size = subject.size
     with tempfile.TemporaryDirectory() as folder:
-        path = export_model(model, info, "saved_model", Path(folder) / "export")
+        path = export_model(model, subject.info(), "saved_model", Path(folder) / "export")
         serve = tf.saved_model.load(str(path)).signatures["serving_default"]
         image = tf.constant(np.zeros((1, size, size, 3), np.uint8))
         pixels = tf.constant(np.zeros((1, size, size, 3), np.float32))
@@ -233,7 +219,7 @@ def serving_latency(model, task: str, size: int, backbone: str, repeats: int = 1
             fn()
             return time.perf_counter() - start
 
-        exported_fn = lambda: serve(images=image)[output].numpy()  # noqa: E731
+        exported_fn = lambda: {k: v.numpy() for k, v in serve(images=image).items()}  # noqa: E731
         keras_fn = lambda: call(pixels).numpy()  # noqa: E731
         exported_fn(), keras_fn()
         pairs = [(timed(exported_fn), timed(keras_fn)) for _ in range(repeats)]  # interleaved: same noise
@@ -241,40 +227,33 @@ def serving_latency(model, task: str, size: int, backbone: str, repeats: int = 1
     return exported, keras_call
 
 
-def _in_memory(model, batch: int, size: int, task: str):
-    import tensorflow as tf
-
-    x, y = _fake_batch(model, batch, size, task)
-    return tf.data.Dataset.from_tensors((x, y)).repeat()
-
-
 def measure_model(spec: str, args, limit: float) -> dict:
     """Every per-model figure (items 2-5 of the module docstring) for ``MODEL:BACKBONE``."""
     import keras
     import numpy as np
 
-    name, _, backbone = spec.partition(":")
-    task = _task(name)
     size, batch, steps, repeats = args.input_size, args.batch_size, args.steps, args.repeats
     keras.backend.clear_session()
     keras.utils.set_random_seed(0)
-    model = _build(name, backbone, size)
+    subject = Subject(spec, size, batch)
+    backbone = subject.backbone
+    model = subject.build()
     parts = flops_by_part(model, backbone, (size, size, 3))
     forward_flops = parts["encoder"] + parts["decoder"]
     flops = 3 * forward_flops
-    memory = _timed_fit(model, _in_memory(model, batch, size, task), steps, batch, repeats)
+    memory = _timed_fit(model, subject.in_memory(), steps, batch, repeats)
     row = {"model": spec, "train_gflop_per_image": flops / 1e9, "in_memory_images_per_s": memory,
            "fraction_of_limit": memory * flops / 1e9 / limit}
     with tempfile.TemporaryDirectory() as folder:
-        for label, data in _recipe_pipelines(task, backbone, size, batch, Path(folder)).items():
+        for label, data in subject.pipelines(Path(folder)).items():
             speed = _timed_fit(model, data, steps, batch, repeats)
             row[f"{label} images_per_s"] = speed
             row[f"{label} / in-memory"] = speed / memory
-    x, y = _fake_batch(model, batch, size, task)
+    x, y = subject.batch()[:2]  # the plain way: arrays of inputs and targets
     plain = _timed_numpy_fit(model, np.repeat(x, steps * repeats, 0), np.repeat(y, steps * repeats, 0), batch)
     row["plain keras images_per_s"] = plain
     row["recipe (synthetic) / plain keras"] = row["synthetic images_per_s"] / plain
-    exported, keras_call = serving_latency(model, task, size, backbone)
+    exported, keras_call = serving_latency(model, subject)
     row.update({"export_ms_per_image": exported * 1e3, "keras_call_ms_per_image": keras_call * 1e3,
                 "export / keras call": exported / keras_call})
     row["encoder_share_of_forward_flops"] = parts["encoder"] / forward_flops
@@ -288,8 +267,8 @@ def compare_options(spec: str, args, default_speed: float) -> dict:
     import keras
 
     name, _, backbone = spec.partition(":")
-    task = _task(name)
     size, batch = args.input_size, args.batch_size
+    subject = Subject(spec, size, batch)
     options = [o for o in args.options.split(",") if o]
     unknown = set(options) - {"xla", "bfloat16", "float16"}
     if unknown:
@@ -311,8 +290,8 @@ def compare_options(spec: str, args, default_speed: float) -> dict:
         policy = {"bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}.get(option, "float32")
         keras.mixed_precision.set_global_policy(policy)
         try:
-            model = _build(name, backbone, size, jit_compile=option == "xla")
-            speeds[option] = _timed_fit(model, _in_memory(model, batch, size, task), args.steps, batch, 1)
+            model = subject.build(jit_compile=option == "xla")
+            speeds[option] = _timed_fit(model, subject.in_memory(), args.steps, batch, 1)
         finally:
             keras.mixed_precision.set_global_policy("float32")
         print(f"option {option}: {speeds[option]:.2f} images/s", flush=True)
@@ -360,13 +339,13 @@ def where_time_goes(row: dict, args) -> dict:
 
     from zoo.freezing import freeze_encoder
 
-    name, _, backbone = row["model"].partition(":")
-    task = _task(name)
     size, batch = args.input_size, args.batch_size
     keras.backend.clear_session()
     keras.utils.set_random_seed(0)
-    model = _build(name, backbone, size)
-    x = tf.constant(_fake_batch(model, batch, size, task)[0])
+    subject = Subject(row["model"], size, batch)
+    backbone = subject.backbone
+    model = subject.build()
+    x = tf.constant(subject.batch()[0])
 
     def per_call(fn) -> float:
         fn()
@@ -388,7 +367,7 @@ def where_time_goes(row: dict, args) -> dict:
     adam = per_call(lambda: (update(), variables[0].numpy())) / batch
     freeze_encoder(model)
     model.compile(keras.optimizers.Adam(1e-4), model.loss)
-    frozen = _timed_fit(model, _in_memory(model, batch, size, task), args.steps, batch, args.repeats)
+    frozen = _timed_fit(model, subject.in_memory(), args.steps, batch, args.repeats)
     return {"model": row["model"], "forward_ms_per_image": forward * 1e3,
             "train_step_ms_per_image": 1e3 / row["in_memory_images_per_s"],
             "train_step_encoder_frozen_ms_per_image": 1e3 / frozen,
@@ -448,8 +427,8 @@ def _sweep(args, known: dict | None = None) -> list[dict]:
                 speed = known[(size, batch)]
             else:
                 keras.backend.clear_session()
-                model = _build(name, backbone, size)
-                speed = _timed_fit(model, _in_memory(model, batch, size, _task(name)), 2, batch, 1)
+                subject = Subject(f"{name}:{backbone}", size, batch)
+                speed = _timed_fit(subject.build(), subject.in_memory(), 2, batch, 1)
             rows.append({"model": f"{name}:{backbone}", "input_size": size, "batch_size": batch,
                          "images_per_s": speed})
             print(f"sweep {size}px batch {batch}: {speed:.1f} images/s", flush=True)

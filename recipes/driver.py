@@ -142,7 +142,6 @@ def main(recipe: Recipe, argv: list[str] | None = None) -> int:
     input_size = parse_size(settings.input_size)
     settings.check_common(recipe.models)
     recipe.validate(settings)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     need_top = recipe.need_top(settings)
     if checking:
         return run_check(settings, input_size, recipe.check_data, recipe.log, need_top=need_top)

@@ -15,11 +15,16 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-from recipes.common import RecipeConfig
-from recipes.driver import Recipe, cli as run_cli, main as run_main
-from zoo.heatmaps import DECODERS, STRIDES
-from zoo.keypoint_metrics import NORMALIZERS
-from zoo.tasks import keypoint_training as task
+if __name__ == "__main__":  # run as a command: TensorFlow's start-up lines off the terminal (zoo.startup)
+    from zoo.startup import quiet_startup
+
+    quiet_startup(debug="--debug" in sys.argv[1:])
+
+from recipes.common import RecipeConfig  # noqa: E402 - after the start-up hook
+from recipes.driver import Recipe, cli as run_cli, main as run_main  # noqa: E402
+from zoo.heatmaps import DECODINGS, STRIDES  # noqa: E402
+from zoo.keypoint_metrics import NORMALIZERS  # noqa: E402
+from zoo.tasks import keypoint_training as task  # noqa: E402
 
 MUST_MATCH = ("dataset", "model", "backbone", "input_size", "channels", "batch_size", "seed", "schedule",
               "synthetic_count", "val_fraction", "encoder_weights", "sigma", "heatmap_stride")
@@ -50,7 +55,7 @@ def add_flags(a, d: PoseConfig) -> None:
     a("--sigma", type=float, help=f"Gaussian sigma of the targets, heatmap pixels (default {d.sigma})")
     a("--heatmap-stride", dest="heatmap_stride", type=int, choices=STRIDES,
       help="input pixels per heatmap pixel for simple_baseline (default 4); 1 for unet")
-    a("--decode", choices=DECODERS, help=f"sub-pixel peak decoding (default {d.decode})")
+    a("--decode", choices=DECODINGS, help=f"sub-pixel peak decoding (default {d.decode})")
     a("--flip-test", dest="flip_test", action="store_true",
       help="average with the prediction on the mirrored image (evaluation and export)")
     a("--pck-threshold", dest="pck_threshold", type=float,

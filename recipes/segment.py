@@ -16,10 +16,15 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-from recipes.common import RecipeConfig
-from recipes.driver import Recipe, cli as run_cli, main as run_main
-from zoo.losses import LOSSES
-from zoo.tasks import segmentation_training as task
+if __name__ == "__main__":  # run as a command: TensorFlow's start-up lines off the terminal (zoo.startup)
+    from zoo.startup import quiet_startup
+
+    quiet_startup(debug="--debug" in sys.argv[1:])
+
+from recipes.common import RecipeConfig  # noqa: E402 - after the start-up hook
+from recipes.driver import Recipe, cli as run_cli, main as run_main  # noqa: E402
+from zoo.losses import LOSSES  # noqa: E402
+from zoo.tasks import segmentation_training as task  # noqa: E402
 
 MUST_MATCH = ("dataset", "model", "backbone", "input_size", "channels", "num_classes", "binary_masks",
               "ignore_index", "loss", "batch_size", "seed", "schedule", "synthetic_count", "val_fraction",

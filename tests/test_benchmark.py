@@ -64,3 +64,14 @@ def test_learning_benchmark_smoke_compares_the_recipes_with_a_plain_fit(tmp_path
     assert len(rows[("faces", "default")]["val_curve"]) == 1
     printed = capsys.readouterr().out
     assert "vs plain" in printed and "cars" in printed and "faces" in printed
+
+
+def test_the_speed_benchmark_measures_each_model_through_its_recipes_parts(tmp_path):
+    """No task is special-cased in benchmarks.train: the recipe whose models hold MODEL gives its parts."""
+    subject = benchmark.Subject("simple_baseline:vgg16", 32, 2)
+    assert subject.recipe.name == "pose" and subject.info()["task"] == "keypoints"
+    model = subject.build()
+    x, y, *_ = subject.batch()
+    assert x.shape == (2, 32, 32, 3) and y.shape[1:] == tuple(model.output_shape[1:])  # heatmap targets
+    assert set(subject.pipelines(tmp_path)) == {"synthetic", "png folder"}
+    assert benchmark.Subject("unet:vgg16", 32, 2).info()["task"] == "segmentation"  # unet: first recipe listing it

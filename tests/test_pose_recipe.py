@@ -33,7 +33,7 @@ def test_faces_run_writes_a_complete_run_directory(faces_run):
     assert all(0.0 <= float(r["val_pck"]) <= 1.0 for r in rows)
     metrics = json.loads((faces_run / "metrics.json").read_text())
     assert set(metrics["per_keypoint"]) == {"left_eye", "right_eye", "nose", "left_mouth", "right_mouth"}
-    assert set(metrics["decoders"]) == {"argmax", "dark", "soft-argmax"}
+    assert set(metrics["decodings"]) == {"argmax", "dark", "soft-argmax"}
     assert metrics["flip_test"] is True and metrics["keypoints_evaluated"] == 5 * 2  # 2 validation faces (10% of 24)
     for name in ("curves.png", "samples.png", "export/saved_model.pb", "config.json"):
         assert (faces_run / name).is_file(), name
@@ -45,7 +45,7 @@ def test_export_returns_keypoints_in_the_input_pixels_of_any_size(faces_run, tmp
                                 deconv_filters=(256,) * 3)
     model.load_weights(faces_run / "checkpoints" / "best.weights.h5")
     images = np.random.default_rng(0).integers(0, 256, (2, 90, 130, 3), dtype=np.uint8)
-    serve = keypoint_serving_fn(model, (64, 64), "vgg16", config["heatmap_stride"], "dark", 2.0,
+    serve = keypoint_serving_fn(model, (64, 64), "vgg16", HeatmapCodec(config["heatmap_stride"], 2.0, "dark"),
                                 flip_index=config["flip_index"])
     expected = {k: v.numpy() for k, v in serve(images).items()}
     np.save(tmp_path / "images.npy", images)
@@ -84,7 +84,7 @@ def test_export_maps_a_known_heatmap_peak_back_to_input_pixels():
     pooled = keras.layers.AveragePooling2D(4)(inputs)
     outputs = keras.layers.Lambda(lambda x: x[..., :1] * 0.0 + heat[None])(pooled)
     model = keras.Model(inputs, outputs)
-    out = keypoint_serving_fn(model, (64, 64), "vgg16", 4, "dark", 2.0)(np.zeros((1, 128, 96, 3), np.uint8))
+    out = keypoint_serving_fn(model, (64, 64), "vgg16", HeatmapCodec(4, 2.0, "dark"))(np.zeros((1, 128, 96, 3), np.uint8))
     # A 128 x 96 (h x w) image is padded to 128 x 128 (16 columns each side), as in training,
     # and shrunk 2x: frame point f is image point (f + 0.5) * 2 - 0.5 - (16, 0).
     expected = (target[0] + 0.5) * 2.0 - 0.5 - np.array([16.0, 0.0])
@@ -160,6 +160,32 @@ def test_csv_folder_reads_names_and_missing_points(tmp_path):
     assert names == ["left_eye", "right_eye"] and len(paths) == 4
     assert points[0][1, 2] == 0 and points[1][1, 2] == 1  # an empty cell is an invisible keypoint
     assert ks.flip_index_from_names(names) == [1, 0]
+
+
+def test_a_keypoint_folder_walked_as_a_user_does(tmp_path, capsys):
+    """sample-data -> check -> train -> predict -> a TensorFlow-only client: the same keypoints throughout."""
+    import tensorflow as tf
+
+    from zoo.__main__ import main as zoo_main
+
+    data, run = tmp_path / "faces", tmp_path / "run"
+    assert zoo_main(["sample-data", "faces", str(data), "--count", "12", "--size", "64"]) == 0
+    flags = ["--dataset", f"folder:{data}", "--model", "simple_baseline", "--backbone", "vgg16",
+             "--encoder-weights", "none", "--input-size", "64", "--batch-size", "4", "--steps-per-epoch", "2",
+             "--schedule", "all:1@1e-3", "--verbose", "0"]
+    assert pose.main(["check", *flags]) == 0
+    assert "nothing stops training" in capsys.readouterr().out
+    assert pose.main([*flags, "--out", str(run)]) == 0
+    predicted = tmp_path / "predicted"
+    assert zoo_main(["predict", str(run / "export"), str(data / "images"), "--out", str(predicted),
+                     "--no-progress"]) == 0
+    results = {Path(r["file_name"]).name: r for r in json.loads((predicted / "keypoints.json").read_text())}
+    assert len(results) == 12
+    serve = tf.saved_model.load(str(run / "export")).signatures["serving_default"]
+    picture = np.asarray(Image.open(data / "images" / "face0003.png"))
+    out = serve(images=tf.constant(picture[None]))
+    np.testing.assert_allclose(np.reshape(results["face0003.png"]["keypoints"], (5, 3))[:, :2],
+                               out["keypoints"].numpy()[0], atol=1e-3)
 
 
 @pytest.mark.slow

@@ -1,8 +1,11 @@
 """python -m zoo export / predict: files and folders, a corrupt file skipped, the outputs written."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from zoo.__main__ import main
@@ -127,3 +130,54 @@ def test_read_image_handles_16_bit_cmyk_and_refuses_float_pixels(tmp_path):
     Image.fromarray(rng.integers(0, 256, (20, 30)).astype(np.int32), mode="I").save(tmp_path / "int.tif")
     with pytest.raises(ValueError, match="32-bit integer pixels"):  # 0..255 values or not: no fixed scale
         read_image(tmp_path / "int.tif", 1)
+
+
+# A process where TensorFlow and Keras (and the other frameworks) cannot be imported: what a phone
+# build server or a slim ONNX Runtime container has.
+_NO_TENSORFLOW = """
+import importlib.abc, runpy, sys
+class Blocked(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "keras", "tf_keras", "jax", "torch"):
+            raise ImportError(f"{name} cannot be imported in this test")
+sys.meta_path.insert(0, Blocked())
+export, images, out = sys.argv[1:4]
+sys.argv = ["python -m zoo", "predict", export, images, "--out", out, "--no-progress"]
+try:
+    runpy.run_module("zoo", run_name="__main__")
+except SystemExit as done:
+    assert done.code in (0, None), done.code
+from zoo.export import load
+import numpy as np
+outputs = load(export)(np.zeros((1, 40, 50, load(export).info["channels"]), np.uint8))
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras"))
+print("frameworks loaded:", loaded, "outputs:", sorted(outputs))
+"""
+
+
+@pytest.mark.parametrize("run_fixture, fmt", [("gray_run", "onnx"), ("faces_run", "litert")])
+def test_onnx_and_litert_exports_predict_where_tensorflow_cannot_be_imported(run_fixture, fmt, tmp_path, request):
+    run = request.getfixturevalue(run_fixture)
+    export = tmp_path / "export"
+    assert main(["export", str(run), "--format", fmt, "--out", str(export)]) == 0
+    rng = np.random.default_rng(5)
+    (tmp_path / "images").mkdir()
+    Image.fromarray(rng.integers(0, 256, (70, 50, 3), np.uint8)).save(tmp_path / "images" / "colour.jpg")
+    Image.fromarray(rng.integers(0, 256, (40, 60, 4), np.uint8)).save(tmp_path / "images" / "rgba.png")
+    Image.fromarray(rng.integers(0, 256, (30, 30), np.uint8), mode="L").save(tmp_path / "images" / "gray.bmp")
+    assert main(["predict", str(export), str(tmp_path / "images"), "--out", str(tmp_path / "here"),
+                 "--no-progress"]) == 0
+    done = subprocess.run([sys.executable, "-c", _NO_TENSORFLOW, str(export), str(tmp_path / "images"),
+                           str(tmp_path / "there")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "frameworks loaded: [] outputs:" in done.stdout
+    written = sorted(p.name for p in (tmp_path / "here").iterdir())
+    assert written == sorted(p.name for p in (tmp_path / "there").iterdir()) and len(written) > 3
+    for name in written:
+        if name.endswith(".png"):  # the same pixels, whichever process made them
+            np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "here" / name)),
+                                          np.asarray(Image.open(tmp_path / "there" / name)))
+    if fmt == "litert":
+        here = json.loads((tmp_path / "here" / "keypoints.json").read_text())
+        there = json.loads((tmp_path / "there" / "keypoints.json").read_text())
+        assert [r["keypoints"] for r in here] == [r["keypoints"] for r in there]

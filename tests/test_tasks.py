@@ -30,9 +30,11 @@ def test_an_unknown_task_is_refused_naming_the_known_ones():
 
 
 def test_no_task_branch_outside_the_task_modules():
-    pattern = re.compile(r"""(\["task"\]|\.task|\btask)\s*[!=]=\s*["'](segmentation|keypoints)["']""")
+    pattern = re.compile(r"""(\["task"\]|\.task|\w*task\w*\([^)]*\)|\btask)\s*[!=]=\s*["']"""
+                         r"""(segmentation|keypoints|segment|pose)["']""")
+    assert pattern.search('if _task(name) == "pose":') and pattern.search('info["task"] != "keypoints"')
     found = []
-    for folder in ("zoo", "recipes"):
+    for folder in ("zoo", "recipes", "benchmarks"):
         for path in (ROOT / folder).rglob("*.py"):
             if "tasks" in path.relative_to(ROOT).parts:
                 continue

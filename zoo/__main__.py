@@ -4,7 +4,6 @@ and ``sample-data``."""
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 import time
@@ -116,6 +115,8 @@ def _cmd_sample_data(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from zoo.export.metadata import FORMATS
+
     parser = argparse.ArgumentParser(prog="python -m zoo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     w = sub.add_parser("weights", help="pretrained weight files: list, fetch, import")
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--input-size", type=int, default=224, help="square input side in pixels (default 224)")
     e = sub.add_parser("export", help="write a trained run as SavedModel, LiteRT, ONNX or .keras (with model.json)")
     e.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by recipes.segment or recipes.pose")
-    e.add_argument("--format", default="saved_model", choices=("saved_model", "litert", "onnx", "keras"),
+    e.add_argument("--format", default="saved_model", choices=FORMATS,
                    help="saved_model (TensorFlow, TF Serving), litert (.tflite, phones), onnx (ONNX Runtime), "
                         "keras (the bare network) (default saved_model)")
     e.add_argument("--out", help="export folder (default RUN_DIR/export for saved_model, else RUN_DIR/export-FORMAT)")
@@ -154,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     for sub_parser in (m, e, p, d, *wsub.choices.values()):
         sub_parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from zoo.startup import quiet_startup
+
+    quiet_startup(debug=getattr(args, "debug", False))  # TensorFlow, if a command needs it, starts quietly
     commands = {"weights": _cmd_weights, "models": _cmd_models, "export": _cmd_export, "predict": _cmd_predict,
                 "sample-data": _cmd_sample_data}
     from zoo.weights import WeightsUnavailableError

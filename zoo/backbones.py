@@ -3,7 +3,7 @@
 Each entry says how to build the encoder (a ``keras.applications`` constructor),
 which layer gives the features at each stride, which layers make up the stages
 ``stage1`` .. ``stage5``, how images are preprocessed, and which pretrained files
-(see ``weights/manifest.json``) hold its ImageNet weights. Decoders only ever ask
+(see ``zoo/weights_manifest.json``) hold its ImageNet weights. Decoders only ever ask
 this table for "the features at stride 8", so they never special-case a backbone.
 Adding a backbone is adding one ``BackboneSpec`` to ``BACKBONES``.
 """

@@ -24,7 +24,7 @@ import math
 
 import tensorflow as tf
 
-DECODERS = ("argmax", "dark", "soft-argmax")  # the peak decoding methods ("decoding", not network decoders)
+DECODINGS = ("argmax", "dark", "soft-argmax")  # the peak decoding methods (network decoders are zoo.decoders)
 STRIDES = (1, 2, 4, 8, 16, 32)  # heatmap strides a network can produce (input pixels per heatmap pixel)
 
 
@@ -168,8 +168,8 @@ def decode(heatmaps: tf.Tensor, method: str = "dark", sigma: float = 2.0, radius
         coords float32 ``[B, K, 2]`` (x, y) in heatmap pixels; scores float32 ``[B, K]``
         (the maximum of each map).
     """
-    if method not in DECODERS:
-        raise ValueError(f"unknown decoder {method!r}; choose one of {DECODERS}")
+    if method not in DECODINGS:
+        raise ValueError(f"unknown heatmap decoding {method!r}; choose one of {DECODINGS}")
     heatmaps = tf.cast(heatmaps, tf.float32)
     x, y, score = _argmax(heatmaps)
     if method == "argmax":
@@ -201,7 +201,7 @@ class HeatmapCodec:
     Attributes:
         stride: input pixels per heatmap pixel (one of ``STRIDES``).
         sigma: the targets' Gaussian standard deviation, in heatmap pixels.
-        decoding: peak decoding method (one of ``DECODERS``).
+        decoding: peak decoding method (one of ``DECODINGS``).
     """
 
     stride: int = 4
@@ -213,8 +213,8 @@ class HeatmapCodec:
             raise ValueError(f"heatmap stride {self.stride} is not one of {STRIDES}")
         if not float(self.sigma) > 0:
             raise ValueError(f"heatmap sigma must be positive, got {self.sigma}")
-        if self.decoding not in DECODERS:
-            raise ValueError(f"unknown heatmap decoding {self.decoding!r}; choose one of {DECODERS}")
+        if self.decoding not in DECODINGS:
+            raise ValueError(f"unknown heatmap decoding {self.decoding!r}; choose one of {DECODINGS}")
 
     def heatmap_size(self, input_size: tuple[int, int]) -> tuple[int, int]:
         """(h, w) of the heatmaps for an input of ``input_size`` (H, W) pixels."""

@@ -2,7 +2,8 @@
 
 Everything here is registered with ``keras.saving.register_keras_serializable``
 under the package ``zoo``, so ``keras.models.load_model(path)`` works in any
-process that has imported ``zoo`` - no ``custom_objects`` needed.
+process that has imported this module (any builder imports it; so does ``import zoo``
+when Keras is already imported) - no ``custom_objects`` needed.
 """
 
 from __future__ import annotations

@@ -90,7 +90,7 @@ def read_image(path: Path, channels: int) -> np.ndarray:
     """
     from PIL import Image, UnidentifiedImageError
 
-    from zoo.data.pipeline import convert_channels
+    from zoo.data.channels import convert_channels_array
 
     try:
         with Image.open(path) as image:
@@ -119,7 +119,7 @@ def read_image(path: Path, channels: int) -> np.ndarray:
         raise ValueError(f"colour mode {mode!r} is not supported; convert the file to RGB or grayscale")
     if array.ndim != 3 or min(array.shape[:2]) < 1:
         raise ValueError(f"image of shape {array.shape} has no pixels")
-    return np.asarray(convert_channels(array, channels)).astype(np.uint8)
+    return convert_channels_array(array, channels).astype(np.uint8)
 
 
 def _calls(group: list, max_pixels: int) -> list[list]:

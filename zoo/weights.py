@@ -1,11 +1,14 @@
 """Pretrained weight files: manifest, offline-first resolution, fetch, import, verify.
 
-The manifest (``weights/manifest.json``, committed) lists every ImageNet file the
-builders can use with its official Keras URL, md5 and size. The files themselves
-are never committed. ``resolve(name)`` looks, in order, in
+The manifest (``zoo/weights_manifest.json``, package data, so an installed copy of the
+package has it too) lists every ImageNet file the builders can use with its official
+Keras URL, md5 and size. The files themselves are never committed. ``resolve(name)``
+looks, in order, in
 
-1. the project's local store: ``$ZOO_WEIGHTS_DIR`` if set, else ``weights/store/``
-   in the project folder;
+1. the local store: ``$ZOO_WEIGHTS_DIR`` if set; else ``weights/store/`` in the project
+   folder when the package runs from its source checkout (``pip install -e .``); else
+   ``$XDG_CACHE_HOME/dense-zoo/weights`` (default ``~/.cache/dense-zoo/weights``) for an
+   installed package;
 2. the Keras cache: ``$KERAS_HOME/models`` (default ``~/.keras/models``, and
    ``/tmp/.keras/models``, where Keras goes when the home folder is read-only);
 3. the official URL: downloaded into the store with a progress bar and hash check
@@ -31,8 +34,8 @@ from pathlib import Path
 
 from zoo.io import atomic_path
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-MANIFEST_PATH = PROJECT_DIR / "weights" / "manifest.json"
+PACKAGE_DIR = Path(__file__).resolve().parent
+MANIFEST_PATH = PACKAGE_DIR / "weights_manifest.json"
 DOWNLOAD_TIMEOUT_S = 20.0  # per network operation (connect, each read)
 
 
@@ -56,18 +59,30 @@ def manifest(path: Path | None = None) -> dict[str, WeightsFile]:
     """Reads the manifest: file name -> entry."""
     path = Path(path or MANIFEST_PATH)
     if not path.is_file():
-        raise FileNotFoundError(
-            f"weights manifest not found at {path}; zoo expects to run from its project "
-            "folder (pip install -e .)"
-        )
+        raise FileNotFoundError(f"weights manifest not found at {path}: this copy of the package is incomplete; "
+                                "reinstall it (pip install --force-reinstall dense-zoo, or pip install -e . in "
+                                "the source folder)")
     data = json.loads(path.read_text())
     return {f["name"]: WeightsFile(**f) for f in data["files"]}
 
 
+def source_checkout() -> Path | None:
+    """The project folder when the package runs from its source checkout (editable install), else None."""
+    project = PACKAGE_DIR.parent
+    return project if (project / "pyproject.toml").is_file() and (project / "recipes").is_dir() else None
+
+
 def store_dir() -> Path:
-    """The project's local store: ``$ZOO_WEIGHTS_DIR`` or ``<project>/weights/store``."""
+    """The local store: ``$ZOO_WEIGHTS_DIR``, ``<project>/weights/store`` in a source checkout, else
+    ``$XDG_CACHE_HOME/dense-zoo/weights`` (``~/.cache/dense-zoo/weights``)."""
     env = os.environ.get("ZOO_WEIGHTS_DIR")
-    return Path(env).expanduser() if env else PROJECT_DIR / "weights" / "store"
+    if env:
+        return Path(env).expanduser()
+    project = source_checkout()
+    if project is not None:
+        return project / "weights" / "store"
+    cache = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
+    return Path(cache).expanduser() / "dense-zoo" / "weights"
 
 
 def keras_cache_dirs() -> list[Path]:

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from zoo.backbones import get_backbone
 from zoo.data.augment import AugmentConfig, make_augmenter
+from zoo.data.channels import channel_error
 from zoo.data.masks import LABEL_SLOTS, binary_to_01
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -20,7 +21,8 @@ CACHE_LIMIT_BYTES = 4 << 30  # keep resized data in memory below this size
 
 
 def convert_channels(image: tf.Tensor, channels: int) -> tf.Tensor:
-    """Converts an image ``[H, W, c]`` to ``channels``: gray <-> RGB, RGBA -> RGB.
+    """Converts an image ``[H, W, c]`` to ``channels``: gray <-> RGB, RGBA -> RGB (the rule of
+    ``zoo.data.channels.convert_channels_array``, which predict uses without TensorFlow).
 
     Raises ValueError (static channel counts) when the conversion is ambiguous.
     """
@@ -33,10 +35,7 @@ def convert_channels(image: tf.Tensor, channels: int) -> tf.Tensor:
         return tf.cast(tf.round(tf.image.rgb_to_grayscale(tf.cast(image[..., :3], tf.float32))), image.dtype)
     if have == 4 and channels == 3:
         return image[..., :3]
-    raise ValueError(
-        f"cannot convert images with {have} channels to the model's {channels}; build the model with "
-        f"input channels {have} (e.g. --channels {have})"
-    )
+    raise channel_error(have, channels)
 
 
 def decode_image_file(path: tf.Tensor, channels: int) -> tf.Tensor:

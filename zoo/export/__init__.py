@@ -8,24 +8,30 @@
   and ``.keras``; ``metadata``: the ``model.json`` beside each export.
 - ``from_run``: ``export_run(RUN_DIR, fmt)`` (``python -m zoo export``).
 - ``runtime``: ``load(EXPORT)`` -> a callable predictor, whatever the format.
+
+Importing this package loads nothing: each name below loads its module on first use, so
+``zoo.export.runtime`` (ONNX and LiteRT exports) runs without TensorFlow.
 """
 
-from zoo.export.formats import FORMATS, export_model
-from zoo.export.from_run import export_run, load_run
-from zoo.export.metadata import info_from_config, read_metadata
-from zoo.export.runtime import Predictor, load
-from zoo.export.serving import keypoint_serving_fn, segmentation_serving_fn, serving_fn
+from __future__ import annotations
 
-__all__ = [
-    "FORMATS",
-    "Predictor",
-    "export_model",
-    "export_run",
-    "info_from_config",
-    "keypoint_serving_fn",
-    "load",
-    "load_run",
-    "read_metadata",
-    "segmentation_serving_fn",
-    "serving_fn",
-]
+from zoo.lazy import lazy_names
+
+_LAZY = {
+    "FORMATS": "zoo.export.metadata",
+    "export_model": "zoo.export.formats",
+    "export_run": "zoo.export.from_run",
+    "load_run": "zoo.export.from_run",
+    "info_from_config": "zoo.export.metadata",
+    "read_metadata": "zoo.export.metadata",
+    "Predictor": "zoo.export.runtime",
+    "load": "zoo.export.runtime",
+    "keypoint_serving_fn": "zoo.export.serving",
+    "segmentation_serving_fn": "zoo.export.serving",
+    "serving_fn": "zoo.export.serving",
+}
+
+__all__ = sorted(_LAZY)
+
+
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

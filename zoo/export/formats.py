@@ -28,12 +28,10 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from zoo.export.metadata import describe_io, write_metadata
+from zoo.export.metadata import FILES, FORMATS, describe_io, write_metadata
 from zoo.export.onnx_convert import DEFAULT_OPSET
 from zoo.export.serving import serving_fn, serving_model
 
-FORMATS = ("saved_model", "litert", "onnx", "keras")
-FILES = {"saved_model": ".", "litert": "model.tflite", "onnx": "model.onnx", "keras": "model.keras"}
 
 
 @contextlib.contextmanager

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import keras
 
-from zoo.export.formats import FORMATS, check_replaceable, export_model
-from zoo.export.metadata import info_from_config
+from zoo.export.formats import check_replaceable, export_model
+from zoo.export.metadata import FORMATS, info_from_config
 
 
 def run_weights(run_dir: Path) -> tuple[Path, str]:

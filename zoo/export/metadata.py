@@ -18,6 +18,9 @@ from pathlib import Path
 from zoo.tasks import TASKS, get_task
 
 METADATA_FILE = "model.json"
+# export formats and the model file of each inside its export folder ("." : the folder is the SavedModel)
+FILES = {"saved_model": ".", "litert": "model.tflite", "onnx": "model.onnx", "keras": "model.keras"}
+FORMATS = tuple(FILES)
 
 
 def info_from_config(config: dict) -> dict:

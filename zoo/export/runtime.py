@@ -103,7 +103,7 @@ def _keras(file: Path, info: dict):
     import keras
     import tensorflow as tf
 
-    import zoo  # noqa: F401 - registers the custom layers the file refers to
+    import zoo.layers  # noqa: F401 - registers the custom layers the file refers to
     from zoo.export.serving import serving_fn
 
     model = keras.saving.load_model(str(file), compile=False)

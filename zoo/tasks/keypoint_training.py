@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from zoo.heatmaps import DECODERS, HeatmapCodec
+from zoo.heatmaps import DECODINGS, HeatmapCodec
 from zoo.tasks.base import NetworkSpec
 from zoo.tasks.keypoints import KEYPOINT_MODELS, keypoint_network
 
@@ -250,7 +250,7 @@ class KeypointTrainer:
         report, plots = evaluate_keypoints(model, self._eval_data(), codec=self.codec, predictors=self.predictors,
                                            **self.evaluation)
         decodings = {}
-        for method in DECODERS:
+        for method in DECODINGS:
             other, _ = evaluate_keypoints(model, self._eval_data(), predictors=self.predictors,
                                           codec=dataclasses.replace(self.codec, decoding=method), **self.evaluation)
             decodings[method] = {"pck": other["pck"], "mean_pixel_error": other["mean_pixel_error"]}
@@ -258,7 +258,7 @@ class KeypointTrainer:
         plot_keypoint_samples(plots["pixels"][:shown].astype(np.uint8), plots["true"][:shown], plots["pred"][:shown],
                               plots["visible"][:shown], samples, self.source.keypoint_names)
         return {**report, "decode": self.codec.decoding, "flip_test": self.settings.flip_test,
-                "normalizer": self.settings.pck_normalizer, "decoders": decodings}
+                "normalizer": self.settings.pck_normalizer, "decodings": decodings}
 
     def summary(self, report: dict, weights: str) -> str:
         s = self.settings

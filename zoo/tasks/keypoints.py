@@ -57,21 +57,19 @@ def keypoint_network(model: str, backbone: str, num_keypoints: int, input_shape,
     raise ValueError(f"unknown keypoint model {model!r}; choose one of {KEYPOINT_MODELS}")
 
 
-def keypoint_serving_fn(model, input_size: tuple[int, int], backbone: str, stride: int | None = None,
-                        method: str = "dark", sigma: float = 2.0, flip_index=None, codec=None):
+def keypoint_serving_fn(model, input_size: tuple[int, int], backbone: str, codec, flip_index=None):
     """``fn(images uint8 [B, h, w, C]) -> {"keypoints" [B, K, 2], "scores" [B, K], "heatmaps"}``.
 
-    The heatmaps are read with ``codec`` (a ``zoo.heatmaps.HeatmapCodec``; or built from
-    ``stride``, ``method`` and ``sigma``). With ``flip_index`` the prediction on the
-    mirrored image is averaged in (flip test).
+    The heatmaps are read with ``codec`` (a ``zoo.heatmaps.HeatmapCodec``: stride, sigma,
+    decoding). With ``flip_index`` the prediction on the mirrored image is averaged in
+    (flip test).
     """
     import tensorflow as tf
 
     from zoo.backbones import get_backbone
     from zoo.export.resize import letterbox, resize_antialiased
-    from zoo.heatmaps import HeatmapCodec, flip_average
+    from zoo.heatmaps import flip_average
 
-    codec = codec or HeatmapCodec(int(stride), float(sigma), method)
     spec = get_backbone(backbone)
     height, width = int(input_size[0]), int(input_size[1])
 

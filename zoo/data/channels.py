@@ -1,0 +1,41 @@
+"""Channel conversion of NumPy images, the rule of the training pipeline without TensorFlow.
+
+``zoo.data.pipeline.convert_channels`` converts tensors inside ``tf.data``; ``python -m zoo
+predict`` reads pictures with Pillow and converts them here, so that predicting with an ONNX
+or LiteRT export needs no TensorFlow. Both follow one rule (a test compares them pixel by
+pixel): gray is repeated, alpha is dropped, colour becomes gray with
+``tf.image.rgb_to_grayscale``'s weights and round-half-to-even.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# ITU-R BT.601 luma, the weights tf.image.rgb_to_grayscale uses (float32)
+GRAY_WEIGHTS = np.array([0.2989, 0.5870, 0.1140], np.float32)
+
+
+def channel_error(have: int, channels: int) -> ValueError:
+    """The error for a conversion neither rule covers (e.g. 2 channels to 3)."""
+    return ValueError(f"cannot convert images with {have} channels to the model's {channels}; build the model "
+                      f"with input channels {have} (e.g. --channels {have})")
+
+
+def convert_channels_array(image: np.ndarray, channels: int) -> np.ndarray:
+    """uint8 ``[H, W, channels]`` from uint8 ``[H, W, c]``: gray <-> RGB, RGBA -> RGB, RGB(A) -> gray.
+
+    Raises ValueError (``channel_error``) when the conversion is ambiguous.
+    """
+    have = image.shape[-1]
+    if have == channels:
+        return image
+    if have == 1:
+        return np.repeat(image, channels, axis=-1)
+    if have in (3, 4) and channels == 1:
+        rgb = image[..., :3].astype(np.float32)
+        # the same float32 products and sum order as TensorFlow's tensordot
+        gray = rgb[..., 0] * GRAY_WEIGHTS[0] + rgb[..., 1] * GRAY_WEIGHTS[1] + rgb[..., 2] * GRAY_WEIGHTS[2]
+        return np.round(gray)[..., None].astype(image.dtype)
+    if have == 4 and channels == 3:
+        return image[..., :3]
+    raise channel_error(have, channels)
