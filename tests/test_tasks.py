@@ -102,3 +102,17 @@ def test_heatmap_codec_encodes_and_decodes_back_to_the_same_pixels():
 def test_heatmap_codec_refuses_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
         HeatmapCodec(**kwargs)
+
+
+@pytest.mark.parametrize("task, recipe", [("segmentation", "segment"), ("keypoint", "pose")])
+def test_each_task_states_the_settings_it_reads_and_its_recipe_has_them(task, recipe):
+    import dataclasses
+    import importlib
+
+    module = importlib.import_module(f"zoo.tasks.{task}_training")
+    protocol = next(v for k, v in vars(module).items() if k.endswith("Settings"))
+    stated = set(protocol.__annotations__)
+    read = set(re.findall(r"\bsettings\.(\w+)", Path(module.__file__).read_text())) - {"__dict__"}
+    assert read <= stated, f"read but not in {protocol.__name__}: {sorted(read - stated)}"
+    config = importlib.import_module(f"recipes.{recipe}").RECIPE.config
+    assert stated <= {f.name for f in dataclasses.fields(config)}

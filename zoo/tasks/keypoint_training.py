@@ -1,18 +1,14 @@
 """Training a keypoint model: data sources, pipelines, heatmap loss, evaluation (PCK, NME), plots.
 
 ``KeypointTrainer`` is what the recipe driver (``recipes/driver.py``) asks about the
-task; the functions around it are also the ``check`` command's. ``settings`` is the
-pose recipe's ``PoseConfig`` (any object with its attributes: ``dataset``, ``model``,
-``backbone``, ``batch_size``, ``seed``, ``channels``, ``sigma``, ``heatmap_stride``,
-``decode``, ``flip_test``, ``pck_threshold``, ``pck_normalizer``, ``flip_pairs``,
-``num_keypoints``, ``skip_check``, ``augment``, ``val_fraction``, the ``tfds`` keys
-and ``synthetic_count``).
+task; the functions around it are also the ``check`` command's. ``settings`` is any object
+with the fields of ``KeypointSettings`` (the recipe's ``PoseConfig`` is one).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -21,6 +17,34 @@ from zoo.tasks.base import NetworkSpec
 from zoo.tasks.keypoints import KEYPOINT_MODELS, keypoint_network
 
 MODELS = KEYPOINT_MODELS
+
+
+class KeypointSettings(Protocol):
+    """The settings the keypoint task reads (the flags of ``python -m recipes.pose``)."""
+
+    dataset: str  # synthetic:faces | tfds:NAME | folder:PATH
+    model: str  # one of MODELS
+    backbone: str
+    batch_size: int
+    seed: int
+    channels: int | None  # None: the data's
+    sigma: float  # target Gaussian, heatmap pixels
+    heatmap_stride: int | None  # input pixels per heatmap pixel; None: the model's own
+    decode: str  # one of zoo.heatmaps.DECODINGS
+    flip_test: bool
+    flip_pairs: str | None  # "0-1,3-4"
+    pck_threshold: float
+    pck_normalizer: str  # one of zoo.keypoint_metrics.NORMALIZERS
+    num_keypoints: int | None
+    augment: str  # one of zoo.data.keypoints.KEYPOINT_AUGMENT_PRESETS
+    val_fraction: float
+    synthetic_count: int
+    skip_check: bool
+    image_key: str | None  # tfds feature names and splits
+    keypoints_key: str | None
+    train_split: str | None
+    val_split: str | None
+    data_dir: str | None
 
 
 def parse_pairs(text: str | None):
@@ -46,7 +70,7 @@ def parse_pairs(text: str | None):
     return pairs
 
 
-def codec_of(settings) -> HeatmapCodec:
+def codec_of(settings: KeypointSettings) -> HeatmapCodec:
     """The heatmap codec of the settings (stride 4 for simple_baseline, 1 for unet, unless given).
     Its ranges are ``HeatmapCodec``'s own checks; raises ValueError naming the flags."""
     stride = settings.heatmap_stride or (4 if settings.model == "simple_baseline" else 1)
@@ -58,7 +82,7 @@ def codec_of(settings) -> HeatmapCodec:
         raise ValueError(f"--heatmap-stride / --sigma / --decode: {err}") from None
 
 
-def validate(settings) -> None:
+def validate(settings: KeypointSettings) -> None:
     """The keypoint settings' own checks, before any data is read (``check`` runs them too).
     Raises ValueError naming the flag and the fix."""
     codec_of(settings)
@@ -67,7 +91,8 @@ def validate(settings) -> None:
         raise ValueError(f"--flip-pairs is for folder datasets; {settings.dataset} declares its own left/right pairs")
 
 
-def load_source(settings, input_size, scan: bool = True, log: Callable[[str], None] = print):
+def load_source(settings: KeypointSettings, input_size: tuple[int, int], scan: bool = True,
+                log: Callable[[str], None] = print):
     """The dataset's source (``zoo.data.keypoint_sources``); a folder is scanned first (``check``)
     unless ``scan`` is False or ``skip_check``."""
     from zoo.data import keypoint_sources as ks
@@ -94,7 +119,7 @@ def load_source(settings, input_size, scan: bool = True, log: Callable[[str], No
     raise ValueError(f"--dataset {settings.dataset!r}: use synthetic:faces, tfds:NAME or folder:PATH")
 
 
-def scan_folder(settings, path: str):
+def scan_folder(settings: KeypointSettings, path: str):
     """``zoo.data.checks``' scan of a keypoint folder with these settings."""
     from zoo.data import checks
 
@@ -102,7 +127,7 @@ def scan_folder(settings, path: str):
                                         val_fraction=settings.val_fraction)
 
 
-def check_data(settings, input_size):
+def check_data(settings: KeypointSettings, input_size: tuple[int, int]):
     """Every problem of ``settings.dataset`` at once (``zoo.data.checks.dataset_report``): a full scan
     for folders, then the loading training does; for TFDS and synthetic sets, that they load."""
     from zoo.data.checks import dataset_report
@@ -170,7 +195,7 @@ class KeypointTrainer:
 
     monitor, mode, curve_metric = "val_nme", "min", "pck"
 
-    def __init__(self, settings, input_size: tuple[int, int], log: Callable[[str], None]):
+    def __init__(self, settings: KeypointSettings, input_size: tuple[int, int], log: Callable[[str], None]):
         self.settings, self.input_size = settings, input_size
         self.codec = codec_of(settings)
         self.source = load_source(settings, input_size, log=log)

@@ -1,23 +1,45 @@
 """Training a segmentation model: data sources, pipelines, loss and metrics, evaluation, plots.
 
 ``SegmentationTrainer`` is what the recipe driver (``recipes/driver.py``) asks about the
-task; the functions around it are also the ``check`` command's. ``settings`` is the
-segmentation recipe's ``SegmentConfig`` (any object with its attributes: ``dataset``,
-``model``, ``backbone``, ``batch_size``, ``seed``, ``channels``, ``num_classes``,
-``binary_masks``, ``ignore_index``, ``resize_masks``, ``skip_check``, ``loss``,
-``augment``, ``val_fraction``, the ``tfds`` keys and ``synthetic_count``).
+task; the functions around it are also the ``check`` command's. ``settings`` is any object
+with the fields of ``SegmentationSettings`` (the recipe's ``SegmentConfig`` is one).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
 from zoo.tasks.base import NetworkSpec
 
 MODELS = ("unet", "fcn8s", "fcn16s", "fcn32s")  # the segmentation networks of zoo.BUILDERS
+
+
+class SegmentationSettings(Protocol):
+    """The settings the segmentation task reads (the flags of ``python -m recipes.segment``)."""
+
+    dataset: str  # synthetic:shapes | tfds:NAME | folder:PATH
+    model: str  # one of MODELS
+    backbone: str
+    batch_size: int
+    seed: int
+    channels: int | None  # None: the data's
+    num_classes: int | None  # None: the data's (preset, classes.txt, masks)
+    binary_masks: bool
+    ignore_index: int
+    resize_masks: bool
+    loss: str  # one of zoo.losses.LOSSES
+    augment: str  # one of zoo.data.augment.AUGMENT_PRESETS
+    val_fraction: float
+    synthetic_count: int
+    skip_check: bool
+    image_key: str | None  # tfds feature names and splits
+    mask_key: str | None
+    train_split: str | None
+    val_split: str | None
+    data_dir: str | None
 
 
 def check_label_settings(num_classes: int, ignore_index: int, origin: str) -> None:
@@ -38,7 +60,7 @@ def check_label_settings(num_classes: int, ignore_index: int, origin: str) -> No
             "(default 255)")
 
 
-def validate(settings) -> None:
+def validate(settings: SegmentationSettings) -> None:
     """The segmentation settings' own checks, before any data is read (``check`` runs them too).
     Raises ValueError naming the flag and the fix."""
     if settings.binary_masks and settings.num_classes not in (None, 2):
@@ -52,7 +74,8 @@ def validate(settings) -> None:
         check_label_settings(256, settings.ignore_index, "--ignore-index")
 
 
-def load_source(settings, input_size: tuple[int, int], scan: bool = True, log: Callable[[str], None] = print):
+def load_source(settings: SegmentationSettings, input_size: tuple[int, int], scan: bool = True,
+                log: Callable[[str], None] = print):
     """The dataset's source (``zoo.data.segmentation``); a folder is scanned first (``check``) unless
     ``scan`` is False or ``skip_check``. Class count and ignore index are checked against each other."""
     from zoo.data import segmentation as seg
@@ -87,7 +110,7 @@ def load_source(settings, input_size: tuple[int, int], scan: bool = True, log: C
     return source
 
 
-def scan_folder(settings, path: str):
+def scan_folder(settings: SegmentationSettings, path: str):
     """``zoo.data.checks``' scan of a folder dataset with these settings."""
     from zoo.data import checks
 
@@ -97,7 +120,7 @@ def scan_folder(settings, path: str):
         resize_masks=settings.resize_masks, val_fraction=settings.val_fraction)
 
 
-def check_data(settings, input_size):
+def check_data(settings: SegmentationSettings, input_size: tuple[int, int]):
     """Every problem of ``settings.dataset`` at once (``zoo.data.checks.dataset_report``): a full scan
     for folders, then the loading training does; for TFDS and synthetic sets, that they load."""
     from zoo.data.checks import dataset_report
@@ -125,7 +148,8 @@ def folder_channels(path: str) -> int:
     return 3
 
 
-def pipeline_options(settings, source, input_size: tuple[int, int], channels: int) -> dict:
+def pipeline_options(settings: SegmentationSettings, source, input_size: tuple[int, int],
+                     channels: int) -> dict:
     """The ``zoo.data.pipeline.segmentation_pipeline`` options training, validation and evaluation
     share (how masks become labels among them)."""
     return dict(table=source.table, binary_masks=source.binary_masks, input_size=input_size, channels=channels,
@@ -151,7 +175,7 @@ class SegmentationTrainer:
 
     monitor, mode, curve_metric = "val_mean_iou", "max", "mean_iou"
 
-    def __init__(self, settings, input_size: tuple[int, int], log: Callable[[str], None]):
+    def __init__(self, settings: SegmentationSettings, input_size: tuple[int, int], log: Callable[[str], None]):
         self.settings, self.input_size = settings, input_size
         self.source = load_source(settings, input_size, log=log)
         self.channels = settings.channels or self.source.channels or 3
