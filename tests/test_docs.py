@@ -38,8 +38,10 @@ def _run_guide(guide: Path, workdir: dict) -> None:
 
 
 def test_every_guide_has_runnable_blocks():
-    assert len(GUIDES) == 5
+    assert len(GUIDES) == 6
+    index = (PROJECT / "docs" / "README.md").read_text()
     for guide in GUIDES:
+        assert f"]({guide.name})" in index, f"{guide.name} is not listed in docs/README.md"
         assert blocks(guide), f"{guide.name} has no bash/python block"
 
 

@@ -40,6 +40,7 @@ _LAZY = {
     "set_trainable": "zoo.freezing",
     "trainable_parts": "zoo.freezing",
     "WeightsUnavailableError": "zoo.weights",
+    "class_maps": "zoo.classifier_maps",
 }
 
 __all__ = sorted(_LAZY)

@@ -39,6 +39,12 @@ class BackboneSpec:
         first_conv: name of the first convolution (adapted for channels != 3).
         top_dense: names of Dense layers of the with-top model that FCN turns into
             convolutions (fc6, fc7), empty when the backbone has none.
+        top_units: their widths (4096, 4096 for VGG16).
+        classifier: the with-top model's class layer (Dense, 1000 ImageNet classes); it
+            reads the flattened stride-32 features through ``top_dense`` when there are
+            any (VGG), else their global average (ResNet).
+        classifier_window: the stride-32 feature window the flattening classifier reads
+            (7 for VGG16's 224x224 input); unused by pooled classifiers.
         weights_notop / weights_top: manifest file names of the ImageNet weights.
         top_marker: a layer name present only in with-top weight files.
         divisor: input height and width must be multiples of this (total stride).
@@ -55,6 +61,10 @@ class BackboneSpec:
     weights_top: str
     top_marker: str
     divisor: int = 32
+    top_units: tuple[int, ...] = ()
+    classifier: str = "predictions"
+    classifier_window: int = 7
+    classes: int = 1000
 
     def stage_of(self, layer_name: str) -> str | None:
         """Returns the stage (``"stage1"``..``"stage5"``) of an encoder layer, or None."""
@@ -108,6 +118,7 @@ VGG16 = BackboneSpec(
     stage_prefixes={f"stage{i}": (f"block{i}_",) for i in range(1, 6)},
     first_conv="block1_conv1",
     top_dense=("fc1", "fc2"),
+    top_units=(4096, 4096),
     weights_notop="vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
     weights_top="vgg16_weights_tf_dim_ordering_tf_kernels.h5",
     top_marker="fc1",

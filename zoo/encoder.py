@@ -107,12 +107,13 @@ def load_pretrained(spec: BackboneSpec, path: Path) -> dict[str, list[np.ndarray
     return {layer.name: layer.get_weights() for layer in reference.layers if layer.weights}
 
 
-def resolve_weights(spec: BackboneSpec, encoder_weights, want_top: bool) -> Path | None:
-    """Turns ``encoder_weights`` ("imagenet", None or a path) into a file path or None."""
+def resolve_weights(spec: BackboneSpec, encoder_weights, want_top: bool, classifier: bool = False) -> Path | None:
+    """Turns ``encoder_weights`` ("imagenet", None or a path) into a file path or None. ``classifier``:
+    the with-top file is needed whatever the backbone (its class layer too)."""
     if encoder_weights is None:
         return None
     if isinstance(encoder_weights, str) and encoder_weights.lower() == "imagenet":
-        if want_top and spec.top_dense:
+        if classifier or (want_top and spec.top_dense):
             return weights_store.resolve(spec.weights_top)
         found, _ = weights_store.locate(spec.weights_notop)
         if found is None:  # the with-top file holds the same encoder weights
@@ -137,6 +138,7 @@ def build_encoder(
     encoder_weights=None,
     want_top: bool = False,
     what: str = "this model",
+    classifier: bool = False,
 ) -> Encoder:
     """Builds ``backbone``'s encoder on a new ``images`` input and loads its weights.
 
@@ -146,10 +148,12 @@ def build_encoder(
         encoder_weights: ``"imagenet"``, None (random initial weights) or a path.
         want_top: also read the classifier's Dense layers (for FCN's fc6/fc7).
         what: model description for error messages.
+        classifier: read the whole ImageNet classifier (``spec.top_dense`` and
+            ``spec.classifier``); a weights file without it is refused.
     """
     spec = get_backbone(backbone)
     shape = validate_input_shape(input_shape, spec, what)
-    path = resolve_weights(spec, encoder_weights, want_top)
+    path = resolve_weights(spec, encoder_weights, want_top, classifier)
 
     inputs = keras.Input(shape=shape, name="images")
     x = inputs
@@ -171,7 +175,12 @@ def build_encoder(
             if layer.name == spec.first_conv:
                 values[0] = adapt_first_kernel(values[0], shape[2])
             layer.set_weights(values)
-        top = {name: loaded[name] for name in spec.top_dense if name in loaded}
+        wanted = (*spec.top_dense, spec.classifier) if classifier else spec.top_dense
+        top = {name: loaded[name] for name in wanted if name in loaded}
+        if classifier and len(top) < len(wanted):
+            raise ValueError(f"weights file {path} has no ImageNet classifier ({', '.join(wanted)}) of backbone "
+                             f"{spec.name!r}: {what} needs the with-top file {spec.weights_top} (`python -m zoo "
+                             f"weights fetch {spec.weights_top}`)")
 
     return Encoder(
         inputs=inputs,
