@@ -23,7 +23,6 @@ from typing import Callable, Iterable, Sequence
 import keras
 
 from zoo.backbones import BACKBONES, STAGES, BackboneSpec
-from zoo.keras_internals import clear_restored_epoch
 
 DECODER = "decoder"
 PARTS = STAGES + (DECODER,)
@@ -187,6 +186,8 @@ def run_schedule(
         if on_phase is not None:
             on_phase(index, phase)
         kwargs = fit_kwargs(index, phase) if callable(fit_kwargs) else fit_kwargs
+        from zoo.keras_internals import clear_restored_epoch  # training glue (TensorFlow): not at import
+
         clear_restored_epoch(model)  # else a restored epoch overrides initial_epoch in every later fit
         history = model.fit(**kwargs, initial_epoch=max(start, initial_epoch), epochs=end)
         done = len(history.epoch)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 
 def nearest_valid_sizes(size: int, divisor: int) -> tuple[int, ...]:
@@ -58,9 +57,11 @@ class InputSizeCheck(keras.layers.Layer):
 
     def call(self, inputs):
         height, width = inputs.shape[1], inputs.shape[2]
-        if height is not None and width is not None:
+        if height is not None and width is not None:  # always so outside TensorFlow (JAX traces known shapes)
             check_spatial_size(height, width, self.divisor, self.what)
             return inputs
+        import tensorflow as tf  # unknown sizes: a TensorFlow graph (tf.function, SavedModel)
+
         remainder = tf.math.floormod(tf.shape(inputs)[1:3], self.divisor)
         check = tf.debugging.assert_equal(
             remainder,
@@ -95,6 +96,13 @@ class ResizeBilinear2x(keras.layers.Layer):
         self.factor = int(factor)
 
     def call(self, inputs):
+        height, width = inputs.shape[1], inputs.shape[2]
+        if height is not None and width is not None:  # every backend; JAX and PyTorch always know the sizes
+            size = (height * self.factor, width * self.factor)
+            out = keras.ops.image.resize(inputs, size, interpolation="bilinear", antialias=False)
+            return keras.ops.cast(out, inputs.dtype)
+        import tensorflow as tf  # unknown sizes: a TensorFlow graph (tf.function, SavedModel)
+
         size = tf.shape(inputs)[1:3] * self.factor
         out = tf.image.resize(inputs, size, method="bilinear")
         return tf.cast(out, inputs.dtype)
@@ -106,6 +114,13 @@ class ResizeBilinear2x(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor}
+
+
+def batch_norm(name: str, momentum: float = 0.9) -> keras.layers.BatchNormalization:
+    """The decoders' BatchNormalization: statistics over the global batch under ``tf.distribute``
+    (``synchronized``) on TensorFlow; plain on the other backends, which do not offer it."""
+    return keras.layers.BatchNormalization(momentum=momentum, synchronized=keras.backend.backend() == "tensorflow",
+                                           name=name)
 
 
 def bilinear_kernel(kernel_size: int, channels_out: int, channels_in: int) -> np.ndarray:

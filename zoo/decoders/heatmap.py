@@ -11,6 +11,8 @@ from typing import Sequence
 
 import keras
 
+from zoo.layers import batch_norm
+
 DEFAULT_FILTERS = (256, 256, 256)
 
 
@@ -43,6 +45,6 @@ def heatmap_head(
             kernel_initializer=keras.initializers.RandomNormal(stddev=0.001),
             name=name,
         )(x)
-        x = keras.layers.BatchNormalization(momentum=0.9, synchronized=True, name=f"{name}_bn")(x)
+        x = batch_norm(f"{name}_bn")(x)
         x = keras.layers.ReLU(name=f"{name}_relu")(x)
     return x

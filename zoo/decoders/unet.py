@@ -12,7 +12,7 @@ from typing import Sequence
 
 import keras
 
-from zoo.layers import ResizeBilinear2x
+from zoo.layers import ResizeBilinear2x, batch_norm
 
 DEFAULT_FILTERS = (256, 128, 64, 32, 16)
 UPSAMPLING = ("bilinear", "transpose")
@@ -20,7 +20,7 @@ UPSAMPLING = ("bilinear", "transpose")
 
 def _conv_bn_relu(x, filters: int, name: str):
     x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(momentum=0.9, synchronized=True, name=f"{name}_bn")(x)
+    x = batch_norm(f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 

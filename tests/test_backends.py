@@ -1,0 +1,73 @@
+"""The model core under Keras' JAX backend: every builder builds, predicts, trains a step and freezes, and
+gives the TensorFlow model's outputs from the same weights (the recipes stay on TensorFlow)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import zoo
+
+pytest.importorskip("jax")
+
+MODELS = [("unet", "vgg16"), ("unet", "resnet50"), ("fcn8s", "vgg16"), ("fcn16s", "resnet50"),
+          ("fcn32s", "vgg16"), ("simple_baseline", "resnet50")]
+
+_UNDER_JAX = r"""
+import json, sys
+import keras, numpy as np
+import zoo
+assert keras.backend.backend() == "jax", keras.backend.backend()
+cases = json.loads(sys.argv[1])
+report = {}
+for case in cases:
+    name, backbone, folder = case["model"], case["backbone"], case["folder"]
+    model = zoo.build(name, backbone=backbone, input_shape=(64, 64, 1), encoder_weights=None, **case["outputs"])
+    model.load_weights(f"{folder}/model.weights.h5")
+    x = np.load(f"{folder}/x.npy")
+    got = np.asarray(model(x, training=False))
+    expected = np.load(f"{folder}/y.npy")
+    error = float(np.abs(got - expected).max() / (np.abs(expected).max() + 1e-12))
+    # one training step with the encoder frozen: the encoder, BatchNorm statistics included, stays bit-identical
+    zoo.freeze_encoder(model)
+    frozen = {w.path: np.array(w) for layer in model.layers if not layer.trainable for w in layer.weights}
+    keras_loss = (keras.losses.MeanSquaredError() if name == "simple_baseline"
+                  else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(keras.optimizers.Adam(1e-3), keras_loss)
+    target = (np.zeros(got.shape, "float32") if name == "simple_baseline"
+              else np.zeros(got.shape[:-1] + (1,), "int32"))
+    before = [np.array(w) for w in model.trainable_weights]
+    loss = float(model.train_on_batch(x, target))
+    moved = any(not np.array_equal(a, np.array(w)) for a, w in zip(before, model.trainable_weights))
+    still = all(np.array_equal(frozen[w.path], np.array(w)) for w in model.weights if w.path in frozen)
+    report[f"{name}:{backbone}"] = {"shape": list(got.shape), "relative_error": error, "loss": loss,
+                                    "trained": moved, "frozen_unchanged": still, "frozen": len(frozen)}
+print("REPORT " + json.dumps(report))
+"""
+
+
+def test_every_builder_runs_and_trains_under_jax_with_the_tensorflow_models_outputs(tmp_path):
+    cases = []
+    rng = np.random.default_rng(0)
+    for name, backbone in MODELS:
+        outputs = {"num_keypoints": 3} if name == "simple_baseline" else {"num_classes": 3}
+        model = zoo.build(name, backbone=backbone, input_shape=(64, 64, 1), encoder_weights=None, **outputs)
+        folder = tmp_path / f"{name}_{backbone}"
+        folder.mkdir()
+        model.save_weights(folder / "model.weights.h5")
+        x = rng.normal(0, 50, (2, 64, 64, 1)).astype("float32")
+        np.save(folder / "x.npy", x)
+        np.save(folder / "y.npy", np.asarray(model(x, training=False)))
+        cases.append({"model": name, "backbone": backbone, "folder": str(folder), "outputs": outputs})
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run([sys.executable, "-c", _UNDER_JAX, json.dumps(cases)], capture_output=True, text=True,
+                          env=env, timeout=900)
+    assert done.returncode == 0, done.stderr[-4000:]
+    report = json.loads(done.stdout.split("REPORT ", 1)[1])
+    for key, row in report.items():
+        assert row["relative_error"] < 1e-4, (key, row)  # the same network on both backends
+        assert np.isfinite(row["loss"]) and row["trained"], (key, row)
+        assert row["frozen"] > 0 and row["frozen_unchanged"], (key, row)
