@@ -86,6 +86,7 @@ class Recipe:
 def build_parser(recipe: Recipe) -> argparse.ArgumentParser:
     """The recipe's command line: the flags every recipe shares, then the task's own."""
     from recipes.common import add_distribution_flags, add_training_flags
+    from zoo.backbones import BACKBONES
 
     d = recipe.config()
     p = argparse.ArgumentParser(prog=f"python -m recipes.{recipe.name}", description=recipe.description,
@@ -93,7 +94,8 @@ def build_parser(recipe: Recipe) -> argparse.ArgumentParser:
     a = p.add_argument
     a("--dataset", help=f"{recipe.dataset_help} (default {d.dataset})")
     a("--model", choices=recipe.models, help=f"network (default {d.model})")
-    a("--backbone", help=f"vgg16 | resnet50 (default {d.backbone})")
+    a("--backbone", metavar="BACKBONE",  # checked with the settings (flags and --config alike)
+      help=f"one of {', '.join(sorted(BACKBONES))} (default {d.backbone})")
     a("--encoder-weights", dest="encoder_weights",
       help="imagenet (store, Keras cache, else download) | auto (imagenet if present locally, else none, said "
            f"plainly) | none | PATH (default {d.encoder_weights})")

@@ -63,7 +63,7 @@ def add_flags(a, d: SegmentConfig) -> None:
 
 RECIPE = Recipe(
     name="segment",
-    description="Fine-tune a segmentation model (FCN or U-Net on VGG16/ResNet50), evaluate it, export it. "
+    description="Fine-tune a segmentation model (FCN or U-Net on a pretrained backbone), evaluate it, export it. "
                 "`python -m recipes.segment check [flags]` scans the dataset and settings without training.",
     config=SegmentConfig, models=task.MODELS, must_match=MUST_MATCH,
     dataset_help="synthetic:shapes | tfds:NAME | folder:PATH", add_flags=add_flags, validate=task.validate,

@@ -1,4 +1,4 @@
-"""The model core under Keras' JAX backend: every builder builds, predicts, trains a step and freezes, and
+"""The model core under Keras' JAX backend: builders build, predict, train a step and freeze, and
 gives the TensorFlow model's outputs from the same weights (the recipes stay on TensorFlow)."""
 
 import json
@@ -13,8 +13,8 @@ import zoo
 
 pytest.importorskip("jax")
 
-MODELS = [("unet", "vgg16"), ("unet", "resnet50"), ("fcn8s", "vgg16"), ("fcn16s", "resnet50"),
-          ("fcn32s", "vgg16"), ("simple_baseline", "resnet50")]
+FAST = [("deeplabv3plus", "mobilenetv2")]  # the new layers, BatchNorm, separable and atrous convolutions
+MORE = [("unet", "vgg16"), ("fcn16s", "resnet50"), ("simple_baseline", "resnet50"), ("pspnet", "mobilenetv2")]
 
 _UNDER_JAX = r"""
 import json, sys
@@ -49,10 +49,11 @@ print("REPORT " + json.dumps(report))
 """
 
 
-def test_every_builder_runs_and_trains_under_jax_with_the_tensorflow_models_outputs(tmp_path):
+@pytest.mark.parametrize("models", [FAST, pytest.param(MORE, marks=pytest.mark.slow)], ids=["fast", "more"])
+def test_builders_run_and_train_under_jax_with_the_tensorflow_models_outputs(tmp_path, models):
     cases = []
     rng = np.random.default_rng(0)
-    for name, backbone in MODELS:
+    for name, backbone in models:
         outputs = {"num_keypoints": 3} if name == "simple_baseline" else {"num_classes": 3}
         model = zoo.build(name, backbone=backbone, input_shape=(64, 64, 1), encoder_weights=None, **outputs)
         folder = tmp_path / f"{name}_{backbone}"

@@ -101,7 +101,7 @@ def test_bad_dynamic_size_fails_clearly_inside_a_graph():
 @pytest.mark.parametrize(
     "kwargs, pattern",
     [
-        ({"backbone": "mobilenet"}, r"unknown backbone 'mobilenet'.*\['resnet50', 'vgg16'\]"),
+        ({"backbone": "mobilenet"}, r"unknown backbone 'mobilenet'.*'mobilenetv2'.*'vgg19'"),
         ({"encoder_weights": "/no/such/file.h5"}, r"encoder_weights='/no/such/file.h5'.*existing"),
         ({"encoder_weights": 3}, "encoder_weights must be 'imagenet', None or a path"),
         ({"activation": "relu"}, "activation must be one of"),

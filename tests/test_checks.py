@@ -199,7 +199,7 @@ def test_pose_check_command_and_bad_flags(tmp_path, capsys):
     with pytest.raises(ValueError, match="schedule"):
         pose.main(["check", *flags, "--schedule", "all:two@1e-3"])
     with pytest.raises(ValueError, match="unknown backbone"):
-        segment.main(["check", "--backbone", "vgg19"])
+        segment.main(["check", "--backbone", "vgg11"])
 
 
 def test_tfds_names_keys_splits_and_offline_data_are_explained(tmp_path, monkeypatch):

@@ -123,9 +123,11 @@ def fake_manifest(tmp_path, monkeypatch, vgg16_notop):
     return name, path
 
 
-def test_real_manifest_lists_the_four_keras_files():
+def test_real_manifest_lists_keras_files_with_their_hashes():
     files = weights.manifest()
-    assert {f.name: (f.md5, f.bytes) for f in files.values()} == {
+    assert len(files) == 2 * len(zoo.BACKBONES)  # with and without the classifier, per backbone
+    measured = {f.name: (f.md5, f.bytes) for f in files.values() if f.bytes is not None}
+    assert measured == {
         "vgg16_weights_tf_dim_ordering_tf_kernels.h5": ("64373286793e3c8b2b4e3219cbf3544b", 553467096),
         "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5": ("6d6bbae143d832006294945121d1f1fc", 58889256),
         "resnet50_weights_tf_dim_ordering_tf_kernels.h5": ("2cb95161c43110f7111970584f804107", 102967424),
@@ -133,6 +135,11 @@ def test_real_manifest_lists_the_four_keras_files():
     }
     assert all(f.url.startswith("https://storage.googleapis.com/tensorflow/keras-applications/")
                for f in files.values())
+    # Keras' own hashes, copied from keras.applications (MobileNetV2 has none there)
+    assert files["resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5"].md5 == "88cf7a10940856eca736dc7b7e228a21"
+    assert [f.name for f in files.values() if f.md5 is None] == [
+        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5",
+        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"]
 
 
 def test_imagenet_offline_missing_file_fails_fast_with_both_ways_to_get_it(monkeypatch, tmp_path):
@@ -202,7 +209,7 @@ def test_cli_weights_list_shows_every_file(tmp_path):
     assert out.returncode == 0, out.stderr
     for name in weights.manifest():
         assert name in out.stdout
-    assert out.stdout.count("missing") == 4
+    assert out.stdout.count("missing") == len(weights.manifest())
     bad = subprocess.run([sys.executable, "-m", "zoo", "weights", "import", str(tmp_path / "nope.h5")],
                          capture_output=True, text=True, env=env, timeout=120)
     assert bad.returncode == 2 and "no such file" in bad.stderr

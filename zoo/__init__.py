@@ -1,4 +1,4 @@
-"""zoo: dense-prediction models (FCN, U-Net, heatmap heads) on pretrained VGG16/ResNet50.
+"""zoo: dense-prediction models (FCN, U-Net, heatmap heads) on pretrained keras.applications backbones.
 
 Builders return uncompiled functional ``keras.Model``\\ s; see ``zoo.builders``.
 
@@ -32,6 +32,10 @@ _LAZY = {
     "fcn32s": "zoo.builders",
     "simple_baseline": "zoo.builders",
     "unet": "zoo.builders",
+    "fpn": "zoo.builders",
+    "linknet": "zoo.builders",
+    "pspnet": "zoo.builders",
+    "deeplabv3plus": "zoo.builders",
     "Phase": "zoo.freezing",
     "format_schedule": "zoo.freezing",
     "freeze_encoder": "zoo.freezing",

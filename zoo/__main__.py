@@ -16,13 +16,14 @@ def _cmd_weights(args) -> int:
 
     if args.action == "list":
         print(f"store: {weights.store_dir()}   keras cache: {', '.join(map(str, weights.keras_cache_dirs()))}")
-        print(f"{'file':<55} {'backbone':<9} {'top':<4} {'MB':>6}  state")
-        for row in weights.status():
+        rows = weights.status()
+        width = max(len(row["name"]) for row in rows)
+        print(f"{'file':<{width}} {'backbone':<12} {'top':<4} {'MB':>6}  state")
+        for row in rows:
             where = f" ({row['path']})" if row["path"] else ""
-            print(
-                f"{row['name']:<55} {row['backbone']:<9} {'yes' if row['include_top'] else 'no':<4} "
-                f"{row['bytes'] / 1e6:>6.1f}  {row['state']}{where}"
-            )
+            size = f"{row['bytes'] / 1e6:>6.1f}" if row["bytes"] else f"{'?':>6}"  # ?: not measured here
+            print(f"{row['name']:<{width}} {row['backbone']:<12} {'yes' if row['include_top'] else 'no':<4} "
+                  f"{size}  {row['state']}{where}")
         return 0
     if args.action == "fetch":
         names = list(weights.manifest()) if args.target == "all" else [args.target]
@@ -45,7 +46,7 @@ def _cmd_models(args) -> int:
 
     size = args.input_size
     rows = []
-    for builder in ("fcn32s", "fcn16s", "fcn8s", "unet", "simple_baseline"):
+    for builder in zoo.BUILDERS:
         for backbone in zoo.BACKBONES:
             outputs = {"num_keypoints": 17} if builder == "simple_baseline" else {"num_classes": 21}
             start = time.perf_counter()
@@ -55,9 +56,9 @@ def _cmd_models(args) -> int:
             rows.append((builder, backbone, model.count_params(), tuple(out.shape), built))
             del model
     print(f"Models at a {size}x{size}x3 input, random initial weights (encoder_weights=None):")
-    print(f"{'model':<16} {'backbone':<9} {'parameters':>12}  {'output shape':<20} {'build s':>7}")
+    print(f"{'model':<16} {'backbone':<12} {'parameters':>12}  {'output shape':<20} {'build s':>7}")
     for builder, backbone, params, shape, built in rows:
-        print(f"{builder:<16} {backbone:<9} {params:>12,}  {str(shape):<20} {built:>7.2f}")
+        print(f"{builder:<16} {backbone:<12} {params:>12,}  {str(shape):<20} {built:>7.2f}")
     return 0
 
 

@@ -11,6 +11,7 @@ Adding a backbone is adding one ``BackboneSpec`` to ``BACKBONES``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable, Mapping
 
 import keras
@@ -21,6 +22,10 @@ STAGES = ("stage1", "stage2", "stage3", "stage4", "stage5")
 # ImageNet channel means in BGR order, as used by the "caffe" preprocessing of the
 # original VGG16 / ResNet50 weights (keras.applications.imagenet_utils).
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+# "torch" preprocessing (DenseNet): RGB in [0, 1], minus these means, divided by these deviations
+_TORCH_MEAN_RGB = (0.485, 0.456, 0.406)
+_TORCH_STD_RGB = (0.229, 0.224, 0.225)
+PREPROCESSING = ("caffe", "tf", "torch")  # keras.applications.imagenet_utils' modes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +40,8 @@ class BackboneSpec:
             output has that stride. U-Net skips use these.
         fcn_features: stride -> layer for FCN skip scores (the paper's pool3,
             pool4, pool5 on VGG16).
-        stage_prefixes: stage name -> layer-name prefixes that belong to it.
+        stage_prefixes: stage name -> layer-name prefixes that belong to it; empty: by the
+            stride rule (``stage_of``).
         first_conv: name of the first convolution (adapted for channels != 3).
         top_dense: names of Dense layers of the with-top model that FCN turns into
             convolutions (fc6, fc7), empty when the backbone has none.
@@ -48,6 +54,10 @@ class BackboneSpec:
         weights_notop / weights_top: manifest file names of the ImageNet weights.
         top_marker: a layer name present only in with-top weight files.
         divisor: input height and width must be multiples of this (total stride).
+        preprocessing: how pixels in [0, 255] become the network's input, one of
+            ``PREPROCESSING`` (the mode of ``keras.applications`` for these weights).
+        marker: a layer that tells this backbone from the smaller members of its family
+            where the features do not (DenseNets: the last block of stage 4).
     """
 
     name: str
@@ -65,9 +75,18 @@ class BackboneSpec:
     classifier: str = "predictions"
     classifier_window: int = 7
     classes: int = 1000
+    preprocessing: str = "caffe"
+    marker: str = ""
 
     def stage_of(self, layer_name: str) -> str | None:
-        """Returns the stage (``"stage1"``..``"stage5"``) of an encoder layer, or None."""
+        """Returns the stage (``"stage1"``..``"stage5"``) of an encoder layer, or None.
+
+        With ``stage_prefixes``, by name. Otherwise by the stride rule: stage k holds the
+        layers whose output is at stride 2**k (stride 1 and 2: stage 1), padding layers
+        the stage before them (``encoder_layers``).
+        """
+        if not self.stage_prefixes:
+            return encoder_layers(self.name).get(layer_name)
         for stage, prefixes in self.stage_prefixes.items():
             if layer_name.startswith(prefixes):
                 return stage
@@ -81,11 +100,18 @@ class BackboneSpec:
                 with pixel values in [0, 255], channels in RGB order.
 
         Returns:
-            float32 of the same shape: "caffe" preprocessing (RGB->BGR, minus the
-            ImageNet BGR means). For 1 or 2 channels each channel is treated as a
-            gray level (minus the mean of the three means); channels after the
-            third are centred at 127.5.
+            float32 of the same shape, by ``preprocessing``:
+            - "caffe" (VGG, ResNet): RGB->BGR, minus the ImageNet BGR means;
+            - "tf" (ResNetV2, MobileNetV2): ``x / 127.5 - 1`` for every channel;
+            - "torch" (DenseNet): ``(x / 255 - mean) / std`` with the ImageNet RGB statistics.
+            For 1 or 2 channels each channel is treated as a gray level (the mean of the
+            three means, and of the three deviations); channels after the third are
+            centred at 127.5 (scaled as the others).
         """
+        if self.preprocessing == "tf":
+            return keras.ops.cast(images, "float32") / 127.5 - 1.0
+        if self.preprocessing == "torch":
+            return torch_preprocess(images)
         return caffe_preprocess(images)
 
 
@@ -102,6 +128,64 @@ def caffe_preprocess(images):
         return keras.ops.concatenate([bgr, x[..., 3:] - 127.5], axis=-1)
     return x - float(np.mean(_CAFFE_MEAN_BGR))
 
+
+def torch_preprocess(images):
+    """"torch" preprocessing for any channel count; see ``BackboneSpec.preprocess``."""
+    x = keras.ops.cast(images, "float32") / 255.0
+    channels = x.shape[-1]
+    if channels is None:
+        raise ValueError("preprocess needs a known channel count (last axis), got None")
+    std = float(np.mean(_TORCH_STD_RGB))
+    if channels >= 3:
+        rgb = (x[..., :3] - keras.ops.convert_to_tensor(_TORCH_MEAN_RGB, "float32")) / keras.ops.convert_to_tensor(
+            _TORCH_STD_RGB, "float32")
+        if channels == 3:
+            return rgb
+        return keras.ops.concatenate([rgb, (x[..., 3:] - 0.5) / std], axis=-1)
+    return (x - float(np.mean(_TORCH_MEAN_RGB))) / std
+
+
+def encoder_layers(name: str) -> dict[str, str]:
+    """Layer name -> stage of ``name``'s encoder by the stride rule (``BackboneSpec.stage_of``), read from
+    the Keras model built once at 224x224 with random weights (cached for the process). Layers Keras
+    names by a counter (a few paddings) have other names in each model; they hold no weights and
+    count as ``decoder`` there."""
+    return dict(_encoder_layout(name))
+
+
+@functools.lru_cache(maxsize=None)
+def _encoder_layout(name: str) -> tuple[tuple[str, str], ...]:
+    spec = get_backbone(name)
+    model = spec.constructor(include_top=False, weights=None, input_shape=(224, 224, 3))
+    stages, current = [], "stage1"
+    for layer in model.layers[1:]:
+        stride = 224 / layer.output.shape[1] if len(layer.output.shape) == 4 else 0
+        if stride in (1, 2, 4, 8, 16, 32):
+            current = STAGES[max(0, int(stride).bit_length() - 2)]
+        stages.append((layer.name, current))
+    return tuple(stages)
+
+
+def _keras_family(name: str, constructor, features: dict[int, str], first_conv: str, preprocessing: str,
+                  notop: str, top: str, **extra) -> BackboneSpec:
+    """A backbone whose FCN skips are its features at 8, 16, 32, and whose stages follow the stride rule
+    unless ``stage_prefixes`` names them."""
+    return BackboneSpec(name=name, constructor=constructor, features=features,
+                        fcn_features={s: features[s] for s in (8, 16, 32)},
+                        stage_prefixes=extra.pop("stage_prefixes", {}),
+                        first_conv=first_conv, top_dense=extra.pop("top_dense", ()), weights_notop=notop,
+                        weights_top=top, top_marker=extra.pop("top_marker", "predictions"),
+                        preprocessing=preprocessing, **extra)
+
+
+# ResNet stage names (conv1_x .. conv5_x), shared by the v1 and v2 families
+_RESNET_STAGES = {
+    "stage1": ("conv1_",),
+    "stage2": ("pool1_", "conv2_"),
+    "stage3": ("conv3_",),
+    "stage4": ("conv4_",),
+    "stage5": ("conv5_",),
+}
 
 VGG16 = BackboneSpec(
     name="vgg16",
@@ -135,13 +219,7 @@ RESNET50 = BackboneSpec(
         32: "conv5_block3_out",
     },
     fcn_features={8: "conv3_block4_out", 16: "conv4_block6_out", 32: "conv5_block3_out"},
-    stage_prefixes={
-        "stage1": ("conv1_",),
-        "stage2": ("pool1_", "conv2_"),
-        "stage3": ("conv3_",),
-        "stage4": ("conv4_",),
-        "stage5": ("conv5_",),
-    },
+    stage_prefixes=_RESNET_STAGES,
     first_conv="conv1_conv",
     top_dense=(),
     weights_notop="resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
@@ -149,7 +227,92 @@ RESNET50 = BackboneSpec(
     top_marker="predictions",
 )
 
-BACKBONES: dict[str, BackboneSpec] = {spec.name: spec for spec in (VGG16, RESNET50)}
+# The other keras.applications families (features: the deepest layer at each stride, read from the Keras
+# model; tests/test_backbones.py checks each table against the model).
+VGG19 = dataclasses.replace(
+    VGG16,
+    name="vgg19",
+    constructor=keras.applications.VGG19,
+    features={1: "block1_conv2", 2: "block2_conv2", 4: "block3_conv4", 8: "block4_conv4", 16: "block5_conv4",
+              32: "block5_pool"},
+    weights_notop="vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    weights_top="vgg19_weights_tf_dim_ordering_tf_kernels.h5",
+)
+RESNET101 = _keras_family(
+    "resnet101", keras.applications.ResNet101,
+    {2: 'conv1_relu', 4: 'conv2_block3_out', 8: 'conv3_block4_out', 16: 'conv4_block23_out', 32: 'conv5_block3_out'},
+    'conv1_conv', "caffe",
+    "resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    "resnet101_weights_tf_dim_ordering_tf_kernels.h5",
+    stage_prefixes=_RESNET_STAGES,
+)
+RESNET152 = _keras_family(
+    "resnet152", keras.applications.ResNet152,
+    {2: 'conv1_relu', 4: 'conv2_block3_out', 8: 'conv3_block8_out', 16: 'conv4_block36_out', 32: 'conv5_block3_out'},
+    'conv1_conv', "caffe",
+    "resnet152_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    "resnet152_weights_tf_dim_ordering_tf_kernels.h5",
+    stage_prefixes=_RESNET_STAGES,
+)
+RESNET50V2 = _keras_family(
+    "resnet50v2", keras.applications.ResNet50V2,
+    {2: 'conv1_conv', 4: 'conv2_block3_1_relu', 8: 'conv3_block4_1_relu', 16: 'conv4_block6_1_relu', 32: 'post_relu'},
+    'conv1_conv', "tf",
+    "resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    "resnet50v2_weights_tf_dim_ordering_tf_kernels.h5",
+    stage_prefixes={**_RESNET_STAGES, "stage5": ("conv5_", "post_")},
+)
+RESNET101V2 = _keras_family(
+    "resnet101v2", keras.applications.ResNet101V2,
+    {2: 'conv1_conv', 4: 'conv2_block3_1_relu', 8: 'conv3_block4_1_relu', 16: 'conv4_block23_1_relu', 32: 'post_relu'},
+    'conv1_conv', "tf",
+    "resnet101v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    "resnet101v2_weights_tf_dim_ordering_tf_kernels.h5",
+    stage_prefixes={**_RESNET_STAGES, "stage5": ("conv5_", "post_")},
+)
+RESNET152V2 = _keras_family(
+    "resnet152v2", keras.applications.ResNet152V2,
+    {2: 'conv1_conv', 4: 'conv2_block3_1_relu', 8: 'conv3_block8_1_relu', 16: 'conv4_block36_1_relu', 32: 'post_relu'},
+    'conv1_conv', "tf",
+    "resnet152v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    "resnet152v2_weights_tf_dim_ordering_tf_kernels.h5",
+    stage_prefixes={**_RESNET_STAGES, "stage5": ("conv5_", "post_")},
+)
+DENSENET121 = _keras_family(
+    "densenet121", keras.applications.DenseNet121,
+    {2: 'conv1_relu', 4: 'pool2_conv', 8: 'pool3_conv', 16: 'pool4_conv', 32: 'relu'},
+    'conv1_conv', "torch",
+    "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    "densenet121_weights_tf_dim_ordering_tf_kernels.h5",
+    marker="conv4_block24_concat",
+)
+DENSENET169 = _keras_family(
+    "densenet169", keras.applications.DenseNet169,
+    {2: 'conv1_relu', 4: 'pool2_conv', 8: 'pool3_conv', 16: 'pool4_conv', 32: 'relu'},
+    'conv1_conv', "torch",
+    "densenet169_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    "densenet169_weights_tf_dim_ordering_tf_kernels.h5",
+    marker="conv4_block32_concat",
+)
+DENSENET201 = _keras_family(
+    "densenet201", keras.applications.DenseNet201,
+    {2: 'conv1_relu', 4: 'pool2_conv', 8: 'pool3_conv', 16: 'pool4_conv', 32: 'relu'},
+    'conv1_conv', "torch",
+    "densenet201_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    "densenet201_weights_tf_dim_ordering_tf_kernels.h5",
+    marker="conv4_block48_concat",
+)
+MOBILENETV2 = _keras_family(
+    "mobilenetv2", keras.applications.MobileNetV2,
+    {2: 'block_1_expand_relu', 4: 'block_3_expand_relu', 8: 'block_6_expand_relu', 16: 'block_13_expand_relu', 32: 'out_relu'},
+    'Conv1', "tf",
+    "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
+    "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5",
+)
+
+BACKBONES: dict[str, BackboneSpec] = {spec.name: spec for spec in (
+    VGG16, VGG19, RESNET50, RESNET101, RESNET152, RESNET50V2, RESNET101V2, RESNET152V2,
+    DENSENET121, DENSENET169, DENSENET201, MOBILENETV2)}
 
 
 def get_backbone(name: str) -> BackboneSpec:

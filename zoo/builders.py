@@ -7,15 +7,18 @@ channel count, and whose height and width are multiples of 32.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Callable, Sequence
 
 import keras
 import numpy as np
 
-from zoo.decoders import fcn_decoder, heatmap_head, unet_decoder
+from zoo.decoders import (deeplabv3plus_decoder, fcn_decoder, fpn_decoder, heatmap_head, linknet_decoder,
+                          pspnet_decoder, unet_decoder)
 from zoo.encoder import build_encoder
 from zoo.freezing import freeze_encoder
+from zoo.layers import ResizeBilinear2x
 
 ACTIVATIONS = (None, "softmax", "sigmoid")
 
@@ -195,11 +198,118 @@ def simple_baseline(
     return _finish(encoder, outputs, activation, encoder_freeze, name or f"simple_baseline_{backbone}")
 
 
+def _decoder_model(kind: str, backbone: str, num_classes: int, input_shape, encoder_weights, encoder_freeze: bool,
+                   activation, name: str | None, decode: Callable, stride: int) -> keras.Model:
+    """A segmentation model: encoder, ``decode(features)`` at ``stride``, 1x1 class scores, bilinear
+    upsampling to the input size."""
+    _check_common(num_classes, "num_classes", activation)
+    encoder = build_encoder(backbone, input_shape, encoder_weights, what=f"{kind} on {backbone}")
+    x = decode(encoder.features)
+    if stride == 1:
+        outputs = keras.layers.Conv2D(num_classes, 1, dtype="float32", name="logits")(x)
+    else:
+        outputs = keras.layers.Conv2D(num_classes, 1, name="logits")(x)
+        outputs = ResizeBilinear2x(stride, dtype="float32", name="logits_up")(outputs)
+    return _finish(encoder, outputs, activation, encoder_freeze, name or f"{kind}_{backbone}")
+
+
+def fpn(
+    backbone: str = "resnet50",
+    num_classes: int = 1,
+    input_shape=(None, None, 3),
+    encoder_weights="imagenet",
+    encoder_freeze: bool = False,
+    activation: str | None = None,
+    name: str | None = None,
+    pyramid_channels: int = 256,
+    segmentation_channels: int = 128,
+    dropout: float = 0.2,
+) -> keras.Model:
+    """FPN: the semantic branch of Panoptic FPN (Kirillov et al. 2019) on a feature pyramid
+    (Lin et al. 2017); ``zoo.decoders.fpn``. Scores at stride 4, upsampled 4x (bilinear).
+
+    Args:
+        backbone, num_classes, input_shape, encoder_weights, encoder_freeze, activation, name: as ``unet``.
+        pyramid_channels, segmentation_channels, dropout: the decoder's widths (256, 128) and
+            dropout (0.2), the defaults of segmentation_models.
+
+    Returns:
+        Uncompiled model: ``[batch, H, W, channels]`` -> ``[batch, H, W, C]`` float32.
+    """
+    decode = functools.partial(fpn_decoder, pyramid_channels=pyramid_channels,
+                               segmentation_channels=segmentation_channels, dropout=dropout)
+    return _decoder_model("fpn", backbone, num_classes, input_shape, encoder_weights, encoder_freeze, activation,
+                          name, decode, 4)
+
+
+def linknet(
+    backbone: str = "resnet50",
+    num_classes: int = 1,
+    input_shape=(None, None, 3),
+    encoder_weights="imagenet",
+    encoder_freeze: bool = False,
+    activation: str | None = None,
+    name: str | None = None,
+) -> keras.Model:
+    """LinkNet (Chaurasia and Culurciello 2017): five decoder blocks that add the encoder's features
+    instead of concatenating them; ``zoo.decoders.linknet``. Arguments and output as ``unet``."""
+    return _decoder_model("linknet", backbone, num_classes, input_shape, encoder_weights, encoder_freeze, activation,
+                          name, linknet_decoder, 1)
+
+
+def pspnet(
+    backbone: str = "resnet50",
+    num_classes: int = 1,
+    input_shape=(None, None, 3),
+    encoder_weights="imagenet",
+    encoder_freeze: bool = False,
+    activation: str | None = None,
+    name: str | None = None,
+    feature_stride: int = 8,
+    psp_channels: int = 512,
+    dropout: float = 0.2,
+) -> keras.Model:
+    """PSPNet (Zhao et al. 2017): the pyramid pooling module (bins 1, 2, 3, 6) on the encoder's
+    features at ``feature_stride`` (8, as segmentation_models; the paper uses a dilated ResNet at
+    stride 8); ``zoo.decoders.pspnet``. Scores upsampled ``feature_stride`` x (bilinear). Other
+    arguments as ``unet``; ``psp_channels`` (512) and ``dropout`` (0.2) as the paper."""
+    decode = functools.partial(pspnet_decoder, feature_stride=feature_stride, psp_channels=psp_channels,
+                               dropout=dropout)
+    return _decoder_model("pspnet", backbone, num_classes, input_shape, encoder_weights, encoder_freeze, activation,
+                          name, decode, feature_stride)
+
+
+def deeplabv3plus(
+    backbone: str = "resnet50",
+    num_classes: int = 1,
+    input_shape=(None, None, 3),
+    encoder_weights="imagenet",
+    encoder_freeze: bool = False,
+    activation: str | None = None,
+    name: str | None = None,
+    atrous_rates: Sequence[int] = (3, 6, 9),
+    aspp_channels: int = 256,
+    dropout: float = 0.1,
+) -> keras.Model:
+    """DeepLabV3+ (Chen et al. 2018): ASPP on the stride-32 features, fused with the stride-4
+    features; ``zoo.decoders.deeplab``. Scores at stride 4, upsampled 4x (bilinear). The paper's
+    rates (6, 12, 18) are for output stride 16; they are halved at stride 32 (dilated encoders
+    are not built yet). Other arguments as ``unet``."""
+    decode = functools.partial(deeplabv3plus_decoder, atrous_rates=tuple(atrous_rates), aspp_channels=aspp_channels,
+                               dropout=dropout)
+    return _decoder_model("deeplabv3plus", backbone, num_classes, input_shape, encoder_weights, encoder_freeze,
+                          activation, name, decode, 4)
+
+
 BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "fcn32s": fcn32s,
     "fcn16s": fcn16s,
     "fcn8s": fcn8s,
     "unet": unet,
+    "fpn": fpn,
+    "linknet": linknet,
+    "pspnet": pspnet,
+    "deeplabv3plus": deeplabv3plus,
     "simple_baseline": simple_baseline,
 }
 

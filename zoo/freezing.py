@@ -29,12 +29,24 @@ PARTS = STAGES + (DECODER,)
 
 
 def model_backbone(model: keras.Model) -> BackboneSpec:
-    """The registry entry of the backbone inside ``model`` (found by its first convolution)."""
-    names = {layer.name for layer in model.layers}
+    """The registry entry of the backbone inside ``model``.
+
+    Candidates are the backbones whose first convolution the model has. Members of a family
+    share layer names (ResNet50's are all inside ResNet101) and a decoder may use only the
+    first stages (PSPNet at stride 8), so each candidate is scored by how many of its feature
+    layers (and its ``marker``) the model holds, then by how deep in the model they sit: the
+    deeper family member wins where the shallower one's layers are also present.
+    """
+    order = {layer.name: index for index, layer in enumerate(model.layers)}
+    scored = []
     for spec in BACKBONES.values():
-        if spec.first_conv in names:
-            return spec
-    raise ValueError(f"model {model.name!r} has no known backbone (none of the first convolutions of {sorted(BACKBONES)})")
+        if spec.first_conv not in order:
+            continue
+        held = [order[name] for name in (*spec.features.values(), spec.marker) if name in order]
+        scored.append((len(held), sum(held), spec))
+    if not scored:
+        raise ValueError(f"model {model.name!r} has no known backbone (none of {sorted(BACKBONES)} is inside it)")
+    return max(scored, key=lambda item: item[:2])[2]
 
 
 def layer_parts(model: keras.Model) -> dict[str, list[keras.layers.Layer]]:

@@ -162,3 +162,62 @@ class BilinearUpsampling(keras.initializers.Initializer):
 
     def get_config(self):
         return {}
+
+
+def _bin_matrix(size, bins: int):
+    """``[bins, size]`` averaging weights of adaptive pooling along one axis (PyTorch's bins: bin i covers
+    ``floor(i * size / bins)`` to ``ceil((i + 1) * size / bins)``); ``size`` may be a tensor."""
+    i = keras.ops.expand_dims(keras.ops.arange(bins, dtype="int32"), 1)
+    j = keras.ops.expand_dims(keras.ops.arange(size, dtype="int32"), 0)
+    start = (i * size) // bins
+    end = ((i + 1) * size + bins - 1) // bins
+    inside = keras.ops.cast(keras.ops.logical_and(j >= start, j < end), "float32")
+    return inside / keras.ops.sum(inside, axis=1, keepdims=True)
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class AdaptiveAveragePool(keras.layers.Layer):
+    """Average pooling into ``bins`` x ``bins`` cells whatever the input size, also when it is unknown.
+
+    ``keras.layers.AdaptiveAveragePooling2D`` (Keras 3.15) needs static sizes, which any-size
+    serving does not have; this computes the same bins with two matrix products (which also
+    export to LiteRT and ONNX). ``[B, H, W, C] -> [B, bins, bins, C]`` in float32 arithmetic.
+    """
+
+    def __init__(self, bins: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.bins = int(bins)
+
+    def call(self, inputs):
+        shape = keras.ops.shape(inputs)
+        rows, cols = _bin_matrix(shape[1], self.bins), _bin_matrix(shape[2], self.bins)
+        x = keras.ops.cast(inputs, "float32")
+        x = keras.ops.einsum("ph,bhwc->bpwc", rows, x)
+        x = keras.ops.einsum("qw,bpwc->bpqc", cols, x)
+        return keras.ops.cast(x, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.bins, self.bins, input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "bins": self.bins}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class ResizeTo(keras.layers.Layer):
+    """Bilinear resize of ``inputs[0]`` to the height and width of ``inputs[1]``, known or not (half-pixel
+    centres, as ``tf.image.resize``)."""
+
+    def call(self, inputs):
+        x, reference = inputs
+        height, width = reference.shape[1], reference.shape[2]
+        if height is not None and width is not None:
+            out = keras.ops.image.resize(x, (height, width), interpolation="bilinear", antialias=False)
+            return keras.ops.cast(out, x.dtype)
+        import tensorflow as tf  # unknown sizes: a TensorFlow graph (tf.function, SavedModel)
+
+        return tf.cast(tf.image.resize(x, tf.shape(reference)[1:3], method="bilinear"), x.dtype)
+
+    def compute_output_shape(self, input_shapes):
+        x, reference = input_shapes
+        return (x[0], reference[1], reference[2], x[-1])

@@ -51,8 +51,8 @@ class WeightsFile:
     backbone: str
     include_top: bool
     url: str
-    md5: str
-    bytes: int
+    md5: str | None  # Keras' own hash; None where Keras publishes none (MobileNetV2)
+    bytes: int | None  # None where it has not been measured here (files this machine cannot download)
 
 
 def manifest(path: Path | None = None) -> dict[str, WeightsFile]:
@@ -103,10 +103,16 @@ def md5sum(path: Path, chunk: int = 1 << 22) -> str:
 
 
 def check_file(path: Path, entry: WeightsFile) -> str | None:
-    """Returns None if ``path`` is ``entry`` (size and md5), else what is wrong."""
+    """Returns None if ``path`` is ``entry`` (its size where the manifest knows it, and its md5), else what is
+    wrong. A file whose manifest entry has no md5 (Keras publishes none) is checked when it is loaded into
+    the backbone, as Keras does."""
     size = path.stat().st_size
-    if size != entry.bytes:
+    if entry.bytes is not None and size != entry.bytes:
         return f"{path} has {size:,} bytes, expected {entry.bytes:,} (truncated or another file)"
+    if size == 0:
+        return f"{path} is empty"
+    if entry.md5 is None:
+        return None
     digest = md5sum(path)
     if digest != entry.md5:
         return f"{path} has md5 {digest}, expected {entry.md5} (corrupted or another file)"
@@ -138,13 +144,19 @@ def locate(name: str) -> tuple[Path | None, list[str]]:
     return None, problems
 
 
+def _identity(entry: WeightsFile) -> str:
+    """How the file is recognised, for messages."""
+    size = f", {entry.bytes:,} bytes" if entry.bytes is not None else ""
+    return f"Expected md5 {entry.md5}{size}." if entry.md5 else "Keras publishes no hash for this file."
+
+
 def how_to_get(entry: WeightsFile) -> str:
     """The two ways to obtain a file by hand, for error messages."""
     return (
         f"To get it: (a) on a machine with internet run `python -m zoo weights fetch {entry.name}`, "
         f"or (b) download {entry.url} any way you can (browser, curl) and run "
         f"`python -m zoo weights import /path/to/{entry.name}` (or copy it into {store_dir()}/ "
-        f"or {keras_cache_dirs()[0]}/). Expected md5 {entry.md5}, {entry.bytes:,} bytes. "
+        f"or {keras_cache_dirs()[0]}/). {_identity(entry)} "
         "Or build with encoder_weights=None to train from random initial weights on purpose."
     )
 
@@ -179,7 +191,7 @@ def fetch(name: str, timeout: float = DOWNLOAD_TIMEOUT_S, quiet: bool = False) -
 def _download(entry, tmp: Path, timeout: float, quiet: bool) -> None:
     """Streams ``entry.url`` into ``tmp`` (with a progress bar unless ``quiet``)."""
     with open(tmp, "wb") as out, urllib.request.urlopen(entry.url, timeout=timeout) as resp:
-        total = int(resp.headers.get("Content-Length") or entry.bytes)
+        total = int(resp.headers.get("Content-Length") or entry.bytes or 0) or None
         done = 0
         bar = None
         if not quiet:
@@ -224,7 +236,7 @@ def import_file(path: str | os.PathLike) -> Path:
     if not source.is_file():
         raise FileNotFoundError(f"no such file: {source}")
     size = source.stat().st_size
-    candidates = [e for e in manifest().values() if e.bytes == size]
+    candidates = [e for e in manifest().values() if e.bytes in (size, None) and e.md5]
     digest = md5sum(source) if candidates else None
     for entry in candidates:
         if entry.md5 == digest:
@@ -232,7 +244,7 @@ def import_file(path: str | os.PathLike) -> Path:
             with atomic_path(final, suffix=".part") as tmp:
                 shutil.copyfile(source, tmp)
             return final
-    known = ", ".join(f"{e.name} ({e.bytes:,} bytes, md5 {e.md5})" for e in manifest().values())
+    known = ", ".join(f"{e.name} (md5 {e.md5})" for e in manifest().values() if e.md5)
     raise ValueError(
         f"{source} ({size:,} bytes, md5 {digest or 'not computed: no manifest file has that size'}) "
         f"is none of the known weight files: {known}. Download one of those exact files."

@@ -14,7 +14,7 @@ import numpy as np
 
 from zoo.tasks.base import NetworkSpec
 
-MODELS = ("unet", "fcn8s", "fcn16s", "fcn32s")  # the segmentation networks of zoo.BUILDERS
+MODELS = ("unet", "fcn8s", "fcn16s", "fcn32s", "fpn", "linknet", "pspnet", "deeplabv3plus")  # zoo.BUILDERS
 
 
 class SegmentationSettings(Protocol):

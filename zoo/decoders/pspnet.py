@@ -1,0 +1,53 @@
+"""PSPNet decoder: the pyramid pooling module (Zhao, Shi, Qi, Wang, Jia 2017).
+
+The features at ``feature_stride`` are average-pooled into 1x1, 2x2, 3x3 and 6x6 bins
+(adaptive: the bins cover any feature size, ``zoo.layers.AdaptiveAveragePool``), each
+reduced by a 1x1 convolution to a quarter of the channels, upsampled back (bilinear) and
+concatenated with the features; a 3x3 convolution (512) with BatchNorm and ReLU and
+dropout follow. The paper runs a dilated ResNet at stride 8; without dilated encoders
+(not built yet) the default, as in segmentation_models, takes the encoder's stride-8
+features, so the deeper stages are not part of the model.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from zoo.layers import AdaptiveAveragePool, ResizeTo, batch_norm
+
+BINS = (1, 2, 3, 6)
+
+
+def pspnet_decoder(features: dict[int, keras.KerasTensor], feature_stride: int = 8, bins=BINS,
+                   psp_channels: int = 512, dropout: float = 0.2) -> keras.KerasTensor:
+    """Builds the PSPNet decoder.
+
+    Args:
+        features: stride -> encoder tensor; needs ``feature_stride``.
+        feature_stride: 8, 16 or 32: which encoder features are pooled.
+        bins: the pyramid's bin counts per side.
+        psp_channels: width of the 3x3 convolution after the pyramid.
+        dropout: rate after it.
+
+    Returns:
+        ``[batch, H / feature_stride, W / feature_stride, psp_channels]``.
+    """
+    if feature_stride not in (8, 16, 32) or feature_stride not in features:
+        raise ValueError(f"PSPNet feature_stride must be 8, 16 or 32 (a stride the backbone has), got {feature_stride}")
+    x = features[feature_stride]
+    reduced = max(int(x.shape[-1]) // len(bins), 8)
+    branches = [x]
+    for size in bins:
+        name = f"psp_bin{size}"
+        pooled = AdaptiveAveragePool(size, name=f"{name}_pool")(x)
+        # one value per channel in a 1x1 bin: no BatchNorm there (its statistics would be the value itself)
+        pooled = keras.layers.Conv2D(reduced, 1, use_bias=size == 1, name=f"{name}_conv")(pooled)
+        if size > 1:
+            pooled = batch_norm(f"{name}_bn")(pooled)
+        pooled = keras.layers.ReLU(name=f"{name}_relu")(pooled)
+        branches.append(ResizeTo(name=f"{name}_up")([pooled, x]))
+    y = keras.layers.Concatenate(name="psp_concat")(branches)
+    y = keras.layers.Conv2D(psp_channels, 3, padding="same", use_bias=False, name="psp_fuse_conv")(y)
+    y = batch_norm("psp_fuse_bn")(y)
+    y = keras.layers.ReLU(name="psp_fuse_relu")(y)
+    return keras.layers.Dropout(dropout, name="psp_dropout")(y)
