@@ -78,6 +78,11 @@ class BackboneSpec:
     preprocessing: str = "caffe"
     marker: str = ""
 
+    def __post_init__(self):
+        if self.preprocessing not in PREPROCESSING:  # else preprocess() would fall back to caffe silently
+            raise ValueError(f"backbone {self.name!r}: preprocessing {self.preprocessing!r} is not one of "
+                             f"{PREPROCESSING}")
+
     def stage_of(self, layer_name: str) -> str | None:
         """Returns the stage (``"stage1"``..``"stage5"``) of an encoder layer, or None.
 
@@ -167,15 +172,14 @@ def _encoder_layout(name: str) -> tuple[tuple[str, str], ...]:
 
 
 def _keras_family(name: str, constructor, features: dict[int, str], first_conv: str, preprocessing: str,
-                  notop: str, top: str, **extra) -> BackboneSpec:
-    """A backbone whose FCN skips are its features at 8, 16, 32, and whose stages follow the stride rule
-    unless ``stage_prefixes`` names them."""
+                  notop: str, top: str, stage_prefixes: Mapping[str, tuple[str, ...]] | None = None,
+                  marker: str = "") -> BackboneSpec:
+    """A backbone with a pooled classifier whose FCN skips are its features at 8, 16, 32, and whose
+    stages follow the stride rule unless ``stage_prefixes`` names them."""
     return BackboneSpec(name=name, constructor=constructor, features=features,
-                        fcn_features={s: features[s] for s in (8, 16, 32)},
-                        stage_prefixes=extra.pop("stage_prefixes", {}),
-                        first_conv=first_conv, top_dense=extra.pop("top_dense", ()), weights_notop=notop,
-                        weights_top=top, top_marker=extra.pop("top_marker", "predictions"),
-                        preprocessing=preprocessing, **extra)
+                        fcn_features={s: features[s] for s in (8, 16, 32)}, stage_prefixes=stage_prefixes or {},
+                        first_conv=first_conv, top_dense=(), weights_notop=notop, weights_top=top,
+                        top_marker="predictions", preprocessing=preprocessing, marker=marker)
 
 
 # ResNet stage names (conv1_x .. conv5_x), shared by the v1 and v2 families
