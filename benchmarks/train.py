@@ -1,6 +1,6 @@
 """Training and serving speed, measured side by side in one process (figures: README, "Performance").
 
-    python -m benchmarks.train [--models unet:vgg16,fcn8s:vgg16,unet:resnet50,simple_baseline:resnet50,fpn:mobilenetv2]
+    python -m benchmarks.train [--models unet:vgg16,fcn8s:vgg16,unet:resnet50,simple_baseline:resnet50,fpn:mobilenetv2,unet:efficientnetb0]
         [--input-size 128] [--batch-size 8] [--steps 2] [--repeats 2] [--out bench.json]
 
 Reports, for this machine:
@@ -40,7 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
-DEFAULT_MODELS = "unet:vgg16,fcn8s:vgg16,unet:resnet50,simple_baseline:resnet50,fpn:mobilenetv2"
+DEFAULT_MODELS = "unet:vgg16,fcn8s:vgg16,unet:resnet50,simple_baseline:resnet50,fpn:mobilenetv2,unet:efficientnetb0"
 
 
 def build_parser() -> argparse.ArgumentParser:

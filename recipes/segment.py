@@ -28,7 +28,7 @@ from zoo.tasks import segmentation_training as task  # noqa: E402
 
 MUST_MATCH = ("dataset", "model", "backbone", "input_size", "channels", "num_classes", "binary_masks",
               "ignore_index", "loss", "batch_size", "seed", "schedule", "synthetic_count", "val_fraction",
-              "encoder_weights")
+              "encoder_weights", "output_stride")
 
 
 @dataclasses.dataclass
@@ -47,6 +47,7 @@ class SegmentConfig(RecipeConfig):
     resize_masks: bool = False
     loss: str = "ce"
     mask_key: str | None = None
+    output_stride: int | None = None
 
 
 def add_flags(a, d: SegmentConfig) -> None:
@@ -59,6 +60,9 @@ def add_flags(a, d: SegmentConfig) -> None:
       help="folder: resize a mask whose size differs from its image's (nearest neighbour) instead of refusing")
     a("--loss", choices=LOSSES, help=f"loss (default {d.loss})")
     a("--mask-key", dest="mask_key", help="tfds: mask feature name (default from the preset)")
+    a("--output-stride", dest="output_stride", type=int, choices=(8, 16, 32),
+      help="pspnet / deeplabv3plus: stride of the deepest features; 8 or 16 run the last stages dilated "
+           "(VGG, ResNet v1); default: the builder's (deeplabv3plus: 16 where the backbone dilates, pspnet: 32)")
 
 
 RECIPE = Recipe(

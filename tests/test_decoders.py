@@ -1,4 +1,4 @@
-"""FPN, LinkNet, PSPNet and DeepLabV3+ on backbones of several families, at any size, exported."""
+"""FPN, LinkNet, PSPNet, DeepLabV3+ and UNet++ on backbones of several families, at any size, exported."""
 
 import keras
 import numpy as np
@@ -8,12 +8,13 @@ import tensorflow as tf
 import zoo
 from zoo.layers import AdaptiveAveragePool
 
-DECODERS = ["fpn", "linknet", "pspnet", "deeplabv3plus"]
+DECODERS = ["fpn", "linknet", "pspnet", "deeplabv3plus", "unetplusplus"]
 
 
 # each decoder on one backbone in the fast suite, on the others with `make test-slow`
 PAIRS = [pytest.param(b, n, marks=() if (b, n) in {("fpn", "resnet50"), ("linknet", "vgg16"), ("pspnet", "vgg16"),
-                                                    ("deeplabv3plus", "mobilenetv2")} else pytest.mark.slow)
+                                                    ("deeplabv3plus", "mobilenetv2"), ("unetplusplus", "resnet50")}
+                                  else pytest.mark.slow)
          for b in DECODERS for n in ("vgg16", "resnet50", "mobilenetv2")]
 
 
@@ -68,9 +69,68 @@ def test_pspnet_and_deeplab_export_to_onnx_with_the_keras_models_mask(tmp_path):
         assert (got["mask"] == expected["mask"]).mean() >= 0.999
 
 
-def test_a_pspnet_round_trips_through_a_keras_file(tmp_path):
-    model = zoo.pspnet("vgg16", num_classes=2, input_shape=(None, None, 3), encoder_weights=None)
+def test_a_dilated_pspnet_round_trips_through_a_keras_file(tmp_path):
+    model = zoo.pspnet("vgg16", num_classes=2, input_shape=(None, None, 3), encoder_weights=None, output_stride=8)
+    assert model.get_layer("block5_conv1").dilation_rate == (2, 2)
     model.save(tmp_path / "psp.keras")
     loaded = keras.models.load_model(tmp_path / "psp.keras")
     x = np.random.default_rng(3).normal(size=(1, 64, 96, 3)).astype("float32")
     np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(model(x)))
+
+
+def test_a_dilated_resnet_sampled_at_its_stride_equals_the_strided_one(tmp_path):
+    """The atrous rule: same weights, same sampling of the image, so the dilated map at every
+    (32 / output_stride)-th position is the undilated one (ResNet strides with 1x1 convolutions)."""
+    from zoo.encoder import build_encoder
+
+    x = np.random.default_rng(5).normal(size=(1, 64, 96, 3)).astype("float32")
+    strided = build_encoder("resnet50", (64, 96, 3))
+    strided_model = keras.Model(strided.inputs, strided.features[32])
+    strided_model.save_weights(tmp_path / "resnet50.weights.h5")
+    want = np.asarray(strided_model(x))
+    for output_stride in (16, 8):
+        dilated = build_encoder("resnet50", (64, 96, 3), output_stride=output_stride)
+        assert sorted(dilated.features) == [s for s in (2, 4, 8, 16) if s <= output_stride]
+        model = keras.Model(dilated.inputs, dilated.features[output_stride])
+        model.load_weights(tmp_path / "resnet50.weights.h5")
+        got = np.asarray(model(x))
+        assert got.shape[1:3] == (64 // output_stride, 96 // output_stride)
+        step = 32 // output_stride
+        np.testing.assert_allclose(got[:, ::step, ::step], want, rtol=1e-4, atol=1e-5)
+
+
+def test_deeplab_runs_at_the_papers_stride_where_the_backbone_can_dilate():
+    model = zoo.deeplabv3plus("vgg16", num_classes=2, input_shape=(64, 96, 1), encoder_weights=None)
+    assert model.get_layer("aspp_1x1_conv").input.shape[1:3] == (4, 6)  # output stride 16
+    assert model.get_layer("aspp_rate6_conv").dilation_rate == (6, 6)  # the paper's (6, 12, 18)
+    assert model(np.zeros((1, 64, 96, 1), "float32")).shape == (1, 64, 96, 2)
+    psp = zoo.pspnet("vgg16", num_classes=2, input_shape=(64, 96, 3), encoder_weights=None, output_stride=8)
+    assert psp.get_layer("block5_pool").pool_size == (3, 3) and psp(np.zeros((1, 64, 96, 3))).shape == (1, 64, 96, 2)
+    with pytest.raises(ValueError, match="output_stride=8 needs a backbone whose last stages can run dilated .*resnet50"):
+        zoo.deeplabv3plus("mobilenetv2", num_classes=2, encoder_weights=None, output_stride=8)
+
+
+def test_unetplusplus_nests_its_skips_where_the_encoder_has_features():
+    names = lambda model: {layer.name for layer in model.layers}  # noqa: E731
+    vgg = names(zoo.unetplusplus("vgg16", num_classes=2, input_shape=(64, 64, 1), encoder_weights=None))
+    assert {f"decoder_x{s}_{j}_b_conv" for s, depth in ((16, 1), (8, 2), (4, 3), (2, 4), (1, 5))
+            for j in range(1, depth + 1)} <= vgg  # the full grid: 15 nodes
+    convnext = zoo.unetplusplus("convnexttiny", num_classes=2, input_shape=(64, 64, 1), encoder_weights=None)
+    assert convnext(np.zeros((1, 64, 64, 1), "float32")).shape == (1, 64, 64, 2)
+    held = names(convnext)
+    assert "decoder_x4_3_b_conv" in held and "decoder_x2_4_b_conv" in held and "decoder_x1_5_b_conv" in held
+    assert "decoder_x2_1_b_conv" not in held  # no stride-2 features in ConvNeXt: only the upsampling node
+
+
+def test_every_builder_gives_float32_scores_under_mixed_precision():
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        for builder in zoo.BUILDERS:
+            outputs = {"num_keypoints": 2} if builder == "simple_baseline" else {"num_classes": 2}
+            model = zoo.build(builder, backbone="mobilenetv3small", input_shape=(64, 64, 2), encoder_weights=None,
+                              activation="sigmoid", **outputs)
+            out = model(np.zeros((1, 64, 64, 2), "float32"))
+            assert out.dtype == "float32", builder
+            assert any(layer.compute_dtype == "bfloat16" for layer in model.layers if layer.weights), builder
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

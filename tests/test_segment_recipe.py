@@ -129,6 +129,13 @@ def test_bad_flags_give_one_clear_error(tmp_path, capsys):
     code = segment.cli(["--schedule", "head:2", "--encoder-weights", "none", "--out", str(tmp_path / "y")])
     assert code == 2
     assert "does not parse" in capsys.readouterr().err
+    code = segment.cli(["--model", "unet", "--output-stride", "16", "--out", str(tmp_path / "z")])
+    assert code == 2
+    assert "--output-stride is for pspnet and deeplabv3plus" in capsys.readouterr().err
+    code = segment.cli(["--model", "deeplabv3plus", "--backbone", "efficientnetb0", "--output-stride", "8",
+                        "--out", str(tmp_path / "w")])
+    assert code == 2
+    assert "--backbone efficientnetb0 runs at 32 only" in capsys.readouterr().err
 
 
 AMX = {"avx512f", "avx512_bf16", "amx_tile", "amx_bf16"}

@@ -133,13 +133,32 @@ def test_real_manifest_lists_keras_files_with_their_hashes():
         "resnet50_weights_tf_dim_ordering_tf_kernels.h5": ("2cb95161c43110f7111970584f804107", 102967424),
         "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5": ("4d473c1dd8becc155b73f8504c6f6626", 94765736),
     }
-    assert all(f.url.startswith("https://storage.googleapis.com/tensorflow/keras-applications/")
-               for f in files.values())
-    # Keras' own hashes, copied from keras.applications (MobileNetV2 has none there)
+    # Keras' own URLs (EfficientNet's files live outside the tensorflow/ folder) and hashes, copied from
+    # keras.applications: md5 mostly, sha256 for ConvNeXt, none for MobileNetV2
+    assert all(f.url.startswith(("https://storage.googleapis.com/tensorflow/keras-applications/",
+                                 "https://storage.googleapis.com/keras-applications/efficientnet"))
+               and f.url.endswith("/" + f.name) for f in files.values())
     assert files["resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5"].md5 == "88cf7a10940856eca736dc7b7e228a21"
-    assert [f.name for f in files.values() if f.md5 is None] == [
+    assert files["efficientnetb0_notop.h5"].digest == ("md5", "50bc09e76180e00e4465e1a485ddc09d")
+    assert files["convnext_tiny_notop.h5"].digest == (
+        "sha256", "d547c096cabd03329d7be5562c5e14798aa39ed24b474157cef5e85ab9e49ef1")
+    assert [f.name for f in files.values() if f.digest is None] == [
         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5",
         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"]
+
+
+def test_a_file_keras_hashes_with_sha256_is_checked_and_imported_by_it(monkeypatch, tmp_path):
+    source = tmp_path / "downloaded.h5"
+    source.write_bytes(b"convnext weights stand-in")
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    entry = weights.WeightsFile("convnext_tiny_notop.h5", "convnexttiny", False, "https://example.invalid/x.h5",
+                                None, None, sha256=digest)
+    monkeypatch.setattr(weights, "manifest", lambda path=None: {entry.name: entry})
+    monkeypatch.setenv("ZOO_WEIGHTS_DIR", str(tmp_path / "store"))
+    stored = weights.import_file(source)
+    assert stored.name == "convnext_tiny_notop.h5" and weights.check_file(stored, entry) is None
+    stored.write_bytes(b"something else")
+    assert "sha256" in weights.check_file(stored, entry)
 
 
 def test_imagenet_offline_missing_file_fails_fast_with_both_ways_to_get_it(monkeypatch, tmp_path):

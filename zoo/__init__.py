@@ -36,6 +36,7 @@ _LAZY = {
     "linknet": "zoo.builders",
     "pspnet": "zoo.builders",
     "deeplabv3plus": "zoo.builders",
+    "unetplusplus": "zoo.builders",
     "Phase": "zoo.freezing",
     "format_schedule": "zoo.freezing",
     "freeze_encoder": "zoo.freezing",

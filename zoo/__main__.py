@@ -40,6 +40,7 @@ def _cmd_weights(args) -> int:
 
 
 def _cmd_models(args) -> int:
+    import keras
     import numpy as np
 
     import zoo
@@ -55,10 +56,11 @@ def _cmd_models(args) -> int:
             out = model(np.zeros((1, size, size, 3), "float32"), training=False)
             rows.append((builder, backbone, model.count_params(), tuple(out.shape), built))
             del model
+            keras.backend.clear_session()  # 330 models: keep memory flat
     print(f"Models at a {size}x{size}x3 input, random initial weights (encoder_weights=None):")
-    print(f"{'model':<16} {'backbone':<12} {'parameters':>12}  {'output shape':<20} {'build s':>7}")
+    print(f"{'model':<16} {'backbone':<18} {'parameters':>12}  {'output shape':<20} {'build s':>7}")
     for builder, backbone, params, shape, built in rows:
-        print(f"{builder:<16} {backbone:<12} {params:>12,}  {str(shape):<20} {built:>7.2f}")
+        print(f"{builder:<16} {backbone:<18} {params:>12,}  {str(shape):<20} {built:>7.2f}")
     return 0
 
 

@@ -25,7 +25,12 @@ _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 # "torch" preprocessing (DenseNet): RGB in [0, 1], minus these means, divided by these deviations
 _TORCH_MEAN_RGB = (0.485, 0.456, 0.406)
 _TORCH_STD_RGB = (0.229, 0.224, 0.225)
-PREPROCESSING = ("caffe", "tf", "torch")  # keras.applications.imagenet_utils' modes
+# keras.applications.imagenet_utils' modes, and "tf128" (x / 128 - 1: EfficientNetV2-S/M/L's in-graph rescaling)
+PREPROCESSING = ("caffe", "tf", "torch", "tf128")
+# Feature references (``BackboneSpec.features``): a layer name (its output), "NAME:input" (the input of layer
+# NAME, where the deepest tensor at a stride is an operation without a layer of its own), "<output>" (the Keras
+# model's output) and "<output>:input" (the input of its last layer).
+OUTPUT_REF = "<output>"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,13 +41,14 @@ class BackboneSpec:
         name: registry key, e.g. ``"vgg16"``.
         constructor: ``keras.applications`` function taking ``include_top``,
             ``weights``, ``input_tensor`` / ``input_shape``.
-        features: stride (1, 2, 4, ..., 32) -> name of the deepest layer whose
-            output has that stride. U-Net skips use these.
+        features: stride (1, 2, 4, ..., 32) -> the deepest tensor at that stride, as a
+            reference (see ``OUTPUT_REF``): mostly a layer name. U-Net skips use these.
         fcn_features: stride -> layer for FCN skip scores (the paper's pool3,
             pool4, pool5 on VGG16).
         stage_prefixes: stage name -> layer-name prefixes that belong to it; empty: by the
             stride rule (``stage_of``).
-        first_conv: name of the first convolution (adapted for channels != 3).
+        first_conv: name of the first convolution (adapted for channels != 3), or of the
+            nested model whose first weight is its kernel (ConvNeXt's stem).
         top_dense: names of Dense layers of the with-top model that FCN turns into
             convolutions (fc6, fc7), empty when the backbone has none.
         top_units: their widths (4096, 4096 for VGG16).
@@ -58,6 +64,20 @@ class BackboneSpec:
             ``PREPROCESSING`` (the mode of ``keras.applications`` for these weights).
         marker: a layer that tells this backbone from the smaller members of its family
             where the features do not (DenseNets: the last block of stage 4).
+        graph_start: for families that preprocess inside the Keras graph (EfficientNet's
+            Rescaling and Normalization layers): the first layer of the encoder proper. The
+            layers before it are left out and ``preprocessing`` does their work outside the
+            graph, so the first convolution sees values it can be adapted for exactly.
+            Empty: the Keras model is used from its input (built without its in-graph
+            preprocessing where Keras offers ``include_preprocessing=False``).
+        file_normalization: the ``(mean, variance)`` that the left-out in-graph
+            Normalization layer holds in Keras' ImageNet file; loading a file checks them, as
+            ``preprocessing`` is only right for those values.
+        dilatable: the last stages can run dilated (``output_stride`` 8 or 16).
+        grouped_depthwise: the depthwise convolutions are Keras ``Conv2D(groups=C)`` layers
+            (ConvNeXt), which TensorFlow runs as a compiled function: slow on CPU and not
+            exportable to ONNX. The encoder rebuilds them as ``DepthwiseConv2D`` (the same
+            function; the kernel's last two axes swap when weights load).
     """
 
     name: str
@@ -77,6 +97,10 @@ class BackboneSpec:
     classes: int = 1000
     preprocessing: str = "caffe"
     marker: str = ""
+    graph_start: str = ""
+    file_normalization: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+    dilatable: bool = False
+    grouped_depthwise: bool = False
 
     def __post_init__(self):
         if self.preprocessing not in PREPROCESSING:  # else preprocess() would fall back to caffe silently
@@ -97,6 +121,10 @@ class BackboneSpec:
                 return stage
         return None
 
+    def feature_layers(self) -> tuple[str, ...]:
+        """The names of the layers that ``features`` refers to (``"<output>"`` references left out)."""
+        return tuple(ref.split(":")[0] for ref in self.features.values() if not ref.startswith(OUTPUT_REF))
+
     def preprocess(self, images: np.ndarray | keras.KerasTensor) -> np.ndarray:
         """Maps pixels in [0, 255] to this backbone's input convention.
 
@@ -108,13 +136,17 @@ class BackboneSpec:
             float32 of the same shape, by ``preprocessing``:
             - "caffe" (VGG, ResNet): RGB->BGR, minus the ImageNet BGR means;
             - "tf" (ResNetV2, MobileNetV2): ``x / 127.5 - 1`` for every channel;
-            - "torch" (DenseNet): ``(x / 255 - mean) / std`` with the ImageNet RGB statistics.
+            - "torch" (DenseNet, EfficientNet, EfficientNetV2-B0..B3, ConvNeXt): ``(x / 255 - mean) / std``
+              with the ImageNet RGB statistics;
+            - "tf128" (EfficientNetV2-S/M/L): ``x / 128 - 1`` for every channel.
             For 1 or 2 channels each channel is treated as a gray level (the mean of the
             three means, and of the three deviations); channels after the third are
             centred at 127.5 (scaled as the others).
         """
         if self.preprocessing == "tf":
             return keras.ops.cast(images, "float32") / 127.5 - 1.0
+        if self.preprocessing == "tf128":
+            return keras.ops.cast(images, "float32") / 128.0 - 1.0
         if self.preprocessing == "torch":
             return torch_preprocess(images)
         return caffe_preprocess(images)
@@ -153,33 +185,48 @@ def torch_preprocess(images):
 def encoder_layers(name: str) -> dict[str, str]:
     """Layer name -> stage of ``name``'s encoder by the stride rule (``BackboneSpec.stage_of``), read from
     the Keras model built once at 224x224 with random weights (cached for the process). Layers Keras
-    names by a counter (a few paddings) have other names in each model; they hold no weights and
+    names by a counter (paddings, activations) have other names in each model; they hold no weights and
     count as ``decoder`` there."""
+    return {layer: STAGES[max(0, stride_out.bit_length() - 2)] for layer, (_, stride_out) in
+            _encoder_layout(name)}
+
+
+def layer_strides(name: str) -> dict[str, tuple[int, int]]:
+    """Layer name -> (stride of its input, stride of its output) in ``name``'s Keras model (first input of
+    a merge; a padding or other odd-sized map counts at the stride before it)."""
     return dict(_encoder_layout(name))
 
 
 @functools.lru_cache(maxsize=None)
-def _encoder_layout(name: str) -> tuple[tuple[str, str], ...]:
+def _encoder_layout(name: str) -> tuple[tuple[str, tuple[int, int]], ...]:
     spec = get_backbone(name)
     model = spec.constructor(include_top=False, weights=None, input_shape=(224, 224, 3))
-    stages, current = [], "stage1"
+
+    def stride(tensor, previous: int) -> int:
+        shape = tensor.shape
+        value = 224 / shape[1] if len(shape) == 4 else 0
+        return int(value) if value in (1, 2, 4, 8, 16, 32) else previous
+
+    layout, current = [], 1
     for layer in model.layers[1:]:
-        stride = 224 / layer.output.shape[1] if len(layer.output.shape) == 4 else 0
-        if stride in (1, 2, 4, 8, 16, 32):
-            current = STAGES[max(0, int(stride).bit_length() - 2)]
-        stages.append((layer.name, current))
-    return tuple(stages)
+        source = layer.input[0] if isinstance(layer.input, (list, tuple)) else layer.input
+        stride_in = stride(source, current)
+        current = stride(layer.output, stride_in)
+        layout.append((layer.name, (stride_in, current)))
+    return tuple(layout)
 
 
 def _keras_family(name: str, constructor, features: dict[int, str], first_conv: str, preprocessing: str,
                   notop: str, top: str, stage_prefixes: Mapping[str, tuple[str, ...]] | None = None,
-                  marker: str = "") -> BackboneSpec:
+                  marker: str = "", **extra) -> BackboneSpec:
     """A backbone with a pooled classifier whose FCN skips are its features at 8, 16, 32, and whose
-    stages follow the stride rule unless ``stage_prefixes`` names them."""
+    stages follow the stride rule unless ``stage_prefixes`` names them; ``extra``: further
+    ``BackboneSpec`` fields."""
     return BackboneSpec(name=name, constructor=constructor, features=features,
                         fcn_features={s: features[s] for s in (8, 16, 32)}, stage_prefixes=stage_prefixes or {},
                         first_conv=first_conv, top_dense=(), weights_notop=notop, weights_top=top,
-                        top_marker="predictions", preprocessing=preprocessing, marker=marker)
+                        top_marker=extra.pop("top_marker", "predictions"), preprocessing=preprocessing,
+                        marker=marker, **extra)
 
 
 # ResNet stage names (conv1_x .. conv5_x), shared by the v1 and v2 families
@@ -210,6 +257,7 @@ VGG16 = BackboneSpec(
     weights_notop="vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
     weights_top="vgg16_weights_tf_dim_ordering_tf_kernels.h5",
     top_marker="fc1",
+    dilatable=True,
 )
 
 RESNET50 = BackboneSpec(
@@ -229,6 +277,7 @@ RESNET50 = BackboneSpec(
     weights_notop="resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
     weights_top="resnet50_weights_tf_dim_ordering_tf_kernels.h5",
     top_marker="predictions",
+    dilatable=True,
 )
 
 # The other keras.applications families (features: the deepest layer at each stride, read from the Keras
@@ -248,7 +297,7 @@ RESNET101 = _keras_family(
     'conv1_conv', "caffe",
     "resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5",
     "resnet101_weights_tf_dim_ordering_tf_kernels.h5",
-    stage_prefixes=_RESNET_STAGES,
+    stage_prefixes=_RESNET_STAGES, dilatable=True,
 )
 RESNET152 = _keras_family(
     "resnet152", keras.applications.ResNet152,
@@ -256,7 +305,7 @@ RESNET152 = _keras_family(
     'conv1_conv', "caffe",
     "resnet152_weights_tf_dim_ordering_tf_kernels_notop.h5",
     "resnet152_weights_tf_dim_ordering_tf_kernels.h5",
-    stage_prefixes=_RESNET_STAGES,
+    stage_prefixes=_RESNET_STAGES, dilatable=True,
 )
 RESNET50V2 = _keras_family(
     "resnet50v2", keras.applications.ResNet50V2,
@@ -314,9 +363,77 @@ MOBILENETV2 = _keras_family(
     "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5",
 )
 
+
+# EfficientNet (Tan & Le 2019). Keras rescales and normalises inside the graph; zoo leaves those two layers out
+# (graph_start) and does the same "torch" normalisation outside, as Keras' ImageNet file holds it: the
+# Normalization layer stores the RGB means and, as variance, the deviations themselves, which an extra
+# Rescaling by 1 / sqrt(std) corrects (keras.applications.efficientnet; tensorflow/tensorflow#49930).
+_EFFICIENTNET_FILE_NORMALIZATION = (_TORCH_MEAN_RGB, _TORCH_STD_RGB)
+_EFFICIENTNET_FEATURES = {2: "block2a_expand_activation", 4: "block3a_expand_activation",
+                          8: "block4a_expand_activation", 16: "block6a_expand_activation", 32: "top_activation"}
+EFFICIENTNETS = [
+    _keras_family(f"efficientnet{variant}", getattr(keras.applications, f"EfficientNet{variant.upper()}"),
+                  _EFFICIENTNET_FEATURES, "stem_conv", "torch", f"efficientnet{variant}_notop.h5",
+                  f"efficientnet{variant}.h5", graph_start="stem_conv_pad",
+                  file_normalization=_EFFICIENTNET_FILE_NORMALIZATION)
+    for variant in ("b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7")
+]
+
+# EfficientNetV2 (Tan & Le 2021), built without Keras' in-graph preprocessing: B0-B3 normalise as "torch",
+# S/M/L rescale to [-1, 1] by x / 128 - 1 ("tf128").
+_V2_EARLY = {"b0": ("block1a_project_activation", "block2b_add"), "b1": ("block1b_add", "block2c_add"),
+             "b2": ("block1b_add", "block2c_add"), "b3": ("block1b_add", "block2c_add"),
+             "s": ("block1b_add", "block2d_add"), "m": ("block1c_add", "block2e_add"),
+             "l": ("block1d_add", "block2g_add")}
+EFFICIENTNETV2S = [
+    _keras_family(f"efficientnetv2{variant}",
+                  functools.partial(getattr(keras.applications, f"EfficientNetV2{variant.upper()}"),
+                                    include_preprocessing=False),
+                  {2: early[0], 4: early[1], 8: "block4a_expand_activation", 16: "block6a_expand_activation",
+                   32: "top_activation"},
+                  "stem_conv", "torch" if variant.startswith("b") else "tf128",
+                  f"efficientnetv2-{variant}_notop.h5", f"efficientnetv2-{variant}.h5")
+    for variant, early in _V2_EARLY.items()
+]
+
+# MobileNetV3 (Howard et al. 2019), without its in-graph Rescaling ("tf" outside). Its activations are
+# operations without layers of their own, so the features are the inputs of the stride-2 blocks' paddings.
+# Its classifier ends in a convolution and hard-swish after pooling: no class maps.
+MOBILENETV3S = [
+    _keras_family(f"mobilenetv3{size.lower()}",
+                  functools.partial(getattr(keras.applications, f"MobileNetV3{size}"), include_preprocessing=False),
+                  {stride: f"expanded_conv{block}_depthwise_pad:input" for stride, block in zip((2, 4, 8, 16), blocks)}
+                  | {32: OUTPUT_REF},
+                  "conv", "tf", f"weights_mobilenet_v3_{size.lower()}_224_1.0_float_no_top_v2.h5",
+                  f"weights_mobilenet_v3_{size.lower()}_224_1.0_float.h5", top_marker="Logits", classifier="")
+    for size, blocks in (("Small", ("", "_1", "_3", "_8")), ("Large", ("_1", "_3", "_6", "_12")))
+]
+
+
+# ConvNeXt (Liu et al. 2022), without its in-graph normalisation ("torch" outside). Its stem is a 4x4 stride-4
+# convolution (no stride-2 map: the decoders upsample without a skip there), its stages are nested models and
+# residual additions, and the no-top model ends in a LayerNormalization that zoo leaves out (the stride-32
+# feature is the last block's output, as at strides 4-16). Its classifier normalises after pooling: no class maps.
+def _convnext(size: str) -> BackboneSpec:
+    prefix = f"convnext_{size.lower()}"
+    return _keras_family(
+        f"convnext{size.lower()}",
+        functools.partial(getattr(keras.applications, f"ConvNeXt{size}"), include_preprocessing=False),
+        {4: f"{prefix}_downsampling_block_0:input", 8: f"{prefix}_downsampling_block_1:input",
+         16: f"{prefix}_downsampling_block_2:input", 32: f"{OUTPUT_REF}:input"},
+        f"{prefix}_stem", "torch", f"{prefix}_notop.h5", f"{prefix}.h5",
+        stage_prefixes={"stage1": (f"{prefix}_stem",), "stage2": (f"{prefix}_stage_0_",),
+                        **{f"stage{k + 3}": (f"{prefix}_downsampling_block_{k}", f"{prefix}_stage_{k + 1}_")
+                           for k in range(3)}},
+        top_marker=f"{prefix}_head_dense", classifier="", grouped_depthwise=True)
+
+
+CONVNEXTS = [_convnext(size) for size in ("Tiny", "Small", "Base", "Large")]
+
 BACKBONES: dict[str, BackboneSpec] = {spec.name: spec for spec in (
     VGG16, VGG19, RESNET50, RESNET101, RESNET152, RESNET50V2, RESNET101V2, RESNET152V2,
-    DENSENET121, DENSENET169, DENSENET201, MOBILENETV2)}
+    DENSENET121, DENSENET169, DENSENET201, MOBILENETV2, *MOBILENETV3S, *EFFICIENTNETS, *EFFICIENTNETV2S,
+    *CONVNEXTS)}
 
 
 def get_backbone(name: str) -> BackboneSpec:

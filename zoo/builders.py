@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from zoo.decoders import (deeplabv3plus_decoder, fcn_decoder, fpn_decoder, heatmap_head, linknet_decoder,
-                          pspnet_decoder, unet_decoder)
+                          pspnet_decoder, unet_decoder, unetplusplus_decoder)
 from zoo.encoder import build_encoder
 from zoo.freezing import freeze_encoder
 from zoo.layers import ResizeBilinear2x
@@ -163,6 +163,23 @@ def unet(
     return _finish(encoder, outputs, activation, encoder_freeze, name or f"unet_{backbone}")
 
 
+def unetplusplus(
+    backbone: str = "resnet50",
+    num_classes: int = 1,
+    input_shape=(None, None, 3),
+    encoder_weights="imagenet",
+    encoder_freeze: bool = False,
+    activation: str | None = None,
+    name: str | None = None,
+    decoder_filters: Sequence[int] = (256, 128, 64, 32, 16),
+) -> keras.Model:
+    """UNet++ (Zhou et al. 2018): U-Net with nested, dense skip pathways; ``zoo.decoders.unetplusplus``.
+    Arguments and output as ``unet`` (bilinear upsampling, no deep supervision)."""
+    decode = functools.partial(unetplusplus_decoder, decoder_filters=decoder_filters)
+    return _decoder_model("unetplusplus", backbone, num_classes, input_shape, encoder_weights, encoder_freeze,
+                          activation, name, decode, 1)
+
+
 def simple_baseline(
     backbone: str = "resnet50",
     num_keypoints: int = 17,
@@ -199,11 +216,12 @@ def simple_baseline(
 
 
 def _decoder_model(kind: str, backbone: str, num_classes: int, input_shape, encoder_weights, encoder_freeze: bool,
-                   activation, name: str | None, decode: Callable, stride: int) -> keras.Model:
-    """A segmentation model: encoder, ``decode(features)`` at ``stride``, 1x1 class scores, bilinear
-    upsampling to the input size."""
+                   activation, name: str | None, decode: Callable, stride: int, output_stride: int = 32) -> keras.Model:
+    """A segmentation model: encoder (dilated past ``output_stride``), ``decode(features)`` at ``stride``,
+    1x1 class scores, bilinear upsampling to the input size."""
     _check_common(num_classes, "num_classes", activation)
-    encoder = build_encoder(backbone, input_shape, encoder_weights, what=f"{kind} on {backbone}")
+    encoder = build_encoder(backbone, input_shape, encoder_weights, what=f"{kind} on {backbone}",
+                            output_stride=output_stride)
     x = decode(encoder.features)
     if stride == 1:
         outputs = keras.layers.Conv2D(num_classes, 1, dtype="float32", name="logits")(x)
@@ -265,18 +283,27 @@ def pspnet(
     encoder_freeze: bool = False,
     activation: str | None = None,
     name: str | None = None,
-    feature_stride: int = 8,
+    feature_stride: int | None = None,
     psp_channels: int = 512,
     dropout: float = 0.2,
+    output_stride: int = 32,
 ) -> keras.Model:
     """PSPNet (Zhao et al. 2017): the pyramid pooling module (bins 1, 2, 3, 6) on the encoder's
-    features at ``feature_stride`` (8, as segmentation_models; the paper uses a dilated ResNet at
-    stride 8); ``zoo.decoders.pspnet``. Scores upsampled ``feature_stride`` x (bilinear). Other
-    arguments as ``unet``; ``psp_channels`` (512) and ``dropout`` (0.2) as the paper."""
+    features at ``feature_stride``; ``zoo.decoders.pspnet``. Scores upsampled ``feature_stride`` x
+    (bilinear).
+
+    Two settings: the paper's, a dilated ResNet whose deepest features stay at stride 8
+    (``output_stride=8``, on backbones with dilatable stages: ResNet50/101/152, VGG16/19); and
+    segmentation_models' default (``output_stride=32``, here the default too), the encoder's
+    stride-8 features with the deeper stages left out, which is far cheaper. ``feature_stride``:
+    None takes ``output_stride`` when dilated, else 8. Other arguments as ``unet``;
+    ``psp_channels`` (512) and ``dropout`` (0.2) as the paper."""
+    if feature_stride is None:
+        feature_stride = output_stride if output_stride < 32 else 8
     decode = functools.partial(pspnet_decoder, feature_stride=feature_stride, psp_channels=psp_channels,
                                dropout=dropout)
     return _decoder_model("pspnet", backbone, num_classes, input_shape, encoder_weights, encoder_freeze, activation,
-                          name, decode, feature_stride)
+                          name, decode, feature_stride, output_stride)
 
 
 def deeplabv3plus(
@@ -287,18 +314,27 @@ def deeplabv3plus(
     encoder_freeze: bool = False,
     activation: str | None = None,
     name: str | None = None,
-    atrous_rates: Sequence[int] = (3, 6, 9),
+    atrous_rates: Sequence[int] | None = None,
     aspp_channels: int = 256,
     dropout: float = 0.1,
+    output_stride: int | None = None,
 ) -> keras.Model:
-    """DeepLabV3+ (Chen et al. 2018): ASPP on the stride-32 features, fused with the stride-4
-    features; ``zoo.decoders.deeplab``. Scores at stride 4, upsampled 4x (bilinear). The paper's
-    rates (6, 12, 18) are for output stride 16; they are halved at stride 32 (dilated encoders
-    are not built yet). Other arguments as ``unet``."""
-    decode = functools.partial(deeplabv3plus_decoder, atrous_rates=tuple(atrous_rates), aspp_channels=aspp_channels,
-                               dropout=dropout)
+    """DeepLabV3+ (Chen et al. 2018): ASPP on the deepest features, fused with the stride-4
+    features; ``zoo.decoders.deeplab``. Scores at stride 4, upsampled 4x (bilinear).
+
+    ``output_stride``: None gives the paper's 16 on backbones with dilatable stages (ResNet50/101/152,
+    VGG16/19: the last stage runs dilated with the same weights) and 32 on the others; 8 and 16
+    where dilatable, 32 anywhere. ``atrous_rates``: None gives the paper's (6, 12, 18) at stride 16,
+    scaled to the deepest stride ((12, 24, 36) at 8, (3, 6, 9) at 32) to cover the same image area.
+    Other arguments as ``unet``."""
+    if output_stride is None:
+        from zoo.backbones import get_backbone
+
+        output_stride = 16 if get_backbone(backbone).dilatable else 32
+    decode = functools.partial(deeplabv3plus_decoder, atrous_rates=None if atrous_rates is None else tuple(atrous_rates),
+                               aspp_channels=aspp_channels, dropout=dropout)
     return _decoder_model("deeplabv3plus", backbone, num_classes, input_shape, encoder_weights, encoder_freeze,
-                          activation, name, decode, 4)
+                          activation, name, decode, 4, output_stride)
 
 
 BUILDERS: dict[str, Callable[..., keras.Model]] = {
@@ -310,6 +346,7 @@ BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "linknet": linknet,
     "pspnet": pspnet,
     "deeplabv3plus": deeplabv3plus,
+    "unetplusplus": unetplusplus,
     "simple_baseline": simple_baseline,
 }
 

@@ -12,8 +12,8 @@ same weights slid over a larger image give a map of class scores instead of one 
   window's scores also use the context the padded convolutions see around it: they are
   not the classifier's scores on a 224x224 crop. The input must be at least 224 px on
   each side.
-- Backbones whose classifier averages the stride-32 features (ResNet50: global average
-  pooling -> predictions): the class layer becomes a 1x1 convolution on those features,
+- Backbones whose classifier averages the stride-32 features (ResNet50, DenseNet,
+  MobileNetV2, EfficientNet: global average pooling -> predictions): the class layer becomes a 1x1 convolution on those features,
   a map at stride 32 whose spatial mean equals the classifier's logits (a linear layer
   commutes with the average; with ``activation=None``).
 """
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import keras
 
-from zoo.backbones import get_backbone
+from zoo.backbones import BACKBONES, get_backbone
 from zoo.encoder import build_encoder
 
 ACTIVATIONS = (None, "softmax")
@@ -52,6 +52,11 @@ def class_maps(backbone: str = "vgg16", encoder_weights="imagenet", input_shape=
         raise ValueError(f"activation must be one of {ACTIVATIONS} (None gives logits), got {activation!r}")
     spec = get_backbone(backbone)
     what = f"class_maps on {spec.name}"
+    if not spec.classifier:
+        able = sorted(name for name, other in BACKBONES.items() if other.classifier)
+        raise ValueError(f"{what}: its ImageNet classifier is not linear after pooling (MobileNetV3: a convolution "
+                         "and hard-swish; ConvNeXt: a LayerNormalization), so no map of class scores equals it; "
+                         f"use one of {', '.join(able)}")
     if spec.top_dense:
         smallest = 32 * spec.classifier_window
         for size in tuple(input_shape)[:2]:

@@ -5,6 +5,12 @@ sub-model), so stages can be frozen layer by layer and features picked by name.
 Pretrained weights are read into a 3-channel reference copy of the backbone and
 copied over layer by layer; the first convolution is adapted when the input has a
 channel count other than 3 (``zoo.backbones.adapt_first_kernel``).
+
+Where the Keras model has to change (in-graph preprocessing left out, ``BackboneSpec.graph_start``;
+the last stages dilated for ``output_stride`` 8 or 16; grouped depthwise convolutions as
+``DepthwiseConv2D``, ``BackboneSpec.grouped_depthwise``), it is built once and cloned onto the input
+with ``keras.models.clone_model``, each layer rebuilt from its (changed) config: the same layers and
+names, so the same weights load.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import keras
 import numpy as np
 
 from zoo import weights as weights_store
-from zoo.backbones import BackboneSpec, adapt_first_kernel, get_backbone
+from zoo.backbones import BACKBONES, OUTPUT_REF, BackboneSpec, adapt_first_kernel, get_backbone, layer_strides
 from zoo.layers import InputSizeCheck, check_spatial_size
 
 
@@ -35,6 +41,7 @@ class Encoder:
         top_weights: Dense layer name -> [kernel, bias] from a with-top weights
             file (``fc1``, ``fc2`` for VGG16), empty if none were loaded.
         weights_source: the file the encoder weights came from, or None.
+        output_stride: the stride of the deepest features (32, or 16 / 8 when dilated).
     """
 
     inputs: keras.KerasTensor
@@ -43,6 +50,10 @@ class Encoder:
     fcn_features: dict[int, keras.KerasTensor]
     top_weights: dict[str, list[np.ndarray]]
     weights_source: Path | None
+    output_stride: int = 32
+
+
+OUTPUT_STRIDES = (8, 16, 32)
 
 
 def validate_input_shape(input_shape, spec: BackboneSpec, what: str) -> tuple:
@@ -104,7 +115,24 @@ def load_pretrained(spec: BackboneSpec, path: Path) -> dict[str, list[np.ndarray
             f"weights file {path} does not fit backbone {spec.name!r} "
             f"({'with' if has_top else 'without'} top): {err}"
         ) from err
+    if spec.file_normalization is not None:
+        _check_file_normalization(spec, path, reference)
     return {layer.name: layer.get_weights() for layer in reference.layers if layer.weights}
+
+
+def _check_file_normalization(spec: BackboneSpec, path: Path, reference: keras.Model) -> None:
+    """Refuses a file whose in-graph Normalization (left out of zoo's encoder) is not the one
+    ``spec.preprocessing`` stands in for."""
+    expected = [np.asarray(v, "float32") for v in spec.file_normalization]
+    for layer in reference.layers:
+        if isinstance(layer, keras.layers.Normalization) and layer.weights:
+            found = [np.asarray(w, "float32").reshape(-1) for w in layer.get_weights()[:2]]
+            if not all(f.shape == e.shape and np.allclose(f, e, atol=1e-6) for f, e in zip(found, expected)):
+                raise ValueError(
+                    f"weights file {path}: its input Normalization holds mean {found[0].tolist()} and variance "
+                    f"{found[1].tolist()}, but zoo's {spec.preprocessing!r} preprocessing for {spec.name!r} stands "
+                    f"in for mean {expected[0].tolist()} and variance {expected[1].tolist()} (Keras' ImageNet file); "
+                    "use that file, or a file fine-tuned from it")
 
 
 def resolve_weights(spec: BackboneSpec, encoder_weights, want_top: bool, classifier: bool = False) -> Path | None:
@@ -132,6 +160,79 @@ def resolve_weights(spec: BackboneSpec, encoder_weights, want_top: bool, classif
     )
 
 
+def resolve_feature(net: keras.Model, ref: str) -> keras.KerasTensor:
+    """The tensor a ``BackboneSpec.features`` reference names in ``net`` (see ``zoo.backbones.OUTPUT_REF``)."""
+    name, _, port = ref.partition(":")
+    if name == OUTPUT_REF:
+        return net.layers[-1].input if port == "input" else net.outputs[0]
+    layer = net.get_layer(name)
+    return layer.input if port == "input" else layer.output
+
+
+def _dilation_plan(spec: BackboneSpec, output_stride: int) -> dict[str, tuple[bool, int]]:
+    """Layer name -> (keeps its resolution, dilation rate) for the layers past ``output_stride``.
+
+    The atrous rule (Chen et al., DeepLab): a layer that would halve the resolution past
+    ``output_stride`` keeps it (strides 1; a max pooling becomes 3x3, stride 1, "same", as in
+    DeepLab-v1's VGG); every convolution wider than 1x1 whose input would be at stride ``s >
+    output_stride`` is dilated by ``s / output_stride``, so it samples the image as before.
+    """
+    plan = {}
+    for name, (stride_in, stride_out) in layer_strides(spec.name).items():
+        keep = stride_out > stride_in and stride_out > output_stride
+        rate = stride_in // output_stride if stride_in > output_stride else 1
+        if keep or rate > 1:
+            plan[name] = (keep, rate)
+    return plan
+
+
+def _rebuilt(layer: keras.layers.Layer, keep: bool, rate: int) -> keras.layers.Layer:
+    """A new layer from ``layer``'s config, without its stride (``keep``) and dilated by ``rate``; a
+    grouped convolution with one input channel per group becomes a ``DepthwiseConv2D``."""
+    config = layer.get_config()
+    if _is_grouped_depthwise(layer):
+        depthwise = {key: config[key] for key in ("name", "kernel_size", "strides", "padding", "dilation_rate",
+                                                  "use_bias", "activation", "trainable", "dtype")}
+        depthwise.update(depth_multiplier=1, depthwise_initializer=config["kernel_initializer"],
+                         bias_initializer=config["bias_initializer"])
+        layer = keras.layers.DepthwiseConv2D(**depthwise)
+        config = layer.get_config()
+    if keep:
+        if isinstance(layer, keras.layers.MaxPooling2D):
+            config.update(pool_size=(3, 3), strides=(1, 1), padding="same")
+        elif isinstance(layer, keras.layers.Conv2D):
+            config["strides"] = (1, 1)
+        else:
+            raise ValueError(f"cannot dilate: layer {layer.name!r} ({type(layer).__name__}) halves the resolution")
+    if rate > 1 and isinstance(layer, keras.layers.Conv2D) and max(config["kernel_size"]) > 1:
+        if config.get("padding") != "same":
+            raise ValueError(f"cannot dilate: convolution {layer.name!r} pads {config.get('padding')!r}, not 'same'")
+        config["dilation_rate"] = (rate, rate)
+    return layer.__class__.from_config(config)
+
+
+def _is_grouped_depthwise(layer) -> bool:
+    """A Keras ``Conv2D`` whose groups each hold one input channel and one filter."""
+    return (type(layer) is keras.layers.Conv2D and layer.groups > 1 and layer.groups == layer.filters
+            and layer.kernel.shape[2] == 1)
+
+
+def _build_net(spec: BackboneSpec, x: keras.KerasTensor, shape: tuple, output_stride: int) -> keras.Model:
+    """The Keras model of ``spec`` on ``x``: as Keras builds it, or cloned without its in-graph
+    preprocessing, with its last stages dilated and grouped depthwise convolutions as
+    ``DepthwiseConv2D`` (module docstring)."""
+    if not spec.graph_start and output_stride == 32 and not spec.grouped_depthwise:
+        return spec.constructor(include_top=False, weights=None, input_tensor=x)
+    full = spec.constructor(include_top=False, weights=None, input_shape=shape)
+    start = full.get_layer(spec.graph_start).input if spec.graph_start else full.inputs[0]
+    plan = _dilation_plan(spec, output_stride) if output_stride != 32 else {}
+
+    def rebuild(layer):
+        return _rebuilt(layer, *plan.get(layer.name, (False, 1)))
+
+    return keras.models.clone_model(keras.Model(start, full.outputs[0]), input_tensors=x, clone_function=rebuild)
+
+
 def build_encoder(
     backbone: str,
     input_shape,
@@ -139,6 +240,7 @@ def build_encoder(
     want_top: bool = False,
     what: str = "this model",
     classifier: bool = False,
+    output_stride: int = 32,
 ) -> Encoder:
     """Builds ``backbone``'s encoder on a new ``images`` input and loads its weights.
 
@@ -150,23 +252,36 @@ def build_encoder(
         what: model description for error messages.
         classifier: read the whole ImageNet classifier (``spec.top_dense`` and
             ``spec.classifier``); a weights file without it is refused.
+        output_stride: 32 (as pretrained), or 16 / 8 on backbones with ``spec.dilatable``:
+            the stages past it keep their resolution and run dilated with the same weights
+            (``_dilation_plan``); ``features`` then end at that stride.
+
+    The input check layer (``zoo.layers.InputSizeCheck``) records the backbone's name, which
+    ``zoo.freezing.model_backbone`` reads back.
     """
     spec = get_backbone(backbone)
     shape = validate_input_shape(input_shape, spec, what)
+    if output_stride not in OUTPUT_STRIDES:
+        raise ValueError(f"output_stride must be one of {OUTPUT_STRIDES}, got {output_stride!r}")
+    if output_stride != 32 and not spec.dilatable:
+        dilatable = sorted(name for name, other in BACKBONES.items() if other.dilatable)
+        raise ValueError(f"output_stride={output_stride} needs a backbone whose last stages can run dilated "
+                         f"({', '.join(dilatable)}); {spec.name!r} runs at 32 only")
     path = resolve_weights(spec, encoder_weights, want_top, classifier)
 
     inputs = keras.Input(shape=shape, name="images")
-    x = inputs
-    if shape[0] is None or shape[1] is None:
-        x = InputSizeCheck(spec.divisor, what, name="input_size_check")(x)
+    x = InputSizeCheck(spec.divisor, what, backbone=spec.name, name="input_size_check")(inputs)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*input channels.*")
-        net = spec.constructor(include_top=False, weights=None, input_tensor=x)
+        net = _build_net(spec, x, shape, output_stride)
 
+    features = {s: resolve_feature(net, ref) for s, ref in spec.features.items()}
+    fcn_features = {s: resolve_feature(net, ref) for s, ref in spec.fcn_features.items()}
     top: dict[str, list[np.ndarray]] = {}
     if path is not None:
         loaded = load_pretrained(spec, path)
-        for layer in net.layers:
+        used = keras.Model(inputs, [*features.values(), *fcn_features.values()])  # not a final layer left out
+        for layer in used.layers:
             if not layer.weights:
                 continue
             if layer.name not in loaded:
@@ -174,6 +289,8 @@ def build_encoder(
             values = list(loaded[layer.name])
             if layer.name == spec.first_conv:
                 values[0] = adapt_first_kernel(values[0], shape[2])
+            if isinstance(layer, keras.layers.DepthwiseConv2D) and values[0].shape[2] == 1:  # was Conv2D(groups=C)
+                values[0] = np.swapaxes(values[0], 2, 3)
             layer.set_weights(values)
         wanted = (*spec.top_dense, spec.classifier) if classifier else spec.top_dense
         top = {name: loaded[name] for name in wanted if name in loaded}
@@ -182,11 +299,16 @@ def build_encoder(
                              f"{spec.name!r}: {what} needs the with-top file {spec.weights_top} (`python -m zoo "
                              f"weights fetch {spec.weights_top}`)")
 
+    if output_stride != 32:  # the deepest features now sit at output_stride
+        deepest = features[max(features)]
+        features = {s: t for s, t in features.items() if s < output_stride} | {output_stride: deepest}
+        fcn_features = {}
     return Encoder(
         inputs=inputs,
         spec=spec,
-        features={s: net.get_layer(n).output for s, n in spec.features.items()},
-        fcn_features={s: net.get_layer(n).output for s, n in spec.fcn_features.items()},
+        features=features,
+        fcn_features=fcn_features,
         top_weights=top,
         weights_source=path,
+        output_stride=output_stride,
     )

@@ -31,18 +31,22 @@ PARTS = STAGES + (DECODER,)
 def model_backbone(model: keras.Model) -> BackboneSpec:
     """The registry entry of the backbone inside ``model``.
 
-    Candidates are the backbones whose first convolution the model has. Members of a family
+    Models built by zoo record it in their input check layer (``zoo.layers.InputSizeCheck``).
+    For models saved before that was recorded: candidates are the backbones whose first convolution the model has. Members of a family
     share layer names (ResNet50's are all inside ResNet101) and a decoder may use only the
     first stages (PSPNet at stride 8), so each candidate is scored by how many of its feature
     layers (and its ``marker``) the model holds, then by how deep in the model they sit: the
     deeper family member wins where the shallower one's layers are also present.
     """
+    for layer in model.layers:
+        if getattr(layer, "backbone", "") in BACKBONES and type(layer).__name__ == "InputSizeCheck":
+            return BACKBONES[layer.backbone]
     order = {layer.name: index for index, layer in enumerate(model.layers)}
     scored = []
     for spec in BACKBONES.values():
         if spec.first_conv not in order:
             continue
-        held = [order[name] for name in (*spec.features.values(), spec.marker) if name in order]
+        held = [order[name] for name in (*spec.feature_layers(), spec.marker) if name in order]
         scored.append((len(held), sum(held), spec))
     if not scored:
         raise ValueError(f"model {model.name!r} has no known backbone (none of {sorted(BACKBONES)} is inside it)")

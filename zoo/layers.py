@@ -48,12 +48,16 @@ class InputSizeCheck(keras.layers.Layer):
     size fails with a message naming the size and the fix, instead of a shape
     mismatch deep inside a concatenation. Static shapes are checked in Python
     (``ValueError``); dynamic ones inside the graph (``InvalidArgumentError``).
+
+    Every zoo encoder starts with one, holding the backbone's registry name in ``backbone``
+    (``zoo.freezing.model_backbone`` reads it; models saved before it was recorded have "").
     """
 
-    def __init__(self, divisor: int = 32, what: str = "this model", **kwargs):
+    def __init__(self, divisor: int = 32, what: str = "this model", backbone: str = "", **kwargs):
         super().__init__(**kwargs)
         self.divisor = int(divisor)
         self.what = str(what)
+        self.backbone = str(backbone)
 
     def call(self, inputs):
         height, width = inputs.shape[1], inputs.shape[2]
@@ -78,7 +82,7 @@ class InputSizeCheck(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "divisor": self.divisor, "what": self.what}
+        return {**super().get_config(), "divisor": self.divisor, "what": self.what, "backbone": self.backbone}
 
 
 @keras.saving.register_keras_serializable(package="zoo")

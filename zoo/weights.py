@@ -51,8 +51,16 @@ class WeightsFile:
     backbone: str
     include_top: bool
     url: str
-    md5: str | None  # Keras' own hash; None where Keras publishes none (MobileNetV2)
+    md5: str | None  # Keras' own hash; None where Keras publishes none (MobileNetV2) or publishes a sha256
     bytes: int | None  # None where it has not been measured here (files this machine cannot download)
+    sha256: str | None = None  # where Keras publishes a sha256 instead of an md5 (ConvNeXt)
+
+    @property
+    def digest(self) -> tuple[str, str] | None:
+        """(algorithm, hex digest) Keras publishes for this file, or None."""
+        if self.sha256:
+            return "sha256", self.sha256
+        return ("md5", self.md5) if self.md5 else None
 
 
 def manifest(path: Path | None = None) -> dict[str, WeightsFile]:
@@ -93,9 +101,9 @@ def keras_cache_dirs() -> list[Path]:
     return [Path("~/.keras/models").expanduser(), Path("/tmp/.keras/models")]
 
 
-def md5sum(path: Path, chunk: int = 1 << 22) -> str:
-    """Hex md5 of a file, read in 4 MiB chunks."""
-    digest = hashlib.md5()
+def md5sum(path: Path, chunk: int = 1 << 22, algorithm: str = "md5") -> str:
+    """Hex digest (md5 unless ``algorithm`` names another hashlib algorithm) of a file, read in 4 MiB chunks."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(chunk), b""):
             digest.update(block)
@@ -111,11 +119,12 @@ def check_file(path: Path, entry: WeightsFile) -> str | None:
         return f"{path} has {size:,} bytes, expected {entry.bytes:,} (truncated or another file)"
     if size == 0:
         return f"{path} is empty"
-    if entry.md5 is None:
+    if entry.digest is None:
         return None
-    digest = md5sum(path)
-    if digest != entry.md5:
-        return f"{path} has md5 {digest}, expected {entry.md5} (corrupted or another file)"
+    algorithm, expected = entry.digest
+    digest = md5sum(path, algorithm=algorithm)
+    if digest != expected:
+        return f"{path} has {algorithm} {digest}, expected {expected} (corrupted or another file)"
     return None
 
 
@@ -147,7 +156,9 @@ def locate(name: str) -> tuple[Path | None, list[str]]:
 def _identity(entry: WeightsFile) -> str:
     """How the file is recognised, for messages."""
     size = f", {entry.bytes:,} bytes" if entry.bytes is not None else ""
-    return f"Expected md5 {entry.md5}{size}." if entry.md5 else "Keras publishes no hash for this file."
+    if entry.digest is None:
+        return "Keras publishes no hash for this file."
+    return f"Expected {entry.digest[0]} {entry.digest[1]}{size}."
 
 
 def how_to_get(entry: WeightsFile) -> str:
@@ -229,24 +240,25 @@ def resolve(name: str, download: bool = True) -> Path:
 def import_file(path: str | os.PathLike) -> Path:
     """Verifies a file obtained elsewhere against the manifest and copies it into the store.
 
-    The file is recognised by its md5 (its name may differ). Raises ValueError if it
-    matches no manifest entry.
+    The file is recognised by its hash, md5 or sha256 as Keras publishes it (its name may
+    differ). Raises ValueError if it matches no manifest entry.
     """
     source = Path(path).expanduser()
     if not source.is_file():
         raise FileNotFoundError(f"no such file: {source}")
     size = source.stat().st_size
-    candidates = [e for e in manifest().values() if e.bytes in (size, None) and e.md5]
-    digest = md5sum(source) if candidates else None
+    candidates = [e for e in manifest().values() if e.bytes in (size, None) and e.digest]
+    digests = {algorithm: md5sum(source, algorithm=algorithm) for algorithm in {e.digest[0] for e in candidates}}
     for entry in candidates:
-        if entry.md5 == digest:
+        if digests[entry.digest[0]] == entry.digest[1]:
             final = store_dir() / entry.name
             with atomic_path(final, suffix=".part") as tmp:
                 shutil.copyfile(source, tmp)
             return final
-    known = ", ".join(f"{e.name} (md5 {e.md5})" for e in manifest().values() if e.md5)
+    known = ", ".join(f"{e.name} ({e.digest[0]} {e.digest[1]})" for e in manifest().values() if e.digest)
+    seen = ", ".join(f"{a} {d}" for a, d in sorted(digests.items())) or "not computed: no manifest file has that size"
     raise ValueError(
-        f"{source} ({size:,} bytes, md5 {digest or 'not computed: no manifest file has that size'}) "
+        f"{source} ({size:,} bytes, {seen}) "
         f"is none of the known weight files: {known}. Download one of those exact files."
     )
 

@@ -5,9 +5,9 @@ Atrous spatial pyramid pooling (ASPP) on the deepest features: a 1x1 convolution
 fused by a 1x1 convolution (256 each, BatchNorm, ReLU, dropout). The result is upsampled
 to stride 4 (bilinear), concatenated with the encoder's stride-4 features reduced to 48
 channels, and refined by a 3x3 separable convolution (256). The paper's atrous rates
-are (6, 12, 18) at output stride 16; the encoders here end at stride 32 (dilated
-encoders are not built yet), so the default rates are halved, (3, 6, 9), to cover the
-same image area.
+are (6, 12, 18) at output stride 16 (a dilated encoder, ``zoo.encoder.build_encoder``'s
+``output_stride``); at other strides the default rates are scaled to cover the same image
+area: (12, 24, 36) at 8, (3, 6, 9) at 32 (encoders that cannot dilate).
 """
 
 from __future__ import annotations
@@ -21,14 +21,19 @@ def _bn_relu(x, name: str):
     return keras.layers.ReLU(name=f"{name}_relu")(batch_norm(f"{name}_bn")(x))
 
 
-def deeplabv3plus_decoder(features: dict[int, keras.KerasTensor], atrous_rates=(3, 6, 9), aspp_channels: int = 256,
+PAPER_RATES = (6, 12, 18)  # at output stride 16
+
+
+def deeplabv3plus_decoder(features: dict[int, keras.KerasTensor], atrous_rates=None, aspp_channels: int = 256,
                           low_level_channels: int = 48, decoder_channels: int = 256,
                           dropout: float = 0.1) -> keras.KerasTensor:
     """Builds the DeepLabV3+ decoder.
 
     Args:
-        features: stride -> encoder tensor; needs 32 and 4.
-        atrous_rates: dilation rates of the three separable ASPP branches (at stride 32).
+        features: stride -> encoder tensor; needs 4 and a deeper stride (8, 16 or 32: the
+            deepest is used).
+        atrous_rates: dilation rates of the three separable ASPP branches at the deepest
+            stride; None: ``PAPER_RATES`` scaled by 16 / that stride.
         aspp_channels: width of every ASPP branch and of its fusion.
         low_level_channels: width the stride-4 features are reduced to.
         decoder_channels: width of the refining separable convolution.
@@ -37,9 +42,12 @@ def deeplabv3plus_decoder(features: dict[int, keras.KerasTensor], atrous_rates=(
     Returns:
         ``[batch, H/4, W/4, decoder_channels]``.
     """
-    if 4 not in features or 32 not in features:
-        raise ValueError("DeepLabV3+ needs encoder features at strides 4 and 32")
-    x = features[32]
+    deepest = max(features)
+    if 4 not in features or deepest < 8:
+        raise ValueError(f"DeepLabV3+ needs encoder features at stride 4 and deeper; got strides {sorted(features)}")
+    if atrous_rates is None:
+        atrous_rates = tuple(max(1, rate * 16 // deepest) for rate in PAPER_RATES)
+    x = features[deepest]
     branches = [_bn_relu(keras.layers.Conv2D(aspp_channels, 1, use_bias=False, name="aspp_1x1_conv")(x), "aspp_1x1")]
     for rate in atrous_rates:
         name = f"aspp_rate{rate}"
@@ -52,7 +60,7 @@ def deeplabv3plus_decoder(features: dict[int, keras.KerasTensor], atrous_rates=(
     y = keras.layers.Concatenate(name="aspp_concat")(branches)
     y = _bn_relu(keras.layers.Conv2D(aspp_channels, 1, use_bias=False, name="aspp_fuse_conv")(y), "aspp_fuse")
     y = keras.layers.Dropout(dropout, name="aspp_dropout")(y)
-    y = ResizeBilinear2x(8, name="deeplab_up")(y)  # stride 32 -> 4
+    y = ResizeBilinear2x(deepest // 4, name="deeplab_up")(y)  # deepest stride -> 4
     low = _bn_relu(keras.layers.Conv2D(low_level_channels, 1, use_bias=False, name="deeplab_low_conv")(features[4]),
                    "deeplab_low")
     y = keras.layers.Concatenate(name="deeplab_concat")([y, low])

@@ -4,9 +4,9 @@ The features at ``feature_stride`` are average-pooled into 1x1, 2x2, 3x3 and 6x6
 (adaptive: the bins cover any feature size, ``zoo.layers.AdaptiveAveragePool``), each
 reduced by a 1x1 convolution to a quarter of the channels, upsampled back (bilinear) and
 concatenated with the features; a 3x3 convolution (512) with BatchNorm and ReLU and
-dropout follow. The paper runs a dilated ResNet at stride 8; without dilated encoders
-(not built yet) the default, as in segmentation_models, takes the encoder's stride-8
-features, so the deeper stages are not part of the model.
+dropout follow. The paper runs a dilated ResNet whose deepest features stay at stride 8
+(``zoo.pspnet(output_stride=8)``); segmentation_models' default, and ours, takes an
+undilated encoder's stride-8 features, so the deeper stages are not part of the model.
 """
 
 from __future__ import annotations

@@ -64,7 +64,32 @@ def _tf2onnx():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             patch_tf2onnx()
+    _register_erfc()
     return tf2onnx
+
+
+def _register_erfc() -> None:
+    """Teaches tf2onnx TensorFlow's ``Erfc`` (the exact GELU of ConvNeXt lowers to ``0.5 x erfc(-x / sqrt 2)``),
+    which it does not map: ``erfc(x) = 1 - erf(x)``, ONNX ``Erf`` (opset 9+) and ``Sub``. Registered once."""
+    from tf2onnx import utils
+    from tf2onnx.handler import tf_op
+
+    if getattr(_register_erfc, "done", False):
+        return
+
+    @tf_op("Erfc")
+    class Erfc:  # noqa: F841 (registered by the decorator)
+        @classmethod
+        def version_9(cls, ctx, node, **kwargs):
+            dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(node.input[0]))
+            erf = ctx.make_node("Erf", [node.input[0]])
+            one = ctx.make_const(utils.make_name(f"{node.name}_one"), np.array(1, dtype=dtype))
+            shapes, dtypes = node.output_shapes, node.output_dtypes
+            ctx.remove_node(node.name)
+            ctx.make_node("Sub", [one.output[0], erf.output[0]], outputs=node.output, name=node.name,
+                          shapes=shapes, dtypes=dtypes)
+
+    _register_erfc.done = True
 
 
 def check_opset(opset: int) -> int:

@@ -14,7 +14,9 @@ import numpy as np
 
 from zoo.tasks.base import NetworkSpec
 
-MODELS = ("unet", "fcn8s", "fcn16s", "fcn32s", "fpn", "linknet", "pspnet", "deeplabv3plus")  # zoo.BUILDERS
+MODELS = ("unet", "fcn8s", "fcn16s", "fcn32s", "fpn", "linknet", "pspnet", "deeplabv3plus",
+          "unetplusplus")  # zoo.BUILDERS
+DILATED_MODELS = ("pspnet", "deeplabv3plus")  # the builders that take output_stride
 
 
 class SegmentationSettings(Protocol):
@@ -40,6 +42,7 @@ class SegmentationSettings(Protocol):
     train_split: str | None
     val_split: str | None
     data_dir: str | None
+    output_stride: int | None  # pspnet / deeplabv3plus only; None: the builder's default
 
 
 def check_label_settings(num_classes: int, ignore_index: int, origin: str) -> None:
@@ -63,6 +66,17 @@ def check_label_settings(num_classes: int, ignore_index: int, origin: str) -> No
 def validate(settings: SegmentationSettings) -> None:
     """The segmentation settings' own checks, before any data is read (``check`` runs them too).
     Raises ValueError naming the flag and the fix."""
+    if settings.output_stride is not None:
+        if settings.model not in DILATED_MODELS:
+            raise ValueError(f"--output-stride is for {' and '.join(DILATED_MODELS)}; --model {settings.model} runs its "
+                             "encoder at stride 32 (drop --output-stride)")
+        from zoo.backbones import BACKBONES
+
+        spec = BACKBONES.get(settings.backbone)
+        if settings.output_stride != 32 and spec is not None and not spec.dilatable:
+            able = ", ".join(sorted(n for n, b in BACKBONES.items() if b.dilatable))
+            raise ValueError(f"--output-stride {settings.output_stride} needs a backbone whose last stages can run "
+                             f"dilated ({able}); --backbone {settings.backbone} runs at 32 only")
     if settings.binary_masks and settings.num_classes not in (None, 2):
         raise ValueError(f"--binary-masks means 2 classes (background, object) but --num-classes is "
                          f"{settings.num_classes}; drop one of them")
@@ -190,9 +204,11 @@ class SegmentationTrainer:
         return f"augmentation {self.settings.augment}"
 
     def network(self) -> NetworkSpec:
-        return NetworkSpec(self.settings.model, {"backbone": self.settings.backbone,
-                                                 "num_classes": self.source.num_classes,
-                                                 "input_shape": (*self.input_size, self.channels)})
+        kwargs = {"backbone": self.settings.backbone, "num_classes": self.source.num_classes,
+                  "input_shape": (*self.input_size, self.channels)}
+        if self.settings.output_stride is not None:
+            kwargs["output_stride"] = self.settings.output_stride
+        return NetworkSpec(self.settings.model, kwargs)
 
     def compile_kwargs(self) -> dict:
         from zoo.losses import SegmentationLoss, segmentation_metrics
