@@ -132,6 +132,23 @@ def build_parser(recipe: Recipe) -> argparse.ArgumentParser:
     return p
 
 
+def check_same_network(run, network) -> None:
+    """Refuses to resume a run whose stored network differs from the one these settings build now (a
+    builder default that changed since, for instance): its checkpoint holds other weights' meaning."""
+    import json
+
+    from zoo.tasks.base import NetworkSpec
+
+    stored = json.loads(run.config.read_text()).get("resolved", {}).get("network")
+    if stored is None:
+        return
+    was = NetworkSpec.from_json(stored).to_json()
+    if was != network.to_json():
+        raise ValueError(f"{run.root} was trained as {was}, but these settings build {network.to_json()} (a default "
+                         "changed since?); give the run's own values (e.g. --output-stride) to resume it, or add "
+                         "--overwrite to start again")
+
+
 @restores_keras_policy
 def main(recipe: Recipe, argv: list[str] | None = None) -> int:
     """``python -m recipes.<name> [check] [flags]``: returns the exit code."""
@@ -180,8 +197,10 @@ def train(recipe: Recipe, settings, input_size: tuple[int, int], session) -> int
         f"BatchNorm momentum {momentum:g}; {task.settings_line()}")
     train_ds = shard_by_data(task.train_data())
     val_ds = shard_by_data(task.val_data())
+    network = task.network()
+    if session.state == "resume":
+        check_same_network(run, network)
     with strategy.scope():
-        network = task.network()
         model = build_network(network, session.encoder_weights)
         compile_kwargs = {**task.compile_kwargs(), **compile_options(settings)}
     log(f"model: {model.name}, {model.count_params():,} parameters, input {(*input_size, task.channels)}, "

@@ -31,7 +31,8 @@ def write_legacy_h5(model: keras.Model, path: Path) -> dict[str, list[np.ndarray
 
 
 def randomised_backbone(constructor, include_top: bool, seed: int) -> keras.Model:
-    """A keras.applications backbone with random weights, BatchNorm statistics included."""
+    """A keras.applications backbone with random weights, BatchNorm statistics and ConvNeXt's layer scales
+    included."""
     keras.utils.set_random_seed(seed)
     shape = (224, 224, 3) if include_top else (None, None, 3)
     model = constructor(include_top=include_top, weights=None, input_shape=shape)
@@ -40,6 +41,8 @@ def randomised_backbone(constructor, include_top: bool, seed: int) -> keras.Mode
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.moving_mean.assign(rng.normal(0, 0.1, layer.moving_mean.shape).astype("float32"))
             layer.moving_variance.assign(rng.uniform(0.5, 1.5, layer.moving_variance.shape).astype("float32"))
+        if type(layer).__name__ == "LayerScale":  # ConvNeXt: Keras starts it at 1e-6, which hides every block
+            layer.gamma.assign(rng.uniform(0.5, 1.5, layer.gamma.shape).astype("float32"))
     return model
 
 

@@ -16,7 +16,7 @@ pytest.importorskip("jax")
 FAST = [("deeplabv3plus", "mobilenetv2")]  # the new layers, BatchNorm, separable and atrous convolutions
 MORE = [("unet", "vgg16"), ("fcn16s", "resnet50"), ("simple_baseline", "resnet50"), ("pspnet", "mobilenetv2"),
         ("unet", "efficientnetb0"), ("fpn", "convnexttiny"), ("linknet", "mobilenetv3small"),
-        ("deeplabv3plus", "resnet50")]  # the last four: cloned graphs, nested stems, operations as features, dilation
+        ("deeplabv3plus", "resnet50")]  # the last four: cloned graphs, nested stems, features named by inputs, dilation
 
 _UNDER_JAX = r"""
 import json, sys

@@ -29,10 +29,10 @@ def test_each_decoder_gives_full_resolution_scores_on_gray_input(builder, backbo
     assert not zoo.trainable_parts(model)["stage1"] and zoo.trainable_parts(model)["decoder"]
 
 
-@pytest.mark.parametrize("builder", DECODERS)
-def test_each_decoder_runs_at_sizes_unknown_until_called(builder):
-    model = zoo.build(builder, backbone="mobilenetv2", num_classes=2, input_shape=(None, None, 3),
-                      encoder_weights=None)
+@pytest.mark.parametrize("builder, backbone", [(b, "mobilenetv2") for b in DECODERS] + [("deeplabv3plus", "vgg16")])
+def test_each_decoder_runs_at_sizes_unknown_until_called(builder, backbone):
+    model = zoo.build(builder, backbone=backbone, num_classes=2, input_shape=(None, None, 3),
+                      encoder_weights=None)  # DeepLabV3+ on VGG16: dilated, at output stride 16
     serve = tf.function(lambda x: model(x, training=False),
                         input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
     for shape in ((1, 64, 64, 3), (2, 96, 160, 3)):
@@ -108,6 +108,8 @@ def test_deeplab_runs_at_the_papers_stride_where_the_backbone_can_dilate():
     assert psp.get_layer("block5_pool").pool_size == (3, 3) and psp(np.zeros((1, 64, 96, 3))).shape == (1, 64, 96, 2)
     with pytest.raises(ValueError, match="output_stride=8 needs a backbone whose last stages can run dilated .*resnet50"):
         zoo.deeplabv3plus("mobilenetv2", num_classes=2, encoder_weights=None, output_stride=8)
+    with pytest.raises(ValueError, match="feature_stride=8 with output_stride=16"):
+        zoo.pspnet("vgg16", num_classes=2, encoder_weights=None, output_stride=16, feature_stride=8)
 
 
 def test_unetplusplus_nests_its_skips_where_the_encoder_has_features():

@@ -116,3 +116,22 @@ def test_each_task_states_the_settings_it_reads_and_its_recipe_has_them(task, re
     assert read <= stated, f"read but not in {protocol.__name__}: {sorted(read - stated)}"
     config = importlib.import_module(f"recipes.{recipe}").RECIPE.config
     assert stated <= {f.name for f in dataclasses.fields(config)}
+
+
+def test_a_stored_network_rebuilds_as_trained_when_a_builder_default_changed(tmp_path):
+    from recipes.driver import check_same_network
+    from zoo.tasks.base import NetworkSpec
+
+    old = {"builder": "deeplabv3plus", "kwargs": {"backbone": "resnet50", "num_classes": 3, "input_shape": [64, 64, 3]}}
+    assert NetworkSpec.from_json(old).kwargs["output_stride"] == 32  # as DeepLabV3+ ran before dilated encoders
+
+    class Run:
+        root = tmp_path
+        config = tmp_path / "config.json"
+
+    Run.config.write_text(json.dumps({"resolved": {"network": old}}))
+    same = NetworkSpec("deeplabv3plus", {"backbone": "resnet50", "num_classes": 3, "input_shape": (64, 64, 3),
+                                         "output_stride": 32})
+    check_same_network(Run, same)
+    with pytest.raises(ValueError, match="was trained as .*'output_stride': 32.* these settings build .*16"):
+        check_same_network(Run, NetworkSpec("deeplabv3plus", {**same.kwargs, "output_stride": 16}))

@@ -18,11 +18,11 @@ def _cmd_weights(args) -> int:
         print(f"store: {weights.store_dir()}   keras cache: {', '.join(map(str, weights.keras_cache_dirs()))}")
         rows = weights.status()
         width = max(len(row["name"]) for row in rows)
-        print(f"{'file':<{width}} {'backbone':<12} {'top':<4} {'MB':>6}  state")
+        print(f"{'file':<{width}} {'backbone':<18} {'top':<4} {'MB':>6}  state")
         for row in rows:
             where = f" ({row['path']})" if row["path"] else ""
             size = f"{row['bytes'] / 1e6:>6.1f}" if row["bytes"] else f"{'?':>6}"  # ?: not measured here
-            print(f"{row['name']:<{width}} {row['backbone']:<12} {'yes' if row['include_top'] else 'no':<4} "
+            print(f"{row['name']:<{width}} {row['backbone']:<18} {'yes' if row['include_top'] else 'no':<4} "
                   f"{size}  {row['state']}{where}")
         return 0
     if args.action == "fetch":
@@ -99,7 +99,9 @@ def _cmd_predict(args) -> int:
     from zoo.predict import predict_files
 
     summary = predict_files(args.export, args.inputs, args.out, batch_size=args.batch_size,
-                            min_score=args.min_score, progress=None if not args.no_progress else False)
+                            min_score=args.min_score, progress=None if not args.no_progress else False,
+                            scale=args.scale, overlap=args.overlap, tta=args.tta,
+                            save_probabilities=args.save_probabilities)
     print(f"{len(summary.written)} image(s) written to {summary.out}; {len(summary.skipped)} skipped")
     for path, reason in summary.skipped.items():
         print(f"  skipped {path}: {reason}", file=sys.stderr)
@@ -119,6 +121,8 @@ def _cmd_sample_data(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     from zoo.export.metadata import FORMATS
+    from zoo.export.runtime import SCALES
+    from zoo.tiling import PROBABILITY_FORMATS
 
     parser = argparse.ArgumentParser(prog="python -m zoo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -147,6 +151,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-score", dest="min_score", type=float, default=0.1,
                    help="keypoints scored below this are drawn hollow (default 0.1)")
     p.add_argument("--no-progress", dest="no_progress", action="store_true", help="no progress bar")
+    p.add_argument("--scale", choices=SCALES,
+                   help="segmentation: resize (each picture resized to the training size, as the SavedModel's "
+                        "serving_default) or native (the picture at its own pixel scale, in overlapping tiles of "
+                        "the training size, blended; memory bounded by a row of tiles) (default: model.json's "
+                        "scale, else resize)")
+    p.add_argument("--overlap", type=float, default=0.25,
+                   help="native: share of a tile (below 1) or pixels that neighbouring tiles overlap (default 0.25)")
+    p.add_argument("--tta", choices=("flip",),
+                   help="segmentation: flip = also run the mirrored picture and average the probabilities")
+    p.add_argument("--save-probabilities", dest="save_probabilities", choices=PROBABILITY_FORMATS,
+                   help="segmentation: also write <name>_probabilities.npy [h, w, K] (uint8: round(255 p); "
+                        "float16; float32)")
     d = sub.add_parser("sample-data", help="write a built-in synthetic set as a folder dataset (a template for yours)")
     d.add_argument("kind", choices=("shapes", "faces"), help="shapes: images + class-index masks; faces: images + "
                    "a keypoints CSV")

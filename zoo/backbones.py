@@ -28,7 +28,7 @@ _TORCH_STD_RGB = (0.229, 0.224, 0.225)
 # keras.applications.imagenet_utils' modes, and "tf128" (x / 128 - 1: EfficientNetV2-S/M/L's in-graph rescaling)
 PREPROCESSING = ("caffe", "tf", "torch", "tf128")
 # Feature references (``BackboneSpec.features``): a layer name (its output), "NAME:input" (the input of layer
-# NAME, where the deepest tensor at a stride is an operation without a layer of its own), "<output>" (the Keras
+# NAME, where the layer making the deepest tensor at a stride has a name Keras numbers by a counter), "<output>" (the Keras
 # model's output) and "<output>:input" (the input of its last layer).
 OUTPUT_REF = "<output>"
 
@@ -185,8 +185,8 @@ def torch_preprocess(images):
 def encoder_layers(name: str) -> dict[str, str]:
     """Layer name -> stage of ``name``'s encoder by the stride rule (``BackboneSpec.stage_of``), read from
     the Keras model built once at 224x224 with random weights (cached for the process). Layers Keras
-    names by a counter (paddings, activations) have other names in each model; they hold no weights and
-    count as ``decoder`` there."""
+    names by a counter (paddings, activations) have other names in each model; they hold no weights, so
+    whatever part they are counted in, freezing is unaffected."""
     return {layer: STAGES[max(0, stride_out.bit_length() - 2)] for layer, (_, stride_out) in
             _encoder_layout(name)}
 
@@ -396,8 +396,9 @@ EFFICIENTNETV2S = [
     for variant, early in _V2_EARLY.items()
 ]
 
-# MobileNetV3 (Howard et al. 2019), without its in-graph Rescaling ("tf" outside). Its activations are
-# operations without layers of their own, so the features are the inputs of the stride-2 blocks' paddings.
+# MobileNetV3 (Howard et al. 2019), without its in-graph Rescaling ("tf" outside). Its activation layers are
+# named by a counter (re_lu_7, activation_3: other names in each model), so the features are named as the inputs
+# of the stride-2 blocks' paddings.
 # Its classifier ends in a convolution and hard-swish after pooling: no class maps.
 MOBILENETV3S = [
     _keras_family(f"mobilenetv3{size.lower()}",

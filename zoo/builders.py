@@ -300,6 +300,10 @@ def pspnet(
     ``psp_channels`` (512) and ``dropout`` (0.2) as the paper."""
     if feature_stride is None:
         feature_stride = output_stride if output_stride < 32 else 8
+    elif output_stride < 32 and feature_stride != output_stride:
+        raise ValueError(f"pspnet: feature_stride={feature_stride} with output_stride={output_stride}: a dilated "
+                         f"encoder's deepest features are at {output_stride}, so pool those (leave feature_stride "
+                         "unset), or use output_stride=32 for an undilated encoder's features at another stride")
     decode = functools.partial(pspnet_decoder, feature_stride=feature_stride, psp_channels=psp_channels,
                                dropout=dropout)
     return _decoder_model("pspnet", backbone, num_classes, input_shape, encoder_weights, encoder_freeze, activation,

@@ -105,7 +105,7 @@ def load_pretrained(spec: BackboneSpec, path: Path) -> dict[str, list[np.ndarray
     Raises:
         ValueError: the file does not fit the backbone (both names in the message).
     """
-    has_top = spec.top_marker in weights_file_layers(path)
+    has_top = spec.top_marker.lower() in {name.lower() for name in weights_file_layers(path)}  # Logits / logits
     shape = (224, 224, 3) if has_top else (None, None, 3)
     reference = spec.constructor(include_top=has_top, weights=None, input_shape=shape)
     try:
@@ -163,8 +163,8 @@ def resolve_weights(spec: BackboneSpec, encoder_weights, want_top: bool, classif
 def resolve_feature(net: keras.Model, ref: str) -> keras.KerasTensor:
     """The tensor a ``BackboneSpec.features`` reference names in ``net`` (see ``zoo.backbones.OUTPUT_REF``)."""
     name, _, port = ref.partition(":")
-    if name == OUTPUT_REF:
-        return net.layers[-1].input if port == "input" else net.outputs[0]
+    if name == OUTPUT_REF:  # node 0 of the last layer: in a cloned net, net.outputs are copies outside this graph
+        return net.layers[-1].input if port == "input" else net.layers[-1].output
     layer = net.get_layer(name)
     return layer.input if port == "input" else layer.output
 
@@ -197,14 +197,17 @@ def _rebuilt(layer: keras.layers.Layer, keep: bool, rate: int) -> keras.layers.L
                          bias_initializer=config["bias_initializer"])
         layer = keras.layers.DepthwiseConv2D(**depthwise)
         config = layer.get_config()
+    plain_conv = type(layer) is keras.layers.Conv2D
     if keep:
         if isinstance(layer, keras.layers.MaxPooling2D):
             config.update(pool_size=(3, 3), strides=(1, 1), padding="same")
-        elif isinstance(layer, keras.layers.Conv2D):
+        elif plain_conv:
             config["strides"] = (1, 1)
         else:
             raise ValueError(f"cannot dilate: layer {layer.name!r} ({type(layer).__name__}) halves the resolution")
-    if rate > 1 and isinstance(layer, keras.layers.Conv2D) and max(config["kernel_size"]) > 1:
+    if rate > 1 and "kernel_size" in config and max(config["kernel_size"]) > 1:
+        if not plain_conv:
+            raise ValueError(f"cannot dilate: {layer.name!r} is a {type(layer).__name__}, not a plain Conv2D")
         if config.get("padding") != "same":
             raise ValueError(f"cannot dilate: convolution {layer.name!r} pads {config.get('padding')!r}, not 'same'")
         config["dilation_rate"] = (rate, rate)
@@ -289,7 +292,8 @@ def build_encoder(
             values = list(loaded[layer.name])
             if layer.name == spec.first_conv:
                 values[0] = adapt_first_kernel(values[0], shape[2])
-            if isinstance(layer, keras.layers.DepthwiseConv2D) and values[0].shape[2] == 1:  # was Conv2D(groups=C)
+            if spec.grouped_depthwise and isinstance(layer, keras.layers.DepthwiseConv2D) and values[0].shape[2] == 1:
+                # Keras' Conv2D(groups=C) kernel [kh, kw, 1, C] as DepthwiseConv2D's [kh, kw, C, 1]
                 values[0] = np.swapaxes(values[0], 2, 3)
             layer.set_weights(values)
         wanted = (*spec.top_dense, spec.classifier) if classifier else spec.top_dense

@@ -131,7 +131,8 @@ def _calls(group: list, max_pixels: int) -> list[list]:
 
 def predict_files(export: str | os.PathLike, inputs: list[str | os.PathLike], out: str | os.PathLike,
                   batch_size: int = 8, min_score: float = 0.1, progress: bool | None = None,
-                  max_pixels: int = 8_000_000) -> PredictSummary:
+                  max_pixels: int = 8_000_000, scale: str | None = None, overlap: float = 0.25,
+                  tta: str | None = None, save_probabilities: str | None = None) -> PredictSummary:
     """Runs an export on image files/folders and writes the results to ``out`` (see module doc).
 
     Args:
@@ -142,6 +143,10 @@ def predict_files(export: str | os.PathLike, inputs: list[str | os.PathLike], ou
         min_score: keypoints scored below this are drawn hollow.
         progress: show a progress bar (default: when stderr is a terminal).
         max_pixels: pixels per model call (images of one size are stacked up to this).
+        scale, overlap, tta: as ``zoo.export.runtime.Predictor`` (segmentation: ``"native"``
+            runs each picture at its own scale in blended tiles; ``tta="flip"``).
+        save_probabilities: also write ``<stem>_probabilities.npy`` (segmentation) in this
+            format (``zoo.tiling.PROBABILITY_FORMATS``); None: not written.
 
     Returns:
         A ``PredictSummary``. Raises FileNotFoundError / ValueError for a bad export or
@@ -161,6 +166,12 @@ def predict_files(export: str | os.PathLike, inputs: list[str | os.PathLike], ou
         raise ValueError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {[str(i) for i in inputs]}")
     predictor = load(export)
     info = predictor.info
+    options = {}
+    if scale is not None or tta is not None or save_probabilities is not None:
+        if not get_task(info["task"]).per_pixel:
+            raise ValueError(f"--scale, --tta and --save-probabilities are for exports that answer per pixel "
+                             f"(segmentation); {export} is a {info['task']} export")
+        options = {"scale": scale, "overlap": overlap, "tta": tta, "probabilities": save_probabilities}
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -173,6 +184,12 @@ def predict_files(export: str | os.PathLike, inputs: list[str | os.PathLike], ou
     def write(path: Path, stem: str, image: np.ndarray, outputs: dict, i: int) -> None:
         entry = {"file": str(path), "height": image.shape[0], "width": image.shape[1]}
         entry.update(writer.write(path, stem, image, outputs, i))
+        if save_probabilities is not None:
+            probs = outputs["probabilities"][i]
+            if probs.dtype != np.dtype(save_probabilities):  # resize scale: float32 from the export
+                probs = (np.round(probs * 255) if save_probabilities == "uint8" else probs).astype(save_probabilities)
+            np.save(out / f"{stem}_probabilities.npy", probs)
+            entry["probabilities"] = f"{stem}_probabilities.npy"
         entries.append(entry)
         summary.written.append(str(path))
 
@@ -191,7 +208,7 @@ def predict_files(export: str | os.PathLike, inputs: list[str | os.PathLike], ou
                 groups.setdefault(item[2].shape, []).append(item)
             for call in (c for group in groups.values() for c in _calls(group, max_pixels)):
                 try:
-                    outputs = predictor(np.stack([image for _, _, image in call]))
+                    outputs = predictor(np.stack([image for _, _, image in call]), **options)
                 except Exception as err:  # a runtime's failure on these inputs: report, go on with the rest
                     for path, _, _ in call:
                         summary.skipped[str(path)] = f"the model failed on it: {type(err).__name__}: {err}"

@@ -2,7 +2,7 @@
 
 The manifest (``zoo/weights_manifest.json``, package data, so an installed copy of the
 package has it too) lists every ImageNet file the builders can use with its official
-Keras URL, md5 and size. The files themselves are never committed. ``resolve(name)``
+Keras URL, hash (md5, or sha256 for ConvNeXt) and size. The files themselves are never committed. ``resolve(name)``
 looks, in order, in
 
 1. the local store: ``$ZOO_WEIGHTS_DIR`` if set; else ``weights/store/`` in the project
@@ -14,7 +14,7 @@ looks, in order, in
 3. the official URL: downloaded into the store with a progress bar and hash check
    (skipped when ``ZOO_OFFLINE=1``).
 
-A file is used only if its size and md5 match the manifest. When nothing works,
+A file is used only if its size and hash match the manifest. When nothing works,
 ``WeightsUnavailableError`` says which file is missing and both ways to get it.
 There is no fallback to random weights.
 """

@@ -19,6 +19,10 @@ from zoo.export.metadata import METADATA_FILE, read_metadata
 from zoo.tasks import get_task
 
 
+SCALES = ("resize", "native")  # how a picture meets the network (zoo.tiling for native)
+TTAS = (None, "flip")  # test-time augmentation of segmentation: the mean with the mirrored picture's answer
+
+
 @dataclass
 class Predictor:
     """A loaded export. ``predictor(images)`` takes uint8 ``[B, h, w, C]`` (one size per call)."""
@@ -27,13 +31,71 @@ class Predictor:
     info: dict
     run: Callable[[np.ndarray], dict]
 
-    def __call__(self, images: np.ndarray) -> dict[str, np.ndarray]:
+    def __call__(self, images: np.ndarray, scale: str | None = None, tile: int | tuple[int, int] | None = None,
+                 overlap: float = 0.25, tta: str | None = None, probabilities: str | None = "float32"
+                 ) -> dict[str, np.ndarray]:
+        """Runs the export.
+
+        Args:
+            images: uint8 ``[B, h, w, C]``.
+            scale: segmentation: ``"resize"`` (the picture resized to the training size and the
+                answer back, as ``serving_default``) or ``"native"`` (the picture at its own pixel
+                scale in overlapping tiles of the training size, blended: ``zoo.tiling``); None:
+                the export's ``scale`` in ``model.json`` (``resize`` unless it says otherwise).
+            tile: native tiles ``(height, width)`` or one size; the training size (the default)
+                is the only size this export's signatures run without resizing.
+            overlap: native: pixels or fraction of a tile shared by neighbouring tiles.
+            tta: None, or ``"flip"``: the mean of the probabilities for the picture and for its
+                mirror image (mirrored back), segmentation only.
+            probabilities: native: the format of the returned ``probabilities``
+                (``zoo.tiling.PROBABILITY_FORMATS``), or None for the mask alone.
+
+        Returns:
+            The export's outputs (segmentation: ``mask`` int32 ``[B, h, w]`` and ``probabilities``).
+        """
         images = np.asarray(images)
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != self.info["channels"]:
             raise ValueError(f"expected uint8 images [batch, height, width, {self.info['channels']}], got "
                              f"{images.dtype} {list(images.shape)}")
-        return self.run(images)
+        scale = scale or self.info.get("scale", "resize")
+        if scale not in SCALES or tta not in TTAS:
+            raise ValueError(f"scale must be one of {SCALES} and tta one of {TTAS}; got {scale!r}, {tta!r}")
+        if scale == "resize" and tta is None:
+            return self.run(images)
+        if not get_task(self.info["task"]).per_pixel:
+            raise ValueError(f"scale={scale!r} and tta={tta!r} are for exports that answer per pixel (segmentation); "
+                             f"this one is a {self.info['task']} export (its crops are resized to the training size)")
+        if scale == "resize":
+            mean = self._probabilities(images, tta)
+            return {"probabilities": mean, "mask": np.argmax(mean, axis=-1).astype(np.int32)}
+        return self._native(images, tile, overlap, tta, probabilities)
 
+    def _probabilities(self, images: np.ndarray, tta: str | None) -> np.ndarray:
+        """Class probabilities ``[B, h, w, K]`` of ``serving_default``, with test-time augmentation."""
+        found = self.run(images)["probabilities"]
+        if tta == "flip":
+            mirrored = self.run(np.ascontiguousarray(images[:, :, ::-1]))["probabilities"][:, :, ::-1]
+            found = (found + mirrored) / 2
+        return found
+
+    def _native(self, images: np.ndarray, tile, overlap, tta, probabilities) -> dict[str, np.ndarray]:
+        from zoo.tiling import predict_tiled
+
+        size = tuple(int(v) for v in self.info["input_size"])
+        wanted = size if tile is None else ((int(tile),) * 2 if np.isscalar(tile) else tuple(int(v) for v in tile))
+        if wanted != size:
+            raise ValueError(f"tile {wanted}: this export runs tiles of its training size {size[0]}x{size[1]} "
+                             "only (its signatures resize anything else); leave tile unset")
+        masks, kept = [], []
+        for image in images:
+            mask, probs = predict_tiled(lambda tiles: self._probabilities(tiles, tta), image, size, overlap,
+                                        probabilities=probabilities)
+            masks.append(mask)
+            kept.append(probs)
+        outputs = {"mask": np.stack(masks)}
+        if probabilities is not None:
+            outputs["probabilities"] = np.stack(kept)
+        return outputs
 
 
 def _not_ours(folder: Path, why: str) -> ValueError:

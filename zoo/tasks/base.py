@@ -19,6 +19,11 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 
+# Builder arguments whose default changed: a stored spec written before without them gets the value that was in
+# effect then, so an older run rebuilds as it was trained (DeepLabV3+ ran at output stride 32 before dilated encoders).
+EARLIER_DEFAULTS = {"deeplabv3plus": {"output_stride": 32}}
+
+
 @dataclasses.dataclass(frozen=True)
 class NetworkSpec:
     """How to rebuild a network: ``zoo.build(builder, **kwargs)`` (JSON-able, stored in a run's
@@ -34,7 +39,7 @@ class NetworkSpec:
     def from_json(cls, data: dict) -> "NetworkSpec":
         if not isinstance(data, dict) or "builder" not in data or not isinstance(data.get("kwargs"), dict):
             raise ValueError(f"config.json: resolved.network {data!r} is not {{'builder': NAME, 'kwargs': {{...}}}}")
-        kwargs = dict(data["kwargs"])
+        kwargs = {**EARLIER_DEFAULTS.get(str(data["builder"]), {}), **data["kwargs"]}
         if "input_shape" in kwargs:
             kwargs["input_shape"] = tuple(kwargs["input_shape"])
         return cls(str(data["builder"]), kwargs)
@@ -72,6 +77,7 @@ class Task(Protocol):
     label_field: str  # the model.json field that names the outputs' channels ("classes", "keypoint_names")
     serving_outputs: tuple[str, ...]  # what its serving function returns, at least
     network_output: str  # the bare network's output name in a .keras export's model.json
+    per_pixel: bool  # answers with probabilities per pixel at the picture's size: native-scale tiles and flip TTA apply
 
     def info_from_run(self, settings: dict, resolved: dict) -> dict | None:
         """The task's model.json fields for a run of this task (None: the run is of another task)."""

@@ -144,6 +144,7 @@ class KeypointTask:
     label_field: str = "keypoint_names"
     serving_outputs: tuple[str, ...] = ("keypoints", "scores")
     network_output: str = "heatmaps"
+    per_pixel: bool = False
 
     def info_from_run(self, settings: dict, resolved: dict) -> dict | None:
         if "keypoint_names" not in resolved:

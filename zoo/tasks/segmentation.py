@@ -92,11 +92,14 @@ class SegmentationTask:
     label_field: str = "classes"
     serving_outputs: tuple[str, ...] = ("mask", "probabilities")
     network_output: str = "scores"
+    per_pixel: bool = True
 
     def info_from_run(self, settings: dict, resolved: dict) -> dict | None:
         if "class_names" not in resolved:
             return None
-        return {"classes": list(resolved["class_names"])}
+        # how a picture meets the network by default (zoo.export.runtime.SCALES): runs trained on whole
+        # pictures resized to the input size answer best on pictures resized the same way
+        return {"classes": list(resolved["class_names"]), "scale": "resize"}
 
     def legacy_network(self, info: dict) -> NetworkSpec:
         return NetworkSpec(info["model"], {"backbone": info["backbone"], "num_classes": len(info["classes"]),

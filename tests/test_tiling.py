@@ -1,0 +1,134 @@
+"""Native-scale tiled segmentation (zoo.tiling) and test-time augmentation in the runtime and predict."""
+
+import json
+
+import numpy as np
+import pytest
+
+from zoo.tiling import blend_window, predict_tiled, tile_origins
+
+
+def _pointwise(tiles: np.ndarray) -> np.ndarray:
+    """A stand-in network whose answer at a pixel depends on that pixel only: tiling cannot change it."""
+    x = tiles.astype(np.float32) / 255
+    scores = np.stack([x[..., 0], x[..., 1], 1 - x[..., 0]], -1) * 4
+    e = np.exp(scores - scores.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+@pytest.mark.parametrize("shape", [(64, 64, 3), (50, 70, 3), (300, 257, 3), (20, 5, 3), (64, 200, 3)])
+def test_tiles_blend_back_to_the_untiled_answer(shape):
+    image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    mask, probs = predict_tiled(_pointwise, image, (64, 64), overlap=0.25, batch_size=3, probabilities="float32")
+    want = _pointwise(image[None])[0]
+    assert mask.shape == shape[:2] and probs.shape == shape[:2] + (3,)
+    np.testing.assert_allclose(probs, want, atol=1e-6)
+    np.testing.assert_array_equal(mask, want.argmax(-1))
+    compact, small = predict_tiled(_pointwise, image, (64, 64), overlap=16, probabilities="uint8")
+    assert small.dtype == np.uint8 and np.abs(small.astype(int) - np.round(want * 255)).max() <= 1
+
+
+def test_a_tiled_repeated_pattern_shows_no_seam():
+    """A network that errs near its tile's edges (as zero padding makes real ones do): blended, the
+    errors at the edges are weighted out; stitched without overlap they leave a seam every tile."""
+    def edgy(tiles):
+        h, w = tiles.shape[1:3]
+        yy, xx = np.mgrid[0:h, 0:w]
+        edge = np.minimum(np.minimum(yy, h - 1 - yy), np.minimum(xx, w - 1 - xx))
+        probs = _pointwise(tiles)
+        probs[..., 0] += 0.5 * np.exp(-edge / 3.0)
+        return probs / probs.sum(-1, keepdims=True)
+
+    for axis in (0, 1):  # stripes across the axis along which seams are looked for
+        stripes = np.zeros((160, 400, 3), np.uint8)
+        stripes[:, ::8] = 200  # a pattern repeated every 8 px: constant down each column
+        if axis == 1:
+            stripes = np.ascontiguousarray(stripes.transpose(1, 0, 2))
+        _, blended = predict_tiled(edgy, stripes, (64, 64), overlap=0.25, probabilities="float32")
+        _, stitched = predict_tiled(edgy, stripes, (64, 64), overlap=0, probabilities="float32")
+        want = _pointwise(stripes[None])[0]
+        inner = (slice(8, -8), slice(8, -8))  # the picture's own edges: one tile only, nothing to blend
+        jump = {name: np.abs(np.diff((found - want)[inner], axis=axis)).max()  # a seam: an abrupt change
+                for name, found in (("blended", blended), ("stitched", stitched))}
+        assert jump["stitched"] > 0.1  # the stand-in's edge errors meet at every tile border
+        assert jump["blended"] < 0.02  # blended, they fade in and out
+        assert np.abs(blended - want)[inner].max() < 0.25 * np.abs(stitched - want)[inner].max()
+    assert tile_origins(400, 64, 48)[-1] == 400 - 64 and tile_origins(50, 64, 48) == [0]
+
+
+def test_blend_window_ramps_only_at_shared_edges_and_overlap_is_checked():
+    window = blend_window((8, 8), (2, 2), (False, True, True, False))
+    assert window[0, 7] == 1.0 and window[7, 7] < 0.2 and window[0, 0] < 0.2 and window.min() > 0
+    with pytest.raises(ValueError, match="overlap 40 gives .* use 0 to half a tile"):
+        predict_tiled(_pointwise, np.zeros((10, 10, 3), np.uint8), (64, 64), overlap=40)
+
+
+@pytest.fixture(scope="module")
+def keras_export(tmp_path_factory):
+    """A U-Net (random weights, sizes unknown) exported as .keras at a 64x64 training size, and the network."""
+    import keras
+
+    import zoo
+    from zoo.export import export_model
+
+    keras.utils.set_random_seed(1)
+    model = zoo.unet("mobilenetv2", num_classes=3, input_shape=(None, None, 3), encoder_weights=None,
+                     decoder_filters=(32, 16, 16, 8, 8))
+    info = {"model": "unet", "backbone": "mobilenetv2", "input_size": [64, 64], "channels": 3,
+            "task": "segmentation", "classes": ["a", "b", "c"]}
+    return export_model(model, info, "keras", tmp_path_factory.mktemp("export")), model
+
+
+def test_native_tiles_of_a_real_network_agree_with_the_whole_picture_away_from_its_edges(keras_export):
+    import keras
+
+    from zoo.backbones import preprocess_input
+    from zoo.export import load
+
+    path, model = keras_export
+    yy, xx = np.mgrid[0:128, 0:192]
+    image = np.stack([(yy * 3 + xx) % 256, (xx * 5) % 256, ((yy // 16 + xx // 16) % 2) * 255], -1).astype(np.uint8)
+    whole = np.asarray(keras.ops.softmax(model(preprocess_input(image[None].astype("float32"), "mobilenetv2"))))[0]
+    predictor = load(path)
+    tiled = predictor(image[None], scale="native", overlap=0.5)
+    resized = predictor(image[None], scale="resize")
+    assert tiled["mask"].shape == (1, 128, 192) and tiled["probabilities"].shape == (1, 128, 192, 3)
+    inner = (slice(16, -16), slice(16, -16))
+    gap_native = np.abs(tiled["probabilities"][0] - whole)[inner].mean()
+    gap_resize = np.abs(resized["probabilities"][0] - whole)[inner].mean()
+    assert gap_native < 0.25 * gap_resize, (gap_native, gap_resize)  # native tiles see the picture's own scale
+    one_tile = predictor(image[None, :64, :64], scale="native")
+    np.testing.assert_allclose(one_tile["probabilities"], predictor(image[None, :64, :64])["probabilities"],
+                               atol=1e-5)  # a picture that fits in one tile: exactly the export's answer
+    with pytest.raises(ValueError, match="runs tiles of its training size 64x64 only"):
+        predictor(image[None], scale="native", tile=128)
+
+
+def test_flip_tta_answers_a_mirrored_picture_with_the_mirrored_answer(keras_export):
+    from zoo.export import load
+
+    predictor = load(keras_export[0])
+    image = np.random.default_rng(4).integers(0, 256, (2, 64, 96, 3), dtype=np.uint8)
+    for scale in ("resize", "native"):
+        plain = predictor(image, scale=scale, tta="flip")["probabilities"]
+        mirrored = predictor(np.ascontiguousarray(image[:, :, ::-1]), scale=scale, tta="flip")["probabilities"]
+        np.testing.assert_allclose(mirrored[:, :, ::-1], plain, atol=1e-5)
+    assert np.abs(predictor(image, tta="flip")["probabilities"] - predictor(image)["probabilities"]).max() > 1e-5
+
+
+def test_predict_writes_native_masks_and_compact_probabilities(keras_export, tmp_path):
+    from PIL import Image
+
+    from zoo.predict import predict_files
+
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    Image.fromarray(np.random.default_rng(5).integers(0, 256, (150, 230, 3), dtype=np.uint8)).save(folder / "big.png")
+    summary = predict_files(keras_export[0], [folder], tmp_path / "out", scale="native", tta="flip",
+                            save_probabilities="uint8", progress=False)
+    assert not summary.skipped
+    mask = np.asarray(Image.open(tmp_path / "out" / "big_mask.png"))
+    probs = np.load(tmp_path / "out" / "big_probabilities.npy")
+    assert mask.shape == (150, 230) and probs.shape == (150, 230, 3) and probs.dtype == np.uint8
+    report = json.loads((tmp_path / "out" / "predictions.json").read_text())
+    assert report["images"][0]["probabilities"] == "big_probabilities.npy"
