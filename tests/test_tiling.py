@@ -132,3 +132,38 @@ def test_predict_writes_native_masks_and_compact_probabilities(keras_export, tmp
     assert mask.shape == (150, 230) and probs.shape == (150, 230, 3) and probs.dtype == np.uint8
     report = json.loads((tmp_path / "out" / "predictions.json").read_text())
     assert report["images"][0]["probabilities"] == "big_probabilities.npy"
+
+
+def test_the_saved_model_native_signature_runs_the_network_at_the_pictures_own_scale(tmp_path):
+    """A run's network is built at its training size; the export's ``native`` signature runs an any-size
+    copy with the same weights, padding to the divisor inside, and the runtime tiles with it at any tile."""
+    import keras
+    import tensorflow as tf
+
+    import zoo
+    from zoo.backbones import preprocess_input
+    from zoo.export import export_model, load
+
+    keras.utils.set_random_seed(2)
+    model = zoo.unet("mobilenetv2", num_classes=3, input_shape=(64, 64, 3), encoder_weights=None,
+                     decoder_filters=(32, 16, 16, 8, 8))
+    info = {"model": "unet", "backbone": "mobilenetv2", "input_size": [64, 64], "channels": 3,
+            "task": "segmentation", "classes": ["a", "b", "c"]}
+    path = export_model(model, info, "saved_model", tmp_path / "export")
+    assert json.loads((path / "model.json").read_text())["signatures"] == ["serving_default", "native"]
+    image = np.random.default_rng(6).integers(0, 256, (1, 96, 160, 3), dtype=np.uint8)
+    whole = zoo.unet("mobilenetv2", num_classes=3, input_shape=(None, None, 3), encoder_weights=None,
+                     decoder_filters=(32, 16, 16, 8, 8))
+    whole.set_weights(model.get_weights())
+    want = np.asarray(keras.ops.softmax(whole(preprocess_input(image.astype("float32"), "mobilenetv2"))))
+    native = tf.saved_model.load(str(path)).signatures["native"]
+    got = native(images=tf.constant(image))
+    np.testing.assert_allclose(got["probabilities"].numpy(), want, atol=1e-5)
+    odd = native(images=tf.constant(image[:, :75, :101]))  # padded to 96x128 inside, cropped back
+    assert odd["mask"].shape == (1, 75, 101) and odd["probabilities"].shape == (1, 75, 101, 3)
+    predictor = load(path)
+    assert predictor.native_tile() == (512, 512)
+    tiled = predictor(image, scale="native", tile=64, overlap=0.25)
+    big_tile = predictor(image, scale="native", tile=(96, 160))  # one tile: the whole picture at its scale
+    np.testing.assert_allclose(big_tile["probabilities"], want, atol=1e-5)
+    assert (tiled["mask"] == want.argmax(-1)).mean() > 0.5

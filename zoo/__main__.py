@@ -100,7 +100,7 @@ def _cmd_predict(args) -> int:
 
     summary = predict_files(args.export, args.inputs, args.out, batch_size=args.batch_size,
                             min_score=args.min_score, progress=None if not args.no_progress else False,
-                            scale=args.scale, overlap=args.overlap, tta=args.tta,
+                            scale=args.scale, tile=args.tile, overlap=args.overlap, tta=args.tta,
                             save_probabilities=args.save_probabilities)
     print(f"{len(summary.written)} image(s) written to {summary.out}; {len(summary.skipped)} skipped")
     for path, reason in summary.skipped.items():
@@ -156,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
                         "serving_default) or native (the picture at its own pixel scale, in overlapping tiles of "
                         "the training size, blended; memory bounded by a row of tiles) (default: model.json's "
                         "scale, else resize)")
+    p.add_argument("--tile", type=int,
+                   help="native: tile side in pixels (default: the training size, or 512 at least for a SavedModel, "
+                        "whose 'native' signature runs any size; other formats run the training size only)")
     p.add_argument("--overlap", type=float, default=0.25,
                    help="native: share of a tile (below 1) or pixels that neighbouring tiles overlap (default 0.25)")
     p.add_argument("--tta", choices=("flip",),

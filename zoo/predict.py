@@ -131,7 +131,8 @@ def _calls(group: list, max_pixels: int) -> list[list]:
 
 def predict_files(export: str | os.PathLike, inputs: list[str | os.PathLike], out: str | os.PathLike,
                   batch_size: int = 8, min_score: float = 0.1, progress: bool | None = None,
-                  max_pixels: int = 8_000_000, scale: str | None = None, overlap: float = 0.25,
+                  max_pixels: int = 8_000_000, scale: str | None = None, tile: int | None = None,
+                  overlap: float = 0.25,
                   tta: str | None = None, save_probabilities: str | None = None) -> PredictSummary:
     """Runs an export on image files/folders and writes the results to ``out`` (see module doc).
 
@@ -143,7 +144,7 @@ def predict_files(export: str | os.PathLike, inputs: list[str | os.PathLike], ou
         min_score: keypoints scored below this are drawn hollow.
         progress: show a progress bar (default: when stderr is a terminal).
         max_pixels: pixels per model call (images of one size are stacked up to this).
-        scale, overlap, tta: as ``zoo.export.runtime.Predictor`` (segmentation: ``"native"``
+        scale, tile, overlap, tta: as ``zoo.export.runtime.Predictor`` (segmentation: ``"native"``
             runs each picture at its own scale in blended tiles; ``tta="flip"``).
         save_probabilities: also write ``<stem>_probabilities.npy`` (segmentation) in this
             format (``zoo.tiling.PROBABILITY_FORMATS``); None: not written.
@@ -167,11 +168,11 @@ def predict_files(export: str | os.PathLike, inputs: list[str | os.PathLike], ou
     predictor = load(export)
     info = predictor.info
     options = {}
-    if scale is not None or tta is not None or save_probabilities is not None:
+    if scale is not None or tta is not None or save_probabilities is not None or tile is not None:
         if not get_task(info["task"]).per_pixel:
-            raise ValueError(f"--scale, --tta and --save-probabilities are for exports that answer per pixel "
+            raise ValueError(f"--scale, --tile, --tta and --save-probabilities are for exports that answer per pixel "
                              f"(segmentation); {export} is a {info['task']} export")
-        options = {"scale": scale, "overlap": overlap, "tta": tta, "probabilities": save_probabilities}
+        options = {"scale": scale, "tile": tile, "overlap": overlap, "tta": tta, "probabilities": save_probabilities}
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:

@@ -31,6 +31,9 @@ import tensorflow as tf
 from zoo.export.metadata import FILES, FORMATS, describe_io, write_metadata
 from zoo.export.onnx_convert import DEFAULT_OPSET
 from zoo.export.serving import serving_fn, serving_model
+from zoo.tasks import get_task
+
+NATIVE_SIGNATURE = "native"  # SavedModel signature of segmentation exports: any size in, the network at that scale
 
 
 
@@ -74,15 +77,32 @@ def in_float32(model: keras.Model) -> keras.Model:
     return copy
 
 
+def any_size_copy(model: keras.Model) -> keras.Model:
+    """``model`` itself if its input takes any height and width, else a copy that does, with the same
+    weights (a run's network is built at its training size)."""
+    if model.inputs[0].shape[1] is None and model.inputs[0].shape[2] is None:
+        return model
+    config = model.get_config()
+    for layer in config["layers"]:
+        if layer["class_name"] == "InputLayer":
+            shape = layer["config"]["batch_shape"]
+            layer["config"]["batch_shape"] = [shape[0], None, None, *shape[3:]]
+    copy = model.__class__.from_config(config)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def _write_saved_model(model: keras.Model, info: dict, folder: Path) -> None:
     archive = keras.export.ExportArchive()
     # No archive.track(model): the endpoint tracks the variables it uses. With Keras 3.15 on
     # TF 2.21, track() (and model.export()) store every weight twice, doubling the folder's size.
-    archive.add_endpoint(
-        name="serving_default",
-        fn=serving_fn(model, info),
-        input_signature=[tf.TensorSpec([None, None, None, info["channels"]], tf.uint8, name="images")],
-    )
+    images = [tf.TensorSpec([None, None, None, info["channels"]], tf.uint8, name="images")]
+    archive.add_endpoint(name="serving_default", fn=serving_fn(model, info), input_signature=images)
+    if get_task(info["task"]).per_pixel:  # the network at the pictures' own scale, for clients that tile
+        from zoo.tasks.segmentation import segmentation_native_fn
+
+        archive.add_endpoint(name=NATIVE_SIGNATURE, fn=segmentation_native_fn(any_size_copy(model), info["backbone"]),
+                             input_signature=images)
     archive.write_out(str(folder), verbose=False)
 
 
@@ -150,6 +170,8 @@ def export_model(model: keras.Model, info: dict, fmt: str, out: str | os.PathLik
             else:
                 model.save(str(tmp / FILES["keras"]))
         meta = {"format": fmt, "file": FILES[fmt], **info, **describe_io(info, served=fmt != "keras"),
+                **({"signatures": ["serving_default", NATIVE_SIGNATURE]}
+                   if fmt == "saved_model" and get_task(info["task"]).per_pixel else {}),
                 "versions": _converter_versions(fmt), "source": source or {}}
         if fmt == "onnx":
             meta["onnx_opset"] = int(opset)

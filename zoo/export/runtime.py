@@ -21,6 +21,7 @@ from zoo.tasks import get_task
 
 SCALES = ("resize", "native")  # how a picture meets the network (zoo.tiling for native)
 TTAS = (None, "flip")  # test-time augmentation of segmentation: the mean with the mirrored picture's answer
+NATIVE_TILE = 512  # px: the default native tile where the export takes any tile size
 
 
 @dataclass
@@ -42,8 +43,9 @@ class Predictor:
                 answer back, as ``serving_default``) or ``"native"`` (the picture at its own pixel
                 scale in overlapping tiles of the training size, blended: ``zoo.tiling``); None:
                 the export's ``scale`` in ``model.json`` (``resize`` unless it says otherwise).
-            tile: native tiles ``(height, width)`` or one size; the training size (the default)
-                is the only size this export's signatures run without resizing.
+            tile: native tiles ``(height, width)`` or one size. Default ``native_tile()``: the
+                training size, or at least ``NATIVE_TILE`` for a SavedModel (its ``native``
+                signature runs any size); other formats run the training size only.
             overlap: native: pixels or fraction of a tile shared by neighbouring tiles.
             tta: None, or ``"flip"``: the mean of the probabilities for the picture and for its
                 mirror image (mirrored back), segmentation only.
@@ -70,25 +72,39 @@ class Predictor:
             return {"probabilities": mean, "mask": np.argmax(mean, axis=-1).astype(np.int32)}
         return self._native(images, tile, overlap, tta, probabilities)
 
-    def _probabilities(self, images: np.ndarray, tta: str | None) -> np.ndarray:
-        """Class probabilities ``[B, h, w, K]`` of ``serving_default``, with test-time augmentation."""
-        found = self.run(images)["probabilities"]
+    def _probabilities(self, images: np.ndarray, tta: str | None, run=None) -> np.ndarray:
+        """Class probabilities ``[B, h, w, K]`` of ``run`` (default ``serving_default``), with test-time
+        augmentation."""
+        run = run or self.run
+        found = run(images)["probabilities"]
         if tta == "flip":
-            mirrored = self.run(np.ascontiguousarray(images[:, :, ::-1]))["probabilities"][:, :, ::-1]
+            mirrored = run(np.ascontiguousarray(images[:, :, ::-1]))["probabilities"][:, :, ::-1]
             found = (found + mirrored) / 2
         return found
+
+    def native_tile(self) -> tuple[int, int]:
+        """The default native tile: the training size, or with a ``native`` signature (SavedModel) the
+        larger of it and ``NATIVE_TILE`` px (fewer seams and calls; memory grows with the tile)."""
+        size = tuple(int(v) for v in self.info["input_size"])
+        if getattr(self.run, "native", None) is None:
+            return size
+        return tuple(max(side, NATIVE_TILE) for side in size)
 
     def _native(self, images: np.ndarray, tile, overlap, tta, probabilities) -> dict[str, np.ndarray]:
         from zoo.tiling import predict_tiled
 
         size = tuple(int(v) for v in self.info["input_size"])
-        wanted = size if tile is None else ((int(tile),) * 2 if np.isscalar(tile) else tuple(int(v) for v in tile))
-        if wanted != size:
-            raise ValueError(f"tile {wanted}: this export runs tiles of its training size {size[0]}x{size[1]} "
-                             "only (its signatures resize anything else); leave tile unset")
+        native = getattr(self.run, "native", None)
+        wanted = self.native_tile() if tile is None else (
+            (int(tile),) * 2 if np.isscalar(tile) else tuple(int(v) for v in tile))
+        if native is None and wanted != size:
+            raise ValueError(f"tile {wanted}: this {self.info['format']} export runs tiles of its training size "
+                             f"{size[0]}x{size[1]} only (its signature resizes anything else); leave tile unset, or "
+                             "export as saved_model, whose 'native' signature takes any tile")
+        run = native if wanted != size else None  # at the training size serving_default's resize does nothing
         masks, kept = [], []
         for image in images:
-            mask, probs = predict_tiled(lambda tiles: self._probabilities(tiles, tta), image, size, overlap,
+            mask, probs = predict_tiled(lambda tiles: self._probabilities(tiles, tta, run), image, wanted, overlap,
                                         probabilities=probabilities)
             masks.append(mask)
             kept.append(probs)
@@ -128,7 +144,13 @@ def _saved_model(folder: Path, info: dict):
     if missing:
         raise _not_ours(folder, f"its serving_default returns {sorted(serve.structured_outputs)}, without "
                                 f"{missing} of a {info['task']} export")
-    return lambda images: {k: v.numpy() for k, v in serve(images=tf.constant(images)).items()}
+    def run(images):
+        return {k: v.numpy() for k, v in serve(images=tf.constant(images)).items()}
+
+    native = loaded.signatures.get("native")  # segmentation exports: the network at the pictures' own scale
+    if native is not None:
+        run.native = lambda images: {k: v.numpy() for k, v in native(images=tf.constant(images)).items()}
+    return run
 
 
 def litert_interpreter():

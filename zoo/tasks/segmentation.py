@@ -45,6 +45,31 @@ def segmentation_serving_fn(model, input_size: tuple[int, int], backbone: str):
     return serve
 
 
+def segmentation_native_fn(model, backbone: str):
+    """``fn(images uint8 [B, h, w, C]) -> {"mask", "probabilities"}`` with the network at the pictures' own
+    scale: no resize; the preprocessed pictures are padded with zeros (the ImageNet mean) at the bottom and
+    right to a multiple of the backbone's divisor, and the scores cropped back to ``(h, w)``. ``model``
+    must take any size (``any_size_copy``)."""
+    import tensorflow as tf
+
+    from zoo.backbones import get_backbone
+
+    spec = get_backbone(backbone)
+
+    def serve(images):
+        size = tf.shape(images)[1:3]
+        padded = (size + spec.divisor - 1) // spec.divisor * spec.divisor
+        x = spec.preprocess(tf.cast(images, tf.float32))
+        x = tf.pad(x, [[0, 0], [0, padded[0] - size[0]], [0, padded[1] - size[1]], [0, 0]])
+        scores = tf.cast(model(x, training=False), tf.float32)[:, :size[0], :size[1]]
+        return {
+            "probabilities": tf.nn.softmax(scores, axis=-1),
+            "mask": tf.argmax(scores, axis=-1, output_type=tf.int32),
+        }
+
+    return serve
+
+
 def write_segmentation(image: np.ndarray, mask: np.ndarray, out: Path, stem: str, colours: np.ndarray,
                        alpha: float = 0.5) -> dict:
     """Writes ``<stem>_mask.png`` and ``<stem>_overlay.png``; returns the per-class pixel fractions."""
