@@ -28,7 +28,7 @@ from zoo.tasks import segmentation_training as task  # noqa: E402
 
 MUST_MATCH = ("dataset", "model", "backbone", "input_size", "channels", "num_classes", "binary_masks",
               "ignore_index", "loss", "batch_size", "seed", "schedule", "synthetic_count", "val_fraction",
-              "encoder_weights", "output_stride")
+              "encoder_weights", "output_stride", "train_crop", "scale_jitter")
 
 
 @dataclasses.dataclass
@@ -48,6 +48,8 @@ class SegmentConfig(RecipeConfig):
     loss: str = "ce"
     mask_key: str | None = None
     output_stride: int | None = None
+    train_crop: bool = False
+    scale_jitter: str | None = None
 
 
 def add_flags(a, d: SegmentConfig) -> None:
@@ -60,6 +62,11 @@ def add_flags(a, d: SegmentConfig) -> None:
       help="folder: resize a mask whose size differs from its image's (nearest neighbour) instead of refusing")
     a("--loss", choices=LOSSES, help=f"loss (default {d.loss})")
     a("--mask-key", dest="mask_key", help="tfds: mask feature name (default from the preset)")
+    a("--train-crop", dest="train_crop", action="store_true",
+      help="train on random --input-size crops of each picture at its own scale (not the picture resized); "
+           "validation in tiles of that size; the export then predicts at native scale by default")
+    a("--scale-jitter", dest="scale_jitter", metavar="LO,HI",
+      help="--train-crop: rescale each picture by a random factor in [LO, HI] before cropping (e.g. 0.75,1.25)")
     a("--output-stride", dest="output_stride", type=int, choices=(8, 16, 32),
       help="pspnet / deeplabv3plus: stride of the deepest features; 8 or 16 run the last stages dilated "
            "(VGG, ResNet v1); default: the builder's (deeplabv3plus: 16 where the backbone dilates, pspnet: 32)")

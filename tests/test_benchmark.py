@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from benchmarks import train as benchmark
 
 
@@ -75,3 +77,15 @@ def test_the_speed_benchmark_measures_each_model_through_its_recipes_parts(tmp_p
     assert x.shape == (2, 32, 32, 3) and y.shape[1:] == tuple(model.output_shape[1:])  # heatmap targets
     assert set(subject.pipelines(tmp_path)) == {"synthetic", "png folder"}
     assert benchmark.Subject("unet:vgg16", 32, 2).info()["task"] == "segmentation"  # unet: first recipe listing it
+
+
+@pytest.mark.slow
+def test_native_benchmark_times_a_picture_in_a_process_of_its_own(tmp_path):
+    from benchmarks import native
+
+    out = tmp_path / "native.json"
+    assert native.main(["--model", "unet:mobilenetv3small", "--channels", "1", "--input-size", "64",
+                        "--sizes", "100x150", "--tile", "64", "--tta", "flip", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["height"], r["width"], r["tta"]) for r in rows] == [(100, 150, "flip")]
+    assert rows[0]["seconds"] > 0 and 0.1 < rows[0]["peak_gb"] < 20 and out.with_suffix(".png").is_file()

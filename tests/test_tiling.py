@@ -167,3 +167,53 @@ def test_the_saved_model_native_signature_runs_the_network_at_the_pictures_own_s
     big_tile = predictor(image, scale="native", tile=(96, 160))  # one tile: the whole picture at its scale
     np.testing.assert_allclose(big_tile["probabilities"], want, atol=1e-5)
     assert (tiled["mask"] == want.argmax(-1)).mean() > 0.5
+
+
+def test_crop_training_pipeline_keeps_the_pictures_scale_and_pads_with_the_ignore_index():
+    import tensorflow as tf
+
+    from zoo.data.pipeline import label_table, segmentation_pipeline
+
+    rng = np.random.default_rng(7)
+    pictures = [(rng.integers(0, 256, (100, 150, 3), dtype=np.uint8), rng.integers(0, 2, (100, 150, 1), np.uint8)),
+                (rng.integers(0, 256, (40, 50, 3), dtype=np.uint8), rng.integers(0, 2, (40, 50, 1), np.uint8))]
+    raw = tf.data.Dataset.from_generator(lambda: iter(pictures), output_signature=(
+        tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([None, None, 1], tf.uint8)))
+    options = dict(table=label_table(2), input_size=(64, 64), channels=3, batch_size=2, backbone="vgg16",
+                   crop=True, ignore_index=255, num_examples=2, preprocess=False)
+    train = segmentation_pipeline(raw, training=True, repeat=True, scale_jitter=(0.5, 1.5), **options)
+    for images, masks in train.take(4):
+        assert images.shape == (2, 64, 64, 3) and masks.shape == (2, 64, 64, 1)
+        assert set(np.unique(masks.numpy())) <= {0, 1, 255}
+    tiles = list(segmentation_pipeline(raw, training=False, **options).unbatch())
+    assert len(tiles) == 2 * 3 + 1  # 100x150: 2 rows of 3 tiles; 40x50: one tile
+    first_image, first_mask = tiles[0]
+    np.testing.assert_array_equal(first_image.numpy(), pictures[0][0][:64, :64])  # at the picture's own scale
+    last_mask = tiles[-1][1].numpy()[..., 0]
+    np.testing.assert_array_equal(last_mask[:40, :50], pictures[1][1][..., 0])
+    assert (last_mask[40:] == 255).all() and (last_mask[:, 50:] == 255).all()  # padding is ignored
+
+
+def test_a_run_trained_on_crops_predicts_at_native_scale_by_default(tmp_path, capsys):
+    from helpers import write_gray_folder
+    from PIL import Image
+
+    from recipes import segment
+    from zoo.export import load
+    from zoo.predict import predict_files
+
+    write_gray_folder(tmp_path / "data", count=8, size=(80, 120))
+    run = tmp_path / "run"
+    assert segment.main(["--dataset", f"folder:{tmp_path / 'data'}", "--binary-masks", "--train-crop",
+                         "--scale-jitter", "0.8,1.2", "--input-size", "32", "--encoder-weights", "none",
+                         "--schedule", "all:1@1e-3", "--batch-size", "4", "--steps-per-epoch", "2",
+                         "--val-fraction", "0.25", "--out", str(run), "--verbose", "0"]) == 0
+    info = json.loads((run / "export" / "model.json").read_text())
+    assert info["scale"] == "native" and json.loads((run / "config.json").read_text())["settings"]["train_crop"]
+    picture = np.asarray(Image.open(next((tmp_path / "data" / "images").glob("*.png"))).convert("L"))[..., None]
+    predictor = load(run / "export")
+    assert predictor(picture[None])["mask"].shape == (1, *picture.shape[:2])
+    summary = predict_files(run / "export", [tmp_path / "data" / "images"], tmp_path / "out", progress=False)
+    assert len(summary.written) == 8 and not summary.skipped
+    assert segment.cli(["--scale-jitter", "0.8,1.2", "--out", str(tmp_path / "x")]) == 2
+    assert "--scale-jitter rescales the pictures crops are taken from: add --train-crop" in capsys.readouterr().err

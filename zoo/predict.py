@@ -168,11 +168,11 @@ def predict_files(export: str | os.PathLike, inputs: list[str | os.PathLike], ou
     predictor = load(export)
     info = predictor.info
     options = {}
-    if scale is not None or tta is not None or save_probabilities is not None or tile is not None:
-        if not get_task(info["task"]).per_pixel:
-            raise ValueError(f"--scale, --tile, --tta and --save-probabilities are for exports that answer per pixel "
-                             f"(segmentation); {export} is a {info['task']} export")
+    if get_task(info["task"]).per_pixel:  # probabilities kept only when written: a native map can be large
         options = {"scale": scale, "tile": tile, "overlap": overlap, "tta": tta, "probabilities": save_probabilities}
+    elif scale is not None or tta is not None or save_probabilities is not None or tile is not None:
+        raise ValueError(f"--scale, --tile, --tta and --save-probabilities are for exports that answer per pixel "
+                         f"(segmentation); {export} is a {info['task']} export")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:

@@ -123,8 +123,10 @@ class SegmentationTask:
         if "class_names" not in resolved:
             return None
         # how a picture meets the network by default (zoo.export.runtime.SCALES): runs trained on whole
-        # pictures resized to the input size answer best on pictures resized the same way
-        return {"classes": list(resolved["class_names"]), "scale": "resize"}
+        # pictures resized to the input size answer best on pictures resized the same way, runs trained on
+        # crops at the pictures' own scale on pictures at their own scale
+        return {"classes": list(resolved["class_names"]),
+                "scale": "native" if settings.get("train_crop") else "resize"}
 
     def legacy_network(self, info: dict) -> NetworkSpec:
         return NetworkSpec(info["model"], {"backbone": info["backbone"], "num_classes": len(info["classes"]),

@@ -43,6 +43,21 @@ class SegmentationSettings(Protocol):
     val_split: str | None
     data_dir: str | None
     output_stride: int | None  # pspnet / deeplabv3plus only; None: the builder's default
+    train_crop: bool  # train on random crops at the pictures' own scale, validate in tiles
+    scale_jitter: str | None  # "LO,HI": crops from the picture rescaled by a random factor (train_crop only)
+
+
+def parse_scale_jitter(text: str | None) -> tuple[float, float] | None:
+    """``"LO,HI"`` -> (lo, hi) with 0 < lo <= hi; None -> None. Raises ValueError naming the flag."""
+    if text is None:
+        return None
+    try:
+        low, high = (float(v) for v in str(text).split(","))
+    except ValueError:
+        raise ValueError(f"--scale-jitter {text!r}: give LO,HI, e.g. 0.75,1.25") from None
+    if not 0 < low <= high:
+        raise ValueError(f"--scale-jitter {text!r}: need 0 < LO <= HI, e.g. 0.75,1.25")
+    return low, high
 
 
 def default_output_stride(model: str, backbone: str) -> int:
@@ -84,6 +99,10 @@ def validate(settings: SegmentationSettings) -> None:
             able = ", ".join(sorted(n for n, b in BACKBONES.items() if b.dilatable))
             raise ValueError(f"--output-stride {settings.output_stride} needs a backbone whose last stages can run "
                              f"dilated ({able}); --backbone {settings.backbone} runs at 32 only")
+    if settings.scale_jitter is not None:
+        if not settings.train_crop:
+            raise ValueError("--scale-jitter rescales the pictures crops are taken from: add --train-crop")
+        parse_scale_jitter(settings.scale_jitter)
     if settings.binary_masks and settings.num_classes not in (None, 2):
         raise ValueError(f"--binary-masks means 2 classes (background, object) but --num-classes is "
                          f"{settings.num_classes}; drop one of them")
@@ -174,7 +193,8 @@ def pipeline_options(settings: SegmentationSettings, source, input_size: tuple[i
     """The ``zoo.data.pipeline.segmentation_pipeline`` options training, validation and evaluation
     share (how masks become labels among them)."""
     return dict(table=source.table, binary_masks=source.binary_masks, input_size=input_size, channels=channels,
-                batch_size=settings.batch_size, backbone=settings.backbone, seed=settings.seed)
+                batch_size=settings.batch_size, backbone=settings.backbone, seed=settings.seed,
+                crop=settings.train_crop, ignore_index=settings.ignore_index)
 
 
 def evaluate(model, dataset, num_classes: int, ignore_index: int, class_names: list[str]) -> dict:
@@ -208,7 +228,12 @@ class SegmentationTrainer:
         return f"data: {self.description}; {self.source.num_classes} classes {self.source.class_names}"
 
     def settings_line(self) -> str:
-        return f"augmentation {self.settings.augment}"
+        crops = ""
+        if self.settings.train_crop:
+            jitter = f", rescaled by {self.settings.scale_jitter}" if self.settings.scale_jitter else ""
+            crops = (f"; training on random {self.input_size[0]}x{self.input_size[1]} crops at the pictures' own "
+                     f"scale{jitter}, validation in tiles of that size")
+        return f"augmentation {self.settings.augment}{crops}"
 
     def network(self) -> NetworkSpec:
         kwargs = {"backbone": self.settings.backbone, "num_classes": self.source.num_classes,
@@ -235,7 +260,8 @@ class SegmentationTrainer:
         from zoo.data.pipeline import segmentation_pipeline
 
         return segmentation_pipeline(self.source.train, training=True, augment=AUGMENT_PRESETS[self.settings.augment],
-                                     num_examples=self.num_train, repeat=True, **self.options)
+                                     num_examples=self.num_train, repeat=True,
+                                     scale_jitter=parse_scale_jitter(self.settings.scale_jitter), **self.options)
 
     def val_data(self):
         from zoo.data.pipeline import segmentation_pipeline

@@ -1,0 +1,125 @@
+"""Native-scale segmentation of large pictures: time and peak memory against megapixels, and the cost of
+test-time augmentation (figures: README, "Large pictures at their own scale").
+
+    python -m benchmarks.native [--model unet:vgg16] [--channels 1] [--input-size 256]
+        [--sizes 1000x1500,2000x3000,4000x6000] [--tile 512] [--overlap 0.25] [--tta none,flip]
+        [--out bench_native.json]
+
+One model with random weights (time and memory do not depend on the weights' values) is
+exported as a SavedModel. Each picture size and TTA mode then runs in a process of its own,
+``zoo.export.load(export)(picture, scale="native", tile=..., probabilities=None)`` on one
+random uint8 picture, so that the child's peak resident memory (``ru_maxrss``) is that
+job's alone; the time is the call's wall time after a warm-up call on one tile. The table
+and ``bench_native.png`` give seconds and peak GB against megapixels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+_CHILD = r"""
+import json, resource, sys, time
+import numpy as np
+from zoo.export import load
+export, height, width, tile, overlap, tta = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), \
+    float(sys.argv[5]), sys.argv[6]
+predictor = load(export)
+channels = predictor.info["channels"]
+predictor(np.zeros((1, tile, tile, channels), np.uint8), scale="native", tile=tile, probabilities=None)  # warm-up
+picture = np.random.default_rng(0).integers(0, 256, (1, height, width, channels), dtype=np.uint8)
+start = time.perf_counter()
+out = predictor(picture, scale="native", tile=tile, overlap=overlap, tta=None if tta == "none" else tta,
+                probabilities=None)
+seconds = time.perf_counter() - start
+assert out["mask"].shape == (1, height, width)
+print("RESULT " + json.dumps({"seconds": seconds, "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}))
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.native", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", default="unet:vgg16", help="MODEL:BACKBONE (random weights)")
+    p.add_argument("--channels", type=int, default=1, help="input channels (1: gray pictures)")
+    p.add_argument("--classes", type=int, default=2, help="classes")
+    p.add_argument("--input-size", type=int, default=256, help="training size recorded in model.json (square)")
+    p.add_argument("--sizes", default="1000x1500,2000x3000,4000x6000", help="picture sizes HxW, comma-separated")
+    p.add_argument("--tile", type=int, default=512, help="native tile side (px)")
+    p.add_argument("--overlap", type=float, default=0.25, help="tile overlap (fraction or px)")
+    p.add_argument("--tta", default="none,flip", help="TTA modes to time: none, flip")
+    p.add_argument("--out", default="bench_native.json", help="results file (a PNG plot beside it)")
+    return p
+
+
+def _export(args, folder: Path) -> Path:
+    import zoo
+    from zoo.export import export_model
+
+    name, _, backbone = args.model.partition(":")
+    model = zoo.build(name, backbone=backbone, num_classes=args.classes, encoder_weights=None,
+                      input_shape=(None, None, args.channels))
+    info = {"model": name, "backbone": backbone, "input_size": [args.input_size] * 2, "channels": args.channels,
+            "task": "segmentation", "classes": [f"class{i}" for i in range(args.classes)]}
+    return export_model(model, info, "saved_model", folder / "export")
+
+
+def measure(export: Path, height: int, width: int, tile: int, overlap: float, tta: str) -> dict:
+    """One job in a child process: ``{"seconds", "peak_gb"}``."""
+    done = subprocess.run([sys.executable, "-c", _CHILD, str(export), str(height), str(width), str(tile),
+                           str(overlap), tta], capture_output=True, text=True)
+    line = next((l for l in done.stdout.splitlines() if l.startswith("RESULT ")), None)
+    if done.returncode != 0 or line is None:
+        raise RuntimeError(f"native prediction at {height}x{width} failed:\n{done.stderr[-2000:]}")
+    return json.loads(line[len("RESULT "):])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    sizes = [tuple(int(v) for v in item.lower().split("x")) for item in args.sizes.split(",")]
+    modes = [m.strip() for m in args.tta.split(",")]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        export = _export(args, Path(tmp))
+        for height, width in sizes:
+            for tta in modes:
+                result = measure(export, height, width, args.tile, args.overlap, tta)
+                rows.append({"height": height, "width": width, "megapixels": height * width / 1e6, "tta": tta,
+                             **result})
+                print(f"{height}x{width} ({height * width / 1e6:.1f} MP) tta {tta}: {result['seconds']:.1f} s, "
+                      f"peak {result['peak_gb']:.2f} GB", flush=True)
+    out = Path(args.out)
+    out.write_text(json.dumps({"model": args.model, "channels": args.channels, "tile": args.tile,
+                               "overlap": args.overlap, "rows": rows}, indent=1) + "\n")
+    _plot(rows, out.with_suffix(".png"), args)
+    print(f"results: {out}, plot: {out.with_suffix('.png')}")
+    return 0
+
+
+def _plot(rows: list[dict], path: Path, args) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    for tta in dict.fromkeys(r["tta"] for r in rows):
+        mine = [r for r in rows if r["tta"] == tta]
+        left.plot([r["megapixels"] for r in mine], [r["seconds"] for r in mine], "o-", label=f"tta {tta}")
+        right.plot([r["megapixels"] for r in mine], [r["peak_gb"] for r in mine], "o-", label=f"tta {tta}")
+    left.set(xlabel="megapixels", ylabel="seconds", title=f"{args.model}, tile {args.tile}")
+    right.set(xlabel="megapixels", ylabel="peak resident GB", title="memory")
+    for axis in (left, right):
+        axis.grid(alpha=0.3)
+        axis.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
