@@ -78,18 +78,14 @@ def in_float32(model: keras.Model) -> keras.Model:
 
 
 def any_size_copy(model: keras.Model) -> keras.Model:
-    """``model`` itself if its input takes any height and width, else a copy that does, with the same
-    weights (a run's network is built at its training size)."""
+    """``model`` itself if its input takes any height and width, else the same layers (the same
+    variables: the export stores them once) called on an input of any height and width (a run's
+    network is built at its training size)."""
     if model.inputs[0].shape[1] is None and model.inputs[0].shape[2] is None:
         return model
-    config = model.get_config()
-    for layer in config["layers"]:
-        if layer["class_name"] == "InputLayer":
-            shape = layer["config"]["batch_shape"]
-            layer["config"]["batch_shape"] = [shape[0], None, None, *shape[3:]]
-    copy = model.__class__.from_config(config)
-    copy.set_weights(model.get_weights())
-    return copy
+    shape = model.inputs[0].shape
+    inputs = keras.Input(shape=(None, None, *shape[3:]), name=model.inputs[0].name, dtype=model.inputs[0].dtype)
+    return keras.models.clone_model(model, input_tensors=inputs, clone_function=lambda layer: layer)
 
 
 def _write_saved_model(model: keras.Model, info: dict, folder: Path) -> None:
