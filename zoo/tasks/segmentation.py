@@ -49,7 +49,7 @@ def segmentation_native_fn(model, backbone: str):
     """``fn(images uint8 [B, h, w, C]) -> {"mask", "probabilities"}`` with the network at the pictures' own
     scale: no resize; the preprocessed pictures are padded with zeros (the ImageNet mean) at the bottom and
     right to a multiple of the backbone's divisor, and the scores cropped back to ``(h, w)``. ``model``
-    must take any size (``any_size_copy``)."""
+    must take any size (``zoo.export.formats.any_size_copy``)."""
     import tensorflow as tf
 
     from zoo.backbones import get_backbone
