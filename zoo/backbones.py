@@ -291,70 +291,33 @@ VGG19 = dataclasses.replace(
     weights_notop="vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
     weights_top="vgg19_weights_tf_dim_ordering_tf_kernels.h5",
 )
-RESNET101 = _keras_family(
-    "resnet101", keras.applications.ResNet101,
-    {2: 'conv1_relu', 4: 'conv2_block3_out', 8: 'conv3_block4_out', 16: 'conv4_block23_out', 32: 'conv5_block3_out'},
-    'conv1_conv', "caffe",
-    "resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5",
-    "resnet101_weights_tf_dim_ordering_tf_kernels.h5",
-    stage_prefixes=_RESNET_STAGES, dilatable=True,
-)
-RESNET152 = _keras_family(
-    "resnet152", keras.applications.ResNet152,
-    {2: 'conv1_relu', 4: 'conv2_block3_out', 8: 'conv3_block8_out', 16: 'conv4_block36_out', 32: 'conv5_block3_out'},
-    'conv1_conv', "caffe",
-    "resnet152_weights_tf_dim_ordering_tf_kernels_notop.h5",
-    "resnet152_weights_tf_dim_ordering_tf_kernels.h5",
-    stage_prefixes=_RESNET_STAGES, dilatable=True,
-)
-RESNET50V2 = _keras_family(
-    "resnet50v2", keras.applications.ResNet50V2,
-    {2: 'conv1_conv', 4: 'conv2_block3_1_relu', 8: 'conv3_block4_1_relu', 16: 'conv4_block6_1_relu', 32: 'post_relu'},
-    'conv1_conv', "tf",
-    "resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
-    "resnet50v2_weights_tf_dim_ordering_tf_kernels.h5",
-    stage_prefixes={**_RESNET_STAGES, "stage5": ("conv5_", "post_")},
-)
-RESNET101V2 = _keras_family(
-    "resnet101v2", keras.applications.ResNet101V2,
-    {2: 'conv1_conv', 4: 'conv2_block3_1_relu', 8: 'conv3_block4_1_relu', 16: 'conv4_block23_1_relu', 32: 'post_relu'},
-    'conv1_conv', "tf",
-    "resnet101v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
-    "resnet101v2_weights_tf_dim_ordering_tf_kernels.h5",
-    stage_prefixes={**_RESNET_STAGES, "stage5": ("conv5_", "post_")},
-)
-RESNET152V2 = _keras_family(
-    "resnet152v2", keras.applications.ResNet152V2,
-    {2: 'conv1_conv', 4: 'conv2_block3_1_relu', 8: 'conv3_block8_1_relu', 16: 'conv4_block36_1_relu', 32: 'post_relu'},
-    'conv1_conv', "tf",
-    "resnet152v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
-    "resnet152v2_weights_tf_dim_ordering_tf_kernels.h5",
-    stage_prefixes={**_RESNET_STAGES, "stage5": ("conv5_", "post_")},
-)
-DENSENET121 = _keras_family(
-    "densenet121", keras.applications.DenseNet121,
-    {2: 'conv1_relu', 4: 'pool2_conv', 8: 'pool3_conv', 16: 'pool4_conv', 32: 'relu'},
-    'conv1_conv', "torch",
-    "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5",
-    "densenet121_weights_tf_dim_ordering_tf_kernels.h5",
-    marker="conv4_block24_concat",
-)
-DENSENET169 = _keras_family(
-    "densenet169", keras.applications.DenseNet169,
-    {2: 'conv1_relu', 4: 'pool2_conv', 8: 'pool3_conv', 16: 'pool4_conv', 32: 'relu'},
-    'conv1_conv', "torch",
-    "densenet169_weights_tf_dim_ordering_tf_kernels_notop.h5",
-    "densenet169_weights_tf_dim_ordering_tf_kernels.h5",
-    marker="conv4_block32_concat",
-)
-DENSENET201 = _keras_family(
-    "densenet201", keras.applications.DenseNet201,
-    {2: 'conv1_relu', 4: 'pool2_conv', 8: 'pool3_conv', 16: 'pool4_conv', 32: 'relu'},
-    'conv1_conv', "torch",
-    "densenet201_weights_tf_dim_ordering_tf_kernels_notop.h5",
-    "densenet201_weights_tf_dim_ordering_tf_kernels.h5",
-    marker="conv4_block48_concat",
-)
+# ResNet v1 and v2 and DenseNet: the members differ in their blocks per stage (the deepest block of stages 3 and
+# 4 names the stride-8 and stride-16 features) and in Keras' file names.
+RESNETS = [
+    _keras_family(f"resnet{depth}", getattr(keras.applications, f"ResNet{depth}"),
+                  {2: "conv1_relu", 4: "conv2_block3_out", 8: f"conv3_block{b3}_out", 16: f"conv4_block{b4}_out",
+                   32: "conv5_block3_out"},
+                  "conv1_conv", "caffe", f"resnet{depth}_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                  f"resnet{depth}_weights_tf_dim_ordering_tf_kernels.h5", stage_prefixes=_RESNET_STAGES,
+                  dilatable=True)
+    for depth, b3, b4 in ((101, 4, 23), (152, 8, 36))
+]
+RESNETV2S = [
+    _keras_family(f"resnet{depth}v2", getattr(keras.applications, f"ResNet{depth}V2"),
+                  {2: "conv1_conv", 4: "conv2_block3_1_relu", 8: f"conv3_block{b3}_1_relu",
+                   16: f"conv4_block{b4}_1_relu", 32: "post_relu"},
+                  "conv1_conv", "tf", f"resnet{depth}v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                  f"resnet{depth}v2_weights_tf_dim_ordering_tf_kernels.h5",
+                  stage_prefixes={**_RESNET_STAGES, "stage5": ("conv5_", "post_")})
+    for depth, b3, b4 in ((50, 4, 6), (101, 4, 23), (152, 8, 36))
+]
+DENSENETS = [
+    _keras_family(f"densenet{depth}", getattr(keras.applications, f"DenseNet{depth}"),
+                  {2: "conv1_relu", 4: "pool2_conv", 8: "pool3_conv", 16: "pool4_conv", 32: "relu"},
+                  "conv1_conv", "torch", f"densenet{depth}_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                  f"densenet{depth}_weights_tf_dim_ordering_tf_kernels.h5", marker=f"conv4_block{b4}_concat")
+    for depth, b4 in ((121, 24), (169, 32), (201, 48))
+]
 MOBILENETV2 = _keras_family(
     "mobilenetv2", keras.applications.MobileNetV2,
     {2: 'block_1_expand_relu', 4: 'block_3_expand_relu', 8: 'block_6_expand_relu', 16: 'block_13_expand_relu', 32: 'out_relu'},
@@ -432,8 +395,7 @@ def _convnext(size: str) -> BackboneSpec:
 CONVNEXTS = [_convnext(size) for size in ("Tiny", "Small", "Base", "Large")]
 
 BACKBONES: dict[str, BackboneSpec] = {spec.name: spec for spec in (
-    VGG16, VGG19, RESNET50, RESNET101, RESNET152, RESNET50V2, RESNET101V2, RESNET152V2,
-    DENSENET121, DENSENET169, DENSENET201, MOBILENETV2, *MOBILENETV3S, *EFFICIENTNETS, *EFFICIENTNETV2S,
+    VGG16, VGG19, RESNET50, *RESNETS, *RESNETV2S, *DENSENETS, MOBILENETV2, *MOBILENETV3S, *EFFICIENTNETS, *EFFICIENTNETV2S,
     *CONVNEXTS)}
 
 

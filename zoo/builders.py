@@ -215,6 +215,14 @@ def simple_baseline(
     return _finish(encoder, outputs, activation, encoder_freeze, name or f"simple_baseline_{backbone}")
 
 
+def default_output_stride(builder: str, backbone: str) -> int:
+    """What ``output_stride=None`` means for ``builder`` on ``backbone``: DeepLabV3+ at the paper's 16 where
+    the backbone's last stages can dilate, every other case at 32 (undilated)."""
+    from zoo.backbones import get_backbone
+
+    return 16 if builder == "deeplabv3plus" and get_backbone(backbone).dilatable else 32
+
+
 def _decoder_model(kind: str, backbone: str, num_classes: int, input_shape, encoder_weights, encoder_freeze: bool,
                    activation, name: str | None, decode: Callable, stride: int, output_stride: int = 32) -> keras.Model:
     """A segmentation model: encoder (dilated past ``output_stride``), ``decode(features)`` at ``stride``,
@@ -332,9 +340,7 @@ def deeplabv3plus(
     scaled to the deepest stride ((12, 24, 36) at 8, (3, 6, 9) at 32) to cover the same image area.
     Other arguments as ``unet``."""
     if output_stride is None:
-        from zoo.backbones import get_backbone
-
-        output_stride = 16 if get_backbone(backbone).dilatable else 32
+        output_stride = default_output_stride("deeplabv3plus", backbone)
     decode = functools.partial(deeplabv3plus_decoder, atrous_rates=None if atrous_rates is None else tuple(atrous_rates),
                                aspp_channels=aspp_channels, dropout=dropout)
     return _decoder_model("deeplabv3plus", backbone, num_classes, input_shape, encoder_weights, encoder_freeze,

@@ -23,6 +23,7 @@ from typing import Callable, Iterable, Sequence
 import keras
 
 from zoo.backbones import BACKBONES, STAGES, BackboneSpec
+from zoo.layers import InputSizeCheck
 
 DECODER = "decoder"
 PARTS = STAGES + (DECODER,)
@@ -39,7 +40,7 @@ def model_backbone(model: keras.Model) -> BackboneSpec:
     deeper family member wins where the shallower one's layers are also present.
     """
     for layer in model.layers:
-        if getattr(layer, "backbone", "") in BACKBONES and type(layer).__name__ == "InputSizeCheck":
+        if isinstance(layer, InputSizeCheck) and layer.backbone in BACKBONES:
             return BACKBONES[layer.backbone]
     order = {layer.name: index for index, layer in enumerate(model.layers)}
     scored = []

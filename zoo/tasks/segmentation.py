@@ -22,6 +22,13 @@ import numpy as np
 from zoo.tasks.base import NetworkSpec, palette, rgb
 
 
+def _outputs(scores) -> dict:
+    """Class scores ``[B, h, w, K]`` -> the segmentation exports' outputs (softmax and argmax)."""
+    import tensorflow as tf
+
+    return {"probabilities": tf.nn.softmax(scores, axis=-1), "mask": tf.argmax(scores, axis=-1, output_type=tf.int32)}
+
+
 def segmentation_serving_fn(model, input_size: tuple[int, int], backbone: str):
     """``fn(images uint8 [B, h, w, C]) -> {"mask" [B, h, w], "probabilities" [B, h, w, K]}``."""
     import tensorflow as tf
@@ -37,10 +44,7 @@ def segmentation_serving_fn(model, input_size: tuple[int, int], backbone: str):
         x = resize_antialiased(tf.cast(images, tf.float32), (height, width))
         scores = tf.cast(model(spec.preprocess(x), training=False), tf.float32)
         scores = tf.image.resize(scores, size, method="bilinear")
-        return {
-            "probabilities": tf.nn.softmax(scores, axis=-1),
-            "mask": tf.argmax(scores, axis=-1, output_type=tf.int32),
-        }
+        return _outputs(scores)
 
     return serve
 
@@ -62,10 +66,7 @@ def segmentation_native_fn(model, backbone: str):
         x = spec.preprocess(tf.cast(images, tf.float32))
         x = tf.pad(x, [[0, 0], [0, padded[0] - size[0]], [0, padded[1] - size[1]], [0, 0]])
         scores = tf.cast(model(x, training=False), tf.float32)[:, :size[0], :size[1]]
-        return {
-            "probabilities": tf.nn.softmax(scores, axis=-1),
-            "mask": tf.argmax(scores, axis=-1, output_type=tf.int32),
-        }
+        return _outputs(scores)
 
     return serve
 

@@ -60,13 +60,6 @@ def parse_scale_jitter(text: str | None) -> tuple[float, float] | None:
     return low, high
 
 
-def default_output_stride(model: str, backbone: str) -> int:
-    """The builder's own default: DeepLabV3+ at the paper's 16 where the backbone dilates, else 32."""
-    from zoo.backbones import get_backbone
-
-    return 16 if model == "deeplabv3plus" and get_backbone(backbone).dilatable else 32
-
-
 def check_label_settings(num_classes: int, ignore_index: int, origin: str) -> None:
     """Refuses fewer than 2 classes and an ignore index that is one of the classes or does not fit in a
     mask byte. ``origin`` says where the class count came from (for the message)."""
@@ -239,6 +232,8 @@ class SegmentationTrainer:
         kwargs = {"backbone": self.settings.backbone, "num_classes": self.source.num_classes,
                   "input_shape": (*self.input_size, self.channels)}
         if self.settings.model in DILATED_MODELS:  # stored resolved, so a run rebuilds as trained whatever the defaults
+            from zoo.builders import default_output_stride
+
             kwargs["output_stride"] = self.settings.output_stride or default_output_stride(self.settings.model,
                                                                                           self.settings.backbone)
         return NetworkSpec(self.settings.model, kwargs)
