@@ -2,7 +2,7 @@
 test-time augmentation (figures: README, "Large pictures at their own scale").
 
     python -m benchmarks.native [--model unet:vgg16] [--channels 1] [--input-size 256]
-        [--sizes 1000x1500,2000x3000,4000x6000] [--tile 512] [--overlap 0.25] [--tta none,flip]
+        [--sizes 1000x1500,2000x3000,4000x6000] [--tile 512] [--overlap 0.25] [--tta "none;flip"]
         [--out bench_native.json]
 
 One model with random weights (time and memory do not depend on the weights' values) is
@@ -51,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sizes", default="1000x1500,2000x3000,4000x6000", help="picture sizes HxW, comma-separated")
     p.add_argument("--tile", type=int, default=512, help="native tile side (px)")
     p.add_argument("--overlap", type=float, default=0.25, help="tile overlap (fraction or px)")
-    p.add_argument("--tta", default="none,flip", help="TTA modes to time: none, flip")
+    p.add_argument("--tta", default="none;flip",
+                   help="TTA modes to time, semicolon-separated: none, flip, scales:0.75,1,1.25, "
+                        "flip+scales:0.75,1,1.25 (zoo.tta) (default none;flip)")
     p.add_argument("--out", default="bench_native.json", help="results file (a PNG plot beside it)")
     return p
 
@@ -81,7 +83,9 @@ def measure(export: Path, height: int, width: int, tile: int, overlap: float, tt
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     sizes = [tuple(int(v) for v in item.lower().split("x")) for item in args.sizes.split(",")]
-    modes = [m.strip() for m in args.tta.split(",")]
+    from zoo.tta import parse_tta
+
+    modes = [str(parse_tta(m) or "none") for m in args.tta.split(";")]  # a bad mode fails here, not in a child
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         export = _export(args, Path(tmp))

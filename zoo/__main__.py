@@ -83,7 +83,8 @@ def _cmd_export(args) -> int:
     if warning:
         print(warning, file=sys.stderr)
     started = time.perf_counter()
-    path = export_run(args.run_dir, args.format, args.out, **({"opset": args.opset} if args.opset is not None else {}))
+    options = {"opset": args.opset} if args.opset is not None else {}
+    path = export_run(args.run_dir, args.format, args.out, tta=args.tta, **options)
     info = read_metadata(path)
     size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     print(f"{args.format} export of {args.run_dir} ({info['source'].get('weights')} weights) written to {path} "
@@ -111,10 +112,18 @@ def _cmd_predict(args) -> int:
 def _cmd_sample_data(args) -> int:
     from zoo.data.sample_folders import write_sample_folder
 
-    folder = write_sample_folder(args.kind, args.folder, count=args.count, size=(args.size, args.size),
+    text = args.size or ("384" if args.kind == "scenes" else "96")
+    try:
+        size = tuple(int(v) for v in text.lower().split("x"))
+    except ValueError:
+        size = ()
+    if len(size) not in (1, 2):
+        raise ValueError(f"--size must be H or HxW in pixels (e.g. 96 or 384x512), got {text!r}")
+    size = (size[0], size[-1])
+    folder = write_sample_folder(args.kind, args.folder, count=args.count, size=size,
                                  channels=args.channels, seed=args.seed)
-    flag = "python -m recipes.segment" if args.kind == "shapes" else "python -m recipes.pose"
-    print(f"{args.count} {args.kind} pictures written to {folder}; train on them with "
+    flag = "python -m recipes.pose" if args.kind == "faces" else "python -m recipes.segment"
+    print(f"{args.count} pictures ({args.kind}) written to {folder}; train on them with "
           f"{flag} --dataset {shlex.quote(f'folder:{folder}')}")
     return 0
 
@@ -142,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
                         "keras (the bare network) (default saved_model)")
     e.add_argument("--out", help="export folder (default RUN_DIR/export for saved_model, else RUN_DIR/export-FORMAT)")
     e.add_argument("--opset", type=int, help="ONNX opset version, 11 to 18 with tf2onnx 1.17 (default 17)")
+    e.add_argument("--tta", metavar="MODE",
+                   help="bake test-time augmentation into the export (recorded in model.json): segmentation flip, "
+                        "scales:0.75,1,1.25 or flip+scales:...; keypoints flip (each view costs a network run)")
     p = sub.add_parser("predict", help="run an export on image files or folders; write masks/overlays or keypoints")
     p.add_argument("export", metavar="EXPORT_PATH", help="an export folder (or its model file) with model.json")
     p.add_argument("inputs", metavar="IMAGE_OR_FOLDER", nargs="+", help="image files and folders (recursive)")
@@ -157,21 +169,25 @@ def main(argv: list[str] | None = None) -> int:
                         "the training size, blended; memory bounded by a row of tiles) (default: model.json's "
                         "scale, else resize)")
     p.add_argument("--tile", type=int,
-                   help="native: tile side in pixels (default: the training size, or 512 at least for a SavedModel, "
-                        "whose 'native' signature runs any size; other formats run the training size only)")
+                   help="native: tile side in pixels (default: the training size, as a --train-crop run is "
+                        "validated; a SavedModel's 'native' signature takes larger tiles: fewer calls; other formats "
+                        "run the training size only)")
     p.add_argument("--overlap", type=float, default=0.25,
                    help="native: share of a tile (below 1) or pixels that neighbouring tiles overlap (default 0.25)")
-    p.add_argument("--tta", choices=("flip",),
-                   help="segmentation: flip = also run the mirrored picture and average the probabilities")
+    p.add_argument("--tta", metavar="MODE",
+                   help="segmentation test-time augmentation, probabilities averaged over views: flip (and the "
+                        "mirrored picture), scales:0.75,1,1.25 (resized by each factor), flip+scales:0.75,1,1.25 "
+                        "(cost: one network run per view)")
     p.add_argument("--save-probabilities", dest="save_probabilities", choices=PROBABILITY_FORMATS,
                    help="segmentation: also write <name>_probabilities.npy [h, w, K] (uint8: round(255 p); "
                         "float16; float32)")
     d = sub.add_parser("sample-data", help="write a built-in synthetic set as a folder dataset (a template for yours)")
-    d.add_argument("kind", choices=("shapes", "faces"), help="shapes: images + class-index masks; faces: images + "
-                   "a keypoints CSV")
+    d.add_argument("kind", choices=("shapes", "scenes", "faces"),
+                   help="shapes: images + class-index masks; scenes: large images of many small shapes + masks (for "
+                        "--train-crop); faces: images + a keypoints CSV")
     d.add_argument("folder", metavar="DIR")
     d.add_argument("--count", type=int, default=40, help="pictures (default 40)")
-    d.add_argument("--size", type=int, default=96, help="square side in pixels (default 96)")
+    d.add_argument("--size", help="H or HxW in pixels (default 96; scenes 384)")
     d.add_argument("--channels", type=int, default=3, choices=(1, 3), help="3 = RGB, 1 = grayscale (default 3)")
     d.add_argument("--seed", type=int, default=0)
     for sub_parser in (m, e, p, d, *wsub.choices.values()):

@@ -145,7 +145,8 @@ def predict_files(export: str | os.PathLike, inputs: list[str | os.PathLike], ou
         progress: show a progress bar (default: when stderr is a terminal).
         max_pixels: pixels per model call (images of one size are stacked up to this).
         scale, tile, overlap, tta: as ``zoo.export.runtime.Predictor`` (segmentation: ``"native"``
-            runs each picture at its own scale in blended tiles; ``tta="flip"``).
+            runs each picture at its own scale in blended tiles; ``tta``: ``zoo.tta`` modes, e.g.
+            ``"flip+scales:0.75,1,1.25"``).
         save_probabilities: also write ``<stem>_probabilities.npy`` (segmentation) in this
             format (``zoo.tiling.PROBABILITY_FORMATS``); None: not written.
 
@@ -158,8 +159,11 @@ def predict_files(export: str | os.PathLike, inputs: list[str | os.PathLike], ou
     from zoo.export.runtime import load
     from zoo.tasks import get_task
 
+    from zoo.tta import parse_tta
+
     if batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {batch_size}")
+    tta = parse_tta(tta)  # a bad mode is refused before any file is read
     out = Path(out)
     check_out(out, inputs)
     files = collect_images(inputs, exclude=out)
@@ -170,9 +174,14 @@ def predict_files(export: str | os.PathLike, inputs: list[str | os.PathLike], ou
     options = {}
     if get_task(info["task"]).per_pixel:  # probabilities kept only when written: a native map can be large
         options = {"scale": scale, "tile": tile, "overlap": overlap, "tta": tta, "probabilities": save_probabilities}
-    elif scale is not None or tta is not None or save_probabilities is not None or tile is not None:
-        raise ValueError(f"--scale, --tile, --tta and --save-probabilities are for exports that answer per pixel "
+    elif scale is not None or save_probabilities is not None or tile is not None:
+        raise ValueError(f"--scale, --tile and --save-probabilities are for exports that answer per pixel "
                          f"(segmentation); {export} is a {info['task']} export")
+    elif tta is not None:
+        if tta.scales != (1.0,):
+            raise ValueError(f"--tta {tta}: a {info['task']} export takes --tta flip only (multi-scale views are "
+                             "for segmentation)")
+        options = {"tta": tta}
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:

@@ -97,8 +97,8 @@ def _write_saved_model(model: keras.Model, info: dict, folder: Path) -> None:
     if get_task(info["task"]).per_pixel:  # the network at the pictures' own scale, for clients that tile
         from zoo.tasks.segmentation import segmentation_native_fn
 
-        archive.add_endpoint(name=NATIVE_SIGNATURE, fn=segmentation_native_fn(any_size_copy(model), info["backbone"]),
-                             input_signature=images)
+        archive.add_endpoint(name=NATIVE_SIGNATURE, input_signature=images,
+                             fn=segmentation_native_fn(any_size_copy(model), info["backbone"], tta=info.get("tta")))
     archive.write_out(str(folder), verbose=False)
 
 
@@ -114,7 +114,11 @@ def _write_onnx(model: keras.Model, info: dict, folder: Path, opset: int) -> Non
     # Not Keras' model.export(format="onnx"): its tf2onnx call needs about 70x the weights'
     # size in memory (FCN-8s/VGG16 did not fit in 24 GB); see zoo.export.onnx_convert.
     from zoo.export.onnx_convert import convert  # checks the opset before converting
+    from zoo.tta import parse_tta
 
+    tta = parse_tta(info.get("tta"))
+    if tta is not None and tta.scales != (1.0,):  # views at other sizes: the weights' stand-in must take them
+        model = any_size_copy(model)
     convert(model, lambda network: serving_fn(network, info), info["channels"], folder / FILES["onnx"], opset)
 
 
@@ -130,8 +134,25 @@ def _converter_versions(fmt: str) -> dict:
     return versions
 
 
+def with_tta(info: dict, tta) -> dict:
+    """``info`` with test-time augmentation ``tta`` (``zoo.tta``; None: as it is) baked into the serving
+    functions: ``tta`` recorded in ``model.json``; keypoint exports take ``flip`` only (the flip test,
+    ``flip_test``). Raises ValueError for a mode the task cannot take."""
+    from zoo.tta import parse_tta
+
+    tta = parse_tta(tta)
+    if tta is None:
+        return info
+    if get_task(info["task"]).per_pixel:
+        return {**info, "tta": str(tta)}
+    if tta.scales != (1.0,):
+        raise ValueError(f"--tta {tta}: a {info['task']} export takes flip only (left/right keypoints swapped, "
+                         "heatmaps averaged); multi-scale views are for segmentation")
+    return {**info, "tta": str(tta), "flip_test": True}
+
+
 def export_model(model: keras.Model, info: dict, fmt: str, out: str | os.PathLike,
-                 source: dict | None = None, opset: int = DEFAULT_OPSET) -> Path:
+                 source: dict | None = None, opset: int = DEFAULT_OPSET, tta: str | None = None) -> Path:
     """Writes ``model`` (trained; described by ``info``) as format ``fmt`` into folder ``out``.
 
     Args:
@@ -141,6 +162,9 @@ def export_model(model: keras.Model, info: dict, fmt: str, out: str | os.PathLik
         out: the export folder; replaced if it exists.
         source: where the weights came from (stored in ``model.json``).
         opset: ONNX opset version (ONNX only).
+        tta: test-time augmentation baked into the export (``zoo.tta``: ``"flip"``,
+            ``"flip+scales:0.75,1,1.25"``; keypoints ``"flip"`` only), recorded as ``tta`` in
+            ``model.json``; None: ``info``'s (a run's own, if any).
 
     Returns:
         ``out`` as a Path. ``out/model.json`` describes the export. The export computes in
@@ -148,6 +172,7 @@ def export_model(model: keras.Model, info: dict, fmt: str, out: str | os.PathLik
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {FORMATS}")
+    info = with_tta(info, tta)
     out = Path(out)
     check_replaceable(out)
     out = out.resolve()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import keras
 
-from zoo.export.formats import check_replaceable, export_model
+from zoo.export.formats import check_replaceable, export_model, with_tta
 from zoo.export.metadata import FORMATS, info_from_config
 
 
@@ -68,4 +68,5 @@ def export_run(run_dir: str | os.PathLike, fmt: str, out: str | os.PathLike | No
 
         check_opset(kwargs["opset"])
     model, info, source = load_run(run_dir)
+    with_tta(info, kwargs.get("tta"))  # a mode the task cannot take is refused before the slow part
     return export_model(model, info, fmt, out, source=source, **kwargs)

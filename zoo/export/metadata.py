@@ -6,8 +6,10 @@ Fields (all formats): ``format``, ``file`` (the model file inside the export fol
 ``preprocessing`` (what happens to the pixels and where), ``inputs`` and ``outputs``
 (name -> dtype and shape), ``versions`` (libraries it was made with), ``source``
 (run directory and which weights). Each task adds its own (``zoo.tasks``):
-segmentation ``classes``; keypoints ``keypoint_names``, ``flip_index``,
-``heatmap_stride``, ``decode``, ``sigma`` and ``flip_test``.
+segmentation ``classes`` and ``scale`` (``resize`` or ``native``: how ``predict`` meets a
+picture by default); keypoints ``keypoint_names``, ``flip_index``, ``heatmap_stride``,
+``decode``, ``sigma`` and ``flip_test``. ``tta`` (optional): the test-time augmentation
+baked into the serving functions by ``zoo export --tta`` (``zoo.tta``).
 """
 
 from __future__ import annotations

@@ -137,6 +137,11 @@ class _WithWeights:
         self.variables = variables
         self.replaced = dict(zip(chosen, tensors))
 
+    @property
+    def inputs(self) -> list:
+        """The wrapped model's inputs (``zoo.export.formats.any_size_copy`` reads their shape)."""
+        return self.model.inputs
+
     def __call__(self, x, training: bool = False):
         values = [self.replaced.get(i, v.value) for i, v in enumerate(self.variables)]
         split = len(self.model.trainable_variables)

@@ -17,11 +17,10 @@ import numpy as np
 
 from zoo.export.metadata import METADATA_FILE, read_metadata
 from zoo.tasks import get_task
+from zoo.tta import parse_tta, resize, tta_probabilities
 
 
 SCALES = ("resize", "native")  # how a picture meets the network (zoo.tiling for native)
-TTAS = (None, "flip")  # test-time augmentation of segmentation: the mean with the mirrored picture's answer
-NATIVE_TILE = 512  # px: the default native tile where the export takes any tile size
 
 
 @dataclass
@@ -44,11 +43,14 @@ class Predictor:
                 scale in overlapping tiles of the training size, blended: ``zoo.tiling``); None:
                 the export's ``scale`` in ``model.json`` (``resize`` unless it says otherwise).
             tile: native tiles ``(height, width)`` or one size. Default ``native_tile()``: the
-                training size, or at least ``NATIVE_TILE`` for a SavedModel (its ``native``
-                signature runs any size); other formats run the training size only.
+                training size (what a ``--train-crop`` run's validation measured); larger tiles need a
+                SavedModel (its ``native`` signature runs any size); other formats run the training
+                size only.
             overlap: native: pixels or fraction of a tile shared by neighbouring tiles.
-            tta: None, or ``"flip"``: the mean of the probabilities for the picture and for its
-                mirror image (mirrored back), segmentation only.
+            tta: None, or a test-time augmentation (``zoo.tta``: ``"flip"``, ``"scales:0.75,1,1.25"``,
+                ``"flip+scales:..."``): the mean of the probabilities over the views, each mapped back to
+                the picture's pixels; native: applied to each tile. Keypoint exports take ``"flip"`` (the
+                mirrored picture's keypoints mirrored back, left/right swapped, averaged).
             probabilities: native: the format of the returned ``probabilities``
                 (``zoo.tiling.PROBABILITY_FORMATS``), or None for the mask alone.
 
@@ -60,35 +62,66 @@ class Predictor:
             raise ValueError(f"expected uint8 images [batch, height, width, {self.info['channels']}], got "
                              f"{images.dtype} {list(images.shape)}")
         scale = scale or self.info.get("scale", "resize")
-        if scale not in SCALES or tta not in TTAS:
-            raise ValueError(f"scale must be one of {SCALES} and tta one of {TTAS}; got {scale!r}, {tta!r}")
+        if scale not in SCALES:
+            raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+        tta = parse_tta(tta)
+        if tta is not None and self.info.get("tta"):
+            raise ValueError(f"this export averages test-time augmentation {self.info['tta']!r} inside already "
+                             f"(model.json 'tta', from `zoo export --tta`); leave tta unset")
         if scale == "resize" and tta is None:
             return self.run(images)
         if not get_task(self.info["task"]).per_pixel:
-            raise ValueError(f"scale={scale!r} and tta={tta!r} are for exports that answer per pixel (segmentation); "
-                             f"this one is a {self.info['task']} export (its crops are resized to the training size)")
+            if scale == "resize" and tta.scales == (1.0,):
+                return self._flipped_keypoints(images)
+            raise ValueError(f"scale={scale!r} and tta={str(tta)!r} are for exports that answer per pixel "
+                             f"(segmentation); a {self.info['task']} export resizes its crops to the training size "
+                             "and takes tta='flip' only")
         if scale == "resize":
-            mean = self._probabilities(images, tta)
+            if tta.scales == (1.0,):  # serving_default resizes each view to the training size and back
+                mean = tta_probabilities(lambda views: self.run(views)["probabilities"], images, tta)
+            else:  # the views of the picture resized to the training size, the mean resized back
+                size = tuple(int(v) for v in self.info["input_size"])
+                base = np.clip(np.round(resize(images, size)), 0, 255).astype(np.uint8)
+                mean = resize(tta_probabilities(self._any_size, base, tta), images.shape[1:3])
             return {"probabilities": mean, "mask": np.argmax(mean, axis=-1).astype(np.int32)}
         return self._native(images, tile, overlap, tta, probabilities)
 
-    def _probabilities(self, images: np.ndarray, tta: str | None, run=None) -> np.ndarray:
-        """Class probabilities ``[B, h, w, K]`` of ``run`` (default ``serving_default``), with test-time
-        augmentation."""
-        run = run or self.run
-        found = run(images)["probabilities"]
-        if tta == "flip":
-            mirrored = run(np.ascontiguousarray(images[:, :, ::-1]))["probabilities"][:, :, ::-1]
-            found = (found + mirrored) / 2
-        return found
+    def _flipped_keypoints(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """Keypoint flip TTA: the mean of the answers for the picture and for its mirror image, whose
+        keypoints are mirrored back (``x -> w - 1 - x``, pixel centres) and left/right swapped
+        (``flip_index``). Coordinates and scores are averaged; so are the heatmaps (mirrored back and
+        swapped; exact when the picture needs no letterbox padding, else within a pixel). ``zoo export
+        --tta flip`` averages the heatmaps before decoding instead (the recipes' flip test)."""
+        flip = np.asarray(self.info["flip_index"])
+        plain = self.run(images)
+        mirrored = self.run(np.ascontiguousarray(images[:, :, ::-1]))
+        back = np.array(mirrored["keypoints"][:, flip], np.float32)
+        back[..., 0] = images.shape[2] - 1 - back[..., 0]
+        outputs = {"keypoints": (plain["keypoints"] + back) / 2,
+                   "scores": (plain["scores"] + mirrored["scores"][:, flip]) / 2}
+        if "heatmaps" in plain:
+            outputs["heatmaps"] = (plain["heatmaps"] + mirrored["heatmaps"][:, :, ::-1][..., flip]) / 2
+        return outputs
+
+    def _any_size(self, images: np.ndarray) -> np.ndarray:
+        """Probabilities ``[B, h, w, K]`` of the network at the pictures' own scale, any size: the
+        ``native`` signature, else ``serving_default`` at the training size, else tiles of it."""
+        from zoo.tiling import predict_tiled
+
+        size = tuple(int(v) for v in self.info["input_size"])
+        native = getattr(self.run, "native", None)
+        if tuple(images.shape[1:3]) == size:
+            return self.run(images)["probabilities"]
+        if native is not None:
+            return native(images)["probabilities"]
+        return np.stack([predict_tiled(lambda tiles: self.run(tiles)["probabilities"], image, size,
+                                       probabilities="float32")[1] for image in images])
 
     def native_tile(self) -> tuple[int, int]:
-        """The default native tile: the training size, or with a ``native`` signature (SavedModel) the
-        larger of it and ``NATIVE_TILE`` px (fewer seams and calls; memory grows with the tile)."""
-        size = tuple(int(v) for v in self.info["input_size"])
-        if getattr(self.run, "native", None) is None:
-            return size
-        return tuple(max(side, NATIVE_TILE) for side in size)
+        """The default native tile: the training size, the tiles a ``--train-crop`` run is validated on.
+        Larger tiles (a SavedModel's ``native`` signature takes any) make fewer calls but answered
+        held-out scenes less well here (README, "Large pictures")."""
+        return tuple(int(v) for v in self.info["input_size"])
 
     def _native(self, images: np.ndarray, tile, overlap, tta, probabilities) -> dict[str, np.ndarray]:
         from zoo.tiling import predict_tiled
@@ -101,10 +134,15 @@ class Predictor:
             raise ValueError(f"tile {wanted}: this {self.info['format']} export runs tiles of its training size "
                              f"{size[0]}x{size[1]} only (its signature resizes anything else); leave tile unset, or "
                              "export as saved_model, whose 'native' signature takes any tile")
-        run = native if wanted != size else None  # at the training size serving_default's resize does nothing
+        if tta is not None and tta.scales != (1.0,):
+            run = self._any_size  # scaled tiles: any size (tiles of tiles without a native signature)
+        elif wanted != size:
+            run = lambda tiles: native(tiles)["probabilities"]  # noqa: E731
+        else:  # at the training size serving_default's resize does nothing
+            run = lambda tiles: self.run(tiles)["probabilities"]  # noqa: E731
         masks, kept = [], []
         for image in images:
-            mask, probs = predict_tiled(lambda tiles: self._probabilities(tiles, tta, run), image, wanted, overlap,
+            mask, probs = predict_tiled(lambda tiles: tta_probabilities(run, tiles, tta), image, wanted, overlap,
                                         probabilities=probabilities)
             masks.append(mask)
             kept.append(probs)

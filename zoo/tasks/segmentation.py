@@ -22,51 +22,74 @@ import numpy as np
 from zoo.tasks.base import NetworkSpec, palette, rgb
 
 
-def _outputs(scores) -> dict:
-    """Class scores ``[B, h, w, K]`` -> the segmentation exports' outputs (softmax and argmax)."""
+def _from_probabilities(probabilities) -> dict:
+    """Class probabilities ``[B, h, w, K]`` -> the segmentation exports' outputs (and the argmax mask)."""
     import tensorflow as tf
 
-    return {"probabilities": tf.nn.softmax(scores, axis=-1), "mask": tf.argmax(scores, axis=-1, output_type=tf.int32)}
+    return {"probabilities": probabilities, "mask": tf.argmax(probabilities, axis=-1, output_type=tf.int32)}
 
 
-def segmentation_serving_fn(model, input_size: tuple[int, int], backbone: str):
-    """``fn(images uint8 [B, h, w, C]) -> {"mask" [B, h, w], "probabilities" [B, h, w, K]}``."""
+def network_probabilities(model, divisor: int):
+    """``fn(x float [B, h, w, C] preprocessed, any size) -> softmax float32 [B, h, w, K]``: ``x`` padded
+    with zeros (the ImageNet mean) at the bottom and right to a multiple of ``divisor``, the scores
+    cropped back. ``model`` must take any size (``zoo.export.formats.any_size_copy``)."""
+    import tensorflow as tf
+
+    def run(x):
+        size = tf.shape(x)[1:3]
+        padded = (size + divisor - 1) // divisor * divisor
+        x = tf.pad(x, [[0, 0], [0, padded[0] - size[0]], [0, padded[1] - size[1]], [0, 0]])
+        return tf.nn.softmax(tf.cast(model(x, training=False), tf.float32)[:, :size[0], :size[1]], axis=-1)
+
+    return run
+
+
+def segmentation_serving_fn(model, input_size: tuple[int, int], backbone: str, tta=None):
+    """``fn(images uint8 [B, h, w, C]) -> {"mask" [B, h, w], "probabilities" [B, h, w, K]}``.
+
+    ``tta`` (a ``zoo.tta`` mode, e.g. ``"flip"``): the probabilities are the mean over its views of
+    the picture resized to the training size, resized back (``zoo export --tta``)."""
     import tensorflow as tf
 
     from zoo.backbones import get_backbone
     from zoo.export.resize import resize_antialiased
+    from zoo.tta import parse_tta, tta_probabilities_tf
 
     spec = get_backbone(backbone)
     height, width = int(input_size[0]), int(input_size[1])
+    tta = parse_tta(tta)
+    if tta is not None:
+        from zoo.export.formats import any_size_copy
+
+        run = network_probabilities(model if tta.scales == (1.0,) else any_size_copy(model), spec.divisor)
 
     def serve(images):
         size = tf.shape(images)[1:3]
-        x = resize_antialiased(tf.cast(images, tf.float32), (height, width))
-        scores = tf.cast(model(spec.preprocess(x), training=False), tf.float32)
-        scores = tf.image.resize(scores, size, method="bilinear")
-        return _outputs(scores)
+        x = spec.preprocess(resize_antialiased(tf.cast(images, tf.float32), (height, width)))
+        if tta is not None:
+            return _from_probabilities(resize_antialiased(tta_probabilities_tf(run, x, tta), (size[0], size[1])))
+        scores = tf.image.resize(tf.cast(model(x, training=False), tf.float32), size, method="bilinear")
+        return _from_probabilities(tf.nn.softmax(scores, axis=-1))
 
     return serve
 
 
-def segmentation_native_fn(model, backbone: str):
+def segmentation_native_fn(model, backbone: str, tta=None):
     """``fn(images uint8 [B, h, w, C]) -> {"mask", "probabilities"}`` with the network at the pictures' own
-    scale: no resize; the preprocessed pictures are padded with zeros (the ImageNet mean) at the bottom and
-    right to a multiple of the backbone's divisor, and the scores cropped back to ``(h, w)``. ``model``
-    must take any size (``zoo.export.formats.any_size_copy``)."""
+    scale: no resize (``network_probabilities``: padded to the backbone's divisor inside). ``model``
+    must take any size (``zoo.export.formats.any_size_copy``). ``tta``: as ``segmentation_serving_fn``,
+    the views of the picture at its own scale."""
     import tensorflow as tf
 
     from zoo.backbones import get_backbone
+    from zoo.tta import parse_tta, tta_probabilities_tf
 
     spec = get_backbone(backbone)
+    run = network_probabilities(model, spec.divisor)
+    tta = parse_tta(tta)
 
     def serve(images):
-        size = tf.shape(images)[1:3]
-        padded = (size + spec.divisor - 1) // spec.divisor * spec.divisor
-        x = spec.preprocess(tf.cast(images, tf.float32))
-        x = tf.pad(x, [[0, 0], [0, padded[0] - size[0]], [0, padded[1] - size[1]], [0, 0]])
-        scores = tf.cast(model(x, training=False), tf.float32)[:, :size[0], :size[1]]
-        return _outputs(scores)
+        return _from_probabilities(tta_probabilities_tf(run, spec.preprocess(tf.cast(images, tf.float32)), tta))
 
     return serve
 
@@ -134,7 +157,7 @@ class SegmentationTask:
                                            "input_shape": (*info["input_size"], info["channels"])})
 
     def serving_fn(self, model, info: dict):
-        return segmentation_serving_fn(model, info["input_size"], info["backbone"])
+        return segmentation_serving_fn(model, info["input_size"], info["backbone"], tta=info.get("tta"))
 
     def describe_outputs(self, info: dict) -> dict:
         return {
