@@ -62,6 +62,7 @@ class RecipeConfig:
     ema: float | None = None
     bn_momentum: str = "auto"
     verbose: str = "auto"
+    eval_tta: str | None = None  # zoo.tta mode of the final evaluation, reported beside the plain one
 
     def optimizer_config(self):
         """The ``zoo.optim.OptimizerConfig`` of these settings (raises ValueError naming a bad flag)."""
@@ -79,6 +80,12 @@ class RecipeConfig:
         self.batchnorm_momentum(100)
         if self.augment not in AUGMENT_CHOICES:
             raise ValueError(f"--augment {self.augment!r}: choose one of {AUGMENT_CHOICES}")
+        from zoo.tta import parse_tta
+
+        try:
+            parse_tta(self.eval_tta)
+        except ValueError as err:
+            raise ValueError(f"--eval-{err}") from None  # "--eval-tta 'X': ..."
 
     def batchnorm_momentum(self, steps_per_epoch: int) -> float | None:
         """``--bn-momentum``: auto (``zoo.optim.auto_bn_momentum``), keras (as built: 0.99) or a number."""
@@ -519,8 +526,8 @@ def choose_precision(setting: str, wide_kernels: bool = False, what: str = "this
     return "float32", "auto: CPU without AMX bfloat16 units"
 
 
-def parse_size(text) -> tuple[int, int]:
-    """``"128"`` -> (128, 128); ``"128x96"`` -> (128, 96) as (height, width)."""
+def parse_size(text, flag: str = "--input-size") -> tuple[int, int]:
+    """``"128"`` -> (128, 128); ``"128x96"`` -> (128, 96) as (height, width). Errors name ``flag``."""
     if isinstance(text, (list, tuple)) and len(text) == 2:
         return int(text[0]), int(text[1])
     parts = str(text).lower().replace(" ", "").split("x")
@@ -529,7 +536,7 @@ def parse_size(text) -> tuple[int, int]:
     except ValueError:
         values = []
     if len(values) not in (1, 2) or min(values or [0]) < 1:
-        raise ValueError(f"--input-size must be H or HxW in pixels (e.g. 128 or 128x96), got {text!r}")
+        raise ValueError(f"{flag} must be H or HxW in pixels (e.g. 128 or 128x96), got {text!r}")
     return (values[0], values[-1])
 
 

@@ -121,9 +121,13 @@ def build_parser(recipe: Recipe) -> argparse.ArgumentParser:
     a("--val-split", dest="val_split", help="tfds: validation split (default: the preset's, else 10%% of train)")
     a("--data-dir", dest="data_dir", help="tfds: data folder (default ~/tensorflow_datasets)")
     a("--synthetic-count", dest="synthetic_count", type=int,
-      help=f"synthetic: number of pictures, train + validation (default {d.synthetic_count})")
+      help=f"synthetic: number of pictures, train + validation (default {d.synthetic_count}; synthetic:scenes: "
+           "the pixels of that many pictures, in scenes of 4x the input size)")
     a("--skip-check", dest="skip_check", action="store_true",
       help="folder: skip the scan of every file before training (see the `check` command)")
+    a("--eval-tta", dest="eval_tta", metavar="MODE",
+      help="also evaluate with test-time augmentation, reported beside the plain figures: segmentation flip, "
+           "scales:0.75,1,1.25 or flip+scales:...; keypoints flip (left/right swapped) (default: none)")
     recipe.add_flags(a, d)
     add_training_flags(p, d)
     a("--verbose", help="Keras fit verbosity: auto, 0, 1 (bar) or 2 (a line per epoch) (default auto)")

@@ -3,7 +3,8 @@
     python -m recipes.segment --dataset synthetic:shapes --model unet --backbone vgg16 \\
         --input-size 128 --batch-size 8 --schedule head:2@1e-3,all:8@1e-4 --out runs/shapes
 
-Datasets: ``synthetic:shapes`` (built in, offline), ``tfds:NAME`` (preset for
+Datasets: ``synthetic:shapes`` and ``synthetic:scenes`` (built in, offline; scenes are large
+pictures of small objects, for ``--train-crop``), ``tfds:NAME`` (preset for
 oxford_iiit_pet; ``--image-key/--mask-key/--num-classes`` for others) and
 ``folder:PATH`` (``images/<stem>.png|jpg|bmp`` + ``masks/<stem>.png``). Everything the
 run produces goes to ``--out`` (see ``zoo.training``); re-running the same command
@@ -77,7 +78,7 @@ RECIPE = Recipe(
     description="Fine-tune a segmentation model (FCN or U-Net on a pretrained backbone), evaluate it, export it. "
                 "`python -m recipes.segment check [flags]` scans the dataset and settings without training.",
     config=SegmentConfig, models=task.MODELS, must_match=MUST_MATCH,
-    dataset_help="synthetic:shapes | tfds:NAME | folder:PATH", add_flags=add_flags, validate=task.validate,
+    dataset_help="synthetic:shapes | synthetic:scenes (large, for --train-crop) | tfds:NAME | folder:PATH", add_flags=add_flags, validate=task.validate,
     check_data=task.check_data, trainer=task.SegmentationTrainer,
     need_top=lambda settings: settings.model.startswith("fcn"))
 

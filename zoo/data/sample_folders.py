@@ -5,6 +5,8 @@ they serve as a template for one's own data and as offline examples in the guide
 
 - ``shapes``: ``DIR/images/<stem>.png``, ``DIR/masks/<stem>.png`` (class index per
   pixel, 0 = background) and ``DIR/classes.txt``.
+- ``scenes``: the same layout, large pictures of many small shapes of a fixed pixel size
+  (``synthetic.make_scenes``), for training on crops (``--train-crop``).
 - ``faces``: ``DIR/images/<stem>.png`` and ``DIR/keypoints.csv`` with the columns
   ``image, left_eye_x, left_eye_y, ...`` (pixel coordinates, centre of the top-left
   pixel at (0, 0); an empty cell marks a missing point).
@@ -20,7 +22,7 @@ import numpy as np
 
 from zoo.data import synthetic
 
-KINDS = ("shapes", "faces")
+KINDS = ("shapes", "scenes", "faces")
 
 
 def write_sample_folder(kind: str, folder: str | os.PathLike, count: int = 40, size: tuple[int, int] = (96, 96),
@@ -46,12 +48,13 @@ def write_sample_folder(kind: str, folder: str | os.PathLike, count: int = 40, s
     def save(array: np.ndarray, path: Path) -> None:
         Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array).save(path)
 
-    if kind == "shapes":
-        images, masks = synthetic.make_shapes(count, height, width, channels=channels, seed=seed)
+    if kind in ("shapes", "scenes"):
+        make = synthetic.make_shapes if kind == "shapes" else synthetic.make_scenes
+        images, masks = make(count, height, width, channels=channels, seed=seed)
         (folder / "masks").mkdir(exist_ok=True)
         for i in range(count):
-            save(images[i], folder / "images" / f"shape{i:04d}.png")
-            save(masks[i], folder / "masks" / f"shape{i:04d}.png")
+            save(images[i], folder / "images" / f"{kind[:-1]}{i:04d}.png")
+            save(masks[i], folder / "masks" / f"{kind[:-1]}{i:04d}.png")
         (folder / "classes.txt").write_text("\n".join(synthetic.SHAPES_CLASSES) + "\n")
         return folder
     images, keypoints, _ = synthetic.make_faces(count, height, width, channels=channels, seed=seed)

@@ -1,4 +1,4 @@
-"""Segmentation data sources: ``synthetic:shapes``, ``tfds:NAME`` and ``folder:PATH``.
+"""Segmentation data sources: ``synthetic:shapes``, ``synthetic:scenes``, ``tfds:NAME`` and ``folder:PATH``.
 
 Each source gives raw examples ``(image uint8 [h, w, c], mask uint8 [h, w, 1])``
 for a train and a validation split, plus what the pipeline needs to read the masks
@@ -78,23 +78,50 @@ def _split_counts(total: int, val_fraction: float) -> tuple[int, int]:
     return total - val, val
 
 
-def synthetic_shapes(count: int, size: tuple[int, int], channels: int, seed: int,
-                     val_fraction: float) -> SegmentationSource:
-    """The built-in ``shapes`` set: ``count`` pictures at ``size`` (H, W), split by ``val_fraction``."""
-    n_train, n_val = _split_counts(count, val_fraction)
-    images, masks = synthetic.make_shapes(count, size[0], size[1], channels=channels, seed=seed)
+def _array_source(images: np.ndarray, masks: np.ndarray, n_train: int, channels: int,
+                  description: str) -> SegmentationSource:
+    """A source of in-memory shapes pictures (classes ``SHAPES_CLASSES``), the first ``n_train`` for training."""
     classes = list(synthetic.SHAPES_CLASSES)
     return SegmentationSource(
         train=tf.data.Dataset.from_tensor_slices((images[:n_train], masks[:n_train])),
         val=tf.data.Dataset.from_tensor_slices((images[n_train:], masks[n_train:])),
         num_train=n_train,
-        num_val=n_val,
+        num_val=len(images) - n_train,
         num_classes=len(classes),
         class_names=classes,
         table=label_table(len(classes)),
         channels=channels,
-        description=f"synthetic:shapes ({count} pictures {size[0]}x{size[1]}x{channels}, seed {seed})",
+        description=description,
     )
+
+
+def synthetic_shapes(count: int, size: tuple[int, int], channels: int, seed: int,
+                     val_fraction: float) -> SegmentationSource:
+    """The built-in ``shapes`` set: ``count`` pictures at ``size`` (H, W), split by ``val_fraction``."""
+    n_train, _ = _split_counts(count, val_fraction)
+    images, masks = synthetic.make_shapes(count, size[0], size[1], channels=channels, seed=seed)
+    return _array_source(images, masks, n_train, channels,
+                         f"synthetic:shapes ({count} pictures {size[0]}x{size[1]}x{channels}, seed {seed})")
+
+
+SCENE_FACTOR = 4  # synthetic:scenes are this many times the input size in height and width
+
+
+def synthetic_scenes(count: int, size: tuple[int, int], channels: int, seed: int,
+                     val_fraction: float) -> SegmentationSource:
+    """The built-in ``scenes`` set (``synthetic.make_scenes``): scenes of ``SCENE_FACTOR`` times ``size``
+    (H, W), as many as hold the pixels of ``count`` pictures of ``size`` (``count / SCENE_FACTOR**2``, at
+    least 2), split by ``val_fraction`` (at least one scene each)."""
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"--val-fraction must be between 0 and 1, got {val_fraction}")
+    scenes = max(2, -(-count // SCENE_FACTOR**2))
+    n_val = min(scenes - 1, max(1, int(round(scenes * val_fraction))))
+    height, width = size[0] * SCENE_FACTOR, size[1] * SCENE_FACTOR
+    images, masks = synthetic.make_scenes(scenes, height, width, channels=channels, seed=seed)
+    return _array_source(
+        images, masks, scenes - n_val, channels,
+        f"synthetic:scenes ({scenes} scenes {height}x{width}x{channels}, objects of "
+        f"{synthetic.SCENE_OBJECT_RADIUS[0]:g}-{synthetic.SCENE_OBJECT_RADIUS[1]:g} px radius, seed {seed})")
 
 
 def tfds_source(name: str, *, num_classes: int | None, ignore_index: int, image_key: str | None,

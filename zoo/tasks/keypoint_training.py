@@ -32,6 +32,7 @@ class KeypointSettings(Protocol):
     heatmap_stride: int | None  # input pixels per heatmap pixel; None: the model's own
     decode: str  # one of zoo.heatmaps.DECODINGS
     flip_test: bool
+    eval_tta: str | None  # "flip": a second final evaluation with the flip test (zoo.tta)
     flip_pairs: str | None  # "0-1,3-4"
     pck_threshold: float
     pck_normalizer: str  # one of zoo.keypoint_metrics.NORMALIZERS
@@ -89,6 +90,12 @@ def validate(settings: KeypointSettings) -> None:
     parse_pairs(settings.flip_pairs)
     if settings.flip_pairs and not settings.dataset.startswith("folder:"):
         raise ValueError(f"--flip-pairs is for folder datasets; {settings.dataset} declares its own left/right pairs")
+    from zoo.tta import parse_tta
+
+    tta = parse_tta(settings.eval_tta)
+    if tta is not None and tta.scales != (1.0,):
+        raise ValueError(f"--eval-tta {settings.eval_tta!r}: keypoints take flip only (left/right keypoints swapped, "
+                         "heatmaps averaged, as --flip-test); multi-scale views are for segmentation")
 
 
 def load_source(settings: KeypointSettings, input_size: tuple[int, int], scan: bool = True,
@@ -141,7 +148,7 @@ def evaluate_keypoints(model, dataset, *, codec: HeatmapCodec, flip_index, norma
                        ) -> tuple[dict, dict]:
     """Decodes predictions over an evaluation dataset and scores them in source-image pixels.
 
-    ``predictors`` (decoding -> compiled prediction function), when given, keeps the
+    ``predictors`` ((decoding, flip test) -> compiled prediction function), when given, keeps the
     traced functions between calls so per-epoch evaluation does not retrace.
 
     Returns:
@@ -153,7 +160,8 @@ def evaluate_keypoints(model, dataset, *, codec: HeatmapCodec, flip_index, norma
     from zoo.heatmaps import flip_average
     from zoo.keypoint_metrics import keypoint_report, normalisers
 
-    predict = predictors.get(codec.decoding) if predictors is not None else None
+    key = (codec.decoding, flip_index is not None)  # the traced function closes over both
+    predict = predictors.get(key) if predictors is not None else None
     if predict is None:
         @tf.function
         def predict(images):
@@ -163,7 +171,7 @@ def evaluate_keypoints(model, dataset, *, codec: HeatmapCodec, flip_index, norma
             return codec.decode(heatmaps)[0]
 
         if predictors is not None:
-            predictors[codec.decoding] = predict  # traced once, reused every epoch
+            predictors[key] = predict  # traced once, reused every epoch
 
     pred_src, true_src, visible, sizes, frame_pred, frame_true, pixels = [], [], [], [], [], [], []
     for batch in dataset:
@@ -279,6 +287,10 @@ class KeypointTrainer:
             other, _ = evaluate_keypoints(model, self._eval_data(), predictors=self.predictors,
                                           codec=dataclasses.replace(self.codec, decoding=method), **self.evaluation)
             decodings[method] = {"pck": other["pck"], "mean_pixel_error": other["mean_pixel_error"]}
+        if self.settings.eval_tta:
+            flipped, _ = evaluate_keypoints(model, self._eval_data(), codec=self.codec, predictors=self.predictors,
+                                            **{**self.evaluation, "flip_index": self.source.flip_index})
+            report["tta"] = {"mode": "flip", **{k: flipped[k] for k in ("pck", "nme", "mean_pixel_error")}}
         shown = min(8, len(plots["pixels"]))
         plot_keypoint_samples(plots["pixels"][:shown].astype(np.uint8), plots["true"][:shown], plots["pred"][:shown],
                               plots["visible"][:shown], samples, self.source.keypoint_names)
@@ -289,7 +301,9 @@ class KeypointTrainer:
         s = self.settings
         return (f"validation PCK@{s.pck_threshold:g} ({s.pck_normalizer}) {report['pck']:.3f}, NME "
                 f"{report['nme']:.4f}, mean pixel error {report['mean_pixel_error']:.2f} px ({weights} weights, "
-                f"{self.codec.decoding} decoding{', flip test' if s.flip_test else ''})")
+                f"{self.codec.decoding} decoding{', flip test' if s.flip_test else ''})"
+                + (f"; with the flip test: PCK {report['tta']['pck']:.3f}, mean pixel error "
+                   f"{report['tta']['mean_pixel_error']:.2f} px" if "tta" in report else ""))
 
     def usage(self) -> list[str]:
         """The lines that call the export in the closing hint (after ``serve = ...``)."""

@@ -22,7 +22,7 @@ DILATED_MODELS = ("pspnet", "deeplabv3plus")  # the builders that take output_st
 class SegmentationSettings(Protocol):
     """The settings the segmentation task reads (the flags of ``python -m recipes.segment``)."""
 
-    dataset: str  # synthetic:shapes | tfds:NAME | folder:PATH
+    dataset: str  # synthetic:shapes | synthetic:scenes | tfds:NAME | folder:PATH
     model: str  # one of MODELS
     backbone: str
     batch_size: int
@@ -45,6 +45,7 @@ class SegmentationSettings(Protocol):
     output_stride: int | None  # pspnet / deeplabv3plus only; None: the builder's default
     train_crop: bool  # train on random crops at the pictures' own scale, validate in tiles
     scale_jitter: str | None  # "LO,HI": crops from the picture rescaled by a random factor (train_crop only)
+    eval_tta: str | None  # zoo.tta mode of a second final evaluation (None: none)
 
 
 def parse_scale_jitter(text: str | None) -> tuple[float, float] | None:
@@ -115,10 +116,12 @@ def load_source(settings: SegmentationSettings, input_size: tuple[int, int], sca
 
     kind, _, rest = settings.dataset.partition(":")
     if kind == "synthetic":
-        if rest != "shapes":
-            raise ValueError(f"unknown synthetic set {rest!r} for segmentation; use synthetic:shapes")
-        source = seg.synthetic_shapes(settings.synthetic_count, input_size, settings.channels or 3, settings.seed,
-                                      settings.val_fraction)
+        makers = {"shapes": seg.synthetic_shapes, "scenes": seg.synthetic_scenes}
+        if rest not in makers:
+            raise ValueError(f"unknown synthetic set {rest!r} for segmentation; use synthetic:shapes or "
+                             "synthetic:scenes")
+        source = makers[rest](settings.synthetic_count, input_size, settings.channels or 3, settings.seed,
+                              settings.val_fraction)
     elif kind == "tfds":
         if not rest:
             raise ValueError("--dataset tfds:NAME needs a name, e.g. tfds:oxford_iiit_pet")
@@ -136,7 +139,8 @@ def load_source(settings: SegmentationSettings, input_size: tuple[int, int], sca
                                    binary_masks=settings.binary_masks, val_fraction=settings.val_fraction,
                                    seed=settings.seed)
     else:
-        raise ValueError(f"--dataset {settings.dataset!r}: use synthetic:shapes, tfds:NAME or folder:PATH")
+        raise ValueError(f"--dataset {settings.dataset!r}: use synthetic:shapes, synthetic:scenes, tfds:NAME or "
+                         "folder:PATH")
     origin = "--binary-masks" if settings.binary_masks else (
         "--num-classes" if settings.num_classes is not None else f"the dataset ({source.description})")
     check_label_settings(source.num_classes, settings.ignore_index, origin)
@@ -190,15 +194,27 @@ def pipeline_options(settings: SegmentationSettings, source, input_size: tuple[i
                 crop=settings.train_crop, ignore_index=settings.ignore_index)
 
 
-def evaluate(model, dataset, num_classes: int, ignore_index: int, class_names: list[str]) -> dict:
-    """Confusion-matrix metrics over a finite dataset: mIoU, per-class IoU, pixel accuracy."""
+def evaluate(model, dataset, num_classes: int, ignore_index: int, class_names: list[str], tta=None,
+             divisor: int = 32) -> dict:
+    """Confusion-matrix metrics over a finite dataset of ``(preprocessed x, labels)``: mIoU, per-class IoU,
+    pixel accuracy. ``tta`` (``zoo.tta``): the mean probabilities over its views instead (other scales run
+    an any-size copy of ``model``, padded to ``divisor``)."""
     import keras
     import tensorflow as tf
 
     from zoo.losses import iou_report
+    from zoo.tta import parse_tta, tta_probabilities_tf
 
     metric = keras.metrics.MeanIoU(num_classes, ignore_class=ignore_index, sparse_y_pred=False)
-    predict = tf.function(lambda x: model(x, training=False))
+    tta = parse_tta(tta)
+    if tta is None:
+        predict = tf.function(lambda x: model(x, training=False))
+    else:
+        from zoo.export.formats import any_size_copy
+        from zoo.tasks.segmentation import network_probabilities
+
+        run = network_probabilities(model if tta.scales == (1.0,) else any_size_copy(model), divisor)
+        predict = tf.function(lambda x: tta_probabilities_tf(run, x, tta))
     for images, masks in dataset:
         metric.update_state(masks, predict(images))
     return iou_report(metric.total_cm.numpy(), class_names)
@@ -277,6 +293,11 @@ class SegmentationTrainer:
 
         report = evaluate(model, self.val_data(), self.source.num_classes, self.settings.ignore_index,
                           self.source.class_names)
+        if self.settings.eval_tta:
+            with_tta = evaluate(model, self.val_data(), self.source.num_classes, self.settings.ignore_index,
+                                self.source.class_names, tta=self.settings.eval_tta,
+                                divisor=zoo.get_backbone(self.settings.backbone).divisor)
+            report["tta"] = {"mode": self.settings.eval_tta, **with_tta}
         raw = segmentation_pipeline(self.source.val.take(6), training=False, preprocess=False, **self.options)
         images, masks = next(iter(raw.unbatch().batch(6)))
         spec = zoo.get_backbone(self.settings.backbone)
@@ -287,8 +308,11 @@ class SegmentationTrainer:
 
     def summary(self, report: dict, weights: str) -> str:
         per_class = ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} -" for k, v in report["per_class_iou"].items())
+        tta = report.get("tta")
+        with_tta = (f"; with test-time augmentation {tta['mode']}: mIoU {tta['mean_iou']:.3f}, pixel accuracy "
+                    f"{tta['pixel_accuracy']:.3f}") if tta else ""
         return (f"validation mIoU {report['mean_iou']:.3f}, pixel accuracy {report['pixel_accuracy']:.3f} "
-                f"({weights} weights); per class: {per_class}")
+                f"({weights} weights); per class: {per_class}{with_tta}")
 
     def usage(self) -> list[str]:
         """The lines that call the export in the closing hint (after ``serve = ...``)."""
