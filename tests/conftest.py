@@ -59,6 +59,6 @@ def faces_run(tmp_path_factory):
     code = pose.main(["--dataset", "synthetic:faces", "--model", "simple_baseline", "--backbone", "vgg16",
                       "--encoder-weights", "none", "--input-size", "64", "--synthetic-count", "24",
                       "--batch-size", "4", "--steps-per-epoch", "2", "--schedule", "all:2@1e-3", "--out", str(run),
-                      "--verbose", "0", "--flip-test"])
+                      "--verbose", "0", "--flip-test", "--eval-tta", "flip"])
     assert code == 0
     return run

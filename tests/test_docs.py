@@ -38,7 +38,7 @@ def _run_guide(guide: Path, workdir: dict) -> None:
 
 
 def test_every_guide_has_runnable_blocks():
-    assert len(GUIDES) == 6
+    assert len(GUIDES) == 7
     index = (PROJECT / "docs" / "README.md").read_text()
     for guide in GUIDES:
         assert f"]({guide.name})" in index, f"{guide.name} is not listed in docs/README.md"

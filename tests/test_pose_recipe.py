@@ -35,6 +35,8 @@ def test_faces_run_writes_a_complete_run_directory(faces_run):
     assert set(metrics["per_keypoint"]) == {"left_eye", "right_eye", "nose", "left_mouth", "right_mouth"}
     assert set(metrics["decodings"]) == {"argmax", "dark", "soft-argmax"}
     assert metrics["flip_test"] is True and metrics["keypoints_evaluated"] == 5 * 2  # 2 validation faces (10% of 24)
+    assert metrics["tta"]["mode"] == "flip"  # --eval-tta flip; with --flip-test on, the same evaluation again
+    assert metrics["tta"]["pck"] == metrics["pck"] and metrics["tta"]["nme"] == metrics["nme"]
     for name in ("curves.png", "samples.png", "export/saved_model.pb", "config.json"):
         assert (faces_run / name).is_file(), name
 

@@ -10,6 +10,7 @@ from PIL import Image
 
 from zoo.__main__ import main
 from zoo.export import load
+from zoo.predict import predict_files
 
 
 def _folder_with_one_corrupt_file(root):
@@ -63,6 +64,26 @@ def test_predict_keypoints_writes_coco_results_and_drawings(faces_run, tmp_path,
     expected = load(faces_run / "export")(np.asarray(Image.open(files[0]))[None])
     np.testing.assert_allclose(np.reshape(results[0]["keypoints"], (5, 3))[:, :2], expected["keypoints"][0], atol=1e-3)
     assert Image.open(out / "b_keypoints.png").size == (160, 160)
+
+
+def test_keypoint_flip_tta_swaps_left_and_right_on_a_symmetric_picture(faces_run, tmp_path):
+    """A picture equal to its mirror image: with flip TTA the left eye is the mirrored right eye (and so on)
+    exactly, which holds only when the mirrored answer's left/right keypoints are swapped back."""
+    predictor = load(faces_run / "export")
+    flip = np.asarray(predictor.info["flip_index"])
+    half = np.random.default_rng(9).integers(0, 256, (1, 80, 48, 3), np.uint8)
+    image = np.concatenate([half, half[:, :, ::-1]], axis=2)  # 80x96, symmetric
+    found = predictor(image, tta="flip")
+    mirrored = found["keypoints"][0, flip] * [-1, 1] + [image.shape[2] - 1, 0]
+    np.testing.assert_allclose(mirrored, found["keypoints"][0], atol=1e-3)
+    np.testing.assert_allclose(found["scores"][0, flip], found["scores"][0], atol=1e-5)
+    Image.fromarray(image[0]).save(tmp_path / "sym.png")
+    assert main(["predict", str(faces_run / "export"), str(tmp_path / "sym.png"), "--out", str(tmp_path / "out"),
+                 "--tta", "flip", "--no-progress"]) == 0
+    written = np.reshape(json.loads((tmp_path / "out" / "keypoints.json").read_text())[0]["keypoints"], (5, 3))
+    np.testing.assert_allclose(written[:, :2], found["keypoints"][0], atol=1e-3)
+    with pytest.raises(ValueError, match="takes --tta flip only"):
+        predict_files(faces_run / "export", [tmp_path / "sym.png"], tmp_path / "o2", tta="scales:1,2")
 
 
 def test_export_command_writes_the_format_and_says_how_to_use_it(gray_run, tmp_path, capsys):
