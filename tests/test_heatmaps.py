@@ -60,6 +60,22 @@ def test_coordinate_round_trip_between_image_and_heatmap():
     assert image_to_heatmap(1.5, 4) == 0.0  # pixels 0..3 form heatmap pixel 0, centred at 1.5
 
 
+@pytest.mark.parametrize("grid", ["msra", "udp"])
+def test_each_grid_decodes_what_it_encodes_and_udp_aligns_the_corner_pixels(grid):
+    codec = HeatmapCodec(4, 2.0, "dark", grid)
+    points = tf.constant([[20.3, 33.7], [41.0, 25.25]])  # away from the border, where DARK is exact
+    maps, _ = codec.encode(points, tf.ones(2), (64, 64))
+    found, _ = codec.decode(maps[None])
+    np.testing.assert_allclose(found[0].numpy(), points.numpy(), atol=0.05)
+    corners, _ = codec.encode(tf.constant([[0.0, 0.0], [63.0, 63.0]]), tf.ones(2), (64, 64))
+    peaks = [np.unravel_index(np.argmax(corners[..., k]), (16, 16)) for k in range(2)]
+    # udp: image pixel 0 is heatmap pixel 0 and pixel 63 is pixel 15 exactly; msra: 1.5 px short of them
+    assert peaks == [(0, 0), (15, 15)]
+    assert float(tf.reduce_max(corners)) == pytest.approx(1.0 if grid == "udp" else np.exp(-2 * 0.375**2 / 8), abs=1e-5)
+    with pytest.raises(ValueError, match="unknown heatmap grid"):
+        HeatmapCodec(4, 2.0, "dark", "unbiased")
+
+
 def test_flip_average_of_a_symmetric_prediction_is_unchanged():
     maps, _ = _random_maps(count=1, size=(8, 12), sigma=1.0)
     pair = np.concatenate([maps, maps[..., ::-1, :]], -1)  # keypoint 1 is keypoint 0 mirrored

@@ -7,6 +7,14 @@ block of the image; heatmap pixel ``u`` is centred on image coordinate
 those heatmap coordinates, and decoding maps back with the same formula, so the
 pair is unbiased (as in UDP / DARK).
 
+Two grids (``HeatmapCodec.grid``, the recipe's ``--codec``): ``msra`` (the above: each heatmap
+pixel the centre of its ``s x s`` block) and ``udp`` (Huang et al. 2020, "unbiased data
+processing": the first and last pixel centres of the heatmap and of the image coincide,
+``x = u * (W - 1) / (w - 1)`` for an image ``W`` wide and a heatmap ``w`` wide). Both are
+exact inverses of themselves, both are mirror-symmetric (``u -> w - 1 - u`` is ``x -> W - 1 - x``),
+and the geometry (``zoo.data.keypoints``) is exact in continuous pixel-centre coordinates
+for either.
+
 Decoders (all return heatmap-pixel coordinates and a score = the peak value):
 
 - ``argmax``: the best pixel; error up to half a heatmap pixel.
@@ -25,6 +33,7 @@ import math
 import tensorflow as tf
 
 DECODINGS = ("argmax", "dark", "soft-argmax")  # the peak decoding methods (network decoders are zoo.decoders)
+GRIDS = ("msra", "udp")  # how heatmap pixels sit on the image (see the module's docstring)
 STRIDES = (1, 2, 4, 8, 16, 32)  # heatmap strides a network can produce (input pixels per heatmap pixel)
 
 
@@ -202,13 +211,17 @@ class HeatmapCodec:
         stride: input pixels per heatmap pixel (one of ``STRIDES``).
         sigma: the targets' Gaussian standard deviation, in heatmap pixels.
         decoding: peak decoding method (one of ``DECODINGS``).
+        grid: ``"msra"`` or ``"udp"`` (``GRIDS``): where heatmap pixels sit on the input.
     """
 
     stride: int = 4
     sigma: float = 2.0
     decoding: str = "dark"
+    grid: str = "msra"
 
     def __post_init__(self):
+        if self.grid not in GRIDS:
+            raise ValueError(f"unknown heatmap grid (codec) {self.grid!r}; choose one of {GRIDS}")
         if int(self.stride) not in STRIDES:
             raise ValueError(f"heatmap stride {self.stride} is not one of {STRIDES}")
         if not float(self.sigma) > 0:
@@ -220,22 +233,35 @@ class HeatmapCodec:
         """(h, w) of the heatmaps for an input of ``input_size`` (H, W) pixels."""
         return int(input_size[0]) // self.stride, int(input_size[1]) // self.stride
 
+    def _udp_scale(self, heatmap_size) -> tf.Tensor:
+        """UDP: image pixels per heatmap pixel ``[2]`` (x, y): ``(W - 1) / (w - 1)`` with ``W = w * stride``."""
+        size = tf.cast(tf.stack([heatmap_size[1], heatmap_size[0]]), tf.float32)
+        return (size * self.stride - 1.0) / tf.maximum(size - 1.0, 1.0)
+
     def encode(self, keypoints: tf.Tensor, visible: tf.Tensor, input_size: tuple[int, int]
                ) -> tuple[tf.Tensor, tf.Tensor]:
         """``encode`` for an input of ``input_size``: heatmaps ``[h, w, K]`` and weights ``[K]``."""
-        return encode(keypoints, visible, self.heatmap_size(input_size), self.stride, self.sigma)
+        size = self.heatmap_size(input_size)
+        if self.grid == "udp":  # to the MSRA stride-1 grid of heatmap coordinates, which ``encode`` draws on
+            keypoints = tf.cast(keypoints, tf.float32) / self._udp_scale(size)
+            return encode(keypoints, visible, size, 1, self.sigma)
+        return encode(keypoints, visible, size, self.stride, self.sigma)
 
     def decode(self, heatmaps: tf.Tensor, decoding: str | None = None) -> tuple[tf.Tensor, tf.Tensor]:
         """Peaks of ``heatmaps [B, h, w, K]`` in input pixels: (coords ``[B, K, 2]``, scores ``[B, K]``).
         ``decoding`` overrides the codec's method (to compare methods)."""
         coords, scores = decode(heatmaps, decoding or self.decoding, self.sigma)
+        if self.grid == "udp":
+            return coords * self._udp_scale(tf.shape(heatmaps)[1:3]), scores
         return heatmap_to_image(coords, self.stride), scores
 
     def to_info(self) -> dict:
-        """The fields ``model.json`` stores (``heatmap_stride``, ``sigma``, ``decode``)."""
-        return {"heatmap_stride": int(self.stride), "sigma": float(self.sigma), "decode": self.decoding}
+        """The fields ``model.json`` stores (``heatmap_stride``, ``sigma``, ``decode``, ``codec``)."""
+        return {"heatmap_stride": int(self.stride), "sigma": float(self.sigma), "decode": self.decoding,
+                "codec": self.grid}
 
     @classmethod
     def from_info(cls, info: dict) -> "HeatmapCodec":
-        """The codec of an export's or run's ``info`` (``to_info``'s fields)."""
-        return cls(int(info["heatmap_stride"]), float(info.get("sigma", 2.0)), info.get("decode", "dark"))
+        """The codec of an export's or run's ``info`` (``to_info``'s fields; exports before ``codec``: msra)."""
+        return cls(int(info["heatmap_stride"]), float(info.get("sigma", 2.0)), info.get("decode", "dark"),
+                   info.get("codec", "msra"))
