@@ -334,7 +334,7 @@ def check_segmentation_folder(path: str, *, channels: int, num_classes: int | No
 
 # ---- keypoints ----------------------------------------------------------------------------------
 
-def _keypoint_annotations(folder: Path, report: DataReport, prefix: str):
+def _keypoint_annotations(folder: Path, report: DataReport, prefix: str, category: str | None = None):
     """[(image file name, keypoints [K, 3] with NaN kept, row label)] and the declared names."""
     jsons, csvs = sorted(folder.glob("*.json")), sorted(folder.glob("*.csv"))
     if not (folder / "images").is_dir() or not (jsons or csvs):
@@ -370,7 +370,11 @@ def _keypoint_annotations(folder: Path, report: DataReport, prefix: str):
             report.add("COCO entries that are not objects", "every entry of images, annotations and categories is "
                        "a JSON object", f"{name} {', '.join(bad_entries[:SHOWN])}")
             return [], []
-        first = data["categories"][0] if data["categories"] else {}
+        chosen = [c for c in data["categories"]
+                  if category is not None and str(category) in (str(c.get("name")), str(c.get("id")))]
+        if category is None:
+            chosen = [c for c in data["categories"] if c.get("keypoints")] or data["categories"][:1]
+        first = chosen[0] if len(chosen) == 1 else {}  # none or several: the loader's error names the fix
         names = first.get("keypoints") or []
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             report.add("the category's keypoints is not a list of names", "write \"keypoints\": [\"nose\", ...]", name)
@@ -401,6 +405,8 @@ def _keypoint_annotations(folder: Path, report: DataReport, prefix: str):
                 report.add("COCO keypoints that are not a list of numbers", "write keypoints as [x1, y1, v1, ...]",
                            f"{name} annotations[{i}]")
                 continue
+            if first and "category_id" in ann and "id" in first and ann["category_id"] != first["id"]:
+                continue  # another category's objects
             flat = [math.nan if v is None else v for v in ann["keypoints"]]
             if len(flat) % 3:
                 report.add("COCO keypoints lists whose length is not a multiple of 3 (x, y, v)",
@@ -441,7 +447,7 @@ def _keypoint_annotations(folder: Path, report: DataReport, prefix: str):
 
 
 def check_keypoint_folder(path: str, *, channels: int, num_keypoints: int | None = None,
-                          val_fraction: float | None = None) -> DataReport:
+                          val_fraction: float | None = None, category: str | None = None) -> DataReport:
     """Scans a keypoint folder (``images/`` + COCO JSON or CSV; or ``train/`` and ``val/``).
 
     Reports: missing, unreadable, truncated, zero-byte or unsupported images; channel
@@ -458,7 +464,7 @@ def check_keypoint_folder(path: str, *, channels: int, num_keypoints: int | None
     declared = num_keypoints
     for split in splits:
         prefix = f"{split.name}/" if split != folder else ""
-        entries, names = _keypoint_annotations(split, report, prefix)
+        entries, names = _keypoint_annotations(split, report, prefix, category)
         declared = declared or (len(names) or None)
         if split != folder and not entries:
             report.add(f"the {split.name} split has no annotated images", f"add annotations to {split}")

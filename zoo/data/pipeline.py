@@ -275,7 +275,8 @@ def keypoint_pipeline(
         preprocessed, heatmaps [B, H/stride, W/stride, K], weights [B, K])``. With
         ``for_eval``: dicts with ``images`` (preprocessed), ``pixels`` (uint8 view),
         ``keypoints`` (true (x, y) in the input frame), ``visible``, ``matrix``
-        (source -> input frame) and ``norm`` (normaliser in source pixels).
+        (source -> input frame), ``norm`` (normaliser in source pixels), ``area`` (the object's
+        area for OKS, pixels^2: the data's, else ``norm`` squared) and ``image_id`` (-1: unknown).
     """
     from zoo.data import keypoints as geometry
 
@@ -315,8 +316,13 @@ def keypoint_pipeline(
             box = tf.cast(example["box"], tf.float32)
             side = tf.maximum(box[2] - box[0], box[3] - box[1])
             span = tf.where((span > 0) & (span < 1e8), span, side)
+            norm = tf.where(norm > 0, norm, span)
+            # COCO's OKS scale: the object's area when the data gives it, else the normaliser squared.
+            area = tf.cast(example["area"], tf.float32) if "area" in example else tf.constant(0.0)
+            image_id = tf.cast(example["image_id"], tf.int64) if "image_id" in example else tf.constant(-1, tf.int64)
             out.update({"keypoints": moved, "visible": tf.cast(visible, tf.float32), "matrix": matrix,
-                        "norm": tf.where(norm > 0, norm, span), "source_keypoints": xy})
+                        "norm": norm, "source_keypoints": xy, "area": tf.where(area > 0, area, norm * norm),
+                        "image_id": image_id})
         return out
 
     seeds = tf.data.Dataset.random(seed=seed).batch(2)
