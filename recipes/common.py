@@ -618,7 +618,8 @@ def merge_config(defaults, args: argparse.Namespace, log: Callable[[str], None] 
 
 
 def _differences(saved: dict, settings: dict, keys) -> dict:
-    return {k: (saved.get(k), settings.get(k)) for k in keys if saved.get(k) != settings.get(k)}
+    # a key the saved run does not have is a setting added since it was written: it ran with that setting's default
+    return {k: (saved.get(k), settings.get(k)) for k in keys if k in saved and saved[k] != settings.get(k)}
 
 
 def _described(differ: dict) -> str:

@@ -22,12 +22,12 @@ if __name__ == "__main__":  # run as a command: TensorFlow's start-up lines off 
 
 from recipes.common import RecipeConfig  # noqa: E402 - after the start-up hook
 from recipes.driver import Recipe, cli as run_cli, main as run_main  # noqa: E402
-from zoo.heatmaps import DECODINGS, STRIDES  # noqa: E402
+from zoo.heatmaps import DECODINGS, GRIDS, STRIDES  # noqa: E402
 from zoo.keypoint_metrics import NORMALIZERS  # noqa: E402
 from zoo.tasks import keypoint_training as task  # noqa: E402
 
 MUST_MATCH = ("dataset", "model", "backbone", "input_size", "channels", "batch_size", "seed", "schedule",
-              "synthetic_count", "val_fraction", "encoder_weights", "sigma", "heatmap_stride")
+              "synthetic_count", "val_fraction", "encoder_weights", "sigma", "heatmap_stride", "region", "category", "codec")
 
 
 @dataclasses.dataclass
@@ -43,12 +43,17 @@ class PoseConfig(RecipeConfig):
     sigma: float = 2.0
     heatmap_stride: int | None = None
     decode: str = "dark"
+    codec: str = "msra"
     flip_test: bool = False
     pck_threshold: float = 0.1
     pck_normalizer: str = "size"
     keypoints_key: str | None = None
     flip_pairs: str | None = None
     num_keypoints: int | None = None
+    region: str | None = None
+    category: str | None = None
+    oks_sigmas: str | None = None
+    eval_boxes: str | None = None
 
 
 def add_flags(a, d: PoseConfig) -> None:
@@ -56,6 +61,9 @@ def add_flags(a, d: PoseConfig) -> None:
     a("--heatmap-stride", dest="heatmap_stride", type=int, choices=STRIDES,
       help="input pixels per heatmap pixel for simple_baseline (default 4); 1 for unet")
     a("--decode", choices=DECODINGS, help=f"sub-pixel peak decoding (default {d.decode})")
+    a("--codec", choices=GRIDS,
+      help="where heatmap pixels sit on the input: msra (each the centre of its stride x stride block) or udp "
+           "(unbiased data processing, Huang et al. 2020: first and last pixel centres aligned) (default msra)")
     a("--flip-test", dest="flip_test", action="store_true",
       help="average with the prediction on the mirrored image (evaluation and export)")
     a("--pck-threshold", dest="pck_threshold", type=float,
@@ -66,13 +74,25 @@ def add_flags(a, d: PoseConfig) -> None:
     a("--num-keypoints", dest="num_keypoints", type=int,
       help="folder: keypoints per annotation expected (default: the names the file declares)")
     a("--flip-pairs", dest="flip_pairs", help="left/right keypoint pairs swapped by flips, e.g. 0-1,3-4 "
-                                              "(default: from left_*/right_* names or the preset)")
+                                              "(default: from left_/right_, l_/r_ names or the preset)")
+    a("--region", choices=("box", "image"),
+      help="folder: what the model looks at: box (each annotation's COCO box enlarged 1.25x, one crop per "
+           "object; predict then needs --boxes) or image (the whole picture, one object per picture); "
+           "default: box when the file gives boxes")
+    a("--category", help="folder: the COCO category whose keypoints are read (name or id), when the file has several")
+    a("--eval-boxes", dest="eval_boxes", metavar="JSON",
+      help="folder: COCO detection results for the validation pictures (image_id or file_name, bbox, score): the "
+           "final evaluation also reports AP with these boxes (metrics.json ap_detections), as COCO's benchmark "
+           "scores top-down methods on a detector's boxes")
+    a("--oks-sigmas", dest="oks_sigmas",
+      help="OKS sigmas for COCO AP: one value, or one per keypoint comma-separated (default: the file's "
+           "category 'sigmas', COCO's 17 for COCO person keypoints, else a uniform 0.035)")
 
 
 RECIPE = Recipe(
     name="pose",
     description="Fine-tune a keypoint heatmap model (Simple Baselines or U-Net on ResNet50/VGG16), evaluate "
-                "PCK/NME, export a SavedModel that returns pixel coordinates. `python -m recipes.pose check "
+                "COCO OKS AP, PCK and NME, export a SavedModel that returns pixel coordinates. `python -m recipes.pose check "
                 "[flags]` scans the dataset and settings without training.",
     config=PoseConfig, models=task.MODELS, must_match=MUST_MATCH,
     dataset_help="synthetic:faces | tfds:NAME (aflw2k3d, the300w_lp, celeb_a, or generic keys) | folder:PATH "

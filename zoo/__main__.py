@@ -102,7 +102,7 @@ def _cmd_predict(args) -> int:
     summary = predict_files(args.export, args.inputs, args.out, batch_size=args.batch_size,
                             min_score=args.min_score, progress=None if not args.no_progress else False,
                             scale=args.scale, tile=args.tile, overlap=args.overlap, tta=args.tta,
-                            save_probabilities=args.save_probabilities)
+                            save_probabilities=args.save_probabilities, boxes=args.boxes)
     print(f"{len(summary.written)} image(s) written to {summary.out}; {len(summary.skipped)} skipped")
     for path, reason in summary.skipped.items():
         print(f"  skipped {path}: {reason}", file=sys.stderr)
@@ -122,7 +122,7 @@ def _cmd_sample_data(args) -> int:
     size = (size[0], size[-1])
     folder = write_sample_folder(args.kind, args.folder, count=args.count, size=size,
                                  channels=args.channels, seed=args.seed)
-    flag = "python -m recipes.pose" if args.kind == "faces" else "python -m recipes.segment"
+    flag = "python -m recipes.pose" if args.kind.startswith("faces") else "python -m recipes.segment"
     print(f"{args.count} pictures ({args.kind}) written to {folder}; train on them with "
           f"{flag} --dataset {shlex.quote(f'folder:{folder}')}")
     return 0
@@ -181,10 +181,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--save-probabilities", dest="save_probabilities", choices=PROBABILITY_FORMATS,
                    help="segmentation: also write <name>_probabilities.npy [h, w, K] (uint8: round(255 p); "
                         "float16; float32)")
+    p.add_argument("--boxes", metavar="JSON",
+                   help="keypoints: boxes to look at, one object each (COCO detection results: image_id or file_name, "
+                        "bbox [x, y, w, h], score; or a COCO annotation file), as a model trained with --region box "
+                        "needs; keypoints.json then holds one result per box in the pictures' pixels")
     d = sub.add_parser("sample-data", help="write a built-in synthetic set as a folder dataset (a template for yours)")
-    d.add_argument("kind", choices=("shapes", "scenes", "faces"),
+    d.add_argument("kind", choices=("shapes", "scenes", "faces", "faces-coco"),
                    help="shapes: images + class-index masks; scenes: large images of many small shapes + masks (for "
-                        "--train-crop); faces: images + a keypoints CSV")
+                        "--train-crop); faces: images + a keypoints CSV; faces-coco: pictures of two faces + a COCO "
+                        "keypoints JSON with boxes and a skeleton (for --region box)")
     d.add_argument("folder", metavar="DIR")
     d.add_argument("--count", type=int, default=40, help="pictures (default 40)")
     d.add_argument("--size", help="H or HxW in pixels (default 96; scenes 384)")

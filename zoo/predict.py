@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from zoo.data.detections import read_boxes
 from zoo.data.layout import PREDICT_IMAGE_SUFFIXES as IMAGE_SUFFIXES
 
 
@@ -133,7 +135,8 @@ def predict_files(export: str | os.PathLike, inputs: list[str | os.PathLike], ou
                   batch_size: int = 8, min_score: float = 0.1, progress: bool | None = None,
                   max_pixels: int = 8_000_000, scale: str | None = None, tile: int | None = None,
                   overlap: float = 0.25,
-                  tta: str | None = None, save_probabilities: str | None = None) -> PredictSummary:
+                  tta: str | None = None, save_probabilities: str | None = None,
+                  boxes: str | os.PathLike | None = None) -> PredictSummary:
     """Runs an export on image files/folders and writes the results to ``out`` (see module doc).
 
     Args:
@@ -149,6 +152,10 @@ def predict_files(export: str | os.PathLike, inputs: list[str | os.PathLike], ou
             ``"flip+scales:0.75,1,1.25"``).
         save_probabilities: also write ``<stem>_probabilities.npy`` (segmentation) in this
             format (``zoo.tiling.PROBABILITY_FORMATS``); None: not written.
+        boxes: keypoints: a JSON file of boxes (``zoo.data.detections.read_boxes``: COCO detection results or a COCO
+            annotation file); each box of a picture is one object (``Predictor.predict_boxes``), written
+            back in the picture's pixels. Without it a box-trained export (``region`` ``box`` in
+            ``model.json``) answers whole pictures, which it was not trained on: a warning says so.
 
     Returns:
         A ``PredictSummary``. Raises FileNotFoundError / ValueError for a bad export or
@@ -182,6 +189,17 @@ def predict_files(export: str | os.PathLike, inputs: list[str | os.PathLike], ou
             raise ValueError(f"--tta {tta}: a {info['task']} export takes --tta flip only (multi-scale views are "
                              "for segmentation)")
         options = {"tta": tta}
+    box_file = None
+    if boxes is not None:
+        if get_task(info["task"]).per_pixel:
+            raise ValueError(f"--boxes is for keypoint exports; {export} is a {info['task']} export")
+        box_file = read_boxes(boxes)
+    warning = None
+    if box_file is None and info.get("region") == "box":
+        warning = (f"{export} was trained on crops around each object's box (region 'box' in model.json) and is "
+                   "given whole pictures: its keypoints are only as good as the pictures are like those crops. Pass "
+                   "--boxes DETECTIONS.json (COCO detection results, or a COCO annotation file) for one crop per box")
+        print(f"warning: {warning}", file=sys.stderr)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -205,7 +223,19 @@ def predict_files(export: str | os.PathLike, inputs: list[str | os.PathLike], ou
 
     bar = tqdm(total=len(files), unit="image", disable=None if progress is None else not progress)
     try:
-        for start in range(0, len(files), batch_size):
+        for path, stem in (files if box_file is not None else []):  # one picture at a time, one call per box
+            try:
+                image = read_image(path, info["channels"])
+                image_id, picture_boxes, box_scores = box_file.lookup(path, stem)
+                outputs = predictor.predict_boxes(image, picture_boxes, tta=tta)
+                entry = {"file": str(path), "height": image.shape[0], "width": image.shape[1]}
+                entry.update(writer.write_objects(path, stem, image, outputs, picture_boxes, box_scores, image_id))
+                entries.append(entry)
+                summary.written.append(str(path))
+            except (ValueError, OSError) as err:
+                summary.skipped[str(path)] = str(err)
+            bar.update(1)
+        for start in range(0, len(files) if box_file is None else 0, batch_size):
             loaded = []
             for path, stem in files[start:start + batch_size]:
                 try:
@@ -234,6 +264,10 @@ def predict_files(export: str | os.PathLike, inputs: list[str | os.PathLike], ou
         bar.close()
         report = {"export": str(predictor.path), "format": info["format"], "task": info["task"],
                   "images": entries, "skipped": summary.skipped}
+        if box_file is not None:
+            report["boxes"] = str(boxes)
+        if warning:
+            report["warning"] = warning
         writer.finish(report)
         (out / "predictions.json").write_text(json.dumps(report, indent=1) + "\n")
     return summary

@@ -92,13 +92,15 @@ def plot_segmentation_samples(images: np.ndarray, true_masks: np.ndarray, pred_m
 
 
 def plot_keypoint_samples(images: np.ndarray, true: np.ndarray, pred: np.ndarray, visible: np.ndarray,
-                          path: Path, names: Sequence[str]) -> None:
-    """Images with true (green circles) and predicted (red crosses) keypoints, joined by a line.
+                          path: Path, names: Sequence[str], skeleton: Sequence[tuple[int, int]] = ()) -> None:
+    """Images with true (green circles) and predicted (red crosses) keypoints, joined by a line,
+    and the predicted skeleton's links (cyan).
 
     Args:
         images: uint8 ``[N, H, W, C]``.
         true, pred: ``[N, K, 2]`` (x, y) in those images' pixels.
         visible: ``[N, K]``; invisible true keypoints are not drawn.
+        skeleton: 0-based keypoint pairs to join.
     """
     plt = _pyplot()
     count = len(images)
@@ -111,6 +113,8 @@ def plot_keypoint_samples(images: np.ndarray, true: np.ndarray, pred: np.ndarray
             continue
         image = images[i]
         axis.imshow(image[..., 0] if image.shape[-1] == 1 else image[..., :3], cmap="gray")
+        for a, b in skeleton:
+            axis.plot([pred[i, a, 0], pred[i, b, 0]], [pred[i, a, 1], pred[i, b, 1]], "c-", linewidth=1.0)
         for k in range(true.shape[1]):
             if visible[i, k] > 0:
                 axis.plot([true[i, k, 0], pred[i, k, 0]], [true[i, k, 1], pred[i, k, 1]], "y-", linewidth=0.8)

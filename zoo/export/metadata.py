@@ -8,7 +8,9 @@ Fields (all formats): ``format``, ``file`` (the model file inside the export fol
 (run directory and which weights). Each task adds its own (``zoo.tasks``):
 segmentation ``classes`` and ``scale`` (``resize`` or ``native``: how ``predict`` meets a
 picture by default); keypoints ``keypoint_names``, ``flip_index``, ``heatmap_stride``,
-``decode``, ``sigma`` and ``flip_test``. ``tta`` (optional): the test-time augmentation
+``decode``, ``sigma``, ``flip_test``, ``region`` (``box``: trained on each object's box
+enlarged 1.25x, so give it boxes; ``image``: whole pictures) and ``skeleton`` (0-based
+keypoint pairs, drawn by ``predict``). ``tta`` (optional): the test-time augmentation
 baked into the serving functions by ``zoo export --tta`` (``zoo.tta``).
 """
 

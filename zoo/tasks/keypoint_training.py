@@ -1,4 +1,4 @@
-"""Training a keypoint model: data sources, pipelines, heatmap loss, evaluation (PCK, NME), plots.
+"""Training a keypoint model: data sources, pipelines, heatmap loss, evaluation (COCO OKS AP, PCK, NME), plots.
 
 ``KeypointTrainer`` is what the recipe driver (``recipes/driver.py``) asks about the
 task; the functions around it are also the ``check`` command's. ``settings`` is any object
@@ -7,6 +7,7 @@ with the fields of ``KeypointSettings`` (the recipe's ``PoseConfig`` is one).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -31,9 +32,14 @@ class KeypointSettings(Protocol):
     sigma: float  # target Gaussian, heatmap pixels
     heatmap_stride: int | None  # input pixels per heatmap pixel; None: the model's own
     decode: str  # one of zoo.heatmaps.DECODINGS
+    codec: str  # one of zoo.heatmaps.GRIDS: msra | udp
     flip_test: bool
     eval_tta: str | None  # "flip": a second final evaluation with the flip test (zoo.tta)
     flip_pairs: str | None  # "0-1,3-4"
+    region: str | None  # folder: "box" | "image"; None: box when the file gives boxes
+    category: str | None  # folder: the COCO category whose keypoints are read (name or id)
+    oks_sigmas: str | None  # "0.035" or K comma-separated values; None: the data's (zoo.keypoint_ap)
+    eval_boxes: str | None  # folder: a JSON of detections (zoo.data.detections) for a second, detector-box AP
     pck_threshold: float
     pck_normalizer: str  # one of zoo.keypoint_metrics.NORMALIZERS
     num_keypoints: int | None
@@ -78,9 +84,9 @@ def codec_of(settings: KeypointSettings) -> HeatmapCodec:
     if settings.model == "unet" and stride != 1:
         raise ValueError(f"--heatmap-stride {stride}: a U-Net's heatmaps are at the input resolution (stride 1)")
     try:
-        return HeatmapCodec(stride, float(settings.sigma), settings.decode)
+        return HeatmapCodec(stride, float(settings.sigma), settings.decode, settings.codec)
     except ValueError as err:
-        raise ValueError(f"--heatmap-stride / --sigma / --decode: {err}") from None
+        raise ValueError(f"--heatmap-stride / --sigma / --decode / --codec: {err}") from None
 
 
 def validate(settings: KeypointSettings) -> None:
@@ -90,6 +96,27 @@ def validate(settings: KeypointSettings) -> None:
     parse_pairs(settings.flip_pairs)
     if settings.flip_pairs and not settings.dataset.startswith("folder:"):
         raise ValueError(f"--flip-pairs is for folder datasets; {settings.dataset} declares its own left/right pairs")
+    from zoo.data.keypoint_sources import REGIONS
+
+    if settings.region is not None and settings.region not in REGIONS:
+        raise ValueError(f"--region {settings.region!r}: choose box (each annotation's box) or image (the whole "
+                         "picture)")
+    if settings.eval_boxes is not None:
+        if not settings.dataset.startswith("folder:"):
+            raise ValueError(f"--eval-boxes is for COCO keypoint folders (folder:PATH), not {settings.dataset}")
+        if not Path(settings.eval_boxes).is_file():
+            raise ValueError(f"--eval-boxes {settings.eval_boxes}: no such file; give COCO detection results for the "
+                             "validation pictures (image_id or file_name, bbox, score)")
+    if not settings.dataset.startswith("folder:"):
+        if settings.region == "box":
+            raise ValueError(f"--region box: {settings.dataset} has one object per picture and no boxes; "
+                             "--region is for folder datasets with COCO boxes")
+        if settings.category is not None:
+            raise ValueError(f"--category is for COCO keypoint files (folder:PATH), not {settings.dataset}")
+    if settings.oks_sigmas:
+        from zoo.keypoint_ap import parse_sigmas
+
+        parse_sigmas(settings.oks_sigmas, len(settings.oks_sigmas.split(",")))  # each value positive
     from zoo.tta import parse_tta
 
     tta = parse_tta(settings.eval_tta)
@@ -122,7 +149,8 @@ def load_source(settings: KeypointSettings, input_size: tuple[int, int], scan: b
 
             stop_on_errors(scan_folder(settings, rest), log)
         return ks.folder_keypoint_source(rest, channels=settings.channels or 3, val_fraction=settings.val_fraction,
-                                         seed=settings.seed, flip_pairs=parse_pairs(settings.flip_pairs))
+                                         seed=settings.seed, flip_pairs=parse_pairs(settings.flip_pairs),
+                                         region=settings.region, category=settings.category)
     raise ValueError(f"--dataset {settings.dataset!r}: use synthetic:faces, tfds:NAME or folder:PATH")
 
 
@@ -131,7 +159,7 @@ def scan_folder(settings: KeypointSettings, path: str):
     from zoo.data import checks
 
     return checks.check_keypoint_folder(path, channels=settings.channels or 3, num_keypoints=settings.num_keypoints,
-                                        val_fraction=settings.val_fraction)
+                                        val_fraction=settings.val_fraction, category=settings.category)
 
 
 def check_data(settings: KeypointSettings, input_size: tuple[int, int]):
@@ -143,22 +171,37 @@ def check_data(settings: KeypointSettings, input_size: tuple[int, int]):
                           lambda scan: load_source(settings, input_size, scan=scan))
 
 
-def evaluate_keypoints(model, dataset, *, codec: HeatmapCodec, flip_index, normalizer: str, threshold: float,
-                       names, eye_indices, limit: int | None = None, predictors: dict | None = None
-                       ) -> tuple[dict, dict]:
-    """Decodes predictions over an evaluation dataset and scores them in source-image pixels.
+@dataclasses.dataclass(frozen=True)
+class OksSettings:
+    """How OKS AP is computed: the sigmas, where they came from, and what boxes the crops used."""
+
+    sigmas: list[float]
+    sigmas_from: str
+    boxes: str  # "ground-truth boxes (enlarged 1.25x)" | "whole pictures"
+
+    def describe(self) -> dict:
+        """The ``oks`` entry of metrics.json."""
+        return {"sigmas": [round(float(v), 5) for v in self.sigmas], "sigmas_from": self.sigmas_from,
+                "boxes": self.boxes, "areas": "the annotation's area, else its box's, else the PCK normaliser "
+                                              "squared"}
+
+
+def predict_split(model, dataset, *, codec: HeatmapCodec, flip_index, limit: int | None = None,
+                  predictors: dict | None = None) -> dict[str, np.ndarray]:
+    """Runs the model over an evaluation dataset (``keypoint_pipeline(..., for_eval=True)``) and maps
+    the decoded keypoints back to the source pictures' pixels.
 
     ``predictors`` ((decoding, flip test) -> compiled prediction function), when given, keeps the
     traced functions between calls so per-epoch evaluation does not retrace.
 
     Returns:
-        (report from ``keypoint_report``, arrays for plotting: pixels, true and predicted
-        keypoints in the input frame, visibility).
+        ``pred`` and ``true`` ``[N, K, 2]`` (source pixels), ``scores`` ``[N, K]`` (heatmap peaks),
+        ``visible`` ``[N, K]``, ``norm``, ``area``, ``image_id`` ``[N]``, and for plotting the first
+        batch's ``pixels`` with ``frame_pred`` and ``frame_true`` (input-frame keypoints).
     """
     import tensorflow as tf
 
     from zoo.heatmaps import flip_average
-    from zoo.keypoint_metrics import keypoint_report, normalisers
 
     key = (codec.decoding, flip_index is not None)  # the traced function closes over both
     predict = predictors.get(key) if predictors is not None else None
@@ -168,40 +211,66 @@ def evaluate_keypoints(model, dataset, *, codec: HeatmapCodec, flip_index, norma
             heatmaps = model(images, training=False)
             if flip_index is not None:
                 heatmaps = flip_average(heatmaps, model(tf.reverse(images, axis=[2]), training=False), flip_index)
-            return codec.decode(heatmaps)[0]
+            return codec.decode(heatmaps)
 
         if predictors is not None:
             predictors[key] = predict  # traced once, reused every epoch
 
-    pred_src, true_src, visible, sizes, frame_pred, frame_true, pixels = [], [], [], [], [], [], []
+    parts: dict[str, list] = {k: [] for k in ("pred", "scores", "true", "visible", "norm", "area", "image_id")}
+    first = None
     for batch in dataset:
-        frame = predict(batch["images"]).numpy()  # [B, K, 2] in the input frame
+        frame, score = (t.numpy() for t in predict(batch["images"]))  # [B, K, 2] in the input frame, [B, K]
         inverse = np.linalg.inv(batch["matrix"].numpy())  # input frame -> source pixels
         homog = np.concatenate([frame, np.ones_like(frame[..., :1])], -1)
-        source = np.einsum("bij,bkj->bki", inverse, homog)[..., :2]
-        pred_src.append(source)
-        true_src.append(batch["source_keypoints"].numpy())
-        visible.append(batch["visible"].numpy())
-        sizes.append(batch["norm"].numpy())
-        if len(pixels) < 1:
-            frame_pred.append(frame)
-            frame_true.append(batch["keypoints"].numpy())
-            pixels.append(batch["pixels"].numpy())
-        if limit and sum(len(p) for p in pred_src) >= limit:
+        parts["pred"].append(np.einsum("bij,bkj->bki", inverse, homog)[..., :2])
+        parts["scores"].append(score)
+        for name, field in (("true", "source_keypoints"), ("visible", "visible"), ("norm", "norm"),
+                            ("area", "area"), ("image_id", "image_id")):
+            parts[name].append(batch[field].numpy())
+        if first is None:
+            first = {"pixels": batch["pixels"].numpy(), "frame_pred": frame, "frame_true": batch["keypoints"].numpy()}
+        if limit and sum(len(p) for p in parts["pred"]) >= limit:
             break
-    true = np.concatenate(true_src)
+    return {**{k: np.concatenate(v) for k, v in parts.items()}, **first}
+
+
+def evaluate_keypoints(model, dataset, *, codec: HeatmapCodec, flip_index, normalizer: str, threshold: float,
+                       names, eye_indices, oks: OksSettings | None = None, limit: int | None = None,
+                       predictors: dict | None = None) -> tuple[dict, dict]:
+    """Scores ``predict_split``'s answers in source-image pixels: PCK, NME and pixel errors
+    (``zoo.keypoint_metrics``) and, with ``oks``, COCO OKS AP (``zoo.keypoint_ap``, pycocotools
+    underneath) under ``report["ap"]`` (``AP_KEYS``).
+
+    Returns:
+        (report from ``keypoint_report`` plus ``ap`` and ``mean_offset`` (the mean signed error
+        (x, y) in source pixels over visible keypoints: a systematic shift shows here), arrays for
+        plotting: pixels, true and predicted keypoints in the input frame, visibility).
+    """
+    from zoo.keypoint_metrics import keypoint_report, normalisers
+
+    out = predict_split(model, dataset, codec=codec, flip_index=flip_index, limit=limit, predictors=predictors)
+    true, pred, seen = out["true"], out["pred"], out["visible"]
     # the source visibility (flips are off in evaluation, so frame and source keypoints correspond)
-    norm = normalisers(normalizer, np.concatenate(sizes), true, eye_indices)
-    report = keypoint_report(np.concatenate(pred_src), true, np.concatenate(visible), norm, threshold, list(names))
-    plots = {"pixels": np.concatenate(pixels), "pred": np.concatenate(frame_pred),
-             "true": np.concatenate(frame_true), "visible": np.concatenate(visible)[: len(pixels[0])]}
+    norm = normalisers(normalizer, out["norm"], true, eye_indices)
+    report = keypoint_report(pred, true, seen, norm, threshold, list(names))
+    mask = seen > 0
+    report["mean_offset"] = ([round(float(v), 4) for v in (pred - true)[mask].mean(0)] if mask.any() else None)
+    if oks is not None:
+        from zoo.keypoint_ap import oks_ap
+
+        ids = out["image_id"]
+        ids = np.where(ids >= 0, ids, ids.max(initial=0) + 1 + np.arange(len(ids)))  # unknown: one picture each
+        report["ap"] = oks_ap(pred, out["scores"], true, seen, out["area"], oks.sigmas, ids)
+    plots = {"pixels": out["pixels"], "pred": out["frame_pred"], "true": out["frame_true"],
+             "visible": seen[: len(out["pixels"])]}
     return report, plots
 
 
 class KeypointTrainer:
     """The keypoint task's part of a recipe run (``recipes.driver.TaskTrainer``); loads the data."""
 
-    monitor, mode, curve_metric = "val_nme", "min", "pck"
+    # The best checkpoint is the one with the best COCO OKS AP on the validation split.
+    monitor, mode, curve_metric = "val_ap", "max", "ap"
 
     def __init__(self, settings: KeypointSettings, input_size: tuple[int, int], log: Callable[[str], None]):
         self.settings, self.input_size = settings, input_size
@@ -214,19 +283,26 @@ class KeypointTrainer:
         self.common = dict(input_size=input_size, channels=self.channels, batch_size=settings.batch_size,
                            backbone=settings.backbone, codec=self.codec,
                            flip_index=self.source.flip_index, seed=settings.seed)
+        from zoo.keypoint_ap import resolve_sigmas
+
+        sigmas, sigmas_from = resolve_sigmas(self.source.keypoint_names, self.source.sigmas, settings.oks_sigmas)
+        self.oks = OksSettings(sigmas, sigmas_from, "ground-truth boxes (enlarged 1.25x)"
+                               if self.source.region == "box" else "whole pictures")
         self.evaluation = dict(flip_index=self.source.flip_index if settings.flip_test else None,
                                normalizer=settings.pck_normalizer, threshold=settings.pck_threshold,
-                               names=self.source.keypoint_names, eye_indices=self.source.eye_indices)
+                               names=self.source.keypoint_names, eye_indices=self.source.eye_indices, oks=self.oks)
         self.predictors: dict = {}
 
     def data_line(self) -> str:
         names, flip = self.source.keypoint_names, self.source.flip_index
         return (f"data: {self.description}; {self.count} keypoints {names[:8]}{' ...' if self.count > 8 else ''}; "
-                f"flip pairs {[(i, j) for i, j in enumerate(flip) if i < j]}")
+                f"flip pairs {[(i, j) for i, j in enumerate(flip) if i < j]}; the model looks at "
+                f"{'each annotation box enlarged 1.25x' if self.source.region == 'box' else 'whole pictures'} "
+                f"(--region {self.source.region}); OKS sigmas: {self.oks.sigmas_from}")
 
     def settings_line(self) -> str:
         return (f"augmentation {self.settings.augment}; heatmaps at stride {self.codec.stride}, "
-                f"sigma {self.codec.sigma:g}")
+                f"sigma {self.codec.sigma:g}, {self.codec.grid} grid")
 
     def network(self) -> NetworkSpec:
         return keypoint_network(self.settings.model, self.settings.backbone, self.count,
@@ -241,7 +317,8 @@ class KeypointTrainer:
         return {"input_size": list(self.input_size), "channels": self.channels,
                 "keypoint_names": self.source.keypoint_names, "flip_index": self.source.flip_index,
                 "heatmap_stride": self.codec.stride, "data": self.description, "num_train": self.num_train,
-                "num_val": self.num_val}
+                "num_val": self.num_val, "region": self.source.region,
+                "skeleton": [list(pair) for pair in self.source.skeleton], "oks_sigmas": self.oks.sigmas}
 
     def train_data(self):
         from zoo.data.keypoints import KEYPOINT_AUGMENT_PRESETS
@@ -270,7 +347,9 @@ class KeypointTrainer:
                                            **self.evaluation)
             keys = {"val_pck": "pck", "val_nme": "nme", "val_mean_pixel_error": "mean_pixel_error"}
             # None (no visible keypoint could be scored) is logged as NaN: CSV and TensorBoard need numbers.
-            return {name: float("nan") if report[key] is None else report[key] for name, key in keys.items()}
+            out = {name: float("nan") if report[key] is None else report[key] for name, key in keys.items()}
+            out["val_ap"] = report["ap"]["ap"] if report["ap"]["ap"] is not None else float("nan")
+            return out
 
         return metrics
 
@@ -286,23 +365,71 @@ class KeypointTrainer:
         for method in DECODINGS:
             other, _ = evaluate_keypoints(model, self._eval_data(), predictors=self.predictors,
                                           codec=dataclasses.replace(self.codec, decoding=method), **self.evaluation)
-            decodings[method] = {"pck": other["pck"], "mean_pixel_error": other["mean_pixel_error"]}
+            decodings[method] = {"ap": other["ap"]["ap"], "pck": other["pck"],
+                                 "mean_pixel_error": other["mean_pixel_error"]}
         if self.settings.eval_tta:
             flipped, _ = evaluate_keypoints(model, self._eval_data(), codec=self.codec, predictors=self.predictors,
                                             **{**self.evaluation, "flip_index": self.source.flip_index})
-            report["tta"] = {"mode": "flip", **{k: flipped[k] for k in ("pck", "nme", "mean_pixel_error")}}
+            report["tta"] = {"mode": "flip", "ap": flipped["ap"]["ap"],
+                             **{k: flipped[k] for k in ("pck", "nme", "mean_pixel_error")}}
         shown = min(8, len(plots["pixels"]))
         plot_keypoint_samples(plots["pixels"][:shown].astype(np.uint8), plots["true"][:shown], plots["pred"][:shown],
-                              plots["visible"][:shown], samples, self.source.keypoint_names)
-        return {**report, "decode": self.codec.decoding, "flip_test": self.settings.flip_test,
-                "normalizer": self.settings.pck_normalizer, "decodings": decodings}
+                              plots["visible"][:shown], samples, self.source.keypoint_names, self.source.skeleton)
+        if self.settings.eval_boxes:
+            report["ap_detections"] = self.detection_ap(model)
+        return {**report, "oks": self.oks.describe(), "decode": self.codec.decoding,
+                "flip_test": self.settings.flip_test, "normalizer": self.settings.pck_normalizer,
+                "decodings": decodings}
+
+    def detection_ap(self, model) -> dict:
+        """COCO OKS AP of the validation split with ``--eval-boxes``' detections as the boxes: every detection
+        on a validation picture is one crop, scored (box score x keypoint score) against every labelled object
+        of that picture, as COCO's keypoint benchmark scores detector-based top-down methods."""
+        from zoo.data.detections import enlarged_box, read_boxes
+        from zoo.data.keypoint_sources import Annotations, files_dataset
+        from zoo.data.pipeline import keypoint_pipeline
+        from zoo.keypoint_ap import coco_eval, coco_ground_truth, coco_results, detection_scores
+
+        truth = self.source.val_annotations
+        if truth is None or self.source.region != "box":
+            raise ValueError("--eval-boxes needs a COCO keypoints folder trained on boxes (--region box)")
+        boxes = read_boxes(self.settings.eval_boxes)
+        pictures = dict(zip(truth.image_ids, truth.paths))
+        found = Annotations([], [], [], [], [], truth.names)
+        box_scores = []
+        for number, path in pictures.items():
+            entries = boxes.by_name.get(Path(path).name) or boxes.by_id.get(truth.picture_ids.get(number)) or []
+            for _, (x, y, w, h), score in entries:
+                found.paths.append(path)
+                found.points.append(np.zeros((self.count, 3), np.float32))
+                found.boxes.append(enlarged_box(x, y, w, h))
+                found.areas.append(w * h)
+                found.image_ids.append(number)
+                box_scores.append(score)
+        points = np.stack(truth.points)
+        areas = np.maximum(np.asarray(truth.areas, np.float64), 1.0)  # box-trained: the file's areas or boxes'
+        ground_truth = coco_ground_truth(points[..., :2], points[..., 2] > 0, areas, truth.image_ids)
+        described = (f"detections from {self.settings.eval_boxes} ({len(found.paths)} boxes on "
+                     f"{len(set(found.image_ids))} of {len(pictures)} validation pictures)")
+        if not found.paths:
+            return {**coco_eval(ground_truth, [], self.oks.sigmas), "boxes": described}
+        data = keypoint_pipeline(files_dataset(found, self.channels, False), training=False,
+                                 num_examples=len(found.paths), for_eval=True, **self.common)
+        out = predict_split(model, data, codec=self.codec, flip_index=self.evaluation["flip_index"],
+                            predictors=self.predictors)
+        results = coco_results(out["pred"], detection_scores(out["scores"]) * np.asarray(box_scores), out["image_id"])
+        return {**coco_eval(ground_truth, results, self.oks.sigmas), "boxes": described}
 
     def summary(self, report: dict, weights: str) -> str:
         s = self.settings
-        return (f"validation PCK@{s.pck_threshold:g} ({s.pck_normalizer}) {report['pck']:.3f}, NME "
+        ap = report["ap"]["ap"]
+        return (f"validation OKS AP {'n/a' if ap is None else format(ap, '.3f')}, "
+                f"PCK@{s.pck_threshold:g} ({s.pck_normalizer}) {report['pck']:.3f}, NME "
                 f"{report['nme']:.4f}, mean pixel error {report['mean_pixel_error']:.2f} px ({weights} weights, "
                 f"{self.codec.decoding} decoding{', flip test' if s.flip_test else ''})"
-                + (f"; with the flip test: PCK {report['tta']['pck']:.3f}, mean pixel error "
+                + (f"; on --eval-boxes detections: AP {report['ap_detections']['ap'] or 0:.3f}"
+                   if "ap_detections" in report else "")
+                + (f"; with the flip test: AP {report['tta']['ap'] or 0:.3f}, PCK {report['tta']['pck']:.3f}, mean pixel error "
                    f"{report['tta']['mean_pixel_error']:.2f} px" if "tta" in report else ""))
 
     def usage(self) -> list[str]:

@@ -88,8 +88,15 @@ def keypoint_serving_fn(model, input_size: tuple[int, int], backbone: str, codec
 
 
 def write_keypoints(image: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, names: list[str], out: Path,
-                    stem: str, min_score: float) -> dict:
-    """Draws the keypoints on the image into ``<stem>_keypoints.png``; returns its entry."""
+                    stem: str, min_score: float, skeleton=(), boxes=None) -> dict:
+    """Draws the keypoints on the image into ``<stem>_keypoints.png``; returns its entry.
+
+    Args:
+        keypoints: ``[K, 2]`` or, one object per box, ``[N, K, 2]`` (x, y) in the image's pixels.
+        scores: ``[K]`` or ``[N, K]``.
+        skeleton: 0-based keypoint pairs joined by a line where both scores reach ``min_score``.
+        boxes: ``[N, 4]`` (x, y, w, h) drawn as rectangles, or None.
+    """
     from PIL import Image, ImageDraw
 
     base = out / stem
@@ -98,6 +105,19 @@ def write_keypoints(image: np.ndarray, keypoints: np.ndarray, scores: np.ndarray
     draw = ImageDraw.Draw(picture)
     radius = max(2.0, min(image.shape[:2]) / 60)
     colours = palette(len(names) + 1)[1:]
+    keypoints, scores = np.asarray(keypoints).reshape(-1, len(names), 2), np.asarray(scores).reshape(-1, len(names))
+    for x, y, w, h in ([] if boxes is None else boxes):
+        draw.rectangle([x, y, x + w, y + h], outline=(255, 255, 0))
+    for points, values in zip(keypoints, scores):
+        for a, b in skeleton:
+            if min(values[a], values[b]) >= min_score and np.isfinite(points[[a, b]]).all():
+                draw.line([tuple(points[a]), tuple(points[b])], fill=(0, 255, 255), width=max(1, int(radius / 2)))
+        _draw_points(draw, points, values, names, colours, radius, min_score, min(image.shape[:2]) >= 128)
+    picture.save(f"{base}_keypoints.png")
+    return {"drawn": f"{stem}_keypoints.png"}
+
+
+def _draw_points(draw, keypoints, scores, names, colours, radius, min_score, labels) -> None:
     for k, ((x, y), s) in enumerate(zip(keypoints, scores)):
         if not np.isfinite([x, y]).all():
             continue
@@ -107,10 +127,8 @@ def write_keypoints(image: np.ndarray, keypoints: np.ndarray, scores: np.ndarray
             draw.ellipse(box, fill=colour, outline=(255, 255, 255))
         else:
             draw.ellipse(box, outline=colour, width=max(1, int(radius / 3)))
-        if min(image.shape[:2]) >= 128:
+        if labels:
             draw.text((x + radius + 1, y - radius), names[k], fill=colour)
-    picture.save(f"{base}_keypoints.png")
-    return {"drawn": f"{stem}_keypoints.png"}
 
 
 @dataclasses.dataclass
@@ -124,12 +142,31 @@ class KeypointWriter:
 
     def write(self, path: Path, stem: str, image: np.ndarray, outputs: dict, index: int) -> dict:
         points, scores = outputs["keypoints"][index], outputs["scores"][index]
-        entry = write_keypoints(image, points, scores, self.info["keypoint_names"], self.out, stem, self.min_score)
+        entry = write_keypoints(image, points, scores, self.info["keypoint_names"], self.out, stem, self.min_score,
+                                self.info.get("skeleton", ()))
         flat = np.concatenate([points, scores[:, None]], axis=1).reshape(-1)
         self.results.append({"image_id": len(self.results) + 1, "file_name": str(path), "category_id": 1,
                              "keypoints": [round(float(v), 3) for v in flat],
                              "score": round(float(np.mean(scores)), 5)})
         return entry
+
+    def write_objects(self, path: Path, stem: str, image: np.ndarray, outputs: dict, boxes: np.ndarray,
+                      box_scores: np.ndarray, image_id) -> dict:
+        """One picture's objects (``Predictor.predict_boxes``): all drawn on one picture, one COCO keypoint
+        result per box, scored as top-down methods rescore (box score x mean confident keypoint score)."""
+        from zoo.keypoint_ap import detection_scores
+
+        points, scores = outputs["keypoints"], outputs["scores"]
+        entry = write_keypoints(image, points, scores, self.info["keypoint_names"], self.out, stem, self.min_score,
+                                self.info.get("skeleton", ()), boxes)
+        rescored = detection_scores(scores) * box_scores if len(points) else np.zeros(0)
+        number = image_id if image_id is not None else len({r["file_name"] for r in self.results}) + 1
+        for n in range(len(points)):
+            flat = np.concatenate([points[n], scores[n][:, None]], axis=1).reshape(-1)
+            self.results.append({"image_id": number, "file_name": str(path), "category_id": 1,
+                                 "bbox": [round(float(v), 2) for v in boxes[n]],
+                                 "keypoints": [round(float(v), 3) for v in flat], "score": round(float(rescored[n]), 5)})
+        return {**entry, "objects": len(points)}
 
     def finish(self, report: dict) -> None:
         (self.out / "keypoints.json").write_text(json.dumps(self.results, indent=1) + "\n")
@@ -152,9 +189,10 @@ class KeypointTask:
         from zoo.heatmaps import HeatmapCodec
 
         codec = HeatmapCodec(int(resolved["heatmap_stride"]), float(settings.get("sigma", 2.0)),
-                             settings.get("decode", "dark"))
+                             settings.get("decode", "dark"), settings.get("codec", "msra"))
         return {"keypoint_names": list(resolved["keypoint_names"]), "flip_index": list(resolved["flip_index"]),
-                **codec.to_info(), "flip_test": bool(settings.get("flip_test", False))}
+                **codec.to_info(), "flip_test": bool(settings.get("flip_test", False)),
+                "region": resolved.get("region", "image"), "skeleton": resolved.get("skeleton", [])}
 
     def legacy_network(self, info: dict) -> NetworkSpec:
         return keypoint_network(info["model"], info["backbone"], len(info["keypoint_names"]),
