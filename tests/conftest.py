@@ -52,13 +52,14 @@ def gray_run(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def faces_run(tmp_path_factory):
-    """A finished keypoint run: Simple Baselines/VGG16 at 64 px on synthetic faces, flip test on."""
+    """A finished keypoint run: Simple Baselines/VGG16 at 64 px on synthetic faces, flip test on, UDP grid
+    (the default MSRA grid is the keypoint folder walk's, tests/test_pose_recipe.py)."""
     from recipes import pose
 
     run = tmp_path_factory.mktemp("faces") / "run"
     code = pose.main(["--dataset", "synthetic:faces", "--model", "simple_baseline", "--backbone", "vgg16",
                       "--encoder-weights", "none", "--input-size", "64", "--synthetic-count", "24",
                       "--batch-size", "4", "--steps-per-epoch", "2", "--schedule", "all:2@1e-3", "--out", str(run),
-                      "--verbose", "0", "--flip-test", "--eval-tta", "flip"])
+                      "--verbose", "0", "--flip-test", "--eval-tta", "flip", "--codec", "udp"])
     assert code == 0
     return run
