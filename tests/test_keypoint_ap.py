@@ -245,3 +245,36 @@ def test_a_coco_folder_run_reports_ap_and_the_same_ap_on_detections_equal_to_its
     with pytest.raises(ValueError, match="--eval-boxes is for COCO keypoint folders"):
         pose.main(["--dataset", "synthetic:faces", "--eval-boxes", str(data / "keypoints.json"), "--out",
                    str(tmp_path / "x")])
+
+
+def test_the_saved_models_boxes_signature_answers_as_evaluation_warps_a_box(faces_run):
+    """TF-only clients: pictures, boxes and box indices in; the keypoints of each box, in its picture's
+    pixels, as the recipe's evaluation computes them (the same affine warp of the enlarged box)."""
+    import tensorflow as tf
+
+    import zoo
+    from zoo.backbones import preprocess_input
+    from zoo.data import keypoints as geometry
+    from zoo.data.detections import enlarged_box
+    from zoo.heatmaps import HeatmapCodec, flip_average
+
+    info = json.loads((faces_run / "export" / "model.json").read_text())
+    assert info["signatures"] == ["serving_default", "boxes"]
+    signature = tf.saved_model.load(str(faces_run / "export")).signatures["boxes"]
+    rng = np.random.default_rng(5)
+    pictures = rng.integers(0, 256, (2, 90, 120, 3), dtype=np.uint8)
+    boxes = np.array([[10, 5, 50, 60], [70, 30, 45, 40], [-5, 50, 40, 50]], np.float32)
+    indices = np.array([0, 1, 1], np.int32)
+    out = signature(images=tf.constant(pictures), boxes=tf.constant(boxes), box_indices=tf.constant(indices))
+    model = zoo.simple_baseline("vgg16", num_keypoints=5, input_shape=(64, 64, 3), encoder_weights=None,
+                                deconv_filters=(256,) * 3)
+    model.load_weights(faces_run / "checkpoints" / "best.weights.h5")
+    codec = HeatmapCodec.from_info(info)
+    for m, (box, index) in enumerate(zip(boxes, indices)):
+        matrix = geometry.box_to_frame(enlarged_box(*box), (64, 64))
+        x = preprocess_input(geometry.warp_image(pictures[index], matrix, (64, 64))[None], "vgg16")
+        heatmaps = flip_average(model(x), model(tf.reverse(x, axis=[2])), info["flip_index"])  # flip test on
+        frame, scores = codec.decode(heatmaps)
+        expected = geometry.transform_points(frame[0], tf.linalg.inv(matrix)).numpy()
+        np.testing.assert_allclose(out["keypoints"][m].numpy(), expected, atol=2e-3)
+        np.testing.assert_allclose(out["scores"][m].numpy(), scores[0].numpy(), atol=1e-4)

@@ -33,7 +33,6 @@ from zoo.export.onnx_convert import DEFAULT_OPSET
 from zoo.export.serving import serving_fn, serving_model
 from zoo.tasks import get_task
 
-NATIVE_SIGNATURE = "native"  # SavedModel signature of segmentation exports: any size in, the network at that scale
 
 
 
@@ -94,11 +93,10 @@ def _write_saved_model(model: keras.Model, info: dict, folder: Path) -> None:
     # TF 2.21, track() (and model.export()) store every weight twice, doubling the folder's size.
     images = [tf.TensorSpec([None, None, None, info["channels"]], tf.uint8, name="images")]
     archive.add_endpoint(name="serving_default", fn=serving_fn(model, info), input_signature=images)
-    if get_task(info["task"]).per_pixel:  # the network at the pictures' own scale, for clients that tile
-        from zoo.tasks.segmentation import segmentation_native_fn
-
-        archive.add_endpoint(name=NATIVE_SIGNATURE, input_signature=images,
-                             fn=segmentation_native_fn(any_size_copy(model), info["backbone"], tta=info.get("tta")))
+    # the task's own: segmentation's "native" (the network at the pictures' own scale, for clients that tile),
+    # keypoints' "boxes" (one object per box, cropped in the graph)
+    for name, (fn, signature) in get_task(info["task"]).saved_model_signatures(model, info).items():
+        archive.add_endpoint(name=name, fn=fn, input_signature=signature)
     archive.write_out(str(folder), verbose=False)
 
 
@@ -191,8 +189,8 @@ def export_model(model: keras.Model, info: dict, fmt: str, out: str | os.PathLik
             else:
                 model.save(str(tmp / FILES["keras"]))
         meta = {"format": fmt, "file": FILES[fmt], **info, **describe_io(info, served=fmt != "keras"),
-                **({"signatures": ["serving_default", NATIVE_SIGNATURE]}
-                   if fmt == "saved_model" and get_task(info["task"]).per_pixel else {}),
+                **({"signatures": ["serving_default", *get_task(info["task"]).extra_signatures]}
+                   if fmt == "saved_model" else {}),
                 "versions": _converter_versions(fmt), "source": source or {}}
         if fmt == "onnx":
             meta["onnx_opset"] = int(opset)

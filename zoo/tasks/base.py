@@ -78,6 +78,10 @@ class Task(Protocol):
     serving_outputs: tuple[str, ...]  # what its serving function returns, at least
     network_output: str  # the bare network's output name in a .keras export's model.json
     per_pixel: bool  # answers with probabilities per pixel at the picture's size: native-scale tiles and flip TTA apply
+    extra_signatures: tuple[str, ...]  # the SavedModel's signatures beside serving_default
+
+    def saved_model_signatures(self, model, info: dict) -> dict:
+        """``extra_signatures``' name -> (function, input signature), for the SavedModel export."""
 
     def info_from_run(self, settings: dict, resolved: dict) -> dict | None:
         """The task's model.json fields for a run of this task (None: the run is of another task)."""

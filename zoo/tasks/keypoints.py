@@ -87,6 +87,54 @@ def keypoint_serving_fn(model, input_size: tuple[int, int], backbone: str, codec
     return serve
 
 
+def keypoint_boxes_fn(model, input_size: tuple[int, int], backbone: str, codec, flip_index=None):
+    """``fn(images uint8 [B, h, w, C], boxes float32 [M, 4], box_indices int32 [M]) -> {"keypoints" [M, K, 2],
+    "scores" [M, K]}``: the SavedModel's ``boxes`` signature, top-down inside the graph.
+
+    Box ``m`` is COCO's ``(x, y, width, height)`` in the pixels of picture ``box_indices[m]``; it is
+    enlarged 1.25x around its centre, grown to the training aspect ratio, and resampled onto the
+    training frame through one affine map (bilinear, mirrored beyond the picture), as training and
+    evaluation warp a box (``zoo.data.keypoints``); the keypoints come back through the inverse map, in
+    the picture's pixels. No antialiasing: a box more than twice the training size is sampled
+    sparsely (the Python runtime's ``predict_boxes`` resizes antialiased).
+    """
+    import tensorflow as tf
+
+    from zoo.backbones import get_backbone
+    from zoo.data.detections import BOX_ENLARGEMENT
+    from zoo.heatmaps import flip_average
+
+    spec = get_backbone(backbone)
+    height, width = float(input_size[0]), float(input_size[1])
+
+    def serve(images, boxes, box_indices):
+        boxes = tf.cast(boxes, tf.float32)
+        cx, cy = boxes[:, 0] + boxes[:, 2] / 2, boxes[:, 1] + boxes[:, 3] / 2
+        bw = tf.maximum(boxes[:, 2], 1.0) * BOX_ENLARGEMENT
+        bh = tf.maximum(boxes[:, 3], 1.0) * BOX_ENLARGEMENT
+        bw = tf.maximum(bw, bh * width / height)  # grown to the frame's aspect ratio: nothing is distorted
+        scale = width / bw  # frame pixels per picture pixel
+        tx = scale * (0.5 - (cx - bw / 2)) - 0.5  # pixel centres: x_frame = scale * x + tx
+        ty = scale * (0.5 - (cy - (bw * height / width) / 2)) - 0.5
+        zero = tf.zeros_like(scale)
+        transforms = tf.stack([1 / scale, zero, -tx / scale, zero, 1 / scale, -ty / scale, zero, zero], axis=1)
+        pictures = tf.gather(tf.cast(images, tf.float32), box_indices)
+        frames = tf.raw_ops.ImageProjectiveTransformV3(
+            images=pictures, transforms=transforms, output_shape=tf.constant([int(height), int(width)], tf.int32),
+            fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")
+        x = spec.preprocess(frames)
+        heatmaps = tf.cast(model(x, training=False), tf.float32)
+        if flip_index is not None:
+            heatmaps = flip_average(heatmaps, tf.cast(model(tf.reverse(x, axis=[2]), training=False), tf.float32),
+                                    flip_index)
+        frame, scores = codec.decode(heatmaps)
+        keypoints = tf.stack([(frame[..., 0] - tx[:, None]) / scale[:, None],
+                              (frame[..., 1] - ty[:, None]) / scale[:, None]], axis=-1)
+        return {"keypoints": keypoints, "scores": scores}
+
+    return serve
+
+
 def write_keypoints(image: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, names: list[str], out: Path,
                     stem: str, min_score: float, skeleton=(), boxes=None) -> dict:
     """Draws the keypoints on the image into ``<stem>_keypoints.png``; returns its entry.
@@ -182,6 +230,7 @@ class KeypointTask:
     serving_outputs: tuple[str, ...] = ("keypoints", "scores")
     network_output: str = "heatmaps"
     per_pixel: bool = False
+    extra_signatures: tuple[str, ...] = ("boxes",)
 
     def info_from_run(self, settings: dict, resolved: dict) -> dict | None:
         if "keypoint_names" not in resolved:
@@ -204,6 +253,18 @@ class KeypointTask:
         flip_index = info["flip_index"] if info.get("flip_test") else None
         return keypoint_serving_fn(model, info["input_size"], info["backbone"], flip_index=flip_index,
                                    codec=HeatmapCodec.from_info(info))
+
+    def saved_model_signatures(self, model, info: dict) -> dict:
+        """The ``boxes`` signature (``keypoint_boxes_fn``): pictures and boxes in, one object per box out."""
+        import tensorflow as tf
+
+        from zoo.heatmaps import HeatmapCodec
+
+        flip_index = info["flip_index"] if info.get("flip_test") else None
+        fn = keypoint_boxes_fn(model, info["input_size"], info["backbone"], HeatmapCodec.from_info(info), flip_index)
+        spec = [tf.TensorSpec([None, None, None, info["channels"]], tf.uint8, name="images"),
+                tf.TensorSpec([None, 4], tf.float32, name="boxes"), tf.TensorSpec([None], tf.int32, name="box_indices")]
+        return {"boxes": (fn, spec)}
 
     def describe_outputs(self, info: dict) -> dict:
         k, s = len(info["keypoint_names"]), info["heatmap_stride"]

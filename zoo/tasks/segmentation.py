@@ -142,6 +142,7 @@ class SegmentationTask:
     serving_outputs: tuple[str, ...] = ("mask", "probabilities")
     network_output: str = "scores"
     per_pixel: bool = True
+    extra_signatures: tuple[str, ...] = ("native",)
 
     def info_from_run(self, settings: dict, resolved: dict) -> dict | None:
         if "class_names" not in resolved:
@@ -158,6 +159,16 @@ class SegmentationTask:
 
     def serving_fn(self, model, info: dict):
         return segmentation_serving_fn(model, info["input_size"], info["backbone"], tta=info.get("tta"))
+
+    def saved_model_signatures(self, model, info: dict) -> dict:
+        """The ``native`` signature (``segmentation_native_fn``): the network at the pictures' own scale."""
+        import tensorflow as tf
+
+        from zoo.export.formats import any_size_copy
+
+        images = [tf.TensorSpec([None, None, None, info["channels"]], tf.uint8, name="images")]
+        return {"native": (segmentation_native_fn(any_size_copy(model), info["backbone"], tta=info.get("tta")),
+                           images)}
 
     def describe_outputs(self, info: dict) -> dict:
         return {
