@@ -54,6 +54,8 @@ class PoseConfig(RecipeConfig):
     category: str | None = None
     oks_sigmas: str | None = None
     eval_boxes: str | None = None
+    half_body: float = 0.0
+    lower_body: str | None = None
 
 
 def add_flags(a, d: PoseConfig) -> None:
@@ -84,6 +86,12 @@ def add_flags(a, d: PoseConfig) -> None:
       help="folder: COCO detection results for the validation pictures (image_id or file_name, bbox, score): the "
            "final evaluation also reports AP with these boxes (metrics.json ap_detections), as COCO's benchmark "
            "scores top-down methods on a detector's boxes")
+    a("--half-body", dest="half_body", type=float, metavar="P",
+      help="half-body augmentation: with probability P a training object with enough labelled keypoints is seen "
+           "through the box of its upper or lower half only (MMPose's HalfBodyTransform; 0.3 there) (default 0: off)")
+    a("--lower-body", dest="lower_body", metavar="IDS",
+      help="--half-body: the lower half's keypoint indices, e.g. 11,12,13,14,15,16 (default: hips, knees, ankles, "
+           "feet by name)")
     a("--oks-sigmas", dest="oks_sigmas",
       help="OKS sigmas for COCO AP: one value, or one per keypoint comma-separated (default: the file's "
            "category 'sigmas', COCO's 17 for COCO person keypoints, else a uniform 0.035)")

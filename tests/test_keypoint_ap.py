@@ -235,8 +235,9 @@ def test_a_coco_folder_run_reports_ap_and_the_same_ap_on_detections_equal_to_its
     assert pose.main(["--dataset", f"folder:{data}", "--model", "simple_baseline", "--backbone", "mobilenetv2",
                       "--encoder-weights", "none", "--input-size", "64", "--batch-size", "4", "--steps-per-epoch", "1",
                       "--schedule", "all:1@1e-3", "--out", str(run), "--verbose", "0",
-                      "--eval-boxes", str(data / "keypoints.json")]) == 0
+                      "--eval-boxes", str(data / "keypoints.json"), "--half-body", "0.5", "--lower-body", "3,4"]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
+    assert json.loads((run / "config.json").read_text())["settings"]["half_body"] == 0.5
     assert metrics["oks"]["boxes"] == "ground-truth boxes (enlarged 1.25x)"
     assert metrics["ap_detections"]["ap"] == pytest.approx(metrics["ap"]["ap"], abs=1e-9)
     assert "2 boxes on 1 of 1 validation pictures" in metrics["ap_detections"]["boxes"]
@@ -278,3 +279,31 @@ def test_the_saved_models_boxes_signature_answers_as_evaluation_warps_a_box(face
         expected = geometry.transform_points(frame[0], tf.linalg.inv(matrix)).numpy()
         np.testing.assert_allclose(out["keypoints"][m].numpy(), expected, atol=2e-3)
         np.testing.assert_allclose(out["scores"][m].numpy(), scores[0].numpy(), atol=1e-4)
+
+
+def test_half_body_looks_at_one_half_of_an_object_with_enough_keypoints():
+    import tensorflow as tf
+
+    from zoo.data.keypoints import HalfBody, half_body_box, lower_body_mask
+    from zoo.keypoint_ap import COCO_PERSON_KEYPOINTS
+
+    names = list(COCO_PERSON_KEYPOINTS)
+    lower = lower_body_mask(names)
+    assert lower == tuple(i >= 11 for i in range(17))
+    points = tf.constant([[50.0 + 3 * i, 10.0 + 8 * i] for i in range(17)])  # head at the top, feet at the bottom
+    seen = tf.ones(17, tf.bool)
+    box = tf.constant([0.0, 0.0, 200.0, 200.0])
+    halves = set()
+    for s in range(12):
+        out = half_body_box(box, points, seen, HalfBody(1.0, lower), tf.constant([s, 7], tf.int64)).numpy()
+        halves.add(tuple(np.round(out, 2)))
+    upper_centre = ((50 + 80) / 2, (10 + 90) / 2)  # keypoints 0..10
+    expected_upper = (upper_centre[0] - 15.5 * 1.5, upper_centre[1] - 40.5 * 1.5,
+                      upper_centre[0] + 15.5 * 1.5, upper_centre[1] + 40.5 * 1.5)
+    assert tuple(np.round(expected_upper, 2)) in halves and len(halves) == 2  # upper and lower both drawn
+    assert np.array_equal(half_body_box(box, points, seen, HalfBody(0.0, lower), tf.constant([1, 2], tf.int64)), box)
+    few = tf.constant([True] * 3 + [False] * 14)  # 3 labelled keypoints: under min_total, the whole box stays
+    assert np.array_equal(half_body_box(box, points, few, HalfBody(1.0, lower), tf.constant([1, 2], tf.int64)), box)
+    with pytest.raises(ValueError, match="no lower-body keypoints by name; .* --lower-body"):
+        lower_body_mask(["left_eye", "right_eye", "nose"])
+    assert lower_body_mask(["a", "b", "c"], "2") == (False, False, True)

@@ -140,3 +140,65 @@ def prefilter(image: tf.Tensor, matrix: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor
     # source (resized) pixel centre x_r = (x + 0.5) * sx - 0.5 ; so x = (x_r + 0.5) / sx - 0.5
     back = _matrix([[1.0 / sx, 0.0, 0.5 / sx - 0.5], [0.0, 1.0 / sy, 0.5 / sy - 0.5], [0.0, 0.0, 1.0]])
     return small, matrix @ back
+
+
+@dataclasses.dataclass(frozen=True)
+class HalfBody:
+    """Half-body augmentation (as MMPose's ``HalfBodyTransform``): with probability ``prob`` a training
+    example whose object shows at least ``min_total`` labelled keypoints is looked at through the box of
+    only its upper or only its lower half (each chosen with equal chance among the halves that show at
+    least ``min_half`` keypoints), enlarged ``padding`` times, so the model also learns from partly
+    visible objects. ``lower`` marks the lower half's keypoints (the others are the upper half)."""
+
+    prob: float
+    lower: tuple[bool, ...]
+    min_total: int = 8
+    min_half: int = 2
+    padding: float = 1.5
+
+
+def half_body_box(box: tf.Tensor, points: tf.Tensor, visible: tf.Tensor, config: HalfBody,
+                  seed: tf.Tensor) -> tf.Tensor:
+    """``box`` [4] (x0, y0, x1, y1), or with ``config.prob`` the enlarged box of one half's labelled
+    ``points`` [K, 2] (``visible`` [K] bool); ``seed`` int [2] for stateless random ops."""
+    u = tf.random.stateless_uniform([2], seed=seed + 11)
+    lower = tf.constant(config.lower, tf.bool)
+    upper_seen, lower_seen = visible & ~lower, visible & lower
+    n_upper = tf.reduce_sum(tf.cast(upper_seen, tf.int32))
+    n_lower = tf.reduce_sum(tf.cast(lower_seen, tf.int32))
+    upper_ok, lower_ok = n_upper >= config.min_half, n_lower >= config.min_half
+    pick_lower = tf.where(upper_ok & lower_ok, u[1] < 0.5, lower_ok)
+    chosen = tf.where(pick_lower, lower_seen, upper_seen)
+    apply = ((u[0] < config.prob) & (n_upper + n_lower >= config.min_total) & (upper_ok | lower_ok))
+    big = tf.fill(tf.shape(points), 1e9)
+    low = tf.reduce_min(tf.where(chosen[:, None], points, big), axis=0)
+    high = tf.reduce_max(tf.where(chosen[:, None], points, -big), axis=0)
+    centre, half = (low + high) / 2.0, tf.maximum((high - low) / 2.0 + 0.5, 1.0) * config.padding
+    half_box = tf.concat([centre - half, centre + half], axis=0)
+    return tf.where(apply, half_box, tf.cast(box, tf.float32))
+
+
+COCO_LOWER_BODY = ("left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
+
+
+def lower_body_mask(names: list[str], given: str | None = None) -> tuple[bool, ...]:
+    """Which keypoints are the lower half: ``given`` (``--lower-body 11,12,...``, indices), else the names
+    of hips, knees, ankles and feet (COCO's person keypoints and the like). Raises ValueError when no
+    keypoint is found on one of the halves."""
+    count = len(names)
+    if given:
+        try:
+            index = {int(v) for v in str(given).split(",") if v.strip()}
+        except ValueError:
+            index = set()
+        if not index or not all(0 <= i < count for i in index):
+            raise ValueError(f"--lower-body {given!r}: give keypoint indices 0..{count - 1}, comma-separated")
+        mask = tuple(i in index for i in range(count))
+    else:
+        words = ("hip", "knee", "ankle", "foot", "heel", "toe")
+        mask = tuple(any(w in n.lower() for w in words) for n in names)
+    if all(mask) or not any(mask):
+        raise ValueError(f"--half-body needs an upper and a lower half: the keypoints {names[:8]} have no "
+                         f"{'upper' if all(mask) else 'lower'}-body keypoints by name; say which are the lower "
+                         "half with --lower-body 11,12,...")
+    return mask

@@ -263,10 +263,12 @@ def keypoint_pipeline(
     num_examples: int | None = None,
     repeat: bool = False,
     for_eval: bool = False,
+    half_body=None,
 ) -> tf.data.Dataset:
     """Raw keypoint examples (see ``zoo.data.keypoint_sources``) -> batches.
 
-    ``codec`` (a ``zoo.heatmaps.HeatmapCodec``) draws the target heatmaps. Each example is warped once (``zoo.data.keypoints``): its box onto the input
+    ``codec`` (a ``zoo.heatmaps.HeatmapCodec``) draws the target heatmaps; ``half_body`` (a
+    ``zoo.data.keypoints.HalfBody``, training only) sometimes narrows the box to one half. Each example is warped once (``zoo.data.keypoints``): its box onto the input
     frame, plus random flip/scale/rotation/translation when training with
     ``augment``; keypoints move with the same matrix, flips swap left/right.
 
@@ -286,9 +288,12 @@ def keypoint_pipeline(
 
     def warp(example, seed_pair):
         image = convert_channels(example["image"], channels)
-        matrix = geometry.box_to_frame(example["box"], input_size)
         points = tf.cast(example["keypoints"], tf.float32)
         xy, visible = points[:, :2], points[:, 2] > 0
+        box = example["box"]
+        if training and half_body is not None:  # zoo.data.keypoints.HalfBody: one half's box, now and then
+            box = geometry.half_body_box(box, xy, visible, half_body, seed_pair)
+        matrix = geometry.box_to_frame(box, input_size)
         if training and augment is not None:
             extra, flipped = geometry.random_augment_matrix(input_size, augment, seed_pair)
             matrix = extra @ matrix

@@ -40,6 +40,8 @@ class KeypointSettings(Protocol):
     category: str | None  # folder: the COCO category whose keypoints are read (name or id)
     oks_sigmas: str | None  # "0.035" or K comma-separated values; None: the data's (zoo.keypoint_ap)
     eval_boxes: str | None  # folder: a JSON of detections (zoo.data.detections) for a second, detector-box AP
+    half_body: float  # probability of zoo.data.keypoints.HalfBody per training example (0: off)
+    lower_body: str | None  # "11,12,...": the lower half's keypoint indices (default: by name)
     pck_threshold: float
     pck_normalizer: str  # one of zoo.keypoint_metrics.NORMALIZERS
     num_keypoints: int | None
@@ -101,6 +103,10 @@ def validate(settings: KeypointSettings) -> None:
     if settings.region is not None and settings.region not in REGIONS:
         raise ValueError(f"--region {settings.region!r}: choose box (each annotation's box) or image (the whole "
                          "picture)")
+    if not 0.0 <= float(settings.half_body) <= 1.0:
+        raise ValueError(f"--half-body {settings.half_body}: a probability between 0 (off) and 1")
+    if settings.lower_body and not settings.half_body:
+        raise ValueError("--lower-body says which keypoints are the lower half for --half-body; add --half-body 0.3")
     if settings.eval_boxes is not None:
         if not settings.dataset.startswith("folder:"):
             raise ValueError(f"--eval-boxes is for COCO keypoint folders (folder:PATH), not {settings.dataset}")
@@ -301,7 +307,11 @@ class KeypointTrainer:
                 f"(--region {self.source.region}); OKS sigmas: {self.oks.sigmas_from}")
 
     def settings_line(self) -> str:
-        return (f"augmentation {self.settings.augment}; heatmaps at stride {self.codec.stride}, "
+        half = self.half_body()
+        return (f"augmentation {self.settings.augment}"
+                + (f", half-body {half.prob:g} (lower half: "
+                   f"{[n for n, low in zip(self.source.keypoint_names, half.lower) if low]})" if half else "")
+                + f"; heatmaps at stride {self.codec.stride}, "
                 f"sigma {self.codec.sigma:g}, {self.codec.grid} grid")
 
     def network(self) -> NetworkSpec:
@@ -320,12 +330,22 @@ class KeypointTrainer:
                 "num_val": self.num_val, "region": self.source.region,
                 "skeleton": [list(pair) for pair in self.source.skeleton], "oks_sigmas": self.oks.sigmas}
 
+    def half_body(self):
+        """``--half-body``'s ``zoo.data.keypoints.HalfBody`` (None when off); at least 8 labelled keypoints
+        (fewer for skeletons of under 16), 2 in the chosen half, as MMPose's defaults for COCO."""
+        from zoo.data.keypoints import HalfBody, lower_body_mask
+
+        if not self.settings.half_body:
+            return None
+        lower = lower_body_mask(self.source.keypoint_names, self.settings.lower_body)
+        return HalfBody(float(self.settings.half_body), lower, min_total=min(8, max(4, self.count // 2)))
+
     def train_data(self):
         from zoo.data.keypoints import KEYPOINT_AUGMENT_PRESETS
         from zoo.data.pipeline import keypoint_pipeline
 
         return keypoint_pipeline(self.source.train, training=True, augment=KEYPOINT_AUGMENT_PRESETS[self.settings.augment],
-                                 num_examples=self.num_train, repeat=True, **self.common)
+                                 num_examples=self.num_train, repeat=True, half_body=self.half_body(), **self.common)
 
     def val_data(self):
         from zoo.data.pipeline import keypoint_pipeline
