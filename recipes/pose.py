@@ -27,7 +27,8 @@ from zoo.keypoint_metrics import NORMALIZERS  # noqa: E402
 from zoo.tasks import keypoint_training as task  # noqa: E402
 
 MUST_MATCH = ("dataset", "model", "backbone", "input_size", "channels", "batch_size", "seed", "schedule",
-              "synthetic_count", "val_fraction", "encoder_weights", "sigma", "heatmap_stride", "region", "category", "codec")
+              "synthetic_count", "val_fraction", "encoder_weights", "sigma", "heatmap_stride", "region", "category", "codec",
+              "head")
 
 
 @dataclasses.dataclass
@@ -44,6 +45,7 @@ class PoseConfig(RecipeConfig):
     heatmap_stride: int | None = None
     decode: str = "dark"
     codec: str = "msra"
+    head: str = "heatmap"
     flip_test: bool = False
     pck_threshold: float = 0.1
     pck_normalizer: str = "size"
@@ -63,6 +65,10 @@ def add_flags(a, d: PoseConfig) -> None:
     a("--heatmap-stride", dest="heatmap_stride", type=int, choices=STRIDES,
       help="input pixels per heatmap pixel for simple_baseline (default 4); 1 for unet")
     a("--decode", choices=DECODINGS, help=f"sub-pixel peak decoding (default {d.decode})")
+    a("--head", choices=("heatmap", "simcc"),
+      help="heatmap (one map per keypoint, the --model's decoder) or simcc (x and y classified in half-pixel bins, "
+           "Li et al. 2022, on Simple Baselines' stride-4 maps; --sigma then in input pixels, decoding argmax or "
+           "soft-argmax) (default heatmap)")
     a("--codec", choices=GRIDS,
       help="where heatmap pixels sit on the input: msra (each the centre of its stride x stride block) or udp "
            "(unbiased data processing, Huang et al. 2020: first and last pixel centres aligned) (default msra)")

@@ -125,12 +125,15 @@ def test_unetplusplus_nests_its_skips_where_the_encoder_has_features():
 
 
 def test_every_builder_gives_float32_scores_under_mixed_precision():
+    from zoo.builders import KEYPOINT_BUILDERS
+
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
         for builder in zoo.BUILDERS:
-            outputs = {"num_keypoints": 2} if builder == "simple_baseline" else {"num_classes": 2}
+            outputs = {"num_keypoints": 2} if builder in KEYPOINT_BUILDERS else {"num_classes": 2}
+            activation = {} if builder == "simcc" else {"activation": "sigmoid"}  # logits for a softmax
             model = zoo.build(builder, backbone="mobilenetv3small", input_shape=(64, 64, 2), encoder_weights=None,
-                              activation="sigmoid", **outputs)
+                              **activation, **outputs)
             out = model(np.zeros((1, 64, 64, 2), "float32"))
             assert out.dtype == "float32", builder
             assert any(layer.compute_dtype == "bfloat16" for layer in model.layers if layer.weights), builder

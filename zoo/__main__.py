@@ -44,14 +44,16 @@ def _cmd_models(args) -> int:
     import numpy as np
 
     import zoo
+    from zoo.builders import FIXED_SIZE_BUILDERS, KEYPOINT_BUILDERS
 
     size = args.input_size
     rows = []
     for builder in zoo.BUILDERS:
         for backbone in zoo.BACKBONES:
-            outputs = {"num_keypoints": 17} if builder == "simple_baseline" else {"num_classes": 21}
+            outputs = {"num_keypoints": 17} if builder in KEYPOINT_BUILDERS else {"num_classes": 21}
+            shape = (size, size, 3) if builder in FIXED_SIZE_BUILDERS else (None, None, 3)
             start = time.perf_counter()
-            model = zoo.build(builder, backbone=backbone, input_shape=(None, None, 3), encoder_weights=None, **outputs)
+            model = zoo.build(builder, backbone=backbone, input_shape=shape, encoder_weights=None, **outputs)
             built = time.perf_counter() - start
             out = model(np.zeros((1, size, size, 3), "float32"), training=False)
             rows.append((builder, backbone, model.count_params(), tuple(out.shape), built))

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import ClassVar
 
 import tensorflow as tf
 
@@ -233,6 +234,18 @@ class HeatmapCodec:
         """(h, w) of the heatmaps for an input of ``input_size`` (H, W) pixels."""
         return int(input_size[0]) // self.stride, int(input_size[1]) // self.stride
 
+    head: ClassVar[str] = "heatmap"
+    output_name: ClassVar[str] = "heatmaps"
+    decodings: ClassVar[tuple[str, ...]] = DECODINGS
+
+    def describe(self) -> str:
+        """For the run's log."""
+        return f"heatmaps at stride {self.stride}, sigma {self.sigma:g}, {self.grid} grid"
+
+    def flip_average(self, heatmaps: tf.Tensor, flipped: tf.Tensor, flip_index) -> tf.Tensor:
+        """``flip_average`` (the module's): the flip test on heatmaps."""
+        return flip_average(heatmaps, flipped, flip_index)
+
     def _udp_scale(self, heatmap_size) -> tf.Tensor:
         """UDP: image pixels per heatmap pixel ``[2]`` (x, y): ``(W - 1) / (w - 1)`` with ``W = w * stride``."""
         size = tf.cast(tf.stack([heatmap_size[1], heatmap_size[0]]), tf.float32)
@@ -257,8 +270,8 @@ class HeatmapCodec:
 
     def to_info(self) -> dict:
         """The fields ``model.json`` stores (``heatmap_stride``, ``sigma``, ``decode``, ``codec``)."""
-        return {"heatmap_stride": int(self.stride), "sigma": float(self.sigma), "decode": self.decoding,
-                "codec": self.grid}
+        return {"head": "heatmap", "heatmap_stride": int(self.stride), "sigma": float(self.sigma),
+                "decode": self.decoding, "codec": self.grid}
 
     @classmethod
     def from_info(cls, info: dict) -> "HeatmapCodec":

@@ -8,10 +8,12 @@ Fields (all formats): ``format``, ``file`` (the model file inside the export fol
 (run directory and which weights). Each task adds its own (``zoo.tasks``):
 segmentation ``classes`` and ``scale`` (``resize`` or ``native``: how ``predict`` meets a
 picture by default); keypoints ``keypoint_names``, ``flip_index``, ``heatmap_stride``,
-``decode``, ``sigma``, ``flip_test``, ``region`` (``box``: trained on each object's box
+``decode``, ``sigma``, ``flip_test``, ``head`` (``heatmap``, or ``simcc`` with
+``simcc_split_ratio``), ``codec`` (heatmap grid: ``msra`` or ``udp``), ``region`` (``box``: trained on each object's box
 enlarged 1.25x, so give it boxes; ``image``: whole pictures) and ``skeleton`` (0-based
 keypoint pairs, drawn by ``predict``). ``tta`` (optional): the test-time augmentation
-baked into the serving functions by ``zoo export --tta`` (``zoo.tta``).
+baked into the serving functions by ``zoo export --tta`` (``zoo.tta``). SavedModels list
+their ``signatures`` (``serving_default`` and the task's: ``native`` or ``boxes``).
 """
 
 from __future__ import annotations

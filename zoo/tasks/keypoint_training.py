@@ -13,7 +13,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from zoo.heatmaps import DECODINGS, HeatmapCodec
+from zoo.heatmaps import HeatmapCodec
 from zoo.tasks.base import NetworkSpec
 from zoo.tasks.keypoints import KEYPOINT_MODELS, keypoint_network
 
@@ -33,6 +33,7 @@ class KeypointSettings(Protocol):
     heatmap_stride: int | None  # input pixels per heatmap pixel; None: the model's own
     decode: str  # one of zoo.heatmaps.DECODINGS
     codec: str  # one of zoo.heatmaps.GRIDS: msra | udp
+    head: str  # "heatmap" | "simcc" (zoo.simcc)
     flip_test: bool
     eval_tta: str | None  # "flip": a second final evaluation with the flip test (zoo.tta)
     flip_pairs: str | None  # "0-1,3-4"
@@ -79,9 +80,25 @@ def parse_pairs(text: str | None):
     return pairs
 
 
-def codec_of(settings: KeypointSettings) -> HeatmapCodec:
-    """The heatmap codec of the settings (stride 4 for simple_baseline, 1 for unet, unless given).
-    Its ranges are ``HeatmapCodec``'s own checks; raises ValueError naming the flags."""
+def codec_of(settings: KeypointSettings, input_size: tuple[int, int] = (32, 32)):
+    """The keypoint codec of the settings: ``zoo.heatmaps.HeatmapCodec`` (stride 4 for simple_baseline,
+    1 for unet, unless given) or, with ``--head simcc``, ``zoo.simcc.SimccCodec`` at ``input_size``
+    (``--decode dark``, the heatmap default, reads SimCC by argmax). Raises ValueError naming the flags."""
+    if settings.head not in ("heatmap", "simcc"):
+        raise ValueError(f"--head {settings.head!r}: choose heatmap or simcc")
+    if settings.head == "simcc":
+        from zoo.simcc import SIMCC_DECODINGS, SimccCodec
+
+        if settings.model != "simple_baseline":
+            raise ValueError(f"--head simcc builds on simple_baseline's deconvolutions; --model {settings.model} has "
+                             "its own heatmap decoder (use --model simple_baseline, the default)")
+        if settings.heatmap_stride is not None or settings.codec != "msra":
+            raise ValueError("--heatmap-stride and --codec are for the heatmap head; SimCC classifies coordinates "
+                             "in bins of half a pixel")
+        decoding = "argmax" if settings.decode == "dark" else settings.decode
+        if decoding not in SIMCC_DECODINGS:
+            raise ValueError(f"--decode {settings.decode}: SimCC decodes by {' or '.join(SIMCC_DECODINGS)}")
+        return SimccCodec(tuple(int(v) for v in input_size), 2.0, float(settings.sigma), decoding)
     stride = settings.heatmap_stride or (4 if settings.model == "simple_baseline" else 1)
     if settings.model == "unet" and stride != 1:
         raise ValueError(f"--heatmap-stride {stride}: a U-Net's heatmaps are at the input resolution (stride 1)")
@@ -192,7 +209,7 @@ class OksSettings:
                                               "squared"}
 
 
-def predict_split(model, dataset, *, codec: HeatmapCodec, flip_index, limit: int | None = None,
+def predict_split(model, dataset, *, codec, flip_index, limit: int | None = None,
                   predictors: dict | None = None) -> dict[str, np.ndarray]:
     """Runs the model over an evaluation dataset (``keypoint_pipeline(..., for_eval=True)``) and maps
     the decoded keypoints back to the source pictures' pixels.
@@ -207,8 +224,6 @@ def predict_split(model, dataset, *, codec: HeatmapCodec, flip_index, limit: int
     """
     import tensorflow as tf
 
-    from zoo.heatmaps import flip_average
-
     key = (codec.decoding, flip_index is not None)  # the traced function closes over both
     predict = predictors.get(key) if predictors is not None else None
     if predict is None:
@@ -216,7 +231,8 @@ def predict_split(model, dataset, *, codec: HeatmapCodec, flip_index, limit: int
         def predict(images):
             heatmaps = model(images, training=False)
             if flip_index is not None:
-                heatmaps = flip_average(heatmaps, model(tf.reverse(images, axis=[2]), training=False), flip_index)
+                heatmaps = codec.flip_average(heatmaps, model(tf.reverse(images, axis=[2]), training=False),
+                                              flip_index)
             return codec.decode(heatmaps)
 
         if predictors is not None:
@@ -240,7 +256,7 @@ def predict_split(model, dataset, *, codec: HeatmapCodec, flip_index, limit: int
     return {**{k: np.concatenate(v) for k, v in parts.items()}, **first}
 
 
-def evaluate_keypoints(model, dataset, *, codec: HeatmapCodec, flip_index, normalizer: str, threshold: float,
+def evaluate_keypoints(model, dataset, *, codec, flip_index, normalizer: str, threshold: float,
                        names, eye_indices, oks: OksSettings | None = None, limit: int | None = None,
                        predictors: dict | None = None) -> tuple[dict, dict]:
     """Scores ``predict_split``'s answers in source-image pixels: PCK, NME and pixel errors
@@ -280,7 +296,7 @@ class KeypointTrainer:
 
     def __init__(self, settings: KeypointSettings, input_size: tuple[int, int], log: Callable[[str], None]):
         self.settings, self.input_size = settings, input_size
-        self.codec = codec_of(settings)
+        self.codec = codec_of(settings, input_size)
         self.source = load_source(settings, input_size, log=log)
         self.channels = settings.channels or self.source.channels or 3
         self.count = len(self.source.keypoint_names)
@@ -311,22 +327,22 @@ class KeypointTrainer:
         return (f"augmentation {self.settings.augment}"
                 + (f", half-body {half.prob:g} (lower half: "
                    f"{[n for n, low in zip(self.source.keypoint_names, half.lower) if low]})" if half else "")
-                + f"; heatmaps at stride {self.codec.stride}, "
-                f"sigma {self.codec.sigma:g}, {self.codec.grid} grid")
+                + f"; {self.codec.describe()}")
 
     def network(self) -> NetworkSpec:
         return keypoint_network(self.settings.model, self.settings.backbone, self.count,
-                                (*self.input_size, self.channels), self.codec.stride)
+                                (*self.input_size, self.channels), self.codec.to_info()["heatmap_stride"],
+                                head=self.codec.head)
 
     def compile_kwargs(self) -> dict:
-        from zoo.losses import HeatmapLoss
+        from zoo.losses import HeatmapLoss, SimccLoss
 
-        return {"loss": HeatmapLoss()}
+        return {"loss": SimccLoss(self.codec.bins[0]) if self.codec.head == "simcc" else HeatmapLoss()}
 
     def resolved(self) -> dict:
         return {"input_size": list(self.input_size), "channels": self.channels,
                 "keypoint_names": self.source.keypoint_names, "flip_index": self.source.flip_index,
-                "heatmap_stride": self.codec.stride, "data": self.description, "num_train": self.num_train,
+                **self.codec.to_info(), "data": self.description, "num_train": self.num_train,
                 "num_val": self.num_val, "region": self.source.region,
                 "skeleton": [list(pair) for pair in self.source.skeleton], "oks_sigmas": self.oks.sigmas}
 
@@ -382,7 +398,7 @@ class KeypointTrainer:
         report, plots = evaluate_keypoints(model, self._eval_data(), codec=self.codec, predictors=self.predictors,
                                            **self.evaluation)
         decodings = {}
-        for method in DECODINGS:
+        for method in self.codec.decodings:
             other, _ = evaluate_keypoints(model, self._eval_data(), predictors=self.predictors,
                                           codec=dataclasses.replace(self.codec, decoding=method), **self.evaluation)
             decodings[method] = {"ap": other["ap"]["ap"], "pck": other["pck"],

@@ -28,7 +28,8 @@ from zoo.tasks.base import NetworkSpec, palette, rgb
 KEYPOINT_MODELS = ("simple_baseline", "unet")
 
 
-def keypoint_network(model: str, backbone: str, num_keypoints: int, input_shape, stride: int = 4) -> NetworkSpec:
+def keypoint_network(model: str, backbone: str, num_keypoints: int, input_shape, stride: int = 4,
+                     head: str = "heatmap", split_ratio: float = 2.0) -> NetworkSpec:
     """The network of a keypoint model, as a builder and its arguments.
 
     Args:
@@ -39,9 +40,23 @@ def keypoint_network(model: str, backbone: str, num_keypoints: int, input_shape,
         input_shape: (H, W, C).
         stride: input pixels per heatmap pixel.
 
+        head: ``"heatmap"`` or ``"simcc"`` (``zoo.builders.simcc`` on ``simple_baseline``'s
+            deconvolutions, its 1x1 heatmap convolution replaced by SimCC's classifiers; ``split_ratio``
+            bins per pixel).
+
     Returns:
-        A ``NetworkSpec`` whose network maps ``[B, H, W, C] -> [B, H/stride, W/stride, K]``.
+        A ``NetworkSpec`` whose network maps ``[B, H, W, C] -> [B, H/stride, W/stride, K]`` (SimCC:
+        ``[B, K, W*r + H*r]``).
     """
+    if head == "simcc":
+        if model != "simple_baseline":
+            raise ValueError(f"--head simcc builds on simple_baseline's deconvolutions; --model {model} has its own "
+                             "heatmap decoder (use --model simple_baseline, the default)")
+        # on Simple Baselines' deconvolutions (stride-4 maps): at small inputs the stride-32 map has a few
+        # positions only (2x2 at 64 px), from which the dense layers could not place a keypoint well
+        return NetworkSpec("simcc", {"backbone": backbone, "num_keypoints": int(num_keypoints),
+                                     "input_shape": tuple(input_shape), "split_ratio": float(split_ratio),
+                                     "deconv_filters": (256, 256, 256)})
     if model == "simple_baseline":
         deconvs = {32: 0, 16: 1, 8: 2, 4: 3, 2: 4, 1: 5}.get(int(stride))
         if deconvs is None:
@@ -60,15 +75,14 @@ def keypoint_network(model: str, backbone: str, num_keypoints: int, input_shape,
 def keypoint_serving_fn(model, input_size: tuple[int, int], backbone: str, codec, flip_index=None):
     """``fn(images uint8 [B, h, w, C]) -> {"keypoints" [B, K, 2], "scores" [B, K], "heatmaps"}``.
 
-    The heatmaps are read with ``codec`` (a ``zoo.heatmaps.HeatmapCodec``: stride, sigma,
-    decoding). With ``flip_index`` the prediction on the mirrored image is averaged in
+    The network's answer is read with ``codec`` (a ``zoo.heatmaps.HeatmapCodec``: stride, sigma,
+    decoding; or a ``zoo.simcc.SimccCodec``, whose logits come out as ``simcc`` instead of ``heatmaps``). With ``flip_index`` the prediction on the mirrored image is averaged in
     (flip test).
     """
     import tensorflow as tf
 
     from zoo.backbones import get_backbone
     from zoo.export.resize import letterbox, resize_antialiased
-    from zoo.heatmaps import flip_average
 
     spec = get_backbone(backbone)
     height, width = int(input_size[0]), int(input_size[1])
@@ -79,10 +93,10 @@ def keypoint_serving_fn(model, input_size: tuple[int, int], backbone: str, codec
         heatmaps = tf.cast(model(x, training=False), tf.float32)
         if flip_index is not None:
             mirrored = tf.cast(model(tf.reverse(x, axis=[2]), training=False), tf.float32)
-            heatmaps = flip_average(heatmaps, mirrored, flip_index)
+            heatmaps = codec.flip_average(heatmaps, mirrored, flip_index)
         frame, scores = codec.decode(heatmaps)  # in the model's input frame
         keypoints = (frame + 0.5) * scale - 0.5 - offset
-        return {"keypoints": keypoints, "scores": scores, "heatmaps": heatmaps}
+        return {"keypoints": keypoints, "scores": scores, codec.output_name: heatmaps}
 
     return serve
 
@@ -102,7 +116,6 @@ def keypoint_boxes_fn(model, input_size: tuple[int, int], backbone: str, codec, 
 
     from zoo.backbones import get_backbone
     from zoo.data.detections import BOX_ENLARGEMENT
-    from zoo.heatmaps import flip_average
 
     spec = get_backbone(backbone)
     height, width = float(input_size[0]), float(input_size[1])
@@ -125,8 +138,8 @@ def keypoint_boxes_fn(model, input_size: tuple[int, int], backbone: str, codec, 
         x = spec.preprocess(frames)
         heatmaps = tf.cast(model(x, training=False), tf.float32)
         if flip_index is not None:
-            heatmaps = flip_average(heatmaps, tf.cast(model(tf.reverse(x, axis=[2]), training=False), tf.float32),
-                                    flip_index)
+            heatmaps = codec.flip_average(heatmaps, tf.cast(model(tf.reverse(x, axis=[2]), training=False),
+                                                            tf.float32), flip_index)
         frame, scores = codec.decode(heatmaps)
         keypoints = tf.stack([(frame[..., 0] - tx[:, None]) / scale[:, None],
                               (frame[..., 1] - ty[:, None]) / scale[:, None]], axis=-1)
@@ -236,9 +249,14 @@ class KeypointTask:
         if "keypoint_names" not in resolved:
             return None
         from zoo.heatmaps import HeatmapCodec
+        from zoo.simcc import SimccCodec
 
-        codec = HeatmapCodec(int(resolved["heatmap_stride"]), float(settings.get("sigma", 2.0)),
-                             settings.get("decode", "dark"), settings.get("codec", "msra"))
+        if resolved.get("head") == "simcc":
+            codec = SimccCodec(tuple(resolved["input_size"]), float(resolved.get("simcc_split_ratio", 2.0)),
+                               float(settings.get("sigma", 2.0)), resolved.get("decode", "argmax"))
+        else:
+            codec = HeatmapCodec(int(resolved["heatmap_stride"]), float(settings.get("sigma", 2.0)),
+                                 settings.get("decode", "dark"), settings.get("codec", "msra"))
         return {"keypoint_names": list(resolved["keypoint_names"]), "flip_index": list(resolved["flip_index"]),
                 **codec.to_info(), "flip_test": bool(settings.get("flip_test", False)),
                 "region": resolved.get("region", "image"), "skeleton": resolved.get("skeleton", [])}
@@ -248,20 +266,20 @@ class KeypointTask:
                                 (*info["input_size"], info["channels"]), info["heatmap_stride"])
 
     def serving_fn(self, model, info: dict):
-        from zoo.heatmaps import HeatmapCodec
+        from zoo.simcc import codec_from_info
 
         flip_index = info["flip_index"] if info.get("flip_test") else None
         return keypoint_serving_fn(model, info["input_size"], info["backbone"], flip_index=flip_index,
-                                   codec=HeatmapCodec.from_info(info))
+                                   codec=codec_from_info(info))
 
     def saved_model_signatures(self, model, info: dict) -> dict:
         """The ``boxes`` signature (``keypoint_boxes_fn``): pictures and boxes in, one object per box out."""
         import tensorflow as tf
 
-        from zoo.heatmaps import HeatmapCodec
+        from zoo.simcc import codec_from_info
 
         flip_index = info["flip_index"] if info.get("flip_test") else None
-        fn = keypoint_boxes_fn(model, info["input_size"], info["backbone"], HeatmapCodec.from_info(info), flip_index)
+        fn = keypoint_boxes_fn(model, info["input_size"], info["backbone"], codec_from_info(info), flip_index)
         spec = [tf.TensorSpec([None, None, None, info["channels"]], tf.uint8, name="images"),
                 tf.TensorSpec([None, 4], tf.float32, name="boxes"), tf.TensorSpec([None], tf.int32, name="box_indices")]
         return {"boxes": (fn, spec)}
@@ -269,12 +287,22 @@ class KeypointTask:
     def describe_outputs(self, info: dict) -> dict:
         k, s = len(info["keypoint_names"]), info["heatmap_stride"]
         height, width = info["input_size"]
-        return {
+        described = {
             "keypoints": f"float32 [batch, {k}, 2]: (x, y) in the input image's pixels, centre of the top-left "
                          "pixel at (0, 0)",
             "scores": f"float32 [batch, {k}]: heatmap peak height (about 1 = confident, near 0 = not found)",
             "heatmaps": f"float32 [batch, {height // s}, {width // s}, {k}]: at the training size, stride {s}",
         }
+        if info.get("head") == "simcc":
+            from zoo.simcc import SimccCodec
+
+            bins_x, bins_y = SimccCodec.from_info(info).bins
+            del described["heatmaps"]
+            described["scores"] = (f"float32 [batch, {k}]: each axis's softmax peak over a target's, geometric mean "
+                                   "(about 1 = as sharp as the training targets)")
+            described["simcc"] = (f"float32 [batch, {k}, {bins_x + bins_y}]: logits, {bins_x} x bins then {bins_y} "
+                                  "y bins at the training size")
+        return described
 
     def prediction_writer(self, info: dict, out: Path, min_score: float) -> KeypointWriter:
         return KeypointWriter(info, Path(out), float(min_score))
