@@ -12,6 +12,9 @@ PROJECT = Path(__file__).resolve().parent.parent
 GUIDES = sorted((PROJECT / "docs").glob("[0-9]*.md"))
 BLOCK = re.compile(r"^```(bash|python)\n(.*?)^```", re.S | re.M)
 NEEDS = re.compile(r"<!-- needs: (.+?) -->")
+# the two longest guides, needed by no other, run from tests/test_docs_long.py: a file of their own, so that
+# pytest-xdist (--dist loadfile) can give them to the other worker than the rest of the guides
+LONG = ("2-keypoints-with-heatmaps.md", "7-large-images.md")
 
 
 def blocks(guide: Path) -> list[tuple[str, str]]:
@@ -45,7 +48,8 @@ def test_every_guide_has_runnable_blocks():
         assert blocks(guide), f"{guide.name} has no bash/python block"
 
 
-@pytest.mark.parametrize("guide", GUIDES, ids=[g.stem for g in GUIDES])
+@pytest.mark.parametrize("guide", [g for g in GUIDES if g.name not in LONG],
+                         ids=[g.stem for g in GUIDES if g.name not in LONG])
 def test_guide_runs_as_written(guide, workdir):
     if guide.name not in workdir["done"]:
         _run_guide(guide, workdir)
