@@ -124,8 +124,9 @@ class Predictor:
         count = len(self.info["keypoint_names"])
         keypoints, scores = np.zeros((len(boxes), count, 2), np.float32), np.zeros((len(boxes), count), np.float32)
         for n, box in enumerate(boxes):
-            x0, y0 = (int(np.floor(v)) for v in enlarged_box(*box)[:2])
-            x1, y1 = (int(np.ceil(v)) for v in enlarged_box(*box)[2:])
+            region = enlarged_box(*box)
+            x0, y0 = (int(np.floor(v)) for v in region[:2])
+            x1, y1 = (int(np.ceil(v)) for v in region[2:])
             crop = _crop_mirrored(image, x0, y0, x1, y1)
             out = self(crop[None], tta=tta)
             keypoints[n] = out["keypoints"][0] + np.array([x0, y0], np.float32)
