@@ -116,24 +116,22 @@ def keypoint_boxes_fn(model, input_size: tuple[int, int], backbone: str, codec, 
 
     from zoo.backbones import get_backbone
     from zoo.data.detections import BOX_ENLARGEMENT
+    from zoo.data.keypoints import box_to_frame
 
     spec = get_backbone(backbone)
-    height, width = float(input_size[0]), float(input_size[1])
+    height, width = int(input_size[0]), int(input_size[1])
 
     def serve(images, boxes, box_indices):
         boxes = tf.cast(boxes, tf.float32)
-        cx, cy = boxes[:, 0] + boxes[:, 2] / 2, boxes[:, 1] + boxes[:, 3] / 2
-        bw = tf.maximum(boxes[:, 2], 1.0) * BOX_ENLARGEMENT
-        bh = tf.maximum(boxes[:, 3], 1.0) * BOX_ENLARGEMENT
-        bw = tf.maximum(bw, bh * width / height)  # grown to the frame's aspect ratio: nothing is distorted
-        scale = width / bw  # frame pixels per picture pixel
-        tx = scale * (0.5 - (cx - bw / 2)) - 0.5  # pixel centres: x_frame = scale * x + tx
-        ty = scale * (0.5 - (cy - (bw * height / width) / 2)) - 0.5
-        zero = tf.zeros_like(scale)
-        transforms = tf.stack([1 / scale, zero, -tx / scale, zero, 1 / scale, -ty / scale, zero, zero], axis=1)
+        # the enlarged box (x0, y0, x1, y1) onto the frame: the training pipeline's own map (box_to_frame)
+        centre, half = boxes[:, :2] + boxes[:, 2:] / 2, boxes[:, 2:] * (BOX_ENLARGEMENT / 2)
+        regions = tf.concat([centre - half, centre + half], axis=1)
+        matrices = tf.map_fn(lambda box: box_to_frame(box, (height, width)), regions)  # [M, 3, 3]
+        inverse = tf.linalg.inv(matrices)  # frame -> picture, what the resampler asks for
+        transforms = tf.reshape(inverse, [-1, 9])[:, :8] / inverse[:, 2:3, 2]
         pictures = tf.gather(tf.cast(images, tf.float32), box_indices)
         frames = tf.raw_ops.ImageProjectiveTransformV3(
-            images=pictures, transforms=transforms, output_shape=tf.constant([int(height), int(width)], tf.int32),
+            images=pictures, transforms=transforms, output_shape=tf.constant([height, width], tf.int32),
             fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")
         x = spec.preprocess(frames)
         heatmaps = tf.cast(model(x, training=False), tf.float32)
@@ -141,8 +139,8 @@ def keypoint_boxes_fn(model, input_size: tuple[int, int], backbone: str, codec, 
             heatmaps = codec.flip_average(heatmaps, tf.cast(model(tf.reverse(x, axis=[2]), training=False),
                                                             tf.float32), flip_index)
         frame, scores = codec.decode(heatmaps)
-        keypoints = tf.stack([(frame[..., 0] - tx[:, None]) / scale[:, None],
-                              (frame[..., 1] - ty[:, None]) / scale[:, None]], axis=-1)
+        homogeneous = tf.concat([frame, tf.ones_like(frame[..., :1])], axis=-1)  # [M, K, 3]
+        keypoints = tf.einsum("mij,mkj->mki", inverse, homogeneous)[..., :2]
         return {"keypoints": keypoints, "scores": scores}
 
     return serve
