@@ -251,7 +251,7 @@ def check_weights(cfg, need_top: bool, report) -> None:
 
 
 def run_check(cfg, input_size: tuple[int, int], check_data: Callable, log: Callable[[str], None],
-              need_top: bool = False) -> int:
+              need_top: bool = False, show_all: bool = False) -> int:
     """The recipes' ``check`` command: settings, weights, then the dataset; prints every problem.
 
     Runs the checks training runs before its first step (the caller has run the recipe's own
@@ -261,7 +261,7 @@ def run_check(cfg, input_size: tuple[int, int], check_data: Callable, log: Calla
     check_settings(cfg, input_size)
     report = check_data(cfg, input_size)
     check_weights(cfg, need_top, report)
-    print(report.text())
+    print(report.text(show_all))
     if report.errors:
         return 2
     log("nothing stops training with these settings")

@@ -133,6 +133,8 @@ def build_parser(recipe: Recipe) -> argparse.ArgumentParser:
     a("--verbose", help="Keras fit verbosity: auto, 0, 1 (bar) or 2 (a line per epoch) (default auto)")
     a("--config", help="JSON file with any of these settings (names with underscores); flags override it")
     a("--debug", action="store_true", help="show tracebacks")
+    a("--show-all", dest="show_all", action="store_true",
+      help="check: name every file and record of each finding (default: the first 5 and a count)")
     return p
 
 
@@ -161,13 +163,16 @@ def main(recipe: Recipe, argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     checking = bool(argv) and argv[0] == "check"
     args = build_parser(recipe).parse_args(argv[1:] if checking else argv)
+    show_all = vars(args).pop("show_all", False)
+    if show_all and not checking:
+        raise ValueError("--show-all is for the check command (python -m recipes.NAME check ... --show-all)")
     settings = merge_config(recipe.config(), args, recipe.log)
     input_size = parse_size(settings.input_size)
     settings.check_common(recipe.models)
     recipe.validate(settings)
     need_top = recipe.need_top(settings)
     if checking:
-        return run_check(settings, input_size, recipe.check_data, recipe.log, need_top=need_top)
+        return run_check(settings, input_size, recipe.check_data, recipe.log, need_top=need_top, show_all=show_all)
     session = open_session(settings, input_size=input_size, must_match=recipe.must_match, need_top=need_top,
                            log=recipe.log, scratch_lr=recipe.scratch_lr)
     with session:  # holds the run's lock until training, evaluation and export are done

@@ -29,7 +29,8 @@ from zoo.tasks import segmentation_training as task  # noqa: E402
 
 MUST_MATCH = ("dataset", "model", "backbone", "input_size", "channels", "num_classes", "binary_masks",
               "ignore_index", "loss", "batch_size", "seed", "schedule", "synthetic_count", "val_fraction",
-              "encoder_weights", "output_stride", "train_crop", "scale_jitter")
+              "encoder_weights", "output_stride", "train_crop", "scale_jitter", "reduce_zero_label", "palette",
+              "label_tolerance", "class_weights", "ohem_fraction")
 
 
 @dataclasses.dataclass
@@ -51,6 +52,11 @@ class SegmentConfig(RecipeConfig):
     output_stride: int | None = None
     train_crop: bool = False
     scale_jitter: str | None = None
+    reduce_zero_label: bool = False
+    palette: str | None = None
+    label_tolerance: int = 0
+    class_weights: str | None = None
+    ohem_fraction: float = 0.25
 
 
 def add_flags(a, d: SegmentConfig) -> None:
@@ -61,7 +67,24 @@ def add_flags(a, d: SegmentConfig) -> None:
       help=f"mask value left out of loss and metrics (default {d.ignore_index})")
     a("--resize-masks", dest="resize_masks", action="store_true",
       help="folder: resize a mask whose size differs from its image's (nearest neighbour) instead of refusing")
-    a("--loss", choices=LOSSES, help=f"loss (default {d.loss})")
+    a("--reduce-zero-label", dest="reduce_zero_label", action="store_true",
+      help="masks hold labels 1..C with 0 meaning unlabelled: 0 is ignored, 1..C become classes 0..C-1")
+    a("--palette", metavar="FILE|voc",
+      help="colour masks: a JSON file {\"class name\": [r, g, b], ...} in class order (gray levels work too; "
+           "\"__ignore__\": colours to ignore), or voc (Pascal VOC's colours and class names); `check` prints a "
+           "file to start from")
+    a("--label-tolerance", dest="label_tolerance", type=int, metavar="T",
+      help="with --palette: read a colour within T (largest channel difference) of a palette colour as it, and "
+           "colours farther from every one as ignored (JPEG-damaged masks) (default 0: exact colours only)")
+    a("--loss", choices=LOSSES, help=f"loss (default {d.loss}; ohem: cross-entropy over the hardest "
+                                     "--ohem-fraction of each image's pixels)")
+    a("--class-weights", dest="class_weights", metavar="auto|median|W0,W1,...",
+      help="weigh each class in the loss: auto (the square root of median-frequency balancing of the training "
+           "split's pixels), median (median-frequency balancing itself, clipped to [0.1, 10]) or one weight per "
+           "class (default: none)")
+    a("--ohem-fraction", dest="ohem_fraction", type=float,
+      help=f"--loss ohem: the share of each image's valid pixels with the highest loss that count (default "
+           f"{d.ohem_fraction})")
     a("--mask-key", dest="mask_key", help="tfds: mask feature name (default from the preset)")
     a("--train-crop", dest="train_crop", action="store_true",
       help="train on random --input-size crops of each picture at its own scale (not the picture resized); "
@@ -78,7 +101,8 @@ RECIPE = Recipe(
     description="Fine-tune a segmentation model (FCN or U-Net on a pretrained backbone), evaluate it, export it. "
                 "`python -m recipes.segment check [flags]` scans the dataset and settings without training.",
     config=SegmentConfig, models=task.MODELS, must_match=MUST_MATCH,
-    dataset_help="synthetic:shapes | synthetic:scenes (large, for --train-crop) | tfds:NAME | folder:PATH", add_flags=add_flags, validate=task.validate,
+    dataset_help="synthetic:shapes | synthetic:scenes (large, for --train-crop) | synthetic:rare (triangles ~1%% of "
+                 "the pixels) | tfds:NAME | folder:PATH", add_flags=add_flags, validate=task.validate,
     check_data=task.check_data, trainer=task.SegmentationTrainer,
     need_top=lambda settings: settings.model.startswith("fcn"))
 

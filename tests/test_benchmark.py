@@ -46,26 +46,27 @@ def test_export_benchmark_measures_each_format_in_its_own_process(tmp_path):
     assert rows["saved_model"]["median_vs_first"] == 1.0
 
 
-def test_learning_benchmark_smoke_compares_the_recipes_with_a_plain_fit(tmp_path, capsys):
+@pytest.mark.parametrize("task", ["cars", pytest.param("faces", marks=pytest.mark.slow)])
+def test_learning_benchmark_smoke_compares_the_recipes_with_a_plain_fit(tmp_path, capsys, task):
+    """One task per run (the keypoint task's smoke run is in the slow suite: the fast suite's budget)."""
     from benchmarks import learning as bench_learning
 
     out = tmp_path / "learning.json"
-    code = bench_learning.main(["--tasks", "cars,faces", "--epochs", "1", "--seeds", "0", "--count", "12",
+    code = bench_learning.main(["--tasks", task, "--epochs", "1", "--seeds", "0", "--count", "12",
                                 "--test-count", "4", "--size", "32", "--backbone", "vgg16", "--out", str(out)])
     assert code == 0
     results = json.loads(out.read_text())
     rows = {(row["task"], row["way"]): row for row in results["rows"]}
-    assert set(rows) == {("cars", "default"), ("cars", "plain fit"), ("faces", "default"), ("faces", "plain fit")}
-    for (task, _), row in rows.items():
+    assert set(rows) == {(task, "default"), (task, "plain fit")}
+    for row in rows.values():
         assert row["epochs"] == 1
         if task == "cars":
             assert 0 <= row["iou"] <= 1
         else:  # landmark error in pixels of 80x72 pictures: finite, and not beyond the picture
             assert 0 <= row["pixel_error"] < 110
-    assert len(rows[("cars", "default")]["val_curve"]) == 1
-    assert len(rows[("faces", "default")]["val_curve"]) == 1
+    assert len(rows[(task, "default")]["val_curve"]) == 1
     printed = capsys.readouterr().out
-    assert "vs plain" in printed and "cars" in printed and "faces" in printed
+    assert "vs plain" in printed and task in printed
 
 
 def test_the_speed_benchmark_measures_each_model_through_its_recipes_parts(tmp_path):

@@ -128,7 +128,7 @@ def test_empty_data_and_too_large_validation_split(tmp_path):
     assert _find(_seg(split), "val split has no image/mask pairs").error
 
 
-def _faces(root, rows, header="image,nose_x,nose_y,left_eye_x,left_eye_y", size=(40, 30)):
+def _faces(root, rows, header="image,nose_x,nose_y,mouth_x,mouth_y", size=(40, 30)):
     (root / "images").mkdir(parents=True, exist_ok=True)
     for name in {r.split(",")[0] for r in rows}:
         if name.endswith(".png"):
@@ -155,7 +155,7 @@ def test_keypoint_problems_in_a_coco_folder(tmp_path):
     (tmp_path / "images").mkdir()
     Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(tmp_path / "images" / "a.png")
     coco = {"images": [{"id": 1, "file_name": "a.png"}, {"file_name": "b.png"}],
-            "categories": [{"keypoints": ["nose", "left_eye"]}],
+            "categories": [{"keypoints": ["nose", "mouth"]}],
             "annotations": [{"image_id": 1, "keypoints": [5, 5, 2, 6, 6, 2]},
                             {"image_id": 1},
                             {"image_id": 1, "keypoints": [5, 5, 2]},
@@ -164,10 +164,43 @@ def test_keypoint_problems_in_a_coco_folder(tmp_path):
     report = check_keypoint_folder(str(tmp_path), channels=3)
     assert _find(report, "images entries without ['id']").files == ["person_keypoints.json images[1]"]
     assert _find(report, "annotations without ['keypoints']").files == ["person_keypoints.json annotations[1]"]
-    assert _find(report, "other than the declared 2").files == ["person_keypoints.json annotations[2] (1)"]
-    assert _find(report, "image_id is not in images").files == ["person_keypoints.json annotations[3]"]
+    assert _find(report, "length is not 3 x 2").files == ["person_keypoints.json annotations[2] (length 3)"]
+    assert _find(report, "image_id is not in images").files == ["person_keypoints.json annotations[3] (image_id 9)"]
     (tmp_path / "person_keypoints.json").write_text(json.dumps({"images": []}))
     assert "lacks ['annotations', 'categories']" in check_keypoint_folder(str(tmp_path), channels=3).text()
+
+
+def test_keypoint_check_names_every_broken_coco_record_by_its_annotation_id(tmp_path, capsys):
+    (tmp_path / "images").mkdir()
+    Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(tmp_path / "images" / "a.png")
+    names = ["nose", "left_eye", "right_eye", "left_ear"]
+    good = [5, 5, 2, 6, 6, 2, 8, 6, 2, 4, 7, 1]
+    annotations = [{"id": 10, "image_id": 1, "category_id": 1, "keypoints": good, "bbox": [1, 1, 20, 20]},
+                   {"id": 11, "image_id": 1, "category_id": 1, "keypoints": good[:9], "bbox": [1, 1, 20, 20]},
+                   {"id": 12, "image_id": 2, "category_id": 1, "keypoints": good, "bbox": [1, 1, 20, 20]},
+                   {"id": 13, "image_id": 1, "category_id": 1, "keypoints": good, "bbox": [1, 1, 0, 20]},
+                   {"id": 14, "image_id": 1, "category_id": 1, "keypoints": good[:-1] + [3], "bbox": [1, 1, 20, 20]}]
+    annotations += [{**annotations[1], "id": 20 + i} for i in range(6)]  # more than a finding shows by default
+    coco = {"images": [{"id": 1, "file_name": "a.png"}, {"id": 2, "file_name": "gone.png"}],
+            "categories": [{"id": 1, "name": "face", "keypoints": names}, {"id": 2, "name": "hand"}],
+            "annotations": annotations}
+    (tmp_path / "faces.json").write_text(json.dumps(coco))
+    report = check_keypoint_folder(str(tmp_path), channels=3)
+    assert _find(report, "length is not 3 x 4").files[0] == "faces.json annotations[1] (id 11) (length 9)"
+    assert _find(report, "does not exist").files == ["images/gone.png"]
+    assert _find(report, "zero or negative size").files == ["faces.json annotations[3] (id 13) (bbox [1, 1, 0, 20])"]
+    assert _find(report, "visibility flags outside 0, 1, 2").files == ["faces.json annotations[4] (id 14) (flags [3])"]
+    lonely = _find(report, "no partner of the other side")
+    assert "left_ear" in lonely.what and "left_eye" not in lonely.what and "--flip-pairs" in lonely.fix
+    assert not [f for f in report.findings.values() if "no partner" in f.what] or \
+        not check_keypoint_folder(str(tmp_path), channels=3, flips=False).findings.get(lonely.what)
+    hand = check_keypoint_folder(str(tmp_path), channels=3, category="hand")
+    assert _find(hand, "has no keypoint names").files == ["faces.json category 'hand'"]
+    flags = ["--dataset", f"folder:{tmp_path}", "--input-size", "64", "--encoder-weights", "none"]
+    assert pose.main(["check", *flags]) == 2
+    assert "(id 25)" not in capsys.readouterr().out
+    assert pose.main(["check", *flags, "--show-all"]) == 2
+    assert "(id 25)" in capsys.readouterr().out
 
 
 def test_check_command_prints_everything_and_training_stops_before_its_first_step(tmp_path, capsys):

@@ -93,7 +93,7 @@ def test_ignored_pixels_get_no_gradient(kind):
     labels = np.array([[[[0], [1]], [[IGNORE], [1]]]])
     logits = tf.Variable(LOGITS)
     with tf.GradientTape() as tape:
-        value = SegmentationLoss(2, kind)(labels, logits)
+        value = SegmentationLoss(2, kind, ohem_fraction=1.0)(labels, logits)  # ohem: every pixel kept
     grad = tape.gradient(value, logits).numpy()
     np.testing.assert_array_equal(grad[0, 1, 0], [0.0, 0.0])
     assert np.abs(grad[0, 0]).sum() > 0
@@ -199,7 +199,9 @@ def test_iou_report_counts_a_class_only_predicted_as_zero_iou():
 
 def test_iou_report_of_an_empty_matrix_is_zero_not_nan():
     report = iou_report(np.zeros((2, 2)), ["a", "b"])
-    assert report == {"mean_iou": 0.0, "per_class_iou": {"a": None, "b": None}, "pixel_accuracy": 0.0, "pixels": 0}
+    assert report == {"mean_iou": 0.0, "per_class_iou": {"a": None, "b": None}, "pixel_accuracy": 0.0, "pixels": 0,
+                      "per_class_precision": {"a": None, "b": None}, "per_class_recall": {"a": None, "b": None},
+                      "confusion_matrix": [[0, 0], [0, 0]]}
 
 
 def test_segmentation_metrics_skip_ignored_pixels_and_agree_with_iou_report():

@@ -96,7 +96,7 @@ def test_palette_masks_are_read_as_their_indices_by_check_and_training(tmp_path,
     got = _labels_delivered(args, (32, 32))
     np.testing.assert_array_equal(got, np.stack(masks))  # indices, not gray levels of the colours
     code, out = _cli(segment, ["check", *args], capsys)
-    assert code == 0 and "masks read as indexed (palette) (4)" in out, out
+    assert code == 0 and "masks stored as indexed (palette) (4)" in out, out
 
 
 def test_16_bit_masks_are_read_as_their_values(tmp_path, capsys):

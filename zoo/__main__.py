@@ -123,7 +123,7 @@ def _cmd_sample_data(args) -> int:
         raise ValueError(f"--size must be H or HxW in pixels (e.g. 96 or 384x512), got {text!r}")
     size = (size[0], size[-1])
     folder = write_sample_folder(args.kind, args.folder, count=args.count, size=size,
-                                 channels=args.channels, seed=args.seed)
+                                 channels=args.channels, seed=args.seed, masks=args.masks)
     flag = "python -m recipes.pose" if args.kind.startswith("faces") else "python -m recipes.segment"
     print(f"{args.count} pictures ({args.kind}) written to {folder}; train on them with "
           f"{flag} --dataset {shlex.quote(f'folder:{folder}')}")
@@ -131,6 +131,7 @@ def _cmd_sample_data(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from zoo.data.sample_folders import MASK_ENCODINGS
     from zoo.export.metadata import FORMATS
     from zoo.export.runtime import SCALES
     from zoo.tiling import PROBABILITY_FORMATS
@@ -188,15 +189,19 @@ def main(argv: list[str] | None = None) -> int:
                         "bbox [x, y, w, h], score; or a COCO annotation file), as a model trained with --region box "
                         "needs; keypoints.json then holds one result per box in the pictures' pixels")
     d = sub.add_parser("sample-data", help="write a built-in synthetic set as a folder dataset (a template for yours)")
-    d.add_argument("kind", choices=("shapes", "scenes", "faces", "faces-coco"),
+    d.add_argument("kind", choices=("shapes", "scenes", "rare", "faces", "faces-coco"),
                    help="shapes: images + class-index masks; scenes: large images of many small shapes + masks (for "
-                        "--train-crop); faces: images + a keypoints CSV; faces-coco: pictures of two faces + a COCO "
-                        "keypoints JSON with boxes and a skeleton (for --region box)")
+                        "--train-crop); rare: shapes whose triangles cover about 1%% of the pixels; faces: images + a "
+                        "keypoints CSV; faces-coco: pictures of two faces + a COCO keypoints JSON with boxes and a "
+                        "skeleton (for --region box)")
     d.add_argument("folder", metavar="DIR")
     d.add_argument("--count", type=int, default=40, help="pictures (default 40)")
     d.add_argument("--size", help="H or HxW in pixels (default 96; scenes 384)")
     d.add_argument("--channels", type=int, default=3, choices=(1, 3), help="3 = RGB, 1 = grayscale (default 3)")
     d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--masks", default="index", choices=tuple(MASK_ENCODINGS),
+                   help="how segmentation masks are written, as users' masks come: "
+                        + "; ".join(f"{k}: {v}" for k, v in MASK_ENCODINGS.items()) + " (default index)")
     for sub_parser in (m, e, p, d, *wsub.choices.values()):
         sub_parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)

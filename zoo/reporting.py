@@ -1,4 +1,4 @@
-"""Plots for a run directory: learning curves and prediction samples (matplotlib, no display)."""
+"""Plots for a run directory: learning curves, prediction samples, confusion matrix (matplotlib, no display)."""
 
 from __future__ import annotations
 
@@ -87,6 +87,37 @@ def plot_segmentation_samples(images: np.ndarray, true_masks: np.ndarray, pred_m
                 axes[row, col].set_title(title)
     names = ", ".join(f"{i}={n}" for i, n in enumerate(class_names))
     fig.suptitle(f"validation samples ({names})", fontsize=9)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_confusion(confusion, path: Path, class_names: Sequence[str], title: str = "") -> None:
+    """The row-normalised confusion matrix (rows: true class, columns: predicted; each row sums to 1, i.e.
+    the diagonal is each class's recall), with the share in each cell and the class names on both axes.
+
+    Args:
+        confusion: pixel counts ``[C, C]`` (rows: truth).
+    """
+    plt = _pyplot()
+    cm = np.asarray(confusion, np.float64)
+    rows = cm.sum(1, keepdims=True)
+    shares = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+    count = len(class_names)
+    side = min(2.0 + 0.55 * count, 24.0)
+    fig, ax = plt.subplots(figsize=(side + 1.5, side))
+    shown = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+    fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label="share of the true class's pixels")
+    ax.set_xticks(range(count), [str(n) for n in class_names], rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(count), [f"{n} ({int(r)} px)" for n, r in zip(class_names, rows[:, 0])], fontsize=8)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    if count <= 30:
+        for i in range(count):
+            for j in range(count):
+                if shares[i, j] >= 0.005:
+                    ax.text(j, i, f"{shares[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                            color="white" if shares[i, j] > 0.6 else "black")
+    ax.set_title(title or "confusion matrix (rows sum to 1)", fontsize=9)
     _save(fig, path)
     plt.close(fig)
 

@@ -27,6 +27,7 @@ from typing import Callable
 LOCK_FILE = ".lock"
 # What a recipe writes into its run directory (zoo.training.RunDir) and the exports it may hold.
 RUN_ENTRIES = frozenset({"config.json", "checkpoints", "logs", "history.csv", "curves.png", "samples.png",
+                         "confusion.png",
                          "metrics.json", "export", ".workers", LOCK_FILE})
 
 

@@ -9,7 +9,7 @@ Run directory (docs/architecture.md, "Data flow of a run")::
                           validation score); weights files hold no optimizer state
     <run>/logs/           TensorBoard
     <run>/history.csv     one row per epoch with its phase (CSVLogger)
-    <run>/curves.png, samples.png, metrics.json, export/
+    <run>/curves.png, samples.png, confusion.png (segmentation), metrics.json, export/
 
 Resuming: the last phase that finished left ``checkpoints/phaseN.weights.h5``; the
 phases up to it are skipped and its weights loaded. The phase that was running restarts from its
@@ -176,6 +176,10 @@ class RunDir:
     @property
     def samples(self) -> Path:
         return self.root / "samples.png"
+
+    @property
+    def confusion(self) -> Path:
+        return self.root / "confusion.png"
 
     @property
     def metrics(self) -> Path:

@@ -21,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.data.layout import IMAGE_SUFFIXES, folder_class_names
-from zoo.data.masks import MASK_SUFFIXES, MaskFormatError, binary_kind, describe_mode, mask_values
+from zoo.data.label_scan import MaskScan
+from zoo.data.labels import LabelEncoding, Palette
+from zoo.data.layout import IMAGE_SUFFIXES, folder_class_names, folder_pairs, held_out
+from zoo.data.masks import LOSSY_MASK_SUFFIXES, MASK_SUFFIXES, describe_mode
 
 SHOWN = 5  # file names listed per finding
 
@@ -38,9 +40,10 @@ class Finding:
     error: bool
     files: list = dataclasses.field(default_factory=list)
 
-    def line(self) -> str:
-        names = ", ".join(str(f) for f in self.files[:SHOWN])
-        more = f" and {len(self.files) - SHOWN} more" if len(self.files) > SHOWN else ""
+    def line(self, show_all: bool = False) -> str:
+        shown = len(self.files) if show_all else SHOWN
+        names = ", ".join(str(f) for f in self.files[:shown])
+        more = f" and {len(self.files) - shown} more (--show-all names them)" if len(self.files) > shown else ""
         head = "error" if self.error else "note"
         where = f" ({len(self.files)}): {names}{more}" if self.files else ""
         fix = f"\n        {'fix' if self.error else 'so'}: {self.fix}" if self.fix else ""
@@ -55,22 +58,30 @@ class DataReport:
         self.findings: dict[str, Finding] = {}
         self.examined = 0
         self.summary: list[str] = []  # what was found, e.g. how the masks are stored
+        # notes on the classes (rare, absent from a split): printed by ``check``; training logs its own
+        self.advice: list[Finding] = []
 
     def add(self, what: str, fix: str, file=None, *, error: bool = True) -> None:
         finding = self.findings.setdefault(what, Finding(what, fix, error))
         if file is not None:
             finding.files.append(file)
 
+    def add_files(self, what: str, fix: str, files, *, error: bool = True) -> None:
+        """``add`` for several files at once (none: the finding alone)."""
+        finding = self.findings.setdefault(what, Finding(what, fix, error))
+        finding.files.extend(files)
+
     @property
     def errors(self) -> list[Finding]:
         return [f for f in self.findings.values() if f.error]
 
-    def text(self) -> str:
+    def text(self, show_all: bool = False) -> str:
+        """The report: a head line, what was found, the errors, then the notes (``show_all``: every file)."""
         errors, notes = self.errors, [f for f in self.findings.values() if not f.error]
         head = (f"{self.dataset}: {len(errors)} problem(s) found in {self.examined} example(s)" if errors
                 else f"{self.dataset}: no problems found in {self.examined} example(s)")
-        return "\n".join([head, *(f"  found: {line}" for line in self.summary), *(f.line() for f in errors),
-                          *(f.line() for f in notes)])
+        return "\n".join([head, *(f"  found: {line}" for line in self.summary), *(f.line(show_all) for f in errors),
+                          *(f.line(show_all) for f in notes + self.advice)])
 
     def raise_if_errors(self) -> None:
         if self.errors:
@@ -116,7 +127,7 @@ def stop_on_errors(report: DataReport, log) -> None:
     else logs one line per note (conversions the pipeline makes)."""
     report.raise_if_errors()
     for finding in report.findings.values():
-        log(f"data note: {finding.what} ({len(finding.files)})")
+        log(f"data note: {finding.what}" + (f" ({len(finding.files)})" if finding.files else ""))
 
 
 # ---- images -------------------------------------------------------------------------------------
@@ -191,9 +202,10 @@ def _unsupported(files, allowed, report: DataReport, what: str) -> list[Path]:
 
 # ---- segmentation -------------------------------------------------------------------------------
 
-def _segmentation_split(folder: Path, report: DataReport, *, channels: int, num_classes: int, ignore_index: int,
-                        binary_masks: bool, resize_masks: bool, values_seen: Counter,
-                        modes: Counter, binary_kinds: Counter) -> int:
+def _segmentation_split(folder: Path, report: DataReport, scan: MaskScan, *, channels: int, resize_masks: bool,
+                        held_out: set[str] | None) -> int:
+    """Scans one ``images/`` + ``masks/`` folder; masks go to ``scan`` under the split they train in
+    (``held_out``: the mask paths of a seeded validation split; None: the folder's own name)."""
     images_dir, masks_dir = folder / "images", folder / "masks"
     if not images_dir.is_dir() or not masks_dir.is_dir():
         report.add(f"{folder} has no images/ and masks/ subfolders",
@@ -204,7 +216,7 @@ def _segmentation_split(folder: Path, report: DataReport, *, channels: int, num_
     _nested(masks_dir, report, f"{prefix}masks/")
     images = _unsupported(sorted(p for p in images_dir.iterdir() if p.is_file()), IMAGE_SUFFIXES, report, "image")
     masks = _unsupported(sorted(p for p in masks_dir.iterdir() if p.is_file()), MASK_SUFFIXES, report,
-                         "mask (masks must be PNG: lossless class indices)")
+                         "mask (masks are PNG, or JPEG read with care)")
     by_stem = defaultdict(list)
     for path in images:
         by_stem[path.stem].append(path)
@@ -212,9 +224,14 @@ def _segmentation_split(folder: Path, report: DataReport, *, channels: int, num_
         if len(paths) > 1:
             report.add("duplicate image stems (two images for one mask)", "keep one file per stem",
                        ", ".join(f"{prefix}images/{p.name}" for p in paths))
-    mask_by_stem = {p.stem: p for p in masks}
+    mask_by_stem = {}
+    for path in masks:
+        if path.stem in mask_by_stem:
+            report.add("duplicate mask stems (two masks for one image)", "keep one mask per stem",
+                       f"{prefix}masks/{mask_by_stem[path.stem].name}, {prefix}masks/{path.name}")
+        mask_by_stem.setdefault(path.stem, path)
     for stem in sorted(set(mask_by_stem) - set(by_stem)):
-        report.add("mask without an image", "add the image or remove the mask", f"{prefix}masks/{stem}.png")
+        report.add("mask without an image", "add the image or remove the mask", f"{prefix}masks/{mask_by_stem[stem].name}")
     pairs = 0
     for stem, paths in sorted(by_stem.items()):
         image_name = f"{prefix}images/{paths[0].name}"
@@ -223,20 +240,20 @@ def _segmentation_split(folder: Path, report: DataReport, *, channels: int, num_
             continue
         pairs += 1
         image = _open(paths[0], report, image_name)
-        mask_name = f"{prefix}masks/{mask_by_stem[stem].name}"
-        mask = _open(mask_by_stem[stem], report, mask_name)
+        mask_path = mask_by_stem[stem]
+        mask_name = f"{prefix}masks/{mask_path.name}"
+        mask = _open(mask_path, report, mask_name)
         if image is not None:
             _channels(image, channels, report, image_name)
         if mask is None:
             continue
-        try:
-            values = mask_values(mask)  # the reader training uses (zoo.data.masks)
-        except MaskFormatError as err:
+        split = folder.name if held_out is None else ("val" if str(mask_path) in held_out else "train")
+        why = scan.add(mask, mask_name, split, mask_path.suffix.lower() in LOSSY_MASK_SUFFIXES)
+        if why is not None:
             report.add(f"masks that cannot be read as class indices ({describe_mode(mask.mode)})",
-                       "save masks as single-channel PNGs of class indices (8-bit gray, indexed/palette or 16-bit "
-                       f"gray; convert colour-coded masks first): {err}", mask_name)
+                       f"save masks as single-channel PNGs of class indices, or colours with --palette: {why}",
+                       mask_name)
             continue
-        modes[describe_mode(mask.mode)] += 1
         if image is not None and image.size != mask.size:
             if resize_masks:
                 report.add("masks of another size than their image are resized to it (nearest neighbour)",
@@ -245,23 +262,6 @@ def _segmentation_split(folder: Path, report: DataReport, *, channels: int, num_
                 report.add("image and mask differ in size",
                            "fix the pairs, or pass --resize-masks to resize each mask to its image",
                            f"{image_name} {image.size[0]}x{image.size[1]} vs mask {mask.size[0]}x{mask.size[1]}")
-        present = np.unique(values)
-        values_seen.update(int(v) for v in present)
-        if binary_masks:
-            kind = binary_kind(present)
-            binary_kinds[kind] += 1
-            if kind == "thresholded":
-                report.add("binary masks with values other than 0/1 or 0/255 (anti-aliased edges or JPEG damage?): "
-                           "values >= 128 are read as the object, the rest as background",
-                           "nothing to do if that is right; otherwise save exact 0/255 (or 0/1) masks",
-                           f"{mask_name} (values {[int(v) for v in present[:6]]}"
-                           f"{' ...' if len(present) > 6 else ''})", error=False)
-            continue
-        bad = [int(v) for v in present if not (0 <= v < num_classes) and v != ignore_index]
-        if bad:
-            report.add(f"mask values outside 0..{num_classes - 1} that are not the ignore index {ignore_index}",
-                       "fix the masks, pass the right --num-classes, or --binary-masks for 0/1 or 0/255 masks",
-                       f"{mask_name} (values {bad[:6]})")
     return pairs
 
 
@@ -277,17 +277,21 @@ def _nested(folder: Path, report: DataReport, shown: str) -> None:
 
 def check_segmentation_folder(path: str, *, channels: int, num_classes: int | None, ignore_index: int = 255,
                               binary_masks: bool = False, resize_masks: bool = False,
-                              val_fraction: float | None = None) -> DataReport:
-    """Scans ``DIR/images`` + ``DIR/masks`` (or ``DIR/train`` and ``DIR/val``) for every problem.
+                              val_fraction: float | None = None, seed: int = 0, reduce_zero_label: bool = False,
+                              palette: Palette | None = None, tolerance: int = 0) -> DataReport:
+    """Scans ``DIR/images`` + ``DIR/masks`` (or ``DIR/train`` and ``DIR/val``) for every problem, and says
+    how the masks are stored, how they are read and each class's share (``zoo.data.label_scan``).
 
     Args:
         path: the dataset folder.
         channels: the model's input channels (1, 3 or 4).
-        num_classes: C (None with ``binary_masks``: 2).
+        num_classes: C (None with ``binary_masks`` or a ``palette``, or with ``classes.txt``).
         ignore_index: the mask value left out of loss and metrics.
-        binary_masks: masks are 0/255 (>= 128 is the object).
+        binary_masks: masks are 0/1 or 0/255 (>= 128 is the object).
         resize_masks: a mask of another size is resized to its image (else an error).
-        val_fraction: for a folder without train/val, the held-out fraction (checked for size).
+        val_fraction, seed: for a folder without train/val, the held-out fraction (checked for size) and the
+            seed that picks it (so the class shares are the run's splits).
+        reduce_zero_label, palette, tolerance: how mask values become classes (``zoo.data.labels``).
 
     Returns:
         The report (``raise_if_errors()`` to stop on errors).
@@ -297,38 +301,43 @@ def check_segmentation_folder(path: str, *, channels: int, num_classes: int | No
     if not folder.is_dir():
         report.add("the dataset folder does not exist", "check the path after folder:", str(folder))
         return report
+    unknown_classes = None
     try:
-        num_classes = len(folder_class_names(folder, num_classes, binary_masks))
+        names = folder_class_names(folder, num_classes, binary_masks, palette.names if palette else None)
     except ValueError as err:
-        report.add("the classes are not known", str(err))
-        num_classes = 256
-    values, modes, binary_kinds = Counter(), Counter(), Counter()
-    options = dict(channels=channels, num_classes=num_classes, ignore_index=ignore_index, binary_masks=binary_masks,
-                   resize_masks=resize_masks, values_seen=values, modes=modes,
-                   binary_kinds=binary_kinds)
+        unknown_classes = str(err)
+        names = [f"class{i}" for i in range(256)]
+    try:
+        encoding = LabelEncoding(len(names), ignore_index, binary=binary_masks, reduce_zero_label=reduce_zero_label,
+                                 palette=palette, tolerance=tolerance)
+    except ValueError as err:
+        report.add(f"the label flags do not go together: {err}", "")
+        return report
+    scan = MaskScan(encoding, names, known=unknown_classes is None)
+    options = dict(channels=channels, resize_masks=resize_masks)
     if (folder / "train").is_dir() and (folder / "val").is_dir():
-        counts = {split: _segmentation_split(folder / split, report, **options) for split in ("train", "val")}
+        counts = {split: _segmentation_split(folder / split, report, scan, held_out=None, **options)
+                  for split in ("train", "val")}
         for split, count in counts.items():
             if count == 0:
                 report.add(f"the {split} split has no image/mask pairs", f"add pairs to {folder / split}")
         report.examined = sum(counts.values())
     else:
-        report.examined = _segmentation_split(folder, report, **options)
+        held = set()
+        try:
+            pairs = folder_pairs(folder)
+            held = {pairs[i][1] for i in held_out(len(pairs), val_fraction or 0.1, seed)[1]}
+        except ValueError:
+            pass  # no pairs, or a fraction that leaves nothing: reported below
+        report.examined = _segmentation_split(folder, report, scan, held_out=held, **options)
         if report.examined == 0:
             report.add("the dataset is empty (no image/mask pairs)", "add images/<stem> and masks/<stem>.png pairs")
         elif val_fraction is not None and report.examined - max(1, round(report.examined * val_fraction)) < 1:
             report.add(f"a validation split of {val_fraction} leaves no training pairs out of {report.examined}",
                        "add data or lower --val-fraction")
-    looks_binary = set(values) <= {0, 255} and 255 in values
-    if looks_binary and not binary_masks:
-        report.add("every mask holds only 0 and 255: these look like binary masks, and 255 is read as 'ignore'",
-                   "pass --binary-masks (255 = object), or --ignore-index to keep 255 as ignore on purpose")
-    if modes:
-        report.summary.append("masks read as " + ", ".join(f"{mode} ({n})" for mode, n in modes.most_common()))
-    if binary_kinds:
-        report.summary.append("binary masks stored as " + ", ".join(
-            f"{kind} ({n})" for kind, n in binary_kinds.most_common()) + "; each mask is read by its own values "
-            "(all 0 or 1: as is; otherwise >= 128 is the object)")
+    scan.report(report)
+    if unknown_classes is not None and not scan.explains_classes:
+        report.add("the classes are not known", unknown_classes)
     return report
 
 
@@ -379,6 +388,10 @@ def _keypoint_annotations(folder: Path, report: DataReport, prefix: str, categor
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             report.add("the category's keypoints is not a list of names", "write \"keypoints\": [\"nose\", ...]", name)
             return [], []
+        if first and not names:
+            report.add("the category has no keypoint names", "give the category \"keypoints\": [\"nose\", ...] (one "
+                       "name per keypoint, in the annotations' order)",
+                       f"{name} category {first.get('name', first.get('id'))!r}")
         files = {}
         for i, image in enumerate(data["images"]):
             lacking = [f for f in ("id", "file_name") if f not in image]
@@ -391,29 +404,53 @@ def _keypoint_annotations(folder: Path, report: DataReport, prefix: str, categor
             else:
                 files[image["id"]] = image["file_name"]
         for i, ann in enumerate(data["annotations"]):
+            record = f"{name} annotations[{i}]" + (f" (id {ann['id']})" if "id" in ann else "")
             lacking = [f for f in ("image_id", "keypoints") if f not in ann]
             if lacking:
                 report.add(f"COCO annotations without {lacking}", "every annotation needs image_id and keypoints",
-                           f"{name} annotations[{i}]")
+                           record)
                 continue
             if not isinstance(ann["image_id"], (int, str)) or ann["image_id"] not in files:
                 report.add("COCO annotations whose image_id is not in images", "fix image_id or add the image",
-                           f"{name} annotations[{i}]")
+                           f"{record} (image_id {ann['image_id']!r})")
                 continue
             if not isinstance(ann["keypoints"], list) or not all(
                     v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in ann["keypoints"]):
                 report.add("COCO keypoints that are not a list of numbers", "write keypoints as [x1, y1, v1, ...]",
-                           f"{name} annotations[{i}]")
+                           record)
                 continue
             if first and "category_id" in ann and "id" in first and ann["category_id"] != first["id"]:
                 continue  # another category's objects
             flat = [math.nan if v is None else v for v in ann["keypoints"]]
-            if len(flat) % 3:
-                report.add("COCO keypoints lists whose length is not a multiple of 3 (x, y, v)",
-                           "write x, y, v for every keypoint", f"{name} annotations[{i}]")
+            if len(flat) % 3 or (names and len(flat) != 3 * len(names)):
+                report.add(f"COCO keypoints lists whose length is not 3 x {len(names) or 'K'} (x, y, v per keypoint"
+                           f"{' of the category' if names else ''})",
+                           "write x, y, v for every keypoint of the category (v = 0 for unlabelled ones)",
+                           f"{record} (length {len(flat)})")
                 continue
+            if ann.get("iscrowd") or not any(ann["keypoints"][2::3]):
+                continue  # crowd regions and objects without a labelled keypoint: training skips them
             kp = np.asarray(flat, np.float64).reshape(-1, 3)
-            entries.append((files[ann["image_id"]], kp, f"{name} annotations[{i}]"))
+            flags = kp[:, 2]
+            if (~np.isin(flags, (0, 1, 2))).any():
+                bad = sorted({float(v) for v in flags[~np.isin(flags, (0, 1, 2))]})
+                report.add("COCO visibility flags outside 0, 1, 2", "write v = 0 (not labelled), 1 (labelled, "
+                           "hidden) or 2 (labelled, visible) after each x, y",
+                           f"{record} (flags {[int(v) if v == int(v) else v for v in bad[:4]]})")
+                continue
+            if "bbox" in ann:
+                box = ann["bbox"]
+                if not (isinstance(box, list) and len(box) == 4 and all(
+                        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box)):
+                    report.add("COCO boxes that are not [x, y, width, height]", "write bbox as four numbers in pixels",
+                               f"{record} (bbox {box!r})")
+                    continue
+                if box[2] <= 0 or box[3] <= 0:
+                    report.add("COCO boxes of zero or negative size", "give the box its width and height in pixels "
+                               "(or drop bbox to train on whole pictures: --region image)",
+                               f"{record} (bbox {box})")
+                    continue
+            entries.append((files[ann["image_id"]], kp, record))
         return entries, names
     name = f"{prefix}{csvs[0].name}"
     with open(csvs[0], newline="") as handle:
@@ -446,14 +483,31 @@ def _keypoint_annotations(folder: Path, report: DataReport, prefix: str, categor
     return entries, names
 
 
+def unmatched_sides(names: list[str]) -> list[str]:
+    """Keypoint names that say a side (``left_eye``, ``l_hand``, ``knee_r``...) without a keypoint of the
+    other side to swap with in a flip (``zoo.data.keypoint_sources.flip_index_from_names``' rule)."""
+    from zoo.data.keypoint_sources import _partner, flip_index_from_names
+
+    flip = flip_index_from_names(names)
+
+    def right_side(name: str) -> bool:
+        return name.startswith(("right", "r_", "r.")) or name.endswith(("_right", "_r"))
+
+    return [n for i, n in enumerate(names) if flip[i] == i and (_partner(n.lower()) or right_side(n.lower()))]
+
+
 def check_keypoint_folder(path: str, *, channels: int, num_keypoints: int | None = None,
-                          val_fraction: float | None = None, category: str | None = None) -> DataReport:
+                          val_fraction: float | None = None, category: str | None = None,
+                          flip_pairs: bool = False, flips: bool = True) -> DataReport:
     """Scans a keypoint folder (``images/`` + COCO JSON or CSV; or ``train/`` and ``val/``).
 
     Reports: missing, unreadable, truncated, zero-byte or unsupported images; channel
     conversions; NaN or infinite coordinates; labelled keypoints outside their image;
     keypoint counts that differ from the declared names (or ``num_keypoints``); COCO
-    files with missing fields; empty splits.
+    files with missing fields, visibility flags outside 0-2, boxes of zero size, categories
+    without keypoint names (each record named by its index and annotation id); with ``flips``
+    (flip augmentation or flip test) and no ``flip_pairs``, keypoint names of one side without a
+    partner of the other; empty splits.
     """
     folder = Path(path).expanduser()
     report = DataReport(f"folder:{folder}")
@@ -466,6 +520,12 @@ def check_keypoint_folder(path: str, *, channels: int, num_keypoints: int | None
         prefix = f"{split.name}/" if split != folder else ""
         entries, names = _keypoint_annotations(split, report, prefix, category)
         declared = declared or (len(names) or None)
+        lonely = unmatched_sides(names) if flips and not flip_pairs else []
+        if lonely:
+            report.add(f"keypoint names that say a side but have no partner of the other side: {', '.join(lonely)}",
+                       "flips (the default augmentation) would keep them on their side while mirroring the picture: "
+                       "name both sides alike (left_X / right_X), give the pairs with --flip-pairs, or train without "
+                       "flips (--augment none)", f"{prefix}annotations")
         if split != folder and not entries:
             report.add(f"the {split.name} split has no annotated images", f"add annotations to {split}")
         images_dir = split / "images"

@@ -98,9 +98,9 @@ def _face68_flip_index() -> list[int]:
 
 
 def _split_counts(total: int, val_fraction: float) -> tuple[int, int]:
-    from zoo.data.segmentation import _split_counts as split
+    from zoo.data.layout import split_counts
 
-    return split(total, val_fraction)
+    return split_counts(total, val_fraction)
 
 
 def synthetic_faces(count: int, size: tuple[int, int], channels: int, seed: int,

@@ -8,7 +8,11 @@ therefore read here, with Pillow, once (the pipeline caches the result):
 - indexed (palette-mode ``P``) PNGs, as Pascal VOC ships them: the indices, not the colours;
 - 8-bit gray (``L``) and 1-bit (``1``, read as 0/1): the stored values;
 - 16-bit gray (``I;16``, ``I``): the stored values (up to 65535);
-- anything else (RGB colour masks, alpha channels): refused with the reason.
+- RGB (or opaque RGBA / gray+alpha) masks whose channels are all equal: the gray values;
+- colour masks: refused with the reason here; ``zoo.data.labels`` reads them with a palette
+  (``--palette FILE|voc``), and ``check`` says which colours they hold.
+
+JPEG masks are read too (``check`` warns: lossy compression changes values at edges).
 
 Binary masks (``--binary-masks``) may be stored as 0/1 or as 0/255; ``binary_to_01``
 decides per mask, the same way in the pipeline and in ``check``: a mask whose values
@@ -22,7 +26,8 @@ import os
 
 import numpy as np
 
-MASK_SUFFIXES = (".png",)
+MASK_SUFFIXES = (".png", ".jpg", ".jpeg")
+LOSSY_MASK_SUFFIXES = (".jpg", ".jpeg")
 MASK_MODES = ("1", "L", "P", "I", "I;16", "I;16B", "I;16L")
 # Raw values at or above this are folded onto one table entry (always "ignore" or
 # out of range): a 16-bit mask can hold 65536 values, the label table has LABEL_SLOTS + 1.
@@ -47,10 +52,20 @@ def mask_values(image) -> np.ndarray:
         MaskFormatError: colour or alpha masks, and 32-bit masks with values outside 0..65535.
     """
     mode = image.mode
+    if mode in ("RGB", "RGBA", "LA"):
+        bands = np.asarray(image)
+        if mode in ("RGBA", "LA") and bands.size and bands[..., -1].min() < 255:
+            raise MaskFormatError(f"a {describe_mode(mode)} mask with transparent pixels: masks hold one class "
+                                  "index per pixel; save them without transparency")
+        colour = bands[..., :3] if mode != "LA" else bands[..., :1]
+        if colour.size == 0 or (colour == colour[..., :1]).all():  # gray stored as colour: the gray values
+            return colour[..., 0].astype(np.int32)
+        raise MaskFormatError(f"an {describe_mode(mode)} mask with colours: masks are read as class indices "
+                              "unless --palette FILE (or --palette voc) says which colour is which class")
     if mode not in MASK_MODES:
         raise MaskFormatError(
             f"a {describe_mode(mode)} mask: masks hold one class index per pixel (8-bit gray, indexed PNG or "
-            "16-bit gray); convert colour-coded masks to class indices first")
+            "16-bit gray), or colours with --palette")
     values = np.asarray(image).astype(np.int32, copy=False)  # mode "1": booleans -> 0/1
     if mode == "I" and values.size and (values.min() < 0 or values.max() > 65535):
         raise MaskFormatError(f"a 32-bit mask with values {int(values.min())}..{int(values.max())}: class indices "
@@ -58,8 +73,9 @@ def mask_values(image) -> np.ndarray:
     return values
 
 
-def read_mask(path: str | os.PathLike) -> tuple[np.ndarray, str]:
-    """Reads a mask file: (int32 values ``[H, W]``, Pillow mode).
+def read_mask(path: str | os.PathLike, encoding=None) -> tuple[np.ndarray, str]:
+    """Reads a mask file: (int32 values ``[H, W]``, Pillow mode). With ``encoding`` (a
+    ``zoo.data.labels.LabelEncoding``), the values its label table reads (colours through its palette).
 
     Raises:
         MaskFormatError: the format cannot be read as class indices (see ``mask_values``).
@@ -69,15 +85,15 @@ def read_mask(path: str | os.PathLike) -> tuple[np.ndarray, str]:
 
     with Image.open(path) as image:
         image.load()
-        return mask_values(image), image.mode
+        return (mask_values(image) if encoding is None else encoding.raw(image)), image.mode
 
 
-def read_mask_for_pipeline(path) -> np.ndarray:
+def read_mask_for_pipeline(path, encoding=None) -> np.ndarray:
     """``read_mask`` for ``tf.numpy_function``: int32 ``[H, W, 1]``; ``path`` may be bytes."""
     if isinstance(path, (bytes, np.bytes_)):
         path = path.decode()
     try:
-        values, _ = read_mask(path)
+        values, _ = read_mask(path, encoding)
     except Exception as err:  # surfaces in tf.data as InvalidArgumentError: keep the file and reason in it
         raise ValueError(f"mask {path}: {err}") from None
     return values[..., None]

@@ -14,6 +14,7 @@ import tensorflow as tf
 from zoo.backbones import get_backbone
 from zoo.data.augment import AugmentConfig, make_augmenter
 from zoo.data.channels import channel_error
+from zoo.data.labels import label_table  # noqa: F401 - the pipeline's label tables are made there
 from zoo.data.masks import LABEL_SLOTS, binary_to_01
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -51,38 +52,6 @@ def decode_image_file(path: tf.Tensor, channels: int) -> tf.Tensor:
         image = tf.io.decode_image(data, channels=channels, expand_animations=False)
     image.set_shape([None, None, channels])
     return image
-
-
-def label_table(num_classes: int, ignore_index: int = 255, mapping: dict[int, int] | None = None,
-                binary: bool = False) -> np.ndarray:
-    """A lookup table from raw mask values to class indices (``LABEL_SLOTS + 1`` entries).
-
-    Raw values at or above ``LABEL_SLOTS`` (possible in 16-bit masks) all read the last
-    entry, which is ``ignore_index``.
-
-    Args:
-        num_classes: C.
-        ignore_index: the label excluded from loss and metrics (kept as is).
-        mapping: explicit raw value -> class (e.g. {1: 0, 2: 1, 3: 2}); values not in
-            it become ``ignore_index``.
-        binary: for masks already turned into 0/1 by ``zoo.data.masks.binary_to_01``
-            (0/1 or 0/255 masks): 0 and 1 map to themselves.
-
-    Returns:
-        int32 ``[LABEL_SLOTS + 1]``. Without mapping/binary: values 0..C-1 map to themselves,
-        anything else to ``ignore_index``.
-    """
-    table = np.full(LABEL_SLOTS + 1, ignore_index, np.int32)
-    if binary:
-        table[:2] = (0, 1)
-    elif mapping:
-        for raw, cls in mapping.items():
-            table[int(raw)] = int(cls)
-    else:
-        table[: min(num_classes, LABEL_SLOTS)] = np.arange(min(num_classes, LABEL_SLOTS))
-        if 0 <= ignore_index < LABEL_SLOTS:
-            table[ignore_index] = ignore_index
-    return table
 
 
 def mask_to_labels(mask: tf.Tensor, table: np.ndarray | tf.Tensor, binary_masks: bool = False) -> tf.Tensor:

@@ -28,13 +28,25 @@ import numpy as np
 
 from zoo.data import synthetic
 
-KINDS = ("shapes", "scenes", "faces", "faces-coco")
+KINDS = ("shapes", "scenes", "rare", "faces", "faces-coco")
+# How shapes/scenes/rare masks are written: as class indices, or as users' masks often come (``check`` reads
+# each and names the flag that trains on it; see zoo.data.labels).
+MASK_ENCODINGS = {
+    "index": "8-bit gray PNG, class indices 0..3, with classes.txt",
+    "indexed": "indexed (palette) PNG in Pascal VOC's colours, a 255 border (ignored) around each object",
+    "colour": "RGB PNG, one colour per class (the colours of samples.png), no classes.txt",
+    "binary255": "8-bit gray PNG, 0 background and 255 any object, no classes.txt",
+    "one-based": "8-bit gray PNG, classes 1..4 and 0 at each object's border (unlabelled)",
+    "jpeg": "gray JPEG, classes as levels 0, 85, 170, 255 (damaged near the edges), no classes.txt",
+}
+SAMPLE_COLOURS = ((0, 0, 0), (230, 25, 75), (60, 180, 75), (0, 130, 200))  # background, circle, square, triangle
 FACE_SKELETON = ((1, 2), (1, 3), (2, 3), (3, 4), (3, 5), (4, 5))  # COCO style: 1-based keypoint numbers
 
 
 def write_sample_folder(kind: str, folder: str | os.PathLike, count: int = 40, size: tuple[int, int] = (96, 96),
-                        channels: int = 3, seed: int = 0) -> Path:
-    """Writes ``count`` synthetic pictures of ``kind`` at ``size`` (H, W) into ``folder``.
+                        channels: int = 3, seed: int = 0, masks: str = "index") -> Path:
+    """Writes ``count`` synthetic pictures of ``kind`` at ``size`` (H, W) into ``folder``; segmentation masks
+    encoded as ``masks`` says (``MASK_ENCODINGS``).
 
     Raises ValueError for an unknown kind, a bad size or count (``zoo.data.synthetic``
     checks them), or a folder that already holds a dataset (nothing is overwritten).
@@ -43,6 +55,10 @@ def write_sample_folder(kind: str, folder: str | os.PathLike, count: int = 40, s
 
     if kind not in KINDS:
         raise ValueError(f"unknown sample set {kind!r}; choose one of {KINDS}")
+    if masks not in MASK_ENCODINGS:
+        raise ValueError(f"unknown mask encoding {masks!r}; choose one of {tuple(MASK_ENCODINGS)}")
+    if masks != "index" and kind.startswith("faces"):
+        raise ValueError(f"--masks is for segmentation sets (shapes, scenes, rare), not {kind}")
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"{folder} is a file; give a new or empty folder for the sample set")
@@ -56,14 +72,19 @@ def write_sample_folder(kind: str, folder: str | os.PathLike, count: int = 40, s
     def save(array: np.ndarray, path: Path) -> None:
         Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array).save(path)
 
-    if kind in ("shapes", "scenes"):
-        make = synthetic.make_shapes if kind == "shapes" else synthetic.make_scenes
-        images, masks = make(count, height, width, channels=channels, seed=seed)
+    if kind in ("shapes", "scenes", "rare"):
+        if kind == "scenes":
+            images, labels = synthetic.make_scenes(count, height, width, channels=channels, seed=seed)
+        else:
+            images, labels = synthetic.make_shapes(count, height, width, channels=channels, seed=seed,
+                                                   rare=kind == "rare")
         (folder / "masks").mkdir(exist_ok=True)
+        stem = {"shapes": "shape", "scenes": "scene", "rare": "shape"}[kind]
         for i in range(count):
-            save(images[i], folder / "images" / f"{kind[:-1]}{i:04d}.png")
-            save(masks[i], folder / "masks" / f"{kind[:-1]}{i:04d}.png")
-        (folder / "classes.txt").write_text("\n".join(synthetic.SHAPES_CLASSES) + "\n")
+            save(images[i], folder / "images" / f"{stem}{i:04d}.png")
+            _save_mask(labels[i, ..., 0], folder / "masks" / f"{stem}{i:04d}", masks)
+        if masks in ("index", "indexed", "one-based"):
+            (folder / "classes.txt").write_text("\n".join(synthetic.SHAPES_CLASSES) + "\n")
         return folder
     if kind == "faces-coco":
         _write_face_pairs(folder, count, height, width, channels, seed, save)
@@ -80,6 +101,39 @@ def write_sample_folder(kind: str, folder: str | os.PathLike, count: int = 40, s
                 cells += [f"{x:.2f}", f"{y:.2f}"] if visible > 0 else ["", ""]
             writer.writerow([name, *cells])
     return folder
+
+
+def _border(labels: np.ndarray) -> np.ndarray:
+    """Pixels next to another class (4-neighbours): the outline VOC marks 255."""
+    edge = np.zeros(labels.shape, bool)
+    edge[1:] |= labels[1:] != labels[:-1]
+    edge[:-1] |= labels[1:] != labels[:-1]
+    edge[:, 1:] |= labels[:, 1:] != labels[:, :-1]
+    edge[:, :-1] |= labels[:, 1:] != labels[:, :-1]
+    return edge
+
+
+def _save_mask(labels: np.ndarray, stem: Path, encoding: str) -> None:
+    """Writes class indices ``[H, W]`` as ``encoding`` (``MASK_ENCODINGS``) to ``stem`` + .png or .jpg."""
+    from PIL import Image
+
+    from zoo.data.labels import voc_colormap
+
+    labels = labels.astype(np.uint8)
+    if encoding == "index":
+        Image.fromarray(labels).save(stem.with_suffix(".png"))
+    elif encoding == "indexed":
+        image = Image.fromarray(np.where(_border(labels), 255, labels).astype(np.uint8), mode="P")
+        image.putpalette(voc_colormap().reshape(-1).tolist())
+        image.save(stem.with_suffix(".png"))
+    elif encoding == "colour":
+        Image.fromarray(np.asarray(SAMPLE_COLOURS, np.uint8)[labels]).save(stem.with_suffix(".png"))
+    elif encoding == "binary255":
+        Image.fromarray(np.where(labels > 0, 255, 0).astype(np.uint8)).save(stem.with_suffix(".png"))
+    elif encoding == "one-based":
+        Image.fromarray(np.where(_border(labels), 0, labels + 1).astype(np.uint8)).save(stem.with_suffix(".png"))
+    else:  # jpeg
+        Image.fromarray((labels * 85).astype(np.uint8)).save(stem.with_suffix(".jpg"), quality=75)
 
 
 def _write_face_pairs(folder: Path, count: int, height: int, width: int, channels: int, seed: int, save) -> None:

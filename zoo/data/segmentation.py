@@ -14,8 +14,9 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.data import synthetic
-from zoo.data.layout import IMAGE_SUFFIXES, folder_class_names
-from zoo.data.masks import MASK_SUFFIXES, read_mask_for_pipeline
+from zoo.data.layout import folder_class_names, folder_pairs, held_out, split_counts
+from zoo.data.masks import read_mask_for_pipeline
+from zoo.data.labels import LabelEncoding, Palette
 from zoo.data.pipeline import decode_image_file, label_table
 from zoo.data.tfds import count_examples, prepared_builder, resolve_splits
 
@@ -32,6 +33,7 @@ class SegmentationSource:
         table: raw mask value -> class index (``label_table``).
         channels: the images' channel count, if known.
         description: one line for logs and config.json.
+        labels: how mask values become classes, for logs and config.json.
         binary_masks: masks are 0/1 or 0/255 (``zoo.data.pipeline.mask_to_labels``).
     """
 
@@ -45,6 +47,8 @@ class SegmentationSource:
     channels: int | None
     description: str
     binary_masks: bool = False
+    labels: str = ""  # how mask values become classes (``zoo.data.labels.LabelEncoding.describe``)
+    colours: list | None = None  # the classes' [r, g, b] of a colour palette (predicted masks use them)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,18 +70,6 @@ TFDS_PRESETS = {
 }
 
 
-def _split_counts(total: int, val_fraction: float) -> tuple[int, int]:
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"--val-fraction must be between 0 and 1, got {val_fraction}")
-    val = max(1, int(round(total * val_fraction)))
-    if val >= total:
-        raise ValueError(
-            f"the validation split ({val} of {total} examples at --val-fraction {val_fraction}) leaves no "
-            "training data; add data or lower --val-fraction"
-        )
-    return total - val, val
-
-
 def _array_source(images: np.ndarray, masks: np.ndarray, n_train: int, channels: int,
                   description: str) -> SegmentationSource:
     """A source of in-memory shapes pictures (classes ``SHAPES_CLASSES``), the first ``n_train`` for training."""
@@ -92,16 +84,25 @@ def _array_source(images: np.ndarray, masks: np.ndarray, n_train: int, channels:
         table=label_table(len(classes)),
         channels=channels,
         description=description,
+        labels=f"class indices 0..{len(classes) - 1}",
     )
 
 
 def synthetic_shapes(count: int, size: tuple[int, int], channels: int, seed: int,
-                     val_fraction: float) -> SegmentationSource:
-    """The built-in ``shapes`` set: ``count`` pictures at ``size`` (H, W), split by ``val_fraction``."""
-    n_train, _ = _split_counts(count, val_fraction)
-    images, masks = synthetic.make_shapes(count, size[0], size[1], channels=channels, seed=seed)
+                     val_fraction: float, rare: bool = False) -> SegmentationSource:
+    """The built-in ``shapes`` set: ``count`` pictures at ``size`` (H, W), split by ``val_fraction``;
+    ``rare``: ``synthetic:rare``, whose triangles cover about 1% of the pixels."""
+    n_train, _ = split_counts(count, val_fraction)
+    images, masks = synthetic.make_shapes(count, size[0], size[1], channels=channels, seed=seed, rare=rare)
+    name = "rare" if rare else "shapes"
     return _array_source(images, masks, n_train, channels,
-                         f"synthetic:shapes ({count} pictures {size[0]}x{size[1]}x{channels}, seed {seed})")
+                         f"synthetic:{name} ({count} pictures {size[0]}x{size[1]}x{channels}, seed {seed})")
+
+
+def synthetic_rare(count: int, size: tuple[int, int], channels: int, seed: int,
+                   val_fraction: float) -> SegmentationSource:
+    """``synthetic:rare``: the shapes set with triangles at about half size, about 1% of the pixels."""
+    return synthetic_shapes(count, size, channels, seed, val_fraction, rare=True)
 
 
 SCENE_FACTOR = 4  # synthetic:scenes are this many times the input size in height and width
@@ -126,7 +127,7 @@ def synthetic_scenes(count: int, size: tuple[int, int], channels: int, seed: int
 
 def tfds_source(name: str, *, num_classes: int | None, ignore_index: int, image_key: str | None,
                 mask_key: str | None, train_split: str | None, val_split: str | None,
-                binary_masks: bool, data_dir: str | None = None) -> SegmentationSource:
+                binary_masks: bool, data_dir: str | None = None, reduce_zero_label: bool = False) -> SegmentationSource:
     """A TFDS dataset by name: a preset (``oxford_iiit_pet``) or generic image/mask keys.
 
     Download failures surface as TFDS raises them, with a hint on how to prepare the
@@ -137,16 +138,18 @@ def tfds_source(name: str, *, num_classes: int | None, ignore_index: int, image_
     mask_key = mask_key or (preset.mask_key if preset else "segmentation_mask")
     train_split = train_split or (preset.train_split if preset else "train")
     val_split = val_split or (preset.val_split if preset else "validation")
-    if preset and not binary_masks and num_classes in (None, len(preset.class_names)):
+    if preset and not binary_masks and not reduce_zero_label and num_classes in (None, len(preset.class_names)):
         class_names = list(preset.class_names)
         table = label_table(len(class_names), ignore_index, mapping=preset.mapping)
+        labels = f"the preset's mapping {preset.mapping}"
     else:
         if binary_masks:
             num_classes = 2
         if num_classes is None:
             raise ValueError(f"tfds:{name} has no preset: pass --num-classes (and --image-key/--mask-key)")
         class_names = ["background", "object"] if binary_masks else [f"class{i}" for i in range(num_classes)]
-        table = label_table(num_classes, ignore_index, binary=binary_masks)
+        encoding = LabelEncoding(num_classes, ignore_index, binary=binary_masks, reduce_zero_label=reduce_zero_label)
+        table, labels = encoding.table(), encoding.describe()
     builder = prepared_builder(name, data_dir, (image_key, mask_key))
     features = builder.info.features
     train_split, val_split = resolve_splits(builder, train_split, val_split)
@@ -168,30 +171,21 @@ def tfds_source(name: str, *, num_classes: int | None, ignore_index: int, image_
         channels=channels,
         description=f"tfds:{name} ({train_split} / {val_split})",
         binary_masks=binary_masks,
+        labels=labels,
     )
 
 
-def _pairs(folder: Path) -> list[tuple[str, str]]:
-    images_dir, masks_dir = folder / "images", folder / "masks"
-    if not images_dir.is_dir() or not masks_dir.is_dir():
-        raise ValueError(f"{folder} needs images/ and masks/ subfolders (or train/ and val/ holding them)")
-    masks = {p.stem: p for p in masks_dir.iterdir() if p.suffix.lower() in MASK_SUFFIXES and p.is_file()}
-    pairs = []
-    for image in sorted(images_dir.iterdir()):
-        if image.is_file() and image.suffix.lower() in IMAGE_SUFFIXES and image.stem in masks:
-            pairs.append((str(image), str(masks[image.stem])))
-    if not pairs:
-        raise ValueError(f"{folder}: no image in images/ has a mask of the same stem in masks/ (PNG)")
-    return pairs
-
-
-def _read_files(pairs: list[tuple[str, str]], channels: int) -> tf.data.Dataset:
-    """Images by TensorFlow's decoder; masks by the one mask reader (``zoo.data.masks``), as ``check`` reads them."""
+def _read_files(pairs: list[tuple[str, str]], channels: int, encoding: LabelEncoding) -> tf.data.Dataset:
+    """Images by TensorFlow's decoder; masks by the one mask reader (``zoo.data.masks``, colours through the
+    ``encoding``'s palette), as ``check`` reads them."""
     images, masks = zip(*pairs)
+
+    def read_mask(path):
+        return read_mask_for_pipeline(path, encoding)
 
     def read(image_path, mask_path):
         image = decode_image_file(image_path, channels)
-        mask = tf.numpy_function(read_mask_for_pipeline, [mask_path], tf.int32, stateful=False)
+        mask = tf.numpy_function(read_mask, [mask_path], tf.int32, stateful=False)
         mask.set_shape([None, None, 1])
         return image, mask
 
@@ -201,10 +195,13 @@ def _read_files(pairs: list[tuple[str, str]], channels: int) -> tf.data.Dataset:
 
 
 def folder_source(path: str, *, channels: int, num_classes: int | None, ignore_index: int,
-                  binary_masks: bool, val_fraction: float, seed: int) -> SegmentationSource:
-    """``DIR/images/<stem>.(png|jpg|bmp)`` with ``DIR/masks/<stem>.png`` (class indices, or 0/1 or 0/255
-    binary masks; read by ``zoo.data.masks``, as ``check`` reads them);
-    optional ``DIR/classes.txt`` (one class name per line) gives the classes' names and count.
+                  binary_masks: bool, val_fraction: float, seed: int, reduce_zero_label: bool = False,
+                  palette: Palette | None = None, tolerance: int = 0) -> SegmentationSource:
+    """``DIR/images/<stem>.(png|jpg|bmp)`` with ``DIR/masks/<stem>.png`` (class indices, 0/1 or 0/255
+    binary masks, labels 1..C with ``reduce_zero_label``, or colours of a ``palette``: see
+    ``zoo.data.labels``; read by ``zoo.data.masks``, as ``check`` reads them);
+    optional ``DIR/classes.txt`` (one class name per line) gives the classes' names and count (a palette
+    names them itself).
 
     With ``DIR/train/`` and ``DIR/val/`` (each with images/ and masks/) those are the
     splits; otherwise a seeded random ``val_fraction`` of the pairs is held out.
@@ -216,24 +213,26 @@ def folder_source(path: str, *, channels: int, num_classes: int | None, ignore_i
     if channels not in (1, 3, 4):
         raise ValueError(f"folder images decode to 1, 3 or 4 channels, not {channels}")
     if (folder / "train").is_dir() and (folder / "val").is_dir():
-        train, val = _pairs(folder / "train"), _pairs(folder / "val")
+        train, val = folder_pairs(folder / "train"), folder_pairs(folder / "val")
     else:
-        pairs = _pairs(folder)
-        n_train, n_val = _split_counts(len(pairs), val_fraction)
-        order = np.random.default_rng(seed).permutation(len(pairs))
-        train = [pairs[i] for i in sorted(order[:n_train])]
-        val = [pairs[i] for i in sorted(order[n_train:])]
-    names = folder_class_names(folder, num_classes, binary_masks)
+        pairs = folder_pairs(folder)
+        train_index, val_index = held_out(len(pairs), val_fraction, seed)
+        train, val = [pairs[i] for i in train_index], [pairs[i] for i in val_index]
+    names = folder_class_names(folder, num_classes, binary_masks, palette.names if palette else None)
     num_classes = len(names)
+    encoding = LabelEncoding(num_classes, ignore_index, binary=binary_masks, reduce_zero_label=reduce_zero_label,
+                             palette=palette, tolerance=tolerance)
     return SegmentationSource(
-        train=_read_files(train, channels),
-        val=_read_files(val, channels),
+        train=_read_files(train, channels, encoding),
+        val=_read_files(val, channels, encoding),
         num_train=len(train),
         num_val=len(val),
         num_classes=num_classes,
         class_names=names,
-        table=label_table(num_classes, ignore_index, binary=binary_masks),
+        table=encoding.table(),
         channels=channels,
         description=f"folder:{folder} ({len(train)} train / {len(val)} val)",
         binary_masks=binary_masks,
+        labels=encoding.describe(),
+        colours=[list(c) for c in palette.colours] if palette is not None and palette.bands == 3 else None,
     )

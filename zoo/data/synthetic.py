@@ -68,6 +68,9 @@ def _inside_shape(cls: np.ndarray, dx: np.ndarray, dy: np.ndarray, radius: np.nd
     return np.select([cls[:, None, None] == 1, cls[:, None, None] == 2], [circle, square], triangle)
 
 
+RARE_SCALE = 0.55  # synthetic:rare draws triangles this much smaller than the other shapes
+
+
 def make_shapes(
     count: int,
     height: int = 128,
@@ -75,6 +78,7 @@ def make_shapes(
     channels: int = 3,
     seed: int = 0,
     max_objects: int = 3,
+    rare: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Generates ``count`` pictures of shapes with their masks.
 
@@ -84,6 +88,8 @@ def make_shapes(
         channels: 3 (RGB) or 1 (the same pictures in gray).
         seed: the same seed gives the same pictures.
         max_objects: 1..max_objects objects per picture (later ones on top).
+        rare: triangles are drawn at about half the other shapes' size (``RARE_SCALE``): about 1% of the
+            pixels, a rare class (``synthetic:rare``).
 
     Returns:
         images uint8 ``[count, height, width, channels]``; masks uint8
@@ -102,6 +108,8 @@ def make_shapes(
         cx = rng.uniform(0.2, 0.8, count).astype(np.float32)[:, None, None] * width
         cy = rng.uniform(0.2, 0.8, count).astype(np.float32)[:, None, None] * height
         radius = rng.uniform(0.12, 0.24, count).astype(np.float32)[:, None, None] * side
+        if rare:
+            radius = np.where(cls[:, None, None] == 3, radius * RARE_SCALE, radius)
         angle = rng.uniform(0, 2 * np.pi, count).astype(np.float32)[:, None, None]
         inside = _inside_shape(cls, xx - cx, yy - cy, radius, angle) & present[:, None, None]
         colour = _CLASS_COLOURS[cls] + rng.uniform(-40, 40, (count, 3)).astype(np.float32)

@@ -182,7 +182,9 @@ def scan_folder(settings: KeypointSettings, path: str):
     from zoo.data import checks
 
     return checks.check_keypoint_folder(path, channels=settings.channels or 3, num_keypoints=settings.num_keypoints,
-                                        val_fraction=settings.val_fraction, category=settings.category)
+                                        val_fraction=settings.val_fraction, category=settings.category,
+                                        flip_pairs=bool(settings.flip_pairs),
+                                        flips=settings.augment != "none" or settings.flip_test)
 
 
 def check_data(settings: KeypointSettings, input_size: tuple[int, int]):

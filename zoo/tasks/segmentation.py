@@ -8,7 +8,8 @@ preprocessing -> the network -> class scores resized back to ``(h, w)`` (bilinea
 ``[B, h, w]`` (argmax).
 
 ``python -m zoo predict`` writes, per image, ``<name>_mask.png`` (a palette PNG whose
-pixel values are the class indices) and ``<name>_overlay.png`` (every class but 0
+pixel values are the class indices; its colours are the training ``--palette``'s when the
+run was trained on colour masks, ``class_colours`` in model.json) and ``<name>_overlay.png`` (every class but 0
 tinted in its colour).
 """
 
@@ -124,7 +125,8 @@ class SegmentationWriter:
     out: Path
 
     def __post_init__(self):
-        self.colours = palette(len(self.info["classes"]))
+        own = self.info.get("class_colours")
+        self.colours = np.asarray(own, np.uint8) if own else palette(len(self.info["classes"]))
 
     def write(self, path: Path, stem: str, image: np.ndarray, outputs: dict, index: int) -> dict:
         return write_segmentation(image, outputs["mask"][index], self.out, stem, self.colours)
@@ -150,8 +152,11 @@ class SegmentationTask:
         # how a picture meets the network by default (zoo.export.runtime.SCALES): runs trained on whole
         # pictures resized to the input size answer best on pictures resized the same way, runs trained on
         # crops at the pictures' own scale on pictures at their own scale
-        return {"classes": list(resolved["class_names"]),
+        info = {"classes": list(resolved["class_names"]),
                 "scale": "native" if settings.get("train_crop") else "resize"}
+        if resolved.get("class_colours"):  # trained on colour masks: predicted masks in the same colours
+            info["class_colours"] = [list(c) for c in resolved["class_colours"]]
+        return info
 
     def legacy_network(self, info: dict) -> NetworkSpec:
         return NetworkSpec(info["model"], {"backbone": info["backbone"], "num_classes": len(info["classes"]),

@@ -22,7 +22,7 @@ DILATED_MODELS = ("pspnet", "deeplabv3plus")  # the builders that take output_st
 class SegmentationSettings(Protocol):
     """The settings the segmentation task reads (the flags of ``python -m recipes.segment``)."""
 
-    dataset: str  # synthetic:shapes | synthetic:scenes | tfds:NAME | folder:PATH
+    dataset: str  # synthetic:shapes | synthetic:scenes | synthetic:rare | tfds:NAME | folder:PATH
     model: str  # one of MODELS
     backbone: str
     batch_size: int
@@ -46,6 +46,11 @@ class SegmentationSettings(Protocol):
     train_crop: bool  # train on random crops at the pictures' own scale, validate in tiles
     scale_jitter: str | None  # "LO,HI": crops from the picture rescaled by a random factor (train_crop only)
     eval_tta: str | None  # zoo.tta mode of a second final evaluation (None: none)
+    reduce_zero_label: bool  # labels 1..C, 0 unlabelled (zoo.data.labels)
+    palette: str | None  # colour masks: a JSON file or "voc"
+    label_tolerance: int  # with palette: colours within this distance snap to it
+    class_weights: str | None  # "auto" or "w0,w1,..." (None: unweighted)
+    ohem_fraction: float  # loss "ohem": the hardest share of pixels per image
 
 
 def parse_scale_jitter(text: str | None) -> tuple[float, float] | None:
@@ -97,6 +102,26 @@ def validate(settings: SegmentationSettings) -> None:
         if not settings.train_crop:
             raise ValueError("--scale-jitter rescales the pictures crops are taken from: add --train-crop")
         parse_scale_jitter(settings.scale_jitter)
+    palette = load_settings_palette(settings)
+    if settings.reduce_zero_label and settings.dataset.startswith("synthetic:"):
+        raise ValueError(f"--reduce-zero-label is for masks that hold labels 1..C; {settings.dataset} holds 0..C-1: "
+                         "drop the flag")
+    if palette is not None and settings.dataset.partition(":")[0] != "folder":
+        raise ValueError(f"--palette reads colour mask files: it is for folder: datasets, not {settings.dataset}")
+    from zoo.data.labels import LabelEncoding
+
+    LabelEncoding(2, binary=settings.binary_masks, reduce_zero_label=settings.reduce_zero_label, palette=palette,
+                  tolerance=settings.label_tolerance)  # refuses flags that do not go together
+    if palette is not None and settings.num_classes not in (None, len(palette.names)):
+        raise ValueError(f"--palette {settings.palette} names {len(palette.names)} classes but --num-classes is "
+                         f"{settings.num_classes}; drop --num-classes (the palette decides)")
+    if not 0 < settings.ohem_fraction <= 1:
+        raise ValueError(f"--ohem-fraction {settings.ohem_fraction}: give a share of the pixels in (0, 1], e.g. 0.25")
+    from zoo.data.labels import CLASS_WEIGHT_RULES, parse_class_weights
+
+    if settings.class_weights is not None and str(settings.class_weights).lower() not in CLASS_WEIGHT_RULES and \
+            settings.num_classes is not None:
+        parse_class_weights(settings.class_weights, settings.num_classes)
     if settings.binary_masks and settings.num_classes not in (None, 2):
         raise ValueError(f"--binary-masks means 2 classes (background, object) but --num-classes is "
                          f"{settings.num_classes}; drop one of them")
@@ -108,6 +133,13 @@ def validate(settings: SegmentationSettings) -> None:
         check_label_settings(256, settings.ignore_index, "--ignore-index")
 
 
+def load_settings_palette(settings: SegmentationSettings):
+    """The ``zoo.data.labels.Palette`` of ``--palette`` (None without it). Raises ValueError for a bad file."""
+    from zoo.data.labels import load_palette
+
+    return None if not settings.palette else load_palette(settings.palette)
+
+
 def load_source(settings: SegmentationSettings, input_size: tuple[int, int], scan: bool = True,
                 log: Callable[[str], None] = print):
     """The dataset's source (``zoo.data.segmentation``); a folder is scanned first (``check``) unless
@@ -116,10 +148,10 @@ def load_source(settings: SegmentationSettings, input_size: tuple[int, int], sca
 
     kind, _, rest = settings.dataset.partition(":")
     if kind == "synthetic":
-        makers = {"shapes": seg.synthetic_shapes, "scenes": seg.synthetic_scenes}
+        makers = {"shapes": seg.synthetic_shapes, "scenes": seg.synthetic_scenes, "rare": seg.synthetic_rare}
         if rest not in makers:
-            raise ValueError(f"unknown synthetic set {rest!r} for segmentation; use synthetic:shapes or "
-                             "synthetic:scenes")
+            raise ValueError(f"unknown synthetic set {rest!r} for segmentation; use synthetic:shapes, "
+                             "synthetic:scenes or synthetic:rare")
         source = makers[rest](settings.synthetic_count, input_size, settings.channels or 3, settings.seed,
                               settings.val_fraction)
     elif kind == "tfds":
@@ -128,7 +160,8 @@ def load_source(settings: SegmentationSettings, input_size: tuple[int, int], sca
         source = seg.tfds_source(rest, num_classes=settings.num_classes, ignore_index=settings.ignore_index,
                                  image_key=settings.image_key, mask_key=settings.mask_key,
                                  train_split=settings.train_split, val_split=settings.val_split,
-                                 binary_masks=settings.binary_masks, data_dir=settings.data_dir)
+                                 binary_masks=settings.binary_masks, data_dir=settings.data_dir,
+                                 reduce_zero_label=settings.reduce_zero_label)
     elif kind == "folder":
         if scan and not settings.skip_check:
             from zoo.data.checks import stop_on_errors
@@ -137,13 +170,18 @@ def load_source(settings: SegmentationSettings, input_size: tuple[int, int], sca
         source = seg.folder_source(rest, channels=settings.channels or folder_channels(rest),
                                    num_classes=settings.num_classes, ignore_index=settings.ignore_index,
                                    binary_masks=settings.binary_masks, val_fraction=settings.val_fraction,
-                                   seed=settings.seed)
+                                   seed=settings.seed, reduce_zero_label=settings.reduce_zero_label,
+                                   palette=load_settings_palette(settings), tolerance=settings.label_tolerance)
     else:
         raise ValueError(f"--dataset {settings.dataset!r}: use synthetic:shapes, synthetic:scenes, tfds:NAME or "
                          "folder:PATH")
     origin = "--binary-masks" if settings.binary_masks else (
         "--num-classes" if settings.num_classes is not None else f"the dataset ({source.description})")
     check_label_settings(source.num_classes, settings.ignore_index, origin)
+    from zoo.data.labels import CLASS_WEIGHT_RULES, parse_class_weights
+
+    if settings.class_weights is not None and str(settings.class_weights).lower() not in CLASS_WEIGHT_RULES:
+        parse_class_weights(settings.class_weights, source.num_classes)  # one weight per class
     return source
 
 
@@ -154,16 +192,34 @@ def scan_folder(settings: SegmentationSettings, path: str):
     return checks.check_segmentation_folder(
         path, channels=settings.channels or folder_channels(path), num_classes=settings.num_classes,
         ignore_index=settings.ignore_index, binary_masks=settings.binary_masks,
-        resize_masks=settings.resize_masks, val_fraction=settings.val_fraction)
+        resize_masks=settings.resize_masks, val_fraction=settings.val_fraction, seed=settings.seed,
+        reduce_zero_label=settings.reduce_zero_label, palette=load_settings_palette(settings),
+        tolerance=settings.label_tolerance)
 
 
 def check_data(settings: SegmentationSettings, input_size: tuple[int, int]):
     """Every problem of ``settings.dataset`` at once (``zoo.data.checks.dataset_report``): a full scan
-    for folders, then the loading training does; for TFDS and synthetic sets, that they load."""
-    from zoo.data.checks import dataset_report
+    for folders, then the loading training does; for TFDS and synthetic sets, that they load, and the
+    class shares of both splits (a folder's scan gives them itself)."""
+    from zoo.data.checks import Finding, dataset_report
+    from zoo.data.labels import statistics_lines, statistics_warnings
 
-    return dataset_report(settings.dataset, lambda path: scan_folder(settings, path),
-                          lambda scan: load_source(settings, input_size, scan=scan))
+    loaded = []
+
+    def load(scan: bool):
+        loaded.append(load_source(settings, input_size, scan=scan))
+        return loaded[-1]
+
+    report = dataset_report(settings.dataset, lambda path: scan_folder(settings, path), load)
+    if loaded and not settings.dataset.startswith("folder:") and not report.errors:
+        source = loaded[-1]
+        splits = {name: class_statistics(data, source.table, source.binary_masks, source.num_classes,
+                                         settings.ignore_index) for name, data in (("train", source.train),
+                                                                                   ("val", source.val))}
+        report.summary.append(f"labels read as {source.labels}")
+        report.summary.extend(statistics_lines(splits, source.class_names))
+        report.advice.extend(Finding(what, fix, False) for what, fix in statistics_warnings(splits, source.class_names))
+    return report
 
 
 def folder_channels(path: str) -> int:
@@ -220,6 +276,30 @@ def evaluate(model, dataset, num_classes: int, ignore_index: int, class_names: l
     return iou_report(metric.total_cm.numpy(), class_names)
 
 
+STATS_LIMIT = 5000  # class statistics read at most this many examples per split
+
+
+def class_statistics(dataset, table, binary_masks: bool, num_classes: int, ignore_index: int,
+                     limit: int = STATS_LIMIT):
+    """A ``zoo.data.labels.ClassCounter`` over the masks of raw ``(image, mask)`` examples, read through the
+    label table as training reads them (at the pictures' own size; the first ``limit`` examples)."""
+    import tensorflow as tf
+
+    from zoo.data.labels import ClassCounter
+    from zoo.data.pipeline import mask_to_labels
+
+    def counts(image, mask):
+        labels = tf.reshape(mask_to_labels(mask, table, binary_masks), [-1])
+        inside = tf.boolean_mask(labels, labels < num_classes)
+        return (tf.math.bincount(inside, minlength=num_classes, maxlength=num_classes, dtype=tf.int64),
+                tf.reduce_sum(tf.cast(tf.equal(labels, ignore_index), tf.int64)))
+
+    counter = ClassCounter(num_classes, ignore_index)
+    for pixels, ignored in dataset.take(limit).map(counts, num_parallel_calls=tf.data.AUTOTUNE).as_numpy_iterator():
+        counter.add_counts(pixels, int(ignored))
+    return counter
+
+
 class SegmentationTrainer:
     """The segmentation task's part of a recipe run (``recipes.driver.TaskTrainer``); loads the data."""
 
@@ -232,6 +312,30 @@ class SegmentationTrainer:
         self.options = pipeline_options(settings, self.source, input_size, self.channels)
         self.num_train, self.num_val, self.description = (self.source.num_train, self.source.num_val,
                                                           self.source.description)
+        self.class_stats = self._class_statistics(log)
+
+    def _class_statistics(self, log: Callable[[str], None]) -> dict:
+        """Each class's share of pixels and images per split (logged, warned about, kept for config.json)
+        and the class weights they give (``--class-weights``)."""
+        from zoo.data.labels import parse_class_weights, statistics_lines, statistics_warnings
+
+        source, names = self.source, self.source.class_names
+        splits = {name: class_statistics(data, source.table, source.binary_masks, source.num_classes,
+                                         self.settings.ignore_index)
+                  for name, data in (("train", source.train), ("val", source.val))}
+        limited = [f"{n}: first {STATS_LIMIT}" for n, c in splits.items() if c.examples >= STATS_LIMIT]
+        log(f"labels: {source.labels}; class shares{' (' + ', '.join(limited) + ' examples)' if limited else ''}:")
+        for line in statistics_lines(splits, names):
+            log(f"  {line}")
+        for what, fix in statistics_warnings(splits, names):
+            log(f"warning: {what}; {fix}")
+        self.class_weights = parse_class_weights(self.settings.class_weights, source.num_classes, splits["train"])
+        if self.class_weights is not None:
+            rule = {"auto": "the square root of median-frequency balancing of the training pixels",
+                    "median": "median-frequency balancing of the training pixels, clipped to [0.1, 10]"}.get(
+                str(self.settings.class_weights).lower(), "as given")
+            log("class weights (" + rule + "): " + ", ".join(f"{n} {w:.3g}" for n, w in zip(names, self.class_weights)))
+        return {name: counter.to_json(names) for name, counter in splits.items()}
 
     def data_line(self) -> str:
         return f"data: {self.description}; {self.source.num_classes} classes {self.source.class_names}"
@@ -258,13 +362,17 @@ class SegmentationTrainer:
         from zoo.losses import SegmentationLoss, segmentation_metrics
 
         classes, ignore = self.source.num_classes, self.settings.ignore_index
-        return {"loss": SegmentationLoss(classes, self.settings.loss, ignore),
+        return {"loss": SegmentationLoss(classes, self.settings.loss, ignore, class_weights=self.class_weights,
+                                         ohem_fraction=self.settings.ohem_fraction),
                 "metrics": segmentation_metrics(classes, ignore)}
 
     def resolved(self) -> dict:
         return {"input_size": list(self.input_size), "channels": self.channels,
                 "num_classes": self.source.num_classes, "class_names": self.source.class_names,
-                "data": self.description, "num_train": self.num_train, "num_val": self.num_val}
+                "data": self.description, "num_train": self.num_train, "num_val": self.num_val,
+                "labels": self.source.labels, "class_statistics": self.class_stats,
+                "class_colours": self.source.colours,
+                "class_weights": self.class_weights}
 
     def train_data(self):
         from zoo.data.augment import AUGMENT_PRESETS
@@ -289,10 +397,12 @@ class SegmentationTrainer:
         """Validation report (mIoU, per class, pixel accuracy); draws ``samples``."""
         import zoo
         from zoo.data.pipeline import segmentation_pipeline
-        from zoo.reporting import plot_segmentation_samples
+        from zoo.reporting import plot_confusion, plot_segmentation_samples
 
         report = evaluate(model, self.val_data(), self.source.num_classes, self.settings.ignore_index,
                           self.source.class_names)
+        plot_confusion(report["confusion_matrix"], samples.parent / "confusion.png", self.source.class_names,
+                       f"validation confusion matrix, rows sum to 1 (mIoU {report['mean_iou']:.3f})")
         if self.settings.eval_tta:
             with_tta = evaluate(model, self.val_data(), self.source.num_classes, self.settings.ignore_index,
                                 self.source.class_names, tta=self.settings.eval_tta,
