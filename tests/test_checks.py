@@ -149,6 +149,11 @@ def test_keypoint_problems_in_a_csv_folder(tmp_path):
     assert len(report.errors) == 5  # b.png (empty cells = not labelled) is fine
     declared = check_keypoint_folder(str(tmp_path), channels=3, num_keypoints=3)
     assert "declared 3" in _find(declared, "keypoint count other than").what
+    _faces(tmp_path / "swapped", ["a.png,10,10,20,12"], header="image,nose_x,mouth_y,mouth_x,nose_y")
+    swapped = check_keypoint_folder(str(tmp_path / "swapped"), channels=3)
+    assert _find(swapped, "do not pair NAME_x with NAME_y: nose_x / mouth_y").files == ["points.csv"]
+    _faces(tmp_path / "sided", ["a.png,10,10,20,12"], header="image,nose_x,nose_y,left_eye_x,left_eye_y")
+    assert "left_eye" in _find(check_keypoint_folder(str(tmp_path / "sided"), channels=3), "no partner").what
 
 
 def test_keypoint_problems_in_a_coco_folder(tmp_path):

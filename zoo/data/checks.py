@@ -464,6 +464,12 @@ def _keypoint_annotations(folder: Path, report: DataReport, prefix: str, categor
                    name)
         return [], []
     names = [c[:-2] if c.lower().endswith("_x") else f"kp{i}" for i, c in enumerate(header[1::2])]
+    mismatched = [f"{x} / {y}" for x, y in zip(header[1::2], header[2::2])
+                  if x.lower().endswith("_x") and (not y.lower().endswith("_y") or x[:-2] != y[:-2])]
+    if mismatched:
+        report.add(f"CSV header columns that do not pair NAME_x with NAME_y: {', '.join(mismatched[:4])}",
+                   "write each keypoint as two columns NAME_x,NAME_y in that order", name)
+        return [], []
     for line, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):
             report.add(f"CSV rows whose keypoint count differs from the header's {len(names)}",
