@@ -216,7 +216,8 @@ def test_the_saved_model_native_signature_runs_the_network_at_the_pictures_own_s
 def test_crop_training_pipeline_keeps_the_pictures_scale_and_pads_with_the_ignore_index():
     import tensorflow as tf
 
-    from zoo.data.pipeline import label_table, segmentation_pipeline
+    from zoo.data.labels import label_table
+    from zoo.data.pipeline import segmentation_pipeline
 
     rng = np.random.default_rng(7)
     pictures = [(rng.integers(0, 256, (100, 150, 3), dtype=np.uint8), rng.integers(0, 2, (100, 150, 1), np.uint8)),

@@ -14,7 +14,6 @@ import tensorflow as tf
 from zoo.backbones import get_backbone
 from zoo.data.augment import AugmentConfig, make_augmenter
 from zoo.data.channels import channel_error
-from zoo.data.labels import label_table  # noqa: F401 - the pipeline's label tables are made there
 from zoo.data.masks import LABEL_SLOTS, binary_to_01
 
 AUTOTUNE = tf.data.AUTOTUNE

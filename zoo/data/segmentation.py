@@ -16,8 +16,8 @@ import tensorflow as tf
 from zoo.data import synthetic
 from zoo.data.layout import folder_class_names, folder_pairs, held_out, split_counts
 from zoo.data.masks import read_mask_for_pipeline
-from zoo.data.labels import LabelEncoding, Palette
-from zoo.data.pipeline import decode_image_file, label_table
+from zoo.data.labels import LabelEncoding, Palette, label_table
+from zoo.data.pipeline import decode_image_file
 from zoo.data.tfds import count_examples, prepared_builder, resolve_splits
 
 
