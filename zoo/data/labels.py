@@ -218,13 +218,12 @@ class LabelEncoding:
         """Raw value (what ``raw`` gives) -> class index: int32 ``[LABEL_SLOTS + 1]``; values at or above
         ``LABEL_SLOTS`` read the last entry (the ignore index)."""
         if self.palette is not None and not self.colour_masks:  # gray levels: nearest level within the tolerance
-            levels = np.array([c[0] for c in self.palette.colours], np.int64)
-            ignored = np.array([c[0] for c in self.palette.ignore], np.int64)
-            table = np.full(LABEL_SLOTS + 1, self.ignore_index, np.int32)
-            for value in range(LABEL_SLOTS):
-                found = _nearest(value, levels, ignored, self.tolerance, self.ignore_index)
-                table[value] = self.ignore_index if found == UNKNOWN else found
-            return table
+            levels = np.array(self.palette.colours, np.int64).reshape(-1, 1)
+            ignored = np.array(self.palette.ignore, np.int64).reshape(-1, 1)
+            found = _nearest(np.arange(LABEL_SLOTS).reshape(-1, 1), levels, ignored, self.tolerance,
+                             self.ignore_index)
+            return np.append(np.where(found == UNKNOWN, self.ignore_index, found),
+                             self.ignore_index).astype(np.int32)
         if self.reduce_zero_label:
             return label_table(self.num_classes, self.ignore_index,
                                mapping={v: v - 1 for v in range(1, min(self.num_classes + 1, LABEL_SLOTS))})
@@ -244,23 +243,15 @@ class LabelEncoding:
         """Colours ``[H, W, 3]`` -> (class or ignore index or ``UNKNOWN`` int32 ``[H, W]``, {colour key: pixels}
         of the colours not in the palette, pixels snapped to a palette colour within the tolerance)."""
         keys, inverse, counts = np.unique(_pack(rgb.reshape(-1, 3)), return_inverse=True, return_counts=True)
-        colours = np.array([c for c in self.palette.colours], np.int64)
-        ignored = np.array([c for c in self.palette.ignore], np.int64).reshape(-1, 3)
-        exact = {_pack(np.array(c)).item(): i for i, c in enumerate(self.palette.colours)}
-        exact.update({_pack(np.array(c)).item(): self.ignore_index for c in self.palette.ignore})
-        per_key = np.empty(len(keys), np.int32)
-        unknown, snapped = {}, 0
-        for i, key in enumerate(keys.tolist()):
-            if key in exact:
-                per_key[i] = exact[key]
-                continue
-            found = _nearest(np.array(unpack(key)), colours, ignored, self.tolerance, self.ignore_index)
-            per_key[i] = found
-            if found == UNKNOWN:
-                unknown[key] = int(counts[i])
-            else:
-                snapped += int(counts[i])
-        return per_key[inverse].reshape(rgb.shape[:2]), unknown, snapped
+        colours = np.array(self.palette.colours, np.int64).reshape(-1, 3)
+        ignored = np.array(self.palette.ignore, np.int64).reshape(-1, 3)
+        unique = np.stack([keys >> 16 & 255, keys >> 8 & 255, keys & 255], -1)
+        per_key = _nearest(unique, colours, ignored, self.tolerance, self.ignore_index)
+        exact = np.isin(keys, _pack(np.concatenate([colours, ignored]))) if len(keys) else np.zeros(0, bool)
+        missing = per_key == UNKNOWN
+        unknown = {int(k): int(n) for k, n in zip(keys[missing], counts[missing])}
+        snapped = int(counts[~missing & ~exact].sum())
+        return per_key[inverse.reshape(-1)].reshape(rgb.shape[:2]), unknown, snapped
 
     def labels(self, raw: np.ndarray) -> np.ndarray:
         """Class indices (int32, ignore index kept) of ``raw`` values, as the pipeline computes them."""
@@ -270,20 +261,28 @@ class LabelEncoding:
         return self.lookup[np.clip(raw, 0, LABEL_SLOTS)]
 
 
-def _nearest(value, levels: np.ndarray, ignored: np.ndarray, tolerance: int, ignore_index: int) -> int:
-    """The class of ``value`` (a gray level or an [r, g, b] colour): the nearest palette entry by the
-    largest channel difference, if within ``tolerance``; an ignore colour gives ``ignore_index``; none:
-    ``UNKNOWN``."""
-    value = np.asarray(value, np.int64).reshape(-1)
-    best, best_distance = UNKNOWN, tolerance + 1
-    for group, result in ((levels, None), (ignored, ignore_index)):
+def _nearest(values: np.ndarray, levels: np.ndarray, ignored: np.ndarray, tolerance: int,
+             ignore_index: int) -> np.ndarray:
+    """The class of each of ``values`` ``[N, bands]`` (gray levels or [r, g, b] colours) among palette entries
+    ``levels`` ``[C, bands]`` and ignore colours ``ignored`` ``[I, bands]``: the nearest entry by the largest
+    channel difference if within ``tolerance`` (a tie goes to the class); an ignore colour gives
+    ``ignore_index``; none within it: ``UNKNOWN``. Returns int32 ``[N]``."""
+    values = np.asarray(values, np.int64)
+    far = np.full(len(values), tolerance + 1, np.int64)
+
+    def closest(group):
         if not len(group):
-            continue
-        distance = np.abs(group.reshape(len(group), -1) - value).max(axis=1)
-        i = int(np.argmin(distance))
-        if distance[i] < best_distance:
-            best, best_distance = (i if result is None else result), int(distance[i])
-    return best
+            return np.zeros(len(values), np.int64), far
+        distance = np.abs(values[:, None, :] - group[None, :, :]).max(-1)  # [N, entries]
+        return distance.argmin(1), distance.min(1)
+
+    level, level_distance = closest(levels)
+    _, ignore_distance = closest(ignored)
+    result = np.full(len(values), UNKNOWN, np.int32)
+    result[ignore_distance <= tolerance] = ignore_index
+    take = (level_distance <= tolerance) & (level_distance <= ignore_distance)
+    result[take] = level[take]
+    return result
 
 
 def label_table(num_classes: int, ignore_index: int = 255, mapping: dict[int, int] | None = None,
