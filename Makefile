@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install demo models bench bench-exports bench-learning test test-slow clean
+.PHONY: install demo models bench bench-exports bench-learning lint test test-slow clean
 
 install: $(STAMP)
 
@@ -40,13 +40,19 @@ bench-learning: install
 	$(BIN)/python -m benchmarks.learning --tasks cars,shapes,faces --epochs 8 --seeds 0,1 \
 		--variants default,before --out bench_learning.json
 
-# Two worker processes (pytest-xdist), one per core; the files' tests stay together.
+# ruff's checks and its formatter's, configured in pyproject.toml.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# The fast tier: lint, then two worker processes (pytest-xdist), one per core; the files' tests stay together.
 # A worker that crashes (a native abort) fails the run at once: replacing it hung xdist here.
-test: install
+test: lint
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --max-worker-restart 0
 
+# The long learning and guide tests (marked slow), in the same two workers.
 test-slow: install
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --max-worker-restart 0 -m slow
 
 clean:
 	rm -rf $(VENV) runs *.egg-info

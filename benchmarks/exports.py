@@ -1,5 +1,5 @@
 """Export sizes, export cost and per-image latency of every format, measured side by side
-(figures: README, "Export formats side by side").
+(figures: docs/performance.md, "Export formats side by side").
 
     python -m benchmarks.exports [RUN_DIR] [--model unet:vgg16] [--input-size 128]
         [--image-size 256] [--repeats 20] [--out bench_exports.json]
@@ -33,8 +33,11 @@ from pathlib import Path
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.exports", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.exports",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("run_dir", nargs="?", help="a run directory to export (default: a fresh --model)")
     p.add_argument("--model", default="unet:vgg16", help="MODEL:BACKBONE when no RUN_DIR is given")
     p.add_argument("--input-size", type=int, default=128, help="training size of the fresh model (square)")
@@ -78,15 +81,32 @@ def _export_one(args) -> int:
     started = time.perf_counter()
     export_model(model, info, fmt, folder, source=source)
     seconds = time.perf_counter() - started
-    print(json.dumps({"export_seconds": round(seconds, 1), "peak_gb": round(_peak_gb(), 2),
-                      "peak_gb_model_built": round(before, 2)}))
+    print(
+        json.dumps(
+            {
+                "export_seconds": round(seconds, 1),
+                "peak_gb": round(_peak_gb(), 2),
+                "peak_gb_model_built": round(before, 2),
+            }
+        )
+    )
     return 0
 
 
 def _export_in_child(args, fmt: str, folder: Path) -> dict:
-    command = [sys.executable, "-m", "benchmarks.exports", *([args.run_dir] if args.run_dir else []),
-               "--model", args.model, "--input-size", str(args.input_size),
-               "--export-one", fmt, str(folder)]
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.exports",
+        *([args.run_dir] if args.run_dir else []),
+        "--model",
+        args.model,
+        "--input-size",
+        str(args.input_size),
+        "--export-one",
+        fmt,
+        str(folder),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
     if done.returncode != 0:
         raise RuntimeError(f"exporting {fmt} failed (exit code {done.returncode}):\n{done.stderr[-3000:]}")
@@ -101,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from zoo.export import load, read_metadata
-    from zoo.training import library_versions
+    from zoo.utils.versions import library_versions
 
     formats = [f for f in args.formats.split(",") if f]
     rows = {}
@@ -112,12 +132,15 @@ def main(argv: list[str] | None = None) -> int:
             rows[fmt] = _export_in_child(args, fmt, folder)
             rows[fmt]["megabytes"] = round(_folder_bytes(folder) / 1e6, 2)
             predictors[fmt] = load(folder)
-            print(f"exported {fmt}: {rows[fmt]['megabytes']} MB in {rows[fmt]['export_seconds']} s, peak memory "
-                  f"{rows[fmt]['peak_gb']} GB ({rows[fmt]['peak_gb_model_built']} GB with the model built)",
-                  flush=True)
+            print(
+                f"exported {fmt}: {rows[fmt]['megabytes']} MB in {rows[fmt]['export_seconds']} s, peak memory "
+                f"{rows[fmt]['peak_gb']} GB ({rows[fmt]['peak_gb_model_built']} GB with the model built)",
+                flush=True,
+            )
         info = read_metadata(Path(scratch) / formats[0])
-        image = np.random.default_rng(0).integers(0, 256, (1, args.image_size, args.image_size, info["channels"]),
-                                                   dtype=np.uint8)
+        image = np.random.default_rng(0).integers(
+            0, 256, (1, args.image_size, args.image_size, info.channels), dtype=np.uint8
+        )
         for predictor in predictors.values():
             predictor(image), predictor(image)
         times = {fmt: [] for fmt in formats}
@@ -129,19 +152,36 @@ def main(argv: list[str] | None = None) -> int:
     base = statistics.median(times[formats[0]])
     for fmt in formats:
         median = statistics.median(times[fmt])
-        rows[fmt].update(median_ms=round(median * 1e3, 1), best_ms=round(min(times[fmt]) * 1e3, 1),
-                         median_vs_first=round(median / base, 2))
-    result = {"model": info["model"], "backbone": info["backbone"], "task": info["task"],
-              "input_size": info["input_size"], "image_size": args.image_size, "repeats": args.repeats,
-              "cpu_count": os.cpu_count(), "versions": library_versions(), "formats": rows}
+        rows[fmt].update(
+            median_ms=round(median * 1e3, 1),
+            best_ms=round(min(times[fmt]) * 1e3, 1),
+            median_vs_first=round(median / base, 2),
+        )
+    result = {
+        "model": info.model,
+        "backbone": info.backbone,
+        "task": info.task,
+        "input_size": list(info.input_size),
+        "image_size": args.image_size,
+        "repeats": args.repeats,
+        "cpu_count": os.cpu_count(),
+        "versions": library_versions(),
+        "formats": rows,
+    }
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\n{info['model']}:{info['backbone']} trained at {info['input_size']}, one {args.image_size}x"
-          f"{args.image_size} uint8 image per call, {args.repeats} interleaved calls per format")
-    print(f"{'format':<12} {'MB':>8} {'export s':>9} {'export peak GB':>15} {'median ms':>10} {'best ms':>8} "
-          f"{'vs ' + formats[0]:>16}")
+    print(
+        f"\n{info.model}:{info.backbone} trained at {list(info.input_size)}, one {args.image_size}x"
+        f"{args.image_size} uint8 image per call, {args.repeats} interleaved calls per format"
+    )
+    print(
+        f"{'format':<12} {'MB':>8} {'export s':>9} {'export peak GB':>15} {'median ms':>10} {'best ms':>8} "
+        f"{'vs ' + formats[0]:>16}"
+    )
     for fmt, row in rows.items():
-        print(f"{fmt:<12} {row['megabytes']:>8.1f} {row['export_seconds']:>9.1f} {row['peak_gb']:>15.2f} "
-              f"{row['median_ms']:>10.1f} {row['best_ms']:>8.1f} {row['median_vs_first']:>16.2f}")
+        print(
+            f"{fmt:<12} {row['megabytes']:>8.1f} {row['export_seconds']:>9.1f} {row['peak_gb']:>15.2f} "
+            f"{row['median_ms']:>10.1f} {row['best_ms']:>8.1f} {row['median_vs_first']:>16.2f}"
+        )
     print(f"written to {args.out}")
     return 0
 

@@ -1,5 +1,5 @@
 """Learning quality: the recipes against a plain Keras ``fit`` of the same builder
-(figures: README, "Learning quality").
+(figures: docs/performance.md, "Learning quality").
 
     python -m benchmarks.learning --tasks cars,shapes,faces --epochs 8 --seeds 0,1 --out bench_learning.json
 
@@ -21,7 +21,7 @@ picture for the same number of epochs). Both are scored the same way: the held-o
 pictures go through the export's serving function (resize to the training size and
 back), and the score is the mean IoU over the object classes (cars: the car's IoU).
 For faces the plain way is the same network trained with Adam 1e-3 on Gaussian heatmaps
-(``zoo.heatmaps.encode``) by mean squared error, without augmentation (a flip needs
+(``zoo.tasks.keypoints.heatmap_codec.encode``) by mean squared error, without augmentation (a flip needs
 keypoint-aware code a ten-line script does not have), and both are scored through the
 export's keypoint serving function (letterbox, DARK decoding, back to image pixels).
 The recipe's score is that of the model it keeps (its best checkpoint).
@@ -44,8 +44,7 @@ import numpy as np
 # validation). "before" is the recipes as they were before issue 15; the others change one setting.
 VARIANTS = {
     "default": [],
-    "before": ["--lr-schedule", "constant", "--bn-momentum", "keras", "--augment", "default",
-               "--val-fraction", "0.2"],
+    "before": ["--lr-schedule", "constant", "--bn-momentum", "keras", "--augment", "default", "--val-fraction", "0.2"],
     "cosine-bn": ["--augment", "default", "--val-fraction", "0.2"],
     "cosine-bn-light": ["--val-fraction", "0.2"],
     "constant-lr": ["--lr-schedule", "constant"],
@@ -63,7 +62,7 @@ def write_task(task: str, folder: Path, count: int, size: int, test_count: int, 
     """Writes ``folder/train`` (a folder dataset) and the held-out pictures; returns how to read them."""
     from PIL import Image
 
-    from zoo.data import synthetic
+    from zoo.tasks.segmentation import synthetic
 
     if task in KEYPOINT_TASKS:
         return write_faces(folder, count, size, test_count, seed)
@@ -80,12 +79,21 @@ def write_task(task: str, folder: Path, count: int, size: int, test_count: int, 
     (train / "masks").mkdir(exist_ok=True)
     for i in range(count):
         Image.fromarray(images[i][..., 0] if gray else images[i]).save(train / "images" / f"{i:04d}.png")
-        Image.fromarray((masks[i][..., 0] * (255 if gray else 1)).astype(np.uint8)).save(train / "masks" / f"{i:04d}.png")
+        Image.fromarray((masks[i][..., 0] * (255 if gray else 1)).astype(np.uint8)).save(
+            train / "masks" / f"{i:04d}.png"
+        )
     if not gray:
         (train / "classes.txt").write_text("\n".join(synthetic.SHAPES_CLASSES) + "\n")
-    return {"train": str(train), "images": images, "masks": masks[..., 0], "test_images": test_images,
-            "test_masks": test_masks[..., 0], "classes": 2 if gray else len(synthetic.SHAPES_CLASSES),
-            "channels": channels, "binary": gray}
+    return {
+        "train": str(train),
+        "images": images,
+        "masks": masks[..., 0],
+        "test_images": test_images,
+        "test_masks": test_masks[..., 0],
+        "classes": 2 if gray else len(synthetic.SHAPES_CLASSES),
+        "channels": channels,
+        "binary": gray,
+    }
 
 
 def write_faces(folder: Path, count: int, size: int, test_count: int, seed: int = 0) -> dict:
@@ -94,7 +102,7 @@ def write_faces(folder: Path, count: int, size: int, test_count: int, seed: int 
 
     from PIL import Image
 
-    from zoo.data import synthetic
+    from zoo.tasks.keypoints import synthetic
 
     images, keypoints, _ = synthetic.make_faces(count, size, size, seed=seed)
     test_images, test_keypoints, test_sizes = synthetic.make_faces(test_count, 80, 72, seed=seed + 1000)
@@ -106,9 +114,18 @@ def write_faces(folder: Path, count: int, size: int, test_count: int, seed: int 
         for i in range(count):
             Image.fromarray(images[i]).save(train / "images" / f"{i:04d}.png")
             writer.writerow([f"{i:04d}.png"] + [f"{v:.3f}" for v in keypoints[i, :, :2].reshape(-1)])
-    return {"kind": "keypoints", "train": str(train), "images": images, "keypoints": keypoints,
-            "test_images": test_images, "test_keypoints": test_keypoints, "channels": 3,
-            "model": "simple_baseline", "stride": 4, "batch": 8}
+    return {
+        "kind": "keypoints",
+        "train": str(train),
+        "images": images,
+        "keypoints": keypoints,
+        "test_images": test_images,
+        "test_keypoints": test_keypoints,
+        "channels": 3,
+        "model": "simple_baseline",
+        "stride": 4,
+        "batch": 8,
+    }
 
 
 def score_keypoints(model, data: dict, size: int, backbone: str, stride: int) -> float:
@@ -116,12 +133,16 @@ def score_keypoints(model, data: dict, size: int, backbone: str, stride: int) ->
     through the export's keypoint serving function (lower is better)."""
     import tensorflow as tf
 
-    from zoo.export.serving import keypoint_serving_fn
-    from zoo.heatmaps import HeatmapCodec
+    from zoo.tasks.keypoints.heatmap_codec import HeatmapCodec
+    from zoo.tasks.keypoints.serving import keypoint_serving_fn
 
     serve = tf.function(keypoint_serving_fn(model, (size, size), backbone, HeatmapCodec(stride, 2.0, "dark")))
-    pred = np.concatenate([serve(tf.constant(data["test_images"][i:i + 8]))["keypoints"].numpy()
-                           for i in range(0, len(data["test_images"]), 8)])
+    pred = np.concatenate(
+        [
+            serve(tf.constant(data["test_images"][i : i + 8]))["keypoints"].numpy()
+            for i in range(0, len(data["test_images"]), 8)
+        ]
+    )
     return float(np.linalg.norm(pred - data["test_keypoints"][..., :2], axis=-1).mean())
 
 
@@ -131,13 +152,16 @@ def plain_fit_keypoints(data: dict, backbone: str, size: int, epochs: int, seed:
     import tensorflow as tf
 
     from zoo import get_backbone
-    from zoo.tasks import build_network, keypoint_network
-    from zoo.heatmaps import encode
+    from zoo.tasks import build_network
+    from zoo.tasks.keypoints.heatmap_codec import HeatmapCodec, encode
 
     keras.utils.set_random_seed(seed)
     stride = data["stride"]
-    model = build_network(keypoint_network(data["model"], backbone, data["keypoints"].shape[1],
-                                           (size, size, data["channels"]), stride))
+    model = build_network(
+        HeatmapCodec(stride).network(
+            data["model"], backbone, data["keypoints"].shape[1], (size, size, data["channels"])
+        )
+    )
     model.compile(keras.optimizers.Adam(1e-3), keras.losses.MeanSquaredError())
     spec = get_backbone(backbone)
     heat = (size // stride, size // stride)
@@ -146,8 +170,13 @@ def plain_fit_keypoints(data: dict, backbone: str, size: int, epochs: int, seed:
         maps, _ = encode(k[:, :2], k[:, 2], heat, stride)
         return spec.preprocess(tf.cast(x, tf.float32)), maps
 
-    ds = (tf.data.Dataset.from_tensor_slices((data["images"], data["keypoints"]))
-          .shuffle(len(data["images"]), seed=seed).map(targets).batch(data["batch"]).prefetch(2))
+    ds = (
+        tf.data.Dataset.from_tensor_slices((data["images"], data["keypoints"]))
+        .shuffle(len(data["images"]), seed=seed)
+        .map(targets)
+        .batch(data["batch"])
+        .prefetch(2)
+    )
     model.fit(ds, epochs=epochs, verbose=0)
     return score_keypoints(model, data, size, backbone, stride)
 
@@ -157,11 +186,15 @@ def score(model, data: dict, size: int, backbone: str) -> float:
     through the export's serving function."""
     import tensorflow as tf
 
-    from zoo.export.serving import segmentation_serving_fn
+    from zoo.tasks.segmentation.serving import segmentation_serving_fn
 
     serve = tf.function(segmentation_serving_fn(model, (size, size), backbone))
-    pred = np.concatenate([serve(tf.constant(data["test_images"][i:i + 8]))["mask"].numpy()
-                           for i in range(0, len(data["test_images"]), 8)])
+    pred = np.concatenate(
+        [
+            serve(tf.constant(data["test_images"][i : i + 8]))["mask"].numpy()
+            for i in range(0, len(data["test_images"]), 8)
+        ]
+    )
     true = data["test_masks"]
     ious = []
     for c in range(1, data["classes"]):
@@ -179,10 +212,14 @@ def plain_fit(data: dict, model_name: str, backbone: str, size: int, epochs: int
     import zoo
 
     keras.utils.set_random_seed(seed)
-    model = zoo.build(model_name, backbone=backbone, num_classes=data["classes"],
-                      input_shape=(size, size, data["channels"]), encoder_weights=None)
-    model.compile(keras.optimizers.Adam(1e-3),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model = zoo.build(
+        model_name,
+        backbone=backbone,
+        num_classes=data["classes"],
+        input_shape=(size, size, data["channels"]),
+        encoder_weights=None,
+    )
+    model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     spec = zoo.get_backbone(backbone)
     flip = keras.layers.RandomFlip("horizontal", seed=seed)
 
@@ -190,24 +227,49 @@ def plain_fit(data: dict, model_name: str, backbone: str, size: int, epochs: int
         both = flip({"images": x, "segmentation_masks": tf.cast(y, tf.float32)}, training=True)
         return spec.preprocess(both["images"]), tf.cast(both["segmentation_masks"], tf.int32)
 
-    ds = (tf.data.Dataset.from_tensor_slices((data["images"].astype("float32"), data["masks"][..., None]))
-          .shuffle(len(data["images"]), seed=seed).batch(8).map(augment).prefetch(2))
+    ds = (
+        tf.data.Dataset.from_tensor_slices((data["images"].astype("float32"), data["masks"][..., None]))
+        .shuffle(len(data["images"]), seed=seed)
+        .batch(8)
+        .map(augment)
+        .prefetch(2)
+    )
     model.fit(ds, epochs=epochs, verbose=0)
     return score(model, data, size, backbone)
 
 
-def recipe(data: dict, model_name: str, backbone: str, size: int, epochs: int, seed: int, extra: list[str],
-           out: Path) -> tuple[float, list[float]]:
+def recipe(
+    data: dict, model_name: str, backbone: str, size: int, epochs: int, seed: int, extra: list[str], out: Path
+) -> tuple[float, list[float]]:
     """The recipe on the task's folder; returns (held-out score of the model it keeps, validation mIoU per epoch)."""
     from recipes import pose, segment
     from zoo.export.from_run import load_run
-    from zoo.training import read_history
+    from zoo.run.rundir import read_history
 
     keypoints = data.get("kind") == "keypoints"
-    args = ["--dataset", f"folder:{data['train']}", "--model", data["model"] if keypoints else model_name,
-            "--backbone", backbone, "--encoder-weights", "none", "--input-size", str(size),
-            "--batch-size", str(data.get("batch", 8)), "--schedule", f"all:{epochs}@1e-3", "--seed", str(seed),
-            "--out", str(out), "--verbose", "0", *extra]
+    args = [
+        "--dataset",
+        f"folder:{data['train']}",
+        "--model",
+        data["model"] if keypoints else model_name,
+        "--backbone",
+        backbone,
+        "--encoder-weights",
+        "none",
+        "--input-size",
+        str(size),
+        "--batch-size",
+        str(data.get("batch", 8)),
+        "--schedule",
+        f"all:{epochs}@1e-3",
+        "--seed",
+        str(seed),
+        "--out",
+        str(out),
+        "--verbose",
+        "0",
+        *extra,
+    ]
     if not keypoints:
         args += ["--binary-masks"] if data["binary"] else ["--num-classes", str(data["classes"])]
     if (pose if keypoints else segment).main(args) != 0:
@@ -222,11 +284,15 @@ def recipe(data: dict, model_name: str, backbone: str, size: int, epochs: int, s
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.learning", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.learning", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--tasks", default="cars,shapes", help=f"comma-separated, from {TASKS}")
-    p.add_argument("--variants", default="default",
-                   help=f"recipe settings to compare, comma-separated, from {sorted(VARIANTS)} (default: default)")
+    p.add_argument(
+        "--variants",
+        default="default",
+        help=f"recipe settings to compare, comma-separated, from {sorted(VARIANTS)} (default: default)",
+    )
     p.add_argument("--epochs", default="8", help="epoch budgets, comma-separated (default 8)")
     p.add_argument("--seeds", default="0,1", help="seeds, comma-separated (default 0,1)")
     p.add_argument("--model", default="unet")
@@ -249,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     budgets = [int(e) for e in args.epochs.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
     from benchmarks.train import _device
-    from recipes.common import amx_in_use, cpu_flags
+    from zoo.run.precision import amx_in_use, cpu_flags
 
     device = _device() + (", AMX bfloat16" if amx_in_use(cpu_flags()) else "")
     results = {"cpu": device, "settings": vars(args), "rows": []}
@@ -267,12 +333,26 @@ def main(argv: list[str] | None = None) -> int:
                         elif extra is None:
                             value, curve = plain_fit(data, args.model, args.backbone, args.size, epochs, seed), []
                         else:
-                            value, curve = recipe(data, args.model, args.backbone, args.size, epochs, seed, extra,
-                                                  Path(tmp) / f"run-{task}-{name}-{epochs}-{seed}")
+                            value, curve = recipe(
+                                data,
+                                args.model,
+                                args.backbone,
+                                args.size,
+                                epochs,
+                                seed,
+                                extra,
+                                Path(tmp) / f"run-{task}-{name}-{epochs}-{seed}",
+                            )
                         measure = "pixel_error" if task in KEYPOINT_TASKS else "iou"
-                        row = {"task": task, "way": name, "epochs": epochs, "seed": seed, measure: round(value, 4),
-                               "val_curve": [round(v, 3) if isinstance(v, float) else None for v in curve],
-                               "seconds": round(time.time() - t0, 1)}
+                        row = {
+                            "task": task,
+                            "way": name,
+                            "epochs": epochs,
+                            "seed": seed,
+                            measure: round(value, 4),
+                            "val_curve": [round(v, 3) if isinstance(v, float) else None for v in curve],
+                            "seconds": round(time.time() - t0, 1),
+                        }
                         results["rows"].append(row)
                         print(json.dumps(row), flush=True)
                         Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
@@ -289,16 +369,20 @@ def table(results: dict) -> str:
     for row in results["rows"]:
         value = row["pixel_error"] if "pixel_error" in row else row["iou"]
         groups.setdefault((row["task"], row["epochs"], row["way"]), []).append(value)
-    lines = [f"held-out score, mean over seeds [min-max]: IoU of the object classes (higher is better) or "
-             f"landmark error in px (lower is better); 'vs plain' above 1 means better than the plain fit; "
-             f"{results['cpu']}",
-             f"{'task':<8} {'epochs':>6}  {'way':<16} {'score':>6}  {'range':<15} {'vs plain':>8}"]
+    lines = [
+        f"held-out score, mean over seeds [min-max]: IoU of the object classes (higher is better) or "
+        f"landmark error in px (lower is better); 'vs plain' above 1 means better than the plain fit; "
+        f"{results['cpu']}",
+        f"{'task':<8} {'epochs':>6}  {'way':<16} {'score':>6}  {'range':<15} {'vs plain':>8}",
+    ]
     for (task, epochs, way), values in sorted(groups.items()):
         plain = groups.get((task, epochs, "plain fit"))
         if plain:
             ratio = np.mean(plain) / np.mean(values) if task in KEYPOINT_TASKS else np.mean(values) / np.mean(plain)
-        lines.append(f"{task:<8} {epochs:>6}  {way:<16} {np.mean(values):>6.3f}  "
-                     f"[{min(values):.3f}-{max(values):.3f}] {f'{ratio:.3f}' if plain else '-':>8}")
+        lines.append(
+            f"{task:<8} {epochs:>6}  {way:<16} {np.mean(values):>6.3f}  "
+            f"[{min(values):.3f}-{max(values):.3f}] {f'{ratio:.3f}' if plain else '-':>8}"
+        )
     return "\n".join(lines)
 
 

@@ -1,5 +1,5 @@
 """Native-scale segmentation of large pictures: time and peak memory against megapixels, and the cost of
-test-time augmentation (figures: README, "Large pictures at their own scale").
+test-time augmentation (figures: docs/exports.md, "Large pictures at their own scale").
 
     python -m benchmarks.native [--model unet:vgg16] [--channels 1] [--input-size 256]
         [--sizes 1000x1500,2000x3000,4000x6000] [--tile 512] [--overlap 0.25] [--tta "none;flip"]
@@ -29,7 +29,7 @@ from zoo.export import load
 export, height, width, tile, overlap, tta = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), \
     float(sys.argv[5]), sys.argv[6]
 predictor = load(export)
-channels = predictor.info["channels"]
+channels = predictor.info.channels
 predictor(np.zeros((1, tile, tile, channels), np.uint8), scale="native", tile=tile, probabilities=None)  # warm-up
 picture = np.random.default_rng(0).integers(0, 256, (1, height, width, channels), dtype=np.uint8)
 start = time.perf_counter()
@@ -42,8 +42,11 @@ print("RESULT " + json.dumps({"seconds": seconds, "peak_gb": resource.getrusage(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.native", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.native",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--model", default="unet:vgg16", help="MODEL:BACKBONE (random weights)")
     p.add_argument("--channels", type=int, default=1, help="input channels (1: gray pictures)")
     p.add_argument("--classes", type=int, default=2, help="classes")
@@ -51,9 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sizes", default="1000x1500,2000x3000,4000x6000", help="picture sizes HxW, comma-separated")
     p.add_argument("--tile", type=int, default=512, help="native tile side (px)")
     p.add_argument("--overlap", type=float, default=0.25, help="tile overlap (fraction or px)")
-    p.add_argument("--tta", default="none;flip",
-                   help="TTA modes to time, semicolon-separated: none, flip, scales:0.75,1,1.25, "
-                        "flip+scales:0.75,1,1.25 (zoo.tta) (default none;flip)")
+    p.add_argument(
+        "--tta",
+        default="none;flip",
+        help="TTA modes to time, semicolon-separated: none, flip, scales:0.75,1,1.25, "
+        "flip+scales:0.75,1,1.25 (zoo.data.tta) (default none;flip)",
+    )
     p.add_argument("--out", default="bench_native.json", help="results file (a PNG plot beside it)")
     return p
 
@@ -63,27 +69,37 @@ def _export(args, folder: Path) -> Path:
     from zoo.export import export_model
 
     name, _, backbone = args.model.partition(":")
-    model = zoo.build(name, backbone=backbone, num_classes=args.classes, encoder_weights=None,
-                      input_shape=(None, None, args.channels))
-    info = {"model": name, "backbone": backbone, "input_size": [args.input_size] * 2, "channels": args.channels,
-            "task": "segmentation", "classes": [f"class{i}" for i in range(args.classes)]}
+    model = zoo.build(
+        name, backbone=backbone, num_classes=args.classes, encoder_weights=None, input_shape=(None, None, args.channels)
+    )
+    info = {
+        "model": name,
+        "backbone": backbone,
+        "input_size": [args.input_size] * 2,
+        "channels": args.channels,
+        "task": "segmentation",
+        "classes": [f"class{i}" for i in range(args.classes)],
+    }
     return export_model(model, info, "saved_model", folder / "export")
 
 
 def measure(export: Path, height: int, width: int, tile: int, overlap: float, tta: str) -> dict:
     """One job in a child process: ``{"seconds", "peak_gb"}``."""
-    done = subprocess.run([sys.executable, "-c", _CHILD, str(export), str(height), str(width), str(tile),
-                           str(overlap), tta], capture_output=True, text=True)
-    line = next((l for l in done.stdout.splitlines() if l.startswith("RESULT ")), None)
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(export), str(height), str(width), str(tile), str(overlap), tta],
+        capture_output=True,
+        text=True,
+    )
+    line = next((row for row in done.stdout.splitlines() if row.startswith("RESULT ")), None)
     if done.returncode != 0 or line is None:
         raise RuntimeError(f"native prediction at {height}x{width} failed:\n{done.stderr[-2000:]}")
-    return json.loads(line[len("RESULT "):])
+    return json.loads(line[len("RESULT ") :])
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     sizes = [tuple(int(v) for v in item.lower().split("x")) for item in args.sizes.split(",")]
-    from zoo.tta import parse_tta
+    from zoo.data.tta import parse_tta
 
     modes = [str(parse_tta(m) or "none") for m in args.tta.split(";")]  # a bad mode fails here, not in a child
     rows = []
@@ -92,13 +108,22 @@ def main(argv: list[str] | None = None) -> int:
         for height, width in sizes:
             for tta in modes:
                 result = measure(export, height, width, args.tile, args.overlap, tta)
-                rows.append({"height": height, "width": width, "megapixels": height * width / 1e6, "tta": tta,
-                             **result})
-                print(f"{height}x{width} ({height * width / 1e6:.1f} MP) tta {tta}: {result['seconds']:.1f} s, "
-                      f"peak {result['peak_gb']:.2f} GB", flush=True)
+                rows.append(
+                    {"height": height, "width": width, "megapixels": height * width / 1e6, "tta": tta, **result}
+                )
+                print(
+                    f"{height}x{width} ({height * width / 1e6:.1f} MP) tta {tta}: {result['seconds']:.1f} s, "
+                    f"peak {result['peak_gb']:.2f} GB",
+                    flush=True,
+                )
     out = Path(args.out)
-    out.write_text(json.dumps({"model": args.model, "channels": args.channels, "tile": args.tile,
-                               "overlap": args.overlap, "rows": rows}, indent=1) + "\n")
+    out.write_text(
+        json.dumps(
+            {"model": args.model, "channels": args.channels, "tile": args.tile, "overlap": args.overlap, "rows": rows},
+            indent=1,
+        )
+        + "\n"
+    )
     _plot(rows, out.with_suffix(".png"), args)
     print(f"results: {out}, plot: {out.with_suffix('.png')}")
     return 0

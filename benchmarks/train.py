@@ -1,4 +1,4 @@
-"""Training and serving speed, measured side by side in one process (figures: README, "Performance").
+"""Training and serving speed, measured side by side in one process (figures: docs/performance.md, "Performance").
 
     python -m benchmarks.train [--models unet:vgg16,fcn8s:vgg16,unet:resnet50,simple_baseline:resnet50,fpn:mobilenetv2,unet:efficientnetb0]
         [--input-size 128] [--batch-size 8] [--steps 2] [--repeats 2] [--out bench.json]
@@ -44,16 +44,22 @@ DEFAULT_MODELS = "unet:vgg16,fcn8s:vgg16,unet:resnet50,simple_baseline:resnet50,
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.train", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.train",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--models", default=DEFAULT_MODELS, help="comma-separated MODEL:BACKBONE")
     p.add_argument("--input-size", type=int, default=128, help="square training size in pixels")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--steps", type=int, default=2, help="training steps per timed epoch")
     p.add_argument("--repeats", type=int, default=2, help="timed epochs per measurement (median), after one warm-up")
-    p.add_argument("--options", default="xla",
-                   help="speed options compared on the first model (comma-separated: xla, bfloat16, float16; "
-                        "'' to skip; bfloat16 is slow on a CPU without bf16 units)")
+    p.add_argument(
+        "--options",
+        default="xla",
+        help="speed options compared on the first model (comma-separated: xla, bfloat16, float16; "
+        "'' to skip; bfloat16 is slow on a CPU without bf16 units)",
+    )
     p.add_argument("--sizes", default="64,128", help="input sizes of the scaling sweep (first model)")
     p.add_argument("--batches", default="4,16", help="batch sizes of the scaling sweep (first model)")
     p.add_argument("--out", default="bench.json", help="where to write the figures (bench.png beside it)")
@@ -97,8 +103,15 @@ class Subject:
             raise ValueError(f"--models: no recipe trains {self.name!r}")
         self.count = max(16, 2 * batch)  # small: the cache is full after the first steps
         defaults = self.recipe.config()
-        self.settings = dataclasses.replace(defaults, model=self.name, backbone=self.backbone, input_size=str(size),
-                                            batch_size=batch, synthetic_count=self.count + 2, val_fraction=0.1)
+        self.settings = dataclasses.replace(
+            defaults,
+            model=self.name,
+            backbone=self.backbone,
+            input_size=str(size),
+            batch_size=batch,
+            synthetic_count=self.count + 2,
+            val_fraction=0.1,
+        )
         self.recipe.validate(self.settings)
         self.trainer = self.recipe.trainer(self.settings, (size, size), lambda message: None)
         self.kind = defaults.dataset.partition(":")[2]  # the synthetic set, also written as a folder by sample-data
@@ -127,7 +140,7 @@ class Subject:
         """The recipe's training pipelines on its synthetic set and on the same kind of set as PNG files."""
         import dataclasses
 
-        from zoo.data.sample_folders import write_sample_folder
+        from zoo.tasks.segmentation.samples import write_sample_folder
 
         path = write_sample_folder(self.kind, folder / "data", count=self.count + 2, size=(self.size, self.size))
         files = dataclasses.replace(self.settings, dataset=f"folder:{path}")
@@ -140,8 +153,12 @@ class Subject:
 
         from zoo.export import info_from_config
 
-        return info_from_config({"settings": dataclasses.asdict(self.settings),
-                                 "resolved": {**self.trainer.resolved(), "network": self.trainer.network().to_json()}})
+        return info_from_config(
+            {
+                "settings": dataclasses.asdict(self.settings),
+                "resolved": {**self.trainer.resolved(), "network": self.trainer.network().to_json()},
+            }
+        )
 
 
 class _EpochTimer:
@@ -178,8 +195,7 @@ def _timed_fit(model, data, steps: int, batch: int, repeats: int = 2) -> float:
     falls into the warm-up step; steps are timed from one step's end to the next.
     """
     timer = _EpochTimer()
-    model.fit(data, steps_per_epoch=1 + repeats * steps, epochs=1, verbose=0, shuffle=False,
-              callbacks=[timer.callback])
+    model.fit(data, steps_per_epoch=1 + repeats * steps, epochs=1, verbose=0, shuffle=False, callbacks=[timer.callback])
     ends = timer.callback.step_ends
     groups = [ends[(i + 1) * steps] - ends[i * steps] for i in range(repeats)]
     return steps * batch / statistics.median(groups)
@@ -242,8 +258,12 @@ def measure_model(spec: str, args, limit: float) -> dict:
     forward_flops = parts["encoder"] + parts["decoder"]
     flops = 3 * forward_flops
     memory = _timed_fit(model, subject.in_memory(), steps, batch, repeats)
-    row = {"model": spec, "train_gflop_per_image": flops / 1e9, "in_memory_images_per_s": memory,
-           "fraction_of_limit": memory * flops / 1e9 / limit}
+    row = {
+        "model": spec,
+        "train_gflop_per_image": flops / 1e9,
+        "in_memory_images_per_s": memory,
+        "fraction_of_limit": memory * flops / 1e9 / limit,
+    }
     with tempfile.TemporaryDirectory() as folder:
         for label, data in subject.pipelines(Path(folder)).items():
             speed = _timed_fit(model, data, steps, batch, repeats)
@@ -254,8 +274,13 @@ def measure_model(spec: str, args, limit: float) -> dict:
     row["plain keras images_per_s"] = plain
     row["recipe (synthetic) / plain keras"] = row["synthetic images_per_s"] / plain
     exported, keras_call = serving_latency(model, subject)
-    row.update({"export_ms_per_image": exported * 1e3, "keras_call_ms_per_image": keras_call * 1e3,
-                "export / keras call": exported / keras_call})
+    row.update(
+        {
+            "export_ms_per_image": exported * 1e3,
+            "keras_call_ms_per_image": keras_call * 1e3,
+            "export / keras call": exported / keras_call,
+        }
+    )
     row["encoder_share_of_forward_flops"] = parts["encoder"] / forward_flops
     row["forward_gflop_per_image"] = forward_flops / 1e9
     return row
@@ -276,8 +301,8 @@ def compare_options(spec: str, args, default_speed: float) -> dict:
     speeds = {"default": default_speed}
     for option in options:
         if option == "bfloat16":
-            from recipes.common import choose_precision
-            from zoo.backbones import get_backbone
+            from zoo.models.backbones import get_backbone
+            from zoo.run.precision import choose_precision
 
             wide = name.startswith("fcn") and bool(get_backbone(backbone).top_dense)
             try:
@@ -295,8 +320,11 @@ def compare_options(spec: str, args, default_speed: float) -> dict:
         finally:
             keras.mixed_precision.set_global_policy("float32")
         print(f"option {option}: {speeds[option]:.2f} images/s", flush=True)
-    return {"model": spec, "images_per_s": speeds,
-            "ratio_to_default": {k: v / speeds["default"] for k, v in speeds.items() if k != "default"}}
+    return {
+        "model": spec,
+        "images_per_s": speeds,
+        "ratio_to_default": {k: v / speeds["default"] for k, v in speeds.items() if k != "default"},
+    }
 
 
 def flops_by_part(model, backbone: str, input_shape) -> dict[str, float]:
@@ -304,12 +332,13 @@ def flops_by_part(model, backbone: str, input_shape) -> dict[str, float]:
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    from zoo.backbones import get_backbone
+    from zoo.models.backbones import get_backbone
 
     reference = get_backbone(backbone).constructor(include_top=False, weights=None, input_shape=input_shape)
     encoder_layers = {layer.name for layer in reference.layers}
     concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(
-        tf.TensorSpec([1, *input_shape], tf.float32))
+        tf.TensorSpec([1, *input_shape], tf.float32)
+    )
     frozen = convert_variables_to_constants_v2(concrete)
     options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     options["output"] = "none"
@@ -337,13 +366,12 @@ def where_time_goes(row: dict, args) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from zoo.freezing import freeze_encoder
+    from zoo.models.freezing import freeze_encoder
 
     size, batch = args.input_size, args.batch_size
     keras.backend.clear_session()
     keras.utils.set_random_seed(0)
     subject = Subject(row["model"], size, batch)
-    backbone = subject.backbone
     model = subject.build()
     x = tf.constant(subject.batch()[0])
 
@@ -368,22 +396,34 @@ def where_time_goes(row: dict, args) -> dict:
     freeze_encoder(model)
     model.compile(keras.optimizers.Adam(1e-4), model.loss)
     frozen = _timed_fit(model, subject.in_memory(), args.steps, batch, args.repeats)
-    return {"model": row["model"], "forward_ms_per_image": forward * 1e3,
-            "train_step_ms_per_image": 1e3 / row["in_memory_images_per_s"],
-            "train_step_encoder_frozen_ms_per_image": 1e3 / frozen,
-            "adam_update_ms_per_image": adam * 1e3, "trainable_parameters": int(sum(np.prod(v.shape) for v in variables)),
-            "encoder_share_of_forward_flops": row["encoder_share_of_forward_flops"],
-            "forward_gflop_per_image": row["forward_gflop_per_image"]}
+    return {
+        "model": row["model"],
+        "forward_ms_per_image": forward * 1e3,
+        "train_step_ms_per_image": 1e3 / row["in_memory_images_per_s"],
+        "train_step_encoder_frozen_ms_per_image": 1e3 / frozen,
+        "adam_update_ms_per_image": adam * 1e3,
+        "trainable_parameters": int(sum(np.prod(v.shape) for v in variables)),
+        "encoder_share_of_forward_flops": row["encoder_share_of_forward_flops"],
+        "forward_gflop_per_image": row["forward_gflop_per_image"],
+    }
 
 
 def run_benchmark(args) -> dict:
-    from zoo.training import library_versions
+    from zoo.utils.versions import library_versions
 
     limit = matmul_limit()
     print(f"limit: float32 matmul {limit:.0f} GFLOP/s", flush=True)
-    results = {"limit_gflops_float32": limit, "input_size": args.input_size, "batch_size": args.batch_size,
-               "steps": args.steps, "repeats": args.repeats, "precision": "float32",
-               "versions": library_versions(), "device": _device(), "models": []}
+    results = {
+        "limit_gflops_float32": limit,
+        "input_size": args.input_size,
+        "batch_size": args.batch_size,
+        "steps": args.steps,
+        "repeats": args.repeats,
+        "precision": "float32",
+        "versions": library_versions(),
+        "device": _device(),
+        "models": [],
+    }
     specs = [m for m in args.models.split(",") if m]
     for spec in specs:
         started = time.perf_counter()
@@ -429,8 +469,7 @@ def _sweep(args, known: dict | None = None) -> list[dict]:
                 keras.backend.clear_session()
                 subject = Subject(f"{name}:{backbone}", size, batch)
                 speed = _timed_fit(subject.build(), subject.in_memory(), 2, batch, 1)
-            rows.append({"model": f"{name}:{backbone}", "input_size": size, "batch_size": batch,
-                         "images_per_s": speed})
+            rows.append({"model": f"{name}:{backbone}", "input_size": size, "batch_size": batch, "images_per_s": speed})
             print(f"sweep {size}px batch {batch}: {speed:.1f} images/s", flush=True)
     return rows
 
@@ -455,9 +494,9 @@ def _device() -> str:
 
 
 def _plot(results: dict, path: Path) -> None:
-    from zoo.reporting import _pyplot, _save
+    from zoo.utils.plotting import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, axis = plt.subplots(figsize=(6, 4))
     rows = results["scaling"]
     for batch in sorted({r["batch_size"] for r in rows}):
@@ -468,30 +507,36 @@ def _plot(results: dict, path: Path) -> None:
     axis.set_title(f"{rows[0]['model'] if rows else ''}: throughput ({results['device']})", fontsize=8)
     axis.grid(alpha=0.3)
     axis.legend()
-    _save(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
 def _table(results: dict) -> str:
-    lines = [f"device: {results['device']}; limit {results['limit_gflops_float32']:.0f} GFLOP/s (float32 matmul); "
-             f"{results['input_size']} px, batch {results['batch_size']}, {results['precision']}",
-             f"{'model':<24} {'GFLOP/img':>9} {'img/s':>7} {'of limit':>8} {'synth/mem':>9} {'png/mem':>8} "
-             f"{'ours/plain':>10} {'export/keras':>12}"]
+    lines = [
+        f"device: {results['device']}; limit {results['limit_gflops_float32']:.0f} GFLOP/s (float32 matmul); "
+        f"{results['input_size']} px, batch {results['batch_size']}, {results['precision']}",
+        f"{'model':<24} {'GFLOP/img':>9} {'img/s':>7} {'of limit':>8} {'synth/mem':>9} {'png/mem':>8} "
+        f"{'ours/plain':>10} {'export/keras':>12}",
+    ]
     for r in results["models"]:
-        lines.append(f"{r['model']:<24} {r['train_gflop_per_image']:>9.2f} {r['in_memory_images_per_s']:>7.2f} "
-                     f"{r['fraction_of_limit']:>8.2f} {r['synthetic / in-memory']:>9.2f} "
-                     f"{r['png folder / in-memory']:>8.2f} {r['recipe (synthetic) / plain keras']:>10.2f} "
-                     f"{r['export / keras call']:>12.2f}")
+        lines.append(
+            f"{r['model']:<24} {r['train_gflop_per_image']:>9.2f} {r['in_memory_images_per_s']:>7.2f} "
+            f"{r['fraction_of_limit']:>8.2f} {r['synthetic / in-memory']:>9.2f} "
+            f"{r['png folder / in-memory']:>8.2f} {r['recipe (synthetic) / plain keras']:>10.2f} "
+            f"{r['export / keras call']:>12.2f}"
+        )
     if "options" in results:
         ratios = ", ".join(f"{k} {v:.2f}x" for k, v in results["options"]["ratio_to_default"].items())
         lines.append(f"options on {results['options']['model']} (speed vs float32 without XLA): {ratios}")
     w = results.get("where_time_goes")
     if w:
-        lines.append(f"slowest, {w['model']}: forward {w['forward_ms_per_image']:.0f} ms/image, training step "
-                     f"{w['train_step_ms_per_image']:.0f} ms/image ({w['train_step_encoder_frozen_ms_per_image']:.0f}"
-                     f" with the encoder frozen; Adam's update of {w['trainable_parameters'] / 1e6:.0f}M weights "
-                     f"{w['adam_update_ms_per_image']:.0f}); encoder {w['encoder_share_of_forward_flops']:.0%} of "
-                     f"{w['forward_gflop_per_image']:.1f} forward GFLOP")
+        lines.append(
+            f"slowest, {w['model']}: forward {w['forward_ms_per_image']:.0f} ms/image, training step "
+            f"{w['train_step_ms_per_image']:.0f} ms/image ({w['train_step_encoder_frozen_ms_per_image']:.0f}"
+            f" with the encoder frozen; Adam's update of {w['trainable_parameters'] / 1e6:.0f}M weights "
+            f"{w['adam_update_ms_per_image']:.0f}); encoder {w['encoder_share_of_forward_flops']:.0%} of "
+            f"{w['forward_gflop_per_image']:.1f} forward GFLOP"
+        )
     return "\n".join(lines)
 
 
@@ -507,7 +552,7 @@ def main(argv: list[str] | None = None) -> int:
     results["seconds"] = time.perf_counter() - started
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    from zoo.io import write_json_atomic
+    from zoo.utils.io import write_json_atomic
 
     write_json_atomic(out, results)
     _plot(results, out.with_suffix(".png"))
@@ -517,6 +562,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from recipes.common import run_main
+    from recipes.driver import run_main
 
     sys.exit(run_main(main))

@@ -3,7 +3,7 @@
 A recipe (``recipes/segment.py``, ``recipes/pose.py``) is a ``Recipe``: its settings
 class, its own flags, its checks and the task's trainer (``zoo/tasks/*_training.py``).
 ``main`` does the rest the same way for each task: ``check`` or a run (session and
-lock, the task's data, network, loss and metrics, ``zoo.training.fit_phases``, best
+lock, the task's data, network, loss and metrics, ``zoo.run.phases.fit_phases``, best
 weights, evaluation, plots, the SavedModel export, ``metrics.json`` last, and the
 closing hint). See ``docs/architecture.md`` for the flow and how to add a task.
 """
@@ -12,19 +12,19 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import os
 import shlex
 import shutil
 import sys
 import time
-from typing import Any, Callable, Protocol
+import traceback
+from collections.abc import Callable
+from typing import Any, Protocol
 
-from recipes.common import restores_keras_policy
+from zoo.run.precision import restores_keras_policy
 
 
 class TaskTrainer(Protocol):
-    """What the driver asks of a task during a run (``zoo.tasks.segmentation_training``, ``keypoint_training``)."""
+    """What the driver asks of a task during a run (``zoo.tasks.<task>.training``)."""
 
     num_train: int
     num_val: int
@@ -52,9 +52,10 @@ class Recipe:
     """A task's recipe: what differs from the other recipes (the driver does the rest).
 
     Attributes:
-        name: ``python -m recipes.<name>`` and the log prefix.
+        task: the task's name (``zoo.tasks.TASKS``); its ``recipe`` names this recipe (``python -m
+            recipes.<recipe>``, the log prefix).
         description: the ``--help`` description.
-        config: the settings dataclass (a ``recipes.common.RecipeConfig``).
+        config: the settings dataclass (a ``recipes.settings.RecipeConfig``).
         models: the ``--model`` choices.
         must_match: settings a resumed or re-run run must share with the saved one.
         dataset_help: the ``--dataset`` help.
@@ -66,7 +67,7 @@ class Recipe:
         scratch_lr: the learning rate of ``--schedule auto`` without pretrained weights.
     """
 
-    name: str
+    task: str
     description: str
     config: type
     models: tuple[str, ...]
@@ -79,62 +80,103 @@ class Recipe:
     need_top: Callable[[Any], bool] = lambda settings: False
     scratch_lr: str = "3e-4"
 
+    @property
+    def name(self) -> str:
+        """``python -m recipes.<name>``: the task's ``recipe``."""
+        from zoo.tasks import get_task
+
+        return get_task(self.task).recipe
+
     def log(self, message: str) -> None:
         print(f"[{self.name}] {message}", flush=True)
 
 
 def build_parser(recipe: Recipe) -> argparse.ArgumentParser:
     """The recipe's command line: the flags every recipe shares, then the task's own."""
-    from recipes.common import add_distribution_flags, add_training_flags
-    from zoo.backbones import BACKBONES
+    from recipes.settings import add_distribution_flags, add_training_flags
+    from zoo.models.backbones import BACKBONES
 
     d = recipe.config()
-    p = argparse.ArgumentParser(prog=f"python -m recipes.{recipe.name}", description=recipe.description,
-                                argument_default=argparse.SUPPRESS)
+    p = argparse.ArgumentParser(
+        prog=f"python -m recipes.{recipe.name}", description=recipe.description, argument_default=argparse.SUPPRESS
+    )
     a = p.add_argument
     a("--dataset", help=f"{recipe.dataset_help} (default {d.dataset})")
     a("--model", choices=recipe.models, help=f"network (default {d.model})")
-    a("--backbone", metavar="BACKBONE",  # checked with the settings (flags and --config alike)
-      help=f"one of {', '.join(sorted(BACKBONES))} (default {d.backbone})")
-    a("--encoder-weights", dest="encoder_weights",
-      help="imagenet (store, Keras cache, else download) | auto (imagenet if present locally, else none, said "
-           f"plainly) | none | PATH (default {d.encoder_weights})")
+    a(
+        "--backbone",
+        metavar="BACKBONE",  # checked with the settings (flags and --config alike)
+        help=f"one of {', '.join(sorted(BACKBONES))} (default {d.backbone})",
+    )
+    a(
+        "--encoder-weights",
+        dest="encoder_weights",
+        help="imagenet (store, Keras cache, else download) | auto (imagenet if present locally, else none, said "
+        f"plainly) | none | PATH (default {d.encoder_weights})",
+    )
     a("--input-size", dest="input_size", help=f"training size H or HxW, multiples of 32 (default {d.input_size})")
     a("--channels", type=int, help="model input channels (default: the data's; 1 for grayscale)")
     a("--batch-size", dest="batch_size", type=int, help=f"global batch, split across replicas (default {d.batch_size})")
-    a("--schedule", help="phases WHAT:EPOCHS@LR, e.g. head:2@1e-3,stage4:3@1e-4,all:5@1e-5; WHAT is head "
-                         "(decoder only), stageN (stage N onwards + decoder) or all. 'auto' with --epochs E: "
-                         f"head:E/5@1e-3,all:(rest)@1e-4 with pretrained weights, all:E@{recipe.scratch_lr} "
-                         "without (default auto)")
+    a(
+        "--schedule",
+        help="phases WHAT:EPOCHS@LR, e.g. head:2@1e-3,stage4:3@1e-4,all:5@1e-5; WHAT is head "
+        "(decoder only), stageN (stage N onwards + decoder) or all. 'auto' with --epochs E: "
+        f"head:E/5@1e-3,all:(rest)@1e-4 with pretrained weights, all:E@{recipe.scratch_lr} "
+        "without (default auto)",
+    )
     a("--epochs", type=int, help=f"total epochs of --schedule auto (default {d.epochs})")
     a("--out", help="run directory (default runs/<model>_<backbone>_<dataset name>)")
     a("--resume", action="store_true", help="continue an unfinished run (a plain re-run does the same)")
     a("--overwrite", action="store_true", help="delete an existing run in --out and start again")
     add_distribution_flags(p)
     a("--seed", type=int, help=f"random seed for data, splits and weights (default {d.seed})")
-    a("--steps-per-epoch", dest="steps_per_epoch", type=int,
-      help="batches per epoch (default: training examples // batch size)")
-    a("--val-fraction", dest="val_fraction", type=float,
-      help=f"held-out fraction when the data has no validation split (default {d.val_fraction})")
+    a(
+        "--steps-per-epoch",
+        dest="steps_per_epoch",
+        type=int,
+        help="batches per epoch (default: training examples // batch size)",
+    )
+    a(
+        "--val-fraction",
+        dest="val_fraction",
+        type=float,
+        help=f"held-out fraction when the data has no validation split (default {d.val_fraction})",
+    )
     a("--image-key", dest="image_key", help="tfds: image feature name (default from the preset, else 'image')")
     a("--train-split", dest="train_split", help="tfds: training split")
     a("--val-split", dest="val_split", help="tfds: validation split (default: the preset's, else 10%% of train)")
     a("--data-dir", dest="data_dir", help="tfds: data folder (default ~/tensorflow_datasets)")
-    a("--synthetic-count", dest="synthetic_count", type=int,
-      help=f"synthetic: number of pictures, train + validation (default {d.synthetic_count}; synthetic:scenes: "
-           "the pixels of that many pictures, in scenes of 4x the input size)")
-    a("--skip-check", dest="skip_check", action="store_true",
-      help="folder: skip the scan of every file before training (see the `check` command)")
-    a("--eval-tta", dest="eval_tta", metavar="MODE",
-      help="also evaluate with test-time augmentation, reported beside the plain figures: segmentation flip, "
-           "scales:0.75,1,1.25 or flip+scales:...; keypoints flip (left/right swapped) (default: none)")
+    a(
+        "--synthetic-count",
+        dest="synthetic_count",
+        type=int,
+        help=f"synthetic: number of pictures, train + validation (default {d.synthetic_count}; synthetic:scenes: "
+        "the pixels of that many pictures, in scenes of 4x the input size)",
+    )
+    a(
+        "--skip-check",
+        dest="skip_check",
+        action="store_true",
+        help="folder: skip the scan of every file before training (see the `check` command)",
+    )
+    a(
+        "--eval-tta",
+        dest="eval_tta",
+        metavar="MODE",
+        help="also evaluate with test-time augmentation, reported beside the plain figures: segmentation flip, "
+        "scales:0.75,1,1.25 or flip+scales:...; keypoints flip (left/right swapped) (default: none)",
+    )
     recipe.add_flags(a, d)
     add_training_flags(p, d)
     a("--verbose", help="Keras fit verbosity: auto, 0, 1 (bar) or 2 (a line per epoch) (default auto)")
     a("--config", help="JSON file with any of these settings (names with underscores); flags override it")
     a("--debug", action="store_true", help="show tracebacks")
-    a("--show-all", dest="show_all", action="store_true",
-      help="check: name every file and record of each finding (default: the first 5 and a count)")
+    a(
+        "--show-all",
+        dest="show_all",
+        action="store_true",
+        help="check: name every file and record of each finding (default: the first 5 and a count)",
+    )
     return p
 
 
@@ -150,15 +192,18 @@ def check_same_network(run, network) -> None:
         return
     was = NetworkSpec.from_json(stored).to_json()
     if was != network.to_json():
-        raise ValueError(f"{run.root} was trained as {was}, but these settings build {network.to_json()} (a default "
-                         "changed since?); give the run's own values (e.g. --output-stride) to resume it, or add "
-                         "--overwrite to start again")
+        raise ValueError(
+            f"{run.root} was trained as {was}, but these settings build {network.to_json()} (a default "
+            "changed since?); give the run's own values (e.g. --output-stride) to resume it, or add "
+            "--overwrite to start again"
+        )
 
 
 @restores_keras_policy
 def main(recipe: Recipe, argv: list[str] | None = None) -> int:
     """``python -m recipes.<name> [check] [flags]``: returns the exit code."""
-    from recipes.common import merge_config, open_session, parse_size, run_check
+    from recipes.session import open_session, run_check
+    from recipes.settings import merge_config, parse_size
 
     argv = list(sys.argv[1:] if argv is None else argv)
     checking = bool(argv) and argv[0] == "check"
@@ -173,8 +218,14 @@ def main(recipe: Recipe, argv: list[str] | None = None) -> int:
     need_top = recipe.need_top(settings)
     if checking:
         return run_check(settings, input_size, recipe.check_data, recipe.log, need_top=need_top, show_all=show_all)
-    session = open_session(settings, input_size=input_size, must_match=recipe.must_match, need_top=need_top,
-                           log=recipe.log, scratch_lr=recipe.scratch_lr)
+    session = open_session(
+        settings,
+        input_size=input_size,
+        must_match=recipe.must_match,
+        need_top=need_top,
+        log=recipe.log,
+        scratch_lr=recipe.scratch_lr,
+    )
     with session:  # holds the run's lock until training, evaluation and export are done
         if session.state == "finished":
             return 0
@@ -185,13 +236,16 @@ def train(recipe: Recipe, settings, input_size: tuple[int, int], session) -> int
     """Loads the data, builds, trains, evaluates and exports (the run's lock is held)."""
     import keras
 
-    from recipes.common import bn_momentum_used, check_batch, compile_options, load_best, verbosity, write_run_config
-    from zoo.distribute import build_from_spec_under_multiworker, shard_by_data
-    from zoo.export import export_model, info_from_config
-    from zoo.reporting import plot_curves
+    from recipes.session import check_batch, write_run_config
+    from recipes.settings import bn_momentum_used, compile_options, verbosity
+    from zoo.export import export_model
+    from zoo.run.curves import plot_curves
+    from zoo.run.distribute import build_from_spec_under_multiworker, shard_by_data
+    from zoo.run.phases import fit_phases
+    from zoo.run.rundir import load_best, read_history
     from zoo.tasks import build_network
-    from zoo.io import write_json_atomic
-    from zoo.training import fit_phases, read_history
+    from zoo.tasks.info import ExportInfo
+    from zoo.utils.io import write_json_atomic
 
     log, strategy, run, phases = recipe.log, session.strategy, session.run, session.phases
     keras.utils.set_random_seed(settings.seed)
@@ -201,9 +255,11 @@ def train(recipe: Recipe, settings, input_size: tuple[int, int], session) -> int
     bn_momentum = settings.batchnorm_momentum(steps)  # None: as built
     momentum = bn_momentum_used(settings, steps)  # the value in effect, for the log and config.json
     log(task.data_line())
-    log(f"strategy: {type(strategy).__name__} with {replicas} replica(s); global batch {settings.batch_size}; "
+    log(
+        f"strategy: {type(strategy).__name__} with {replicas} replica(s); global batch {settings.batch_size}; "
         f"{steps} steps per epoch; schedule {session.schedule}; {settings.optimizer_config().describe()}; "
-        f"BatchNorm momentum {momentum:g}; {task.settings_line()}")
+        f"BatchNorm momentum {momentum:g}; {task.settings_line()}"
+    )
     train_ds = shard_by_data(task.train_data())
     val_ds = shard_by_data(task.val_data())
     network = task.network()
@@ -212,22 +268,43 @@ def train(recipe: Recipe, settings, input_size: tuple[int, int], session) -> int
     with strategy.scope():
         model = build_network(network, session.encoder_weights)
         compile_kwargs = {**task.compile_kwargs(), **compile_options(settings)}
-    log(f"model: {model.name}, {model.count_params():,} parameters, input {(*input_size, task.channels)}, "
-        f"output {tuple(model.output_shape[1:])}")
-    write_run_config(session, {
-        **task.resolved(), "steps_per_epoch": steps, "encoder_weights": str(session.encoder_weights),
-        "weights_note": session.weights_note, "strategy": type(strategy).__name__, "replicas": replicas,
-        "training": settings.optimizer_config().describe(), "bn_momentum": momentum,
-        "network": network.to_json()})
+    log(
+        f"model: {model.name}, {model.count_params():,} parameters, input {(*input_size, task.channels)}, "
+        f"output {tuple(model.output_shape[1:])}"
+    )
+    resolved = {
+        **task.resolved(),
+        "steps_per_epoch": steps,
+        "encoder_weights": str(session.encoder_weights),
+        "weights_note": session.weights_note,
+        "strategy": type(strategy).__name__,
+        "replicas": replicas,
+        "training": settings.optimizer_config().describe(),
+        "bn_momentum": momentum,
+        "network": network.to_json(),
+    }
+    write_run_config(session, resolved)
+    info = ExportInfo.from_run(session.settings, resolved)  # what the export will say it is, checked before training
 
     build_from_spec_under_multiworker(model, train_ds.element_spec)
     started = time.time()
     with strategy.scope():
-        fit_phases(model, phases, run, compile_kwargs=compile_kwargs,
-                   train_data=lambda: shard_by_data(task.train_data()), val_data=val_ds,
-                   optimizer=settings.optimizer_config(), bn_momentum=bn_momentum,
-                   steps_per_epoch=steps, verbose=verbosity(settings.verbose), log=log, monitor=task.monitor,
-                   mode=task.mode, epoch_metrics=task.epoch_metrics(model))
+        fit_phases(
+            model,
+            phases,
+            run,
+            compile_kwargs=compile_kwargs,
+            train_data=lambda: shard_by_data(task.train_data()),
+            val_data=val_ds,
+            optimizer=settings.optimizer_config(),
+            bn_momentum=bn_momentum,
+            steps_per_epoch=steps,
+            verbose=verbosity(settings.verbose),
+            log=log,
+            monitor=task.monitor,
+            mode=task.mode,
+            epoch_metrics=task.epoch_metrics(model),
+        )
     train_seconds = time.time() - started
     if not session.chief:
         shutil.rmtree(run.root, ignore_errors=True)
@@ -236,24 +313,71 @@ def train(recipe: Recipe, settings, input_size: tuple[int, int], session) -> int
     used = load_best(model, run)
     report = task.evaluate(model, run.samples)
     plot_curves(read_history(run.history), run.curves, task.curve_metric, f"{model.name} on {task.description}")
-    export_model(model, info_from_config(json.loads(run.config.read_text())), "saved_model", run.export,
-                 source={"run": str(run.root.resolve()), "weights": used})
-    metrics = {**report, "weights": used, "epochs": sum(p.epochs for p in phases), "split": "validation",
-               "num_val": task.num_val, "train_seconds_this_invocation": round(train_seconds, 1)}
+    export_model(model, info, "saved_model", run.export, source={"run": str(run.root.resolve()), "weights": used})
+    metrics = {
+        **report,
+        "weights": used,
+        "epochs": sum(p.epochs for p in phases),
+        "split": "validation",
+        "num_val": task.num_val,
+        "train_seconds_this_invocation": round(train_seconds, 1),
+    }
     write_json_atomic(run.metrics, metrics)  # last: marks the run finished
     log(task.summary(report, used))
     log(f"run directory: {run.root}")
-    print("\n".join([
-        "", "Load the export with TensorFlow alone:", "    import numpy as np, tensorflow as tf",
-        f"    serve = tf.saved_model.load({str(run.export)!r}).signatures['serving_default']", *task.usage(),
-        f"Other formats: python -m zoo export {shlex.quote(str(run.root))} --format litert|onnx|keras",
-        f"Run on image files or folders: python -m zoo predict {shlex.quote(str(run.export))} IMAGE_OR_FOLDER... "
-        "--out DIR", ""]))
+    print(
+        "\n".join(
+            [
+                "",
+                "Load the export with TensorFlow alone:",
+                "    import numpy as np, tensorflow as tf",
+                f"    serve = tf.saved_model.load({str(run.export)!r}).signatures['serving_default']",
+                *task.usage(),
+                f"Other formats: python -m zoo export {shlex.quote(str(run.root))} --format litert|onnx|keras",
+                f"Run on image files or folders: python -m zoo predict {shlex.quote(str(run.export))} IMAGE_OR_FOLDER... "
+                "--out DIR",
+                "",
+            ]
+        )
+    )
     return 0
 
 
-def cli(recipe: Recipe, argv: list[str] | None = None) -> int:
-    """``main`` with expected errors as one line and exit code 2 (``recipes.common.run_main``)."""
-    from recipes.common import run_main
+def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
+    """Calls ``main``; expected errors become one message and exit code 2 (``--debug``: traceback)."""
+    from zoo.models.weights import WeightsUnavailableError
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        return main(argv)
+    except (ValueError, OSError, RuntimeError, WeightsUnavailableError) as err:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # TensorFlow's own errors (a file the data pipeline cannot decode, out of memory)
+        if type(err).__module__.split(".")[0] != "tensorflow" or not hasattr(err, "message"):
+            raise
+        if debug:
+            traceback.print_exc()
+        first = next((line.strip() for line in str(err.message).splitlines() if line.strip()), "")
+        print(
+            f"error: TensorFlow stopped with {type(err).__name__}: {first[:500]}\n(the recipe's `check` command "
+            "scans a folder dataset for broken files; --debug shows the traceback)",
+            file=sys.stderr,
+        )
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "interrupted (Ctrl-C): stopped; the state saved at the end of the last finished epoch is kept in "
+            "the run directory (nothing half-written). To continue from there, re-run the same command "
+            "(or add --resume).",
+            file=sys.stderr,
+        )
+        return 130
+
+
+def cli(recipe: Recipe, argv: list[str] | None = None) -> int:
+    """``main`` with expected errors as one line and exit code 2 (``run_main``)."""
     return run_main(lambda args: main(recipe, args), argv)

@@ -43,9 +43,27 @@ def gray_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("gray")
     write_gray_folder(root / "data")
     run = root / "run"
-    code = segment.main(["--dataset", f"folder:{root / 'data'}", "--binary-masks", "--encoder-weights", "none",
-                         "--input-size", "64x32", "--schedule", "all:2@1e-4", "--out", str(run),
-                         "--batch-size", "4", "--steps-per-epoch", "2", "--verbose", "0"])
+    code = segment.main(
+        [
+            "--dataset",
+            f"folder:{root / 'data'}",
+            "--binary-masks",
+            "--encoder-weights",
+            "none",
+            "--input-size",
+            "64x32",
+            "--schedule",
+            "all:2@1e-4",
+            "--out",
+            str(run),
+            "--batch-size",
+            "4",
+            "--steps-per-epoch",
+            "2",
+            "--verbose",
+            "0",
+        ]
+    )
     assert code == 0
     return run
 
@@ -57,9 +75,36 @@ def faces_run(tmp_path_factory):
     from recipes import pose
 
     run = tmp_path_factory.mktemp("faces") / "run"
-    code = pose.main(["--dataset", "synthetic:faces", "--model", "simple_baseline", "--backbone", "vgg16",
-                      "--encoder-weights", "none", "--input-size", "64", "--synthetic-count", "24",
-                      "--batch-size", "4", "--steps-per-epoch", "2", "--schedule", "all:2@1e-3", "--out", str(run),
-                      "--verbose", "0", "--flip-test", "--eval-tta", "flip", "--codec", "udp"])
+    code = pose.main(
+        [
+            "--dataset",
+            "synthetic:faces",
+            "--model",
+            "simple_baseline",
+            "--backbone",
+            "vgg16",
+            "--encoder-weights",
+            "none",
+            "--input-size",
+            "64",
+            "--synthetic-count",
+            "24",
+            "--batch-size",
+            "4",
+            "--steps-per-epoch",
+            "2",
+            "--schedule",
+            "all:2@1e-3",
+            "--out",
+            str(run),
+            "--verbose",
+            "0",
+            "--flip-test",
+            "--eval-tta",
+            "flip",
+            "--codec",
+            "udp",
+        ]
+    )
     assert code == 0
     return run

@@ -54,7 +54,7 @@ def write_gray_folder(root: Path, count: int = 12, size=(48, 40)) -> None:
     rng = np.random.default_rng(0)
     (root / "images").mkdir(parents=True)
     (root / "masks").mkdir()
-    yy, xx = np.mgrid[0:size[0], 0:size[1]]
+    yy, xx = np.mgrid[0 : size[0], 0 : size[1]]
     for i in range(count):
         cy, cx, r = rng.uniform(12, size[0] - 12), rng.uniform(12, size[1] - 12), rng.uniform(6, 10)
         inside = (yy - cy) ** 2 + (xx - cx) ** 2 <= r**2

@@ -6,16 +6,23 @@ import pytest
 from helpers import randomised_backbone, write_legacy_h5
 
 import zoo
-from zoo import weights
-from zoo.backbones import BACKBONES, OUTPUT_REF, get_backbone
-from zoo.encoder import build_encoder, resolve_feature
-from zoo.freezing import layer_parts, model_backbone
+from zoo.models import weights
+from zoo.models.backbones import BACKBONES, OUTPUT_REF, get_backbone
+from zoo.models.encoder import build_encoder, resolve_feature
+from zoo.models.freezing import layer_parts, model_backbone
 
 NAMES = sorted(BACKBONES)
 # one member per family in the fast suite; the others repeat what it checks (`make test-slow` runs them).
 # VGG16 and ResNet50: every other test file builds them.
-FAST = {"resnet50v2", "densenet121", "mobilenetv2", "mobilenetv3small", "efficientnetb0", "efficientnetv2b0",
-        "convnexttiny"}
+FAST = {
+    "resnet50v2",
+    "densenet121",
+    "mobilenetv2",
+    "mobilenetv3small",
+    "efficientnetb0",
+    "efficientnetv2b0",
+    "convnexttiny",
+}
 BUILT = [n if n in FAST else pytest.param(n, marks=pytest.mark.slow) for n in NAMES]
 # the families that normalise inside the Keras graph, and how Keras builds that graph with its ImageNet file
 IN_GRAPH = ["efficientnetb0", "efficientnetv2b0", "efficientnetv2s", "mobilenetv3small", "convnexttiny"]
@@ -25,7 +32,7 @@ IN_GRAPH_FAST = {"efficientnetb0", "mobilenetv3small", "convnexttiny"}  # a clon
 def _check_features_are_the_deepest_by_stride(spec, model) -> None:
     """Each feature reference names the deepest tensor at its stride: the output of the last layer at
     that stride, the input of the first layer after it, or the model's output (at stride 32)."""
-    start = [l.name for l in model.layers].index(spec.graph_start) if spec.graph_start else 1
+    start = [layer.name for layer in model.layers].index(spec.graph_start) if spec.graph_start else 1
     last, position = {}, {}
     for index, layer in enumerate(model.layers[start:], start):
         position[layer.name] = index
@@ -51,7 +58,9 @@ def test_each_backbone_gives_a_gray_unet_with_five_stages_and_its_features_by_st
     spec = get_backbone(name)
     reference = spec.constructor(include_top=False, weights=None, input_shape=(224, 224, 3))
     _check_features_are_the_deepest_by_stride(spec, reference)  # the table is the rule, read from Keras
-    first = next(l for l in reference.layers if l.weights and not isinstance(l, keras.layers.Normalization))
+    first = next(
+        layer for layer in reference.layers if layer.weights and not isinstance(layer, keras.layers.Normalization)
+    )
     assert spec.first_conv == first.name and first.weights[0].shape[:3] == (*first.weights[0].shape[:2], 3)
     del reference
     keras.backend.clear_session()
@@ -61,7 +70,7 @@ def test_each_backbone_gives_a_gray_unet_with_five_stages_and_its_features_by_st
     parts = layer_parts(model)
     assert all(any(layer.weights for layer in parts[stage]) for stage in zoo.STAGES), name
     zoo.freeze_encoder(model)
-    assert zoo.trainable_parts(model) == {**{s: False for s in zoo.STAGES}, "decoder": True}
+    assert zoo.trainable_parts(model) == {**dict.fromkeys(zoo.STAGES, False), "decoder": True}
     frozen = {w.path for stage in zoo.STAGES for layer in parts[stage] for w in layer.weights}
     assert frozen and not frozen & {w.path for w in model.trainable_weights}
 
@@ -86,8 +95,9 @@ WRITTEN = {"mobilenetv2", "mobilenetv3small", "efficientnetb0", "efficientnetv2b
 def test_a_written_weights_file_loads_with_the_first_convolution_adapted(tmp_path, name):
     spec = get_backbone(name)
     path = tmp_path / f"{name}_notop.h5"
-    saved = write_legacy_h5(_as_in_keras_file(spec, randomised_backbone(spec.constructor, include_top=False, seed=7)),
-                            path)
+    saved = write_legacy_h5(
+        _as_in_keras_file(spec, randomised_backbone(spec.constructor, include_top=False, seed=7)), path
+    )
     keras.backend.clear_session()
     for channels in (1, 4):
         model = zoo.unet(name, num_classes=2, input_shape=(64, 64, channels), encoder_weights=path)
@@ -98,7 +108,7 @@ def test_a_written_weights_file_loads_with_the_first_convolution_adapted(tmp_pat
         else:
             np.testing.assert_array_equal(kernel[:, :, :3], rgb)
             assert not kernel[:, :, 3].any()
-        deep = next(n for n in reversed(list(saved)) if n in {l.name for l in model.layers})
+        deep = next(n for n in reversed(list(saved)) if n in {layer.name for layer in model.layers})
         for got, want in zip(model.get_layer(deep).get_weights(), saved[deep]):
             np.testing.assert_array_equal(got, want)
 
@@ -123,7 +133,9 @@ def _keras_imagenet_graph(name: str, tmp_path, monkeypatch):
     return keras_constructor(include_top=False, weights="imagenet", input_shape=(64, 96, 3)), path
 
 
-@pytest.mark.parametrize("name", [n if n in IN_GRAPH_FAST else pytest.param(n, marks=pytest.mark.slow) for n in IN_GRAPH])
+@pytest.mark.parametrize(
+    "name", [n if n in IN_GRAPH_FAST else pytest.param(n, marks=pytest.mark.slow) for n in IN_GRAPH]
+)
 def test_preprocessing_outside_the_graph_equals_keras_in_graph_normalisation(name, tmp_path, monkeypatch):
     spec = get_backbone(name)
     keras_model, path = _keras_imagenet_graph(name, tmp_path, monkeypatch)
@@ -153,10 +165,19 @@ def test_an_efficientnet_file_with_another_input_normalisation_is_refused(tmp_pa
         build_encoder(spec.name, (64, 64, 3), tmp_path / "other.h5")
 
 
-@pytest.mark.parametrize("builder, name", [("fcn8s", "densenet121"), ("fcn16s", "vgg19"), ("fcn32s", "mobilenetv2"),
-                                           ("simple_baseline", "resnet50v2"),
-                                           *[pytest.param(b, "resnet101v2", marks=pytest.mark.slow)
-                                             for b in ("fcn8s", "fcn16s", "fcn32s", "simple_baseline")]])
+@pytest.mark.parametrize(
+    "builder, name",
+    [
+        ("fcn8s", "densenet121"),
+        ("fcn16s", "vgg19"),
+        ("fcn32s", "mobilenetv2"),
+        ("simple_baseline", "resnet50v2"),
+        *[
+            pytest.param(b, "resnet101v2", marks=pytest.mark.slow)
+            for b in ("fcn8s", "fcn16s", "fcn32s", "simple_baseline")
+        ],
+    ],
+)
 def test_every_decoder_builds_on_backbones_of_other_families(builder, name):
     outputs = {"num_keypoints": 3} if builder == "simple_baseline" else {"num_classes": 3}
     model = zoo.build(builder, backbone=name, input_shape=(64, 96, 3), encoder_weights=None, **outputs)
@@ -166,11 +187,19 @@ def test_every_decoder_builds_on_backbones_of_other_families(builder, name):
 
 def test_preprocessing_follows_keras_for_each_mode():
     pixels = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
-    modules = {"vgg19": keras.applications.vgg19, "resnet50v2": keras.applications.resnet_v2,
-               "densenet121": keras.applications.densenet, "mobilenetv2": keras.applications.mobilenet_v2}
+    modules = {
+        "vgg19": keras.applications.vgg19,
+        "resnet50v2": keras.applications.resnet_v2,
+        "densenet121": keras.applications.densenet,
+        "mobilenetv2": keras.applications.mobilenet_v2,
+    }
     for name, module in modules.items():
-        np.testing.assert_allclose(np.asarray(zoo.preprocess_input(pixels, name)),
-                                   np.asarray(module.preprocess_input(pixels.copy())), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            np.asarray(zoo.preprocess_input(pixels, name)),
+            np.asarray(module.preprocess_input(pixels.copy())),
+            rtol=1e-5,
+            atol=1e-5,
+        )
     gray = np.full((1, 2, 2, 1), 255.0, "float32")
     assert np.allclose(zoo.preprocess_input(gray, "mobilenetv2"), 1.0)  # tf mode: the same for every channel
     assert zoo.preprocess_input(np.zeros((1, 2, 2, 4), "float32"), "densenet121").shape == (1, 2, 2, 4)
@@ -197,8 +226,14 @@ def test_the_new_families_export_to_onnx_with_the_keras_models_mask(tmp_path, na
     images = np.random.default_rng(2).integers(0, 256, (2, 45, 70, 3), dtype=np.uint8)
     keras.utils.set_random_seed(4)
     model = zoo.unet(name, num_classes=3, input_shape=(64, 64, 3), encoder_weights=None)
-    info = {"model": "unet", "backbone": name, "input_size": [64, 64], "channels": 3, "task": "segmentation",
-            "classes": ["a", "b", "c"]}
+    info = {
+        "model": "unet",
+        "backbone": name,
+        "input_size": [64, 64],
+        "channels": 3,
+        "task": "segmentation",
+        "classes": ["a", "b", "c"],
+    }
     expected = {k: v.numpy() for k, v in serving_fn(model, info)(tf.constant(images)).items()}
     got = load(export_model(model, info, "onnx", tmp_path / name))(images)
     np.testing.assert_allclose(got["probabilities"], expected["probabilities"], atol=1e-4)

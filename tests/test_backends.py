@@ -14,9 +14,16 @@ import zoo
 pytest.importorskip("jax")
 
 FAST = [("deeplabv3plus", "mobilenetv2")]  # the new layers, BatchNorm, separable and atrous convolutions
-MORE = [("unet", "vgg16"), ("fcn16s", "resnet50"), ("simple_baseline", "resnet50"), ("pspnet", "mobilenetv2"),
-        ("unet", "efficientnetb0"), ("fpn", "convnexttiny"), ("linknet", "mobilenetv3small"),
-        ("deeplabv3plus", "resnet50")]  # the last four: cloned graphs, nested stems, features named by inputs, dilation
+MORE = [
+    ("unet", "vgg16"),
+    ("fcn16s", "resnet50"),
+    ("simple_baseline", "resnet50"),
+    ("pspnet", "mobilenetv2"),
+    ("unet", "efficientnetb0"),
+    ("fpn", "convnexttiny"),
+    ("linknet", "mobilenetv3small"),
+    ("deeplabv3plus", "resnet50"),
+]  # the last four: cloned graphs, nested stems, features named by inputs, dilation
 
 _UNDER_JAX = r"""
 import json, sys
@@ -66,8 +73,9 @@ def test_builders_run_and_train_under_jax_with_the_tensorflow_models_outputs(tmp
         np.save(folder / "y.npy", np.asarray(model(x, training=False)))
         cases.append({"model": name, "backbone": backbone, "folder": str(folder), "outputs": outputs})
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    done = subprocess.run([sys.executable, "-c", _UNDER_JAX, json.dumps(cases)], capture_output=True, text=True,
-                          env=env, timeout=900)
+    done = subprocess.run(
+        [sys.executable, "-c", _UNDER_JAX, json.dumps(cases)], capture_output=True, text=True, env=env, timeout=900
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     report = json.loads(done.stdout.split("REPORT ", 1)[1])
     for key, row in report.items():

@@ -9,15 +9,40 @@ from benchmarks import train as benchmark
 
 def test_benchmark_smoke_writes_every_figure(tmp_path):
     out = tmp_path / "bench.json"
-    code = benchmark.main(["--models", "unet:vgg16", "--input-size", "32", "--batch-size", "2", "--steps", "2", "--repeats", "1", "--options", "float16",
-                           "--sizes", "32", "--batches", "2", "--out", str(out)])
+    code = benchmark.main(
+        [
+            "--models",
+            "unet:vgg16",
+            "--input-size",
+            "32",
+            "--batch-size",
+            "2",
+            "--steps",
+            "2",
+            "--repeats",
+            "1",
+            "--options",
+            "float16",
+            "--sizes",
+            "32",
+            "--batches",
+            "2",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     results = json.loads(out.read_text())
     assert results["limit_gflops_float32"] > 1
     row = results["models"][0]
     assert row["train_gflop_per_image"] > 0.1  # VGG16 U-Net at 32 px: about 0.3 GFLOP forward, x3
-    for key in ("in_memory_images_per_s", "synthetic / in-memory", "png folder / in-memory",
-                "recipe (synthetic) / plain keras", "export / keras call"):
+    for key in (
+        "in_memory_images_per_s",
+        "synthetic / in-memory",
+        "png folder / in-memory",
+        "recipe (synthetic) / plain keras",
+        "export / keras call",
+    ):
         assert row[key] > 0, key
     assert 0 < row["fraction_of_limit"] < 1.5
     assert results["scaling"] and (tmp_path / "bench.png").is_file()
@@ -34,8 +59,22 @@ def test_export_benchmark_measures_each_format_in_its_own_process(tmp_path):
     from benchmarks import exports as bench_exports
 
     out = tmp_path / "bench_exports.json"
-    code = bench_exports.main(["--model", "unet:vgg16", "--input-size", "32", "--image-size", "40", "--repeats", "2",
-                               "--formats", "saved_model,onnx", "--out", str(out)])
+    code = bench_exports.main(
+        [
+            "--model",
+            "unet:vgg16",
+            "--input-size",
+            "32",
+            "--image-size",
+            "40",
+            "--repeats",
+            "2",
+            "--formats",
+            "saved_model,onnx",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     rows = json.loads(out.read_text())["formats"]
     assert set(rows) == {"saved_model", "onnx"}
@@ -52,8 +91,26 @@ def test_learning_benchmark_smoke_compares_the_recipes_with_a_plain_fit(tmp_path
     from benchmarks import learning as bench_learning
 
     out = tmp_path / "learning.json"
-    code = bench_learning.main(["--tasks", task, "--epochs", "1", "--seeds", "0", "--count", "12",
-                                "--test-count", "4", "--size", "32", "--backbone", "vgg16", "--out", str(out)])
+    code = bench_learning.main(
+        [
+            "--tasks",
+            task,
+            "--epochs",
+            "1",
+            "--seeds",
+            "0",
+            "--count",
+            "12",
+            "--test-count",
+            "4",
+            "--size",
+            "32",
+            "--backbone",
+            "vgg16",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     results = json.loads(out.read_text())
     rows = {(row["task"], row["way"]): row for row in results["rows"]}
@@ -85,8 +142,27 @@ def test_native_benchmark_times_a_picture_in_a_process_of_its_own(tmp_path):
     from benchmarks import native
 
     out = tmp_path / "native.json"
-    assert native.main(["--model", "unet:mobilenetv3small", "--channels", "1", "--input-size", "64",
-                        "--sizes", "100x150", "--tile", "64", "--tta", "flip", "--out", str(out)]) == 0
+    assert (
+        native.main(
+            [
+                "--model",
+                "unet:mobilenetv3small",
+                "--channels",
+                "1",
+                "--input-size",
+                "64",
+                "--sizes",
+                "100x150",
+                "--tile",
+                "64",
+                "--tta",
+                "flip",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rows = json.loads(out.read_text())["rows"]
     assert [(r["height"], r["width"], r["tta"]) for r in rows] == [(100, 150, "flip")]
     assert rows[0]["seconds"] > 0 and 0.1 < rows[0]["peak_gb"] < 20 and out.with_suffix(".png").is_file()

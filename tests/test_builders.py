@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.layers import bilinear_kernel
+from zoo.models.layers import bilinear_kernel
 
 SEGMENTERS = ["fcn32s", "fcn16s", "fcn8s", "unet"]
 
@@ -12,19 +12,25 @@ SEGMENTERS = ["fcn32s", "fcn16s", "fcn8s", "unet"]
 # Every builder x backbone with 3 channels; the channel count is handled by the encoder,
 # which all builders share, so 1 and 4 channels are checked on one builder per output kind.
 SHAPE_CASES = [(b, bb, 3) for b in SEGMENTERS + ["simple_baseline"] for bb in ("vgg16", "resnet50")] + [
-    (b, bb, c) for b in ("unet", "simple_baseline", "fcn8s") for bb in ("vgg16", "resnet50") for c in (1, 4)
-    if not (b == "fcn8s" and bb == "vgg16")]
+    (b, bb, c)
+    for b in ("unet", "simple_baseline", "fcn8s")
+    for bb in ("vgg16", "resnet50")
+    for c in (1, 4)
+    if not (b == "fcn8s" and bb == "vgg16")
+]
 
 
 @pytest.mark.parametrize("builder, backbone, channels", SHAPE_CASES)
 def test_output_shapes(builder, backbone, channels):
     if builder == "simple_baseline":
-        model = zoo.build(builder, backbone=backbone, num_keypoints=5, input_shape=(64, 96, channels),
-                          encoder_weights=None)
+        model = zoo.build(
+            builder, backbone=backbone, num_keypoints=5, input_shape=(64, 96, channels), encoder_weights=None
+        )
         expected = (2, 16, 24, 5)  # stride 4
     else:
-        model = zoo.build(builder, backbone=backbone, num_classes=3, input_shape=(64, 96, channels),
-                          encoder_weights=None)
+        model = zoo.build(
+            builder, backbone=backbone, num_classes=3, input_shape=(64, 96, channels), encoder_weights=None
+        )
         expected = (2, 64, 96, 3)  # full resolution
     out = model(np.random.rand(2, 64, 96, channels).astype("float32"), training=False)
     assert tuple(out.shape) == expected
@@ -62,8 +68,9 @@ def test_fcn_skip_scores_start_at_zero_and_upsampling_is_bilinear():
 def test_bilinear_transposed_convolution_interpolates_a_ramp():
     import keras
 
-    layer = keras.layers.Conv2DTranspose(1, 4, strides=2, padding="same", use_bias=False,
-                                         kernel_initializer=zoo.layers.BilinearUpsampling())
+    layer = keras.layers.Conv2DTranspose(
+        1, 4, strides=2, padding="same", use_bias=False, kernel_initializer=zoo.models.layers.BilinearUpsampling()
+    )
     ramp = np.tile(np.arange(8, dtype="float32"), (8, 1))[None, :, :, None]
     out = np.asarray(layer(ramp))[0, 4, :, 0]
     steps = np.diff(out[2:-2])  # away from the zero-padded borders
@@ -124,8 +131,10 @@ def test_unknown_builder_name():
 
 def test_preprocess_is_caffe_for_rgb_and_gray():
     rgb = np.array([[[10.0, 20.0, 30.0]]])
-    np.testing.assert_allclose(np.asarray(zoo.preprocess_input(rgb, "vgg16")),
-                               [[[30 - 103.939, 20 - 116.779, 10 - 123.68]]], rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(zoo.preprocess_input(rgb, "vgg16")), [[[30 - 103.939, 20 - 116.779, 10 - 123.68]]], rtol=1e-6
+    )
     gray = np.full((1, 1, 1), 100.0)
-    np.testing.assert_allclose(np.asarray(zoo.preprocess_input(gray, "resnet50")),
-                               100 - (103.939 + 116.779 + 123.68) / 3, rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(zoo.preprocess_input(gray, "resnet50")), 100 - (103.939 + 116.779 + 123.68) / 3, rtol=1e-6
+    )

@@ -8,7 +8,9 @@ import pytest
 from PIL import Image
 
 from recipes import pose, segment
-from zoo.data.checks import DatasetError, check_keypoint_folder, check_segmentation_folder
+from zoo.data.checks import DatasetError
+from zoo.tasks.keypoints.checks import check_keypoint_folder
+from zoo.tasks.segmentation.checks import check_segmentation_folder
 
 
 def _pair(root, stem, size=(40, 32), mode="RGB", mask_values=(0, 1), mask_size=None, suffix=".png"):
@@ -85,7 +87,9 @@ def test_size_mismatch_is_refused_unless_resizing_is_asked(tmp_path):
     _good(tmp_path)
     _pair(tmp_path, "big", mask_size=(80, 64))
     finding = _find(_seg(tmp_path), "differ in size")
-    assert finding.error and "images/big.png 40x32 vs mask 80x64" in finding.files[0] and "--resize-masks" in finding.fix
+    assert (
+        finding.error and "images/big.png 40x32 vs mask 80x64" in finding.files[0] and "--resize-masks" in finding.fix
+    )
     note = _find(_seg(tmp_path, resize_masks=True), "resized")
     assert not note.error
 
@@ -137,8 +141,18 @@ def _faces(root, rows, header="image,nose_x,nose_y,mouth_x,mouth_y", size=(40, 3
 
 
 def test_keypoint_problems_in_a_csv_folder(tmp_path):
-    _faces(tmp_path, ["a.png,10,10,20,12", "b.png,10,10,,", "c.png,50,10,20,12", "d.png,nan,3,4,5",
-                      "e.png,1,2,3", "f.png,x,1,2,3", "missing.png,1,1,2,2"])
+    _faces(
+        tmp_path,
+        [
+            "a.png,10,10,20,12",
+            "b.png,10,10,,",
+            "c.png,50,10,20,12",
+            "d.png,nan,3,4,5",
+            "e.png,1,2,3",
+            "f.png,x,1,2,3",
+            "missing.png,1,1,2,2",
+        ],
+    )
     (tmp_path / "images" / "missing.png").unlink()
     report = check_keypoint_folder(str(tmp_path), channels=3)
     assert _find(report, "outside their image").files == ["points.csv line 4"]
@@ -159,12 +173,16 @@ def test_keypoint_problems_in_a_csv_folder(tmp_path):
 def test_keypoint_problems_in_a_coco_folder(tmp_path):
     (tmp_path / "images").mkdir()
     Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(tmp_path / "images" / "a.png")
-    coco = {"images": [{"id": 1, "file_name": "a.png"}, {"file_name": "b.png"}],
-            "categories": [{"keypoints": ["nose", "mouth"]}],
-            "annotations": [{"image_id": 1, "keypoints": [5, 5, 2, 6, 6, 2]},
-                            {"image_id": 1},
-                            {"image_id": 1, "keypoints": [5, 5, 2]},
-                            {"image_id": 9, "keypoints": [5, 5, 2, 6, 6, 2]}]}
+    coco = {
+        "images": [{"id": 1, "file_name": "a.png"}, {"file_name": "b.png"}],
+        "categories": [{"keypoints": ["nose", "mouth"]}],
+        "annotations": [
+            {"image_id": 1, "keypoints": [5, 5, 2, 6, 6, 2]},
+            {"image_id": 1},
+            {"image_id": 1, "keypoints": [5, 5, 2]},
+            {"image_id": 9, "keypoints": [5, 5, 2, 6, 6, 2]},
+        ],
+    }
     (tmp_path / "person_keypoints.json").write_text(json.dumps(coco))
     report = check_keypoint_folder(str(tmp_path), channels=3)
     assert _find(report, "images entries without ['id']").files == ["person_keypoints.json images[1]"]
@@ -180,15 +198,19 @@ def test_keypoint_check_names_every_broken_coco_record_by_its_annotation_id(tmp_
     Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(tmp_path / "images" / "a.png")
     names = ["nose", "left_eye", "right_eye", "left_ear"]
     good = [5, 5, 2, 6, 6, 2, 8, 6, 2, 4, 7, 1]
-    annotations = [{"id": 10, "image_id": 1, "category_id": 1, "keypoints": good, "bbox": [1, 1, 20, 20]},
-                   {"id": 11, "image_id": 1, "category_id": 1, "keypoints": good[:9], "bbox": [1, 1, 20, 20]},
-                   {"id": 12, "image_id": 2, "category_id": 1, "keypoints": good, "bbox": [1, 1, 20, 20]},
-                   {"id": 13, "image_id": 1, "category_id": 1, "keypoints": good, "bbox": [1, 1, 0, 20]},
-                   {"id": 14, "image_id": 1, "category_id": 1, "keypoints": good[:-1] + [3], "bbox": [1, 1, 20, 20]}]
+    annotations = [
+        {"id": 10, "image_id": 1, "category_id": 1, "keypoints": good, "bbox": [1, 1, 20, 20]},
+        {"id": 11, "image_id": 1, "category_id": 1, "keypoints": good[:9], "bbox": [1, 1, 20, 20]},
+        {"id": 12, "image_id": 2, "category_id": 1, "keypoints": good, "bbox": [1, 1, 20, 20]},
+        {"id": 13, "image_id": 1, "category_id": 1, "keypoints": good, "bbox": [1, 1, 0, 20]},
+        {"id": 14, "image_id": 1, "category_id": 1, "keypoints": good[:-1] + [3], "bbox": [1, 1, 20, 20]},
+    ]
     annotations += [{**annotations[1], "id": 20 + i} for i in range(6)]  # more than a finding shows by default
-    coco = {"images": [{"id": 1, "file_name": "a.png"}, {"id": 2, "file_name": "gone.png"}],
-            "categories": [{"id": 1, "name": "face", "keypoints": names}, {"id": 2, "name": "hand"}],
-            "annotations": annotations}
+    coco = {
+        "images": [{"id": 1, "file_name": "a.png"}, {"id": 2, "file_name": "gone.png"}],
+        "categories": [{"id": 1, "name": "face", "keypoints": names}, {"id": 2, "name": "hand"}],
+        "annotations": annotations,
+    }
     (tmp_path / "faces.json").write_text(json.dumps(coco))
     report = check_keypoint_folder(str(tmp_path), channels=3)
     assert _find(report, "length is not 3 x 4").files[0] == "faces.json annotations[1] (id 11) (length 9)"
@@ -197,8 +219,9 @@ def test_keypoint_check_names_every_broken_coco_record_by_its_annotation_id(tmp_
     assert _find(report, "visibility flags outside 0, 1, 2").files == ["faces.json annotations[4] (id 14) (flags [3])"]
     lonely = _find(report, "no partner of the other side")
     assert "left_ear" in lonely.what and "left_eye" not in lonely.what and "--flip-pairs" in lonely.fix
-    assert not [f for f in report.findings.values() if "no partner" in f.what] or \
-        not check_keypoint_folder(str(tmp_path), channels=3, flips=False).findings.get(lonely.what)
+    assert not [f for f in report.findings.values() if "no partner" in f.what] or not check_keypoint_folder(
+        str(tmp_path), channels=3, flips=False
+    ).findings.get(lonely.what)
     hand = check_keypoint_folder(str(tmp_path), channels=3, category="hand")
     assert _find(hand, "has no keypoint names").files == ["faces.json category 'hand'"]
     flags = ["--dataset", f"folder:{tmp_path}", "--input-size", "64", "--encoder-weights", "none"]
@@ -212,8 +235,18 @@ def test_check_command_prints_everything_and_training_stops_before_its_first_ste
     _good(tmp_path / "data")
     _pair(tmp_path / "data", "seven", mask_values=(0, 7))
     (tmp_path / "data" / "masks" / "ok0.png").unlink()
-    flags = ["--dataset", f"folder:{tmp_path / 'data'}", "--num-classes", "2", "--input-size", "32",
-             "--encoder-weights", "none", "--out", str(tmp_path / "run")]
+    flags = [
+        "--dataset",
+        f"folder:{tmp_path / 'data'}",
+        "--num-classes",
+        "2",
+        "--input-size",
+        "32",
+        "--encoder-weights",
+        "none",
+        "--out",
+        str(tmp_path / "run"),
+    ]
     assert segment.main(["check", *flags]) == 2
     printed = capsys.readouterr().out
     assert "2 problem(s)" in printed and "images/ok0.png" in printed and "masks/seven.png (values [7])" in printed
@@ -243,19 +276,29 @@ def test_pose_check_command_and_bad_flags(tmp_path, capsys):
 def test_tfds_names_keys_splits_and_offline_data_are_explained(tmp_path, monkeypatch):
     import tensorflow_datasets as tfds
 
-    from zoo.data.segmentation import tfds_source
     from zoo.data.tfds import resolve_splits
+    from zoo.tasks.segmentation.sources import tfds_source
 
-    args = dict(num_classes=None, ignore_index=255, image_key=None, mask_key=None, train_split=None, val_split=None,
-                binary_masks=False, data_dir=str(tmp_path))
+    args = dict(
+        num_classes=None,
+        ignore_index=255,
+        image_key=None,
+        mask_key=None,
+        train_split=None,
+        val_split=None,
+        binary_masks=False,
+        data_dir=str(tmp_path),
+    )
     with pytest.raises(ValueError, match=r"unknown TFDS dataset 'oxford_iiit_pets'; did you mean \['oxford_iiit_pet'"):
         tfds_source("oxford_iiit_pets", **{**args, "num_classes": 3})
     with pytest.raises(RuntimeError, match=r"'oxford_iiit_pet' is not prepared.*tfds build oxford_iiit_pet"):
         tfds_source("oxford_iiit_pet", **args)  # ZOO_OFFLINE=1 in the tests: fails at once, no download tried
     monkeypatch.setenv("ZOO_OFFLINE", "0")
-    with tfds.testing.mock_data(num_examples=4):
-        with pytest.raises(ValueError, match=r"has no feature 'mask'; its features are \[.*'segmentation_mask'"):
-            tfds_source("oxford_iiit_pet", **{**args, "mask_key": "mask"})
+    with (
+        tfds.testing.mock_data(num_examples=4),
+        pytest.raises(ValueError, match=r"has no feature 'mask'; its features are \[.*'segmentation_mask'"),
+    ):
+        tfds_source("oxford_iiit_pet", **{**args, "mask_key": "mask"})
 
     class Prepared:  # what resolve_splits reads of a prepared builder
         name, info = "pets", type("Info", (), {"splits": {"train": 1, "test": 1}})()
@@ -269,7 +312,7 @@ def test_tfds_names_keys_splits_and_offline_data_are_explained(tmp_path, monkeyp
 
 
 def test_classes_txt_names_the_classes_and_must_agree_with_the_flags(tmp_path):
-    from zoo.data.layout import folder_class_names
+    from zoo.tasks.segmentation.layout import folder_class_names
 
     (tmp_path / "classes.txt").write_text("background\ncar\n\nroad\n")
     assert folder_class_names(tmp_path, None, False) == ["background", "car", "road"]

@@ -38,8 +38,9 @@ def test_vgg16_class_maps_equal_the_classifier_at_224_and_slide_over_larger_imag
 def test_resnet50_class_maps_average_to_the_classifiers_logits(tmp_path):
     classifier = _classifier_file(keras.applications.ResNet50, tmp_path / "resnet50_top.h5", seed=4)
     maps = zoo.class_maps("resnet50", encoder_weights=tmp_path / "resnet50_top.h5", activation=None)
-    image = zoo.preprocess_input(np.random.default_rng(1).uniform(0, 255, (2, 224, 224, 3)).astype("float32"),
-                                 "resnet50")
+    image = zoo.preprocess_input(
+        np.random.default_rng(1).uniform(0, 255, (2, 224, 224, 3)).astype("float32"), "resnet50"
+    )
     got = np.asarray(maps(image, training=False))
     assert got.shape == (2, 7, 7, 1000)
     expected = np.asarray(classifier(image, training=False))

@@ -6,22 +6,37 @@ import pytest
 import tensorflow as tf
 
 import zoo
-from zoo.layers import AdaptiveAveragePool
+from zoo.models.layers import AdaptiveAveragePool
 
 DECODERS = ["fpn", "linknet", "pspnet", "deeplabv3plus", "unetplusplus"]
 
 
 # each decoder on one backbone in the fast suite, on the others with `make test-slow`
-PAIRS = [pytest.param(b, n, marks=() if (b, n) in {("fpn", "resnet50"), ("linknet", "vgg16"), ("pspnet", "vgg16"),
-                                                    ("deeplabv3plus", "mobilenetv2"), ("unetplusplus", "resnet50")}
-                                  else pytest.mark.slow)
-         for b in DECODERS for n in ("vgg16", "resnet50", "mobilenetv2")]
+PAIRS = [
+    pytest.param(
+        b,
+        n,
+        marks=()
+        if (b, n)
+        in {
+            ("fpn", "resnet50"),
+            ("linknet", "vgg16"),
+            ("pspnet", "vgg16"),
+            ("deeplabv3plus", "mobilenetv2"),
+            ("unetplusplus", "resnet50"),
+        }
+        else pytest.mark.slow,
+    )
+    for b in DECODERS
+    for n in ("vgg16", "resnet50", "mobilenetv2")
+]
 
 
 @pytest.mark.parametrize("builder, backbone", PAIRS)
 def test_each_decoder_gives_full_resolution_scores_on_gray_input(builder, backbone):
-    model = zoo.build(builder, backbone=backbone, num_classes=3, input_shape=(64, 96, 1), encoder_weights=None,
-                      activation="softmax")
+    model = zoo.build(
+        builder, backbone=backbone, num_classes=3, input_shape=(64, 96, 1), encoder_weights=None, activation="softmax"
+    )
     out = np.asarray(model(np.random.default_rng(0).normal(size=(1, 64, 96, 1)).astype("float32")))
     assert out.shape == (1, 64, 96, 3) and out.dtype == np.float32
     np.testing.assert_allclose(out.sum(-1), 1.0, atol=1e-5)
@@ -31,10 +46,12 @@ def test_each_decoder_gives_full_resolution_scores_on_gray_input(builder, backbo
 
 @pytest.mark.parametrize("builder, backbone", [(b, "mobilenetv2") for b in DECODERS] + [("deeplabv3plus", "vgg16")])
 def test_each_decoder_runs_at_sizes_unknown_until_called(builder, backbone):
-    model = zoo.build(builder, backbone=backbone, num_classes=2, input_shape=(None, None, 3),
-                      encoder_weights=None)  # DeepLabV3+ on VGG16: dilated, at output stride 16
-    serve = tf.function(lambda x: model(x, training=False),
-                        input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    model = zoo.build(
+        builder, backbone=backbone, num_classes=2, input_shape=(None, None, 3), encoder_weights=None
+    )  # DeepLabV3+ on VGG16: dilated, at output stride 16
+    serve = tf.function(
+        lambda x: model(x, training=False), input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)]
+    )
     for shape in ((1, 64, 64, 3), (2, 96, 160, 3)):
         got = serve(tf.zeros(shape))
         assert tuple(got.shape) == shape[:3] + (2,)
@@ -59,10 +76,15 @@ def test_pspnet_and_deeplab_export_to_onnx_with_the_keras_models_mask(tmp_path):
     images = np.random.default_rng(2).integers(0, 256, (2, 45, 70, 3), dtype=np.uint8)
     for builder in ("pspnet", "deeplabv3plus"):
         keras.utils.set_random_seed(4)
-        model = zoo.build(builder, backbone="mobilenetv2", num_classes=3, input_shape=(64, 64, 3),
-                          encoder_weights=None)
-        info = {"model": builder, "backbone": "mobilenetv2", "input_size": [64, 64], "channels": 3,
-                "task": "segmentation", "classes": ["a", "b", "c"]}
+        model = zoo.build(builder, backbone="mobilenetv2", num_classes=3, input_shape=(64, 64, 3), encoder_weights=None)
+        info = {
+            "model": builder,
+            "backbone": "mobilenetv2",
+            "input_size": [64, 64],
+            "channels": 3,
+            "task": "segmentation",
+            "classes": ["a", "b", "c"],
+        }
         expected = {k: v.numpy() for k, v in serving_fn(model, info)(tf.constant(images)).items()}
         got = load(export_model(model, info, "onnx", tmp_path / builder))(images)
         np.testing.assert_allclose(got["probabilities"], expected["probabilities"], atol=1e-4)
@@ -81,7 +103,7 @@ def test_a_dilated_pspnet_round_trips_through_a_keras_file(tmp_path):
 def test_a_dilated_resnet_sampled_at_its_stride_equals_the_strided_one(tmp_path):
     """The atrous rule: same weights, same sampling of the image, so the dilated map at every
     (32 / output_stride)-th position is the undilated one (ResNet strides with 1x1 convolutions)."""
-    from zoo.encoder import build_encoder
+    from zoo.models.encoder import build_encoder
 
     x = np.random.default_rng(5).normal(size=(1, 64, 96, 3)).astype("float32")
     strided = build_encoder("resnet50", (64, 96, 3))
@@ -106,7 +128,9 @@ def test_deeplab_runs_at_the_papers_stride_where_the_backbone_can_dilate():
     assert model(np.zeros((1, 64, 96, 1), "float32")).shape == (1, 64, 96, 2)
     psp = zoo.pspnet("vgg16", num_classes=2, input_shape=(64, 96, 3), encoder_weights=None, output_stride=8)
     assert psp.get_layer("block5_pool").pool_size == (3, 3) and psp(np.zeros((1, 64, 96, 3))).shape == (1, 64, 96, 2)
-    with pytest.raises(ValueError, match="output_stride=8 needs a backbone whose last stages can run dilated .*resnet50"):
+    with pytest.raises(
+        ValueError, match="output_stride=8 needs a backbone whose last stages can run dilated .*resnet50"
+    ):
         zoo.deeplabv3plus("mobilenetv2", num_classes=2, encoder_weights=None, output_stride=8)
     with pytest.raises(ValueError, match="feature_stride=8 with output_stride=16"):
         zoo.pspnet("vgg16", num_classes=2, encoder_weights=None, output_stride=16, feature_stride=8)
@@ -115,8 +139,11 @@ def test_deeplab_runs_at_the_papers_stride_where_the_backbone_can_dilate():
 def test_unetplusplus_nests_its_skips_where_the_encoder_has_features():
     names = lambda model: {layer.name for layer in model.layers}  # noqa: E731
     vgg = names(zoo.unetplusplus("vgg16", num_classes=2, input_shape=(64, 64, 1), encoder_weights=None))
-    assert {f"decoder_x{s}_{j}_b_conv" for s, depth in ((16, 1), (8, 2), (4, 3), (2, 4), (1, 5))
-            for j in range(1, depth + 1)} <= vgg  # the full grid: 15 nodes
+    assert {
+        f"decoder_x{s}_{j}_b_conv"
+        for s, depth in ((16, 1), (8, 2), (4, 3), (2, 4), (1, 5))
+        for j in range(1, depth + 1)
+    } <= vgg  # the full grid: 15 nodes
     convnext = zoo.unetplusplus("convnexttiny", num_classes=2, input_shape=(64, 64, 1), encoder_weights=None)
     assert convnext(np.zeros((1, 64, 64, 1), "float32")).shape == (1, 64, 64, 2)
     held = names(convnext)
@@ -125,15 +152,21 @@ def test_unetplusplus_nests_its_skips_where_the_encoder_has_features():
 
 
 def test_every_builder_gives_float32_scores_under_mixed_precision():
-    from zoo.builders import KEYPOINT_BUILDERS
+    from zoo.models.registry import model_entry
 
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
         for builder in zoo.BUILDERS:
-            outputs = {"num_keypoints": 2} if builder in KEYPOINT_BUILDERS else {"num_classes": 2}
+            outputs = {model_entry(builder).outputs: 2}
             activation = {} if builder == "simcc" else {"activation": "sigmoid"}  # logits for a softmax
-            model = zoo.build(builder, backbone="mobilenetv3small", input_shape=(64, 64, 2), encoder_weights=None,
-                              **activation, **outputs)
+            model = zoo.build(
+                builder,
+                backbone="mobilenetv3small",
+                input_shape=(64, 64, 2),
+                encoder_weights=None,
+                **activation,
+                **outputs,
+            )
             out = model(np.zeros((1, 64, 64, 2), "float32"))
             assert out.dtype == "float32", builder
             assert any(layer.compute_dtype == "bfloat16" for layer in model.layers if layer.weights), builder

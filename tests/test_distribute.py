@@ -12,9 +12,27 @@ from pathlib import Path
 import numpy as np
 
 PROJECT = Path(__file__).resolve().parent.parent
-SMALL = ["--input-size", "32", "--encoder-weights", "none", "--schedule", "all:2@1e-4", "--synthetic-count", "40",
-         "--batch-size", "4", "--steps-per-epoch", "3", "--no-augment", "--seed", "1", "--verbose", "0",
-         "--val-fraction", "0.2"]
+SMALL = [
+    "--input-size",
+    "32",
+    "--encoder-weights",
+    "none",
+    "--schedule",
+    "all:2@1e-4",
+    "--synthetic-count",
+    "40",
+    "--batch-size",
+    "4",
+    "--steps-per-epoch",
+    "3",
+    "--no-augment",
+    "--seed",
+    "1",
+    "--verbose",
+    "0",
+    "--val-fraction",
+    "0.2",
+]
 
 
 def _env(**extra):
@@ -30,10 +48,17 @@ def _losses(run):
 
 def test_mirrored_over_two_cpu_devices_matches_the_default_strategy(tmp_path):
     runs = {"single": [], "mirrored": ["--strategy", "mirrored", "--cpu-devices", "2"]}
-    procs = {name: subprocess.Popen([sys.executable, "-m", "recipes.segment", *SMALL, "--out", str(tmp_path / name),
-                                     *extra], cwd=PROJECT, env=_env(), stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True)
-             for name, extra in runs.items()}  # side by side: the results do not depend on the load
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "recipes.segment", *SMALL, "--out", str(tmp_path / name), *extra],
+            cwd=PROJECT,
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name, extra in runs.items()
+    }  # side by side: the results do not depend on the load
     outputs = {name: proc.communicate(timeout=600)[0] for name, proc in procs.items()}
     for name, proc in procs.items():
         assert proc.returncode == 0, outputs[name][-2000:]
@@ -61,8 +86,16 @@ def _launch_workers(ports, args):
     procs = []
     for index in range(len(ports)):
         env = _env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
-        procs.append(subprocess.Popen([sys.executable, "-m", "recipes.segment", *args], cwd=PROJECT, env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "recipes.segment", *args],
+                cwd=PROJECT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     return procs
 
 
@@ -103,7 +136,16 @@ def test_two_local_workers_survive_a_restart_and_the_chief_writes_the_run(tmp_pa
         assert [int(r["epoch"]) for r in csv.DictReader(handle)] == [0, 1, 2]  # each epoch exactly once
     assert not any((run / ".workers").glob("*")) if (run / ".workers").exists() else True
     check = subprocess.run(
-        [sys.executable, "-c", "import sys, tensorflow as tf; f = tf.saved_model.load(sys.argv[1])"
-         ".signatures['serving_default']; print(f(images=tf.zeros((1, 40, 50, 3), tf.uint8))['mask'].shape)",
-         str(run / "export")], capture_output=True, text=True, timeout=300, env=_env(PYTHONPATH=""))
+        [
+            sys.executable,
+            "-c",
+            "import sys, tensorflow as tf; f = tf.saved_model.load(sys.argv[1])"
+            ".signatures['serving_default']; print(f(images=tf.zeros((1, 40, 50, 3), tf.uint8))['mask'].shape)",
+            str(run / "export"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_env(PYTHONPATH=""),
+    )
     assert check.returncode == 0 and "(1, 40, 50)" in check.stdout, check.stderr[-2000:]

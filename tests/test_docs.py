@@ -30,13 +30,19 @@ def _run_guide(guide: Path, workdir: dict) -> None:
     for needed in NEEDS.findall(guide.read_text()):
         if needed not in workdir["done"]:
             _run_guide(PROJECT / "docs" / needed, workdir)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "PYTHONPATH": str(PROJECT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONPATH": str(PROJECT),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
     for number, (language, code) in enumerate(blocks(guide), 1):
         command = ["bash", "-euo", "pipefail", "-c", code] if language == "bash" else [sys.executable, "-c", code]
         proc = subprocess.run(command, cwd=workdir["path"], env=env, capture_output=True, text=True, timeout=900)
-        assert proc.returncode == 0, (f"{guide.name}, block {number} ({language}) failed:\n{code}\n--- stdout:\n"
-                                      f"{proc.stdout[-3000:]}\n--- stderr:\n{proc.stderr[-3000:]}")
+        assert proc.returncode == 0, (
+            f"{guide.name}, block {number} ({language}) failed:\n{code}\n--- stdout:\n"
+            f"{proc.stdout[-3000:]}\n--- stderr:\n{proc.stderr[-3000:]}"
+        )
     workdir["done"].add(guide.name)
 
 
@@ -48,8 +54,9 @@ def test_every_guide_has_runnable_blocks():
         assert blocks(guide), f"{guide.name} has no bash/python block"
 
 
-@pytest.mark.parametrize("guide", [g for g in GUIDES if g.name not in LONG],
-                         ids=[g.stem for g in GUIDES if g.name not in LONG])
+@pytest.mark.parametrize(
+    "guide", [g for g in GUIDES if g.name not in LONG], ids=[g.stem for g in GUIDES if g.name not in LONG]
+)
 def test_guide_runs_as_written(guide, workdir):
     if guide.name not in workdir["done"]:
         _run_guide(guide, workdir)

@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from zoo.data.resize import resize_antialiased
 from zoo.export import export_run, load, load_run, serving_fn
-from zoo.export.resize import resize_antialiased
 
 
-@pytest.mark.parametrize("source, target", [((80, 100), (64, 64)), ((30, 17), (64, 96)), ((640, 480), (96, 64)),
-                                            ((64, 64), (64, 64)), ((7, 300), (32, 32))])
+@pytest.mark.parametrize(
+    "source, target",
+    [((80, 100), (64, 64)), ((30, 17), (64, 96)), ((640, 480), (96, 64)), ((64, 64), (64, 64)), ((7, 300), (32, 32))],
+)
 def test_matrix_resize_matches_tensorflows_antialiased_resize(source, target):
     images = np.random.default_rng(0).integers(0, 256, (2, *source, 3)).astype("float32")
     expected = tf.image.resize(images, target, "bilinear", antialias=True).numpy()
@@ -27,8 +29,8 @@ def test_matrix_resize_matches_tensorflows_antialiased_resize(source, target):
 def test_keypoint_serving_pads_to_the_aspect_ratio_as_training_does(shape):
     """Serving must see the image as the keypoint pipeline does (box_to_frame: grown to the
     frame's aspect, not stretched) and map frame points back to the image's pixels."""
-    from zoo.data.keypoints import box_to_frame, transform_points
-    from zoo.export.resize import letterbox
+    from zoo.data.resize import letterbox
+    from zoo.tasks.keypoints.geometry import box_to_frame, transform_points
 
     height, width = shape
     point = np.array([[0.77 * width, 0.31 * height]], np.float32)
@@ -41,7 +43,7 @@ def test_keypoint_serving_pads_to_the_aspect_ratio_as_training_does(shape):
     # look inside the image's own region of the frame (the reflected margins repeat the dot)
     (x0, y0), (x1, y1) = np.round(transform_points([[0.0, 0.0], [width - 1.0, height - 1.0]], matrix).numpy())
     inside = np.full(frame.shape, -1.0)
-    inside[int(y0):int(y1) + 1, int(x0):int(x1) + 1] = frame[int(y0):int(y1) + 1, int(x0):int(x1) + 1]
+    inside[int(y0) : int(y1) + 1, int(x0) : int(x1) + 1] = frame[int(y0) : int(y1) + 1, int(x0) : int(x1) + 1]
     found_y, found_x = np.unravel_index(inside.argmax(), frame.shape)
     assert abs(found_x - expected[0]) <= 1.5 and abs(found_y - expected[1]) <= 1.5, (found_x, found_y, expected)
     # the way back is the exact inverse of the serving's own padding and resize
@@ -64,9 +66,28 @@ def test_a_run_trained_in_mixed_bfloat16_exports_in_float32(tmp_path):
     from zoo.export.formats import in_float32
 
     run = tmp_path / "bf16"
-    code = segment.main(["--input-size", "32", "--encoder-weights", "none", "--mixed-precision", "bfloat16",
-                         "--schedule", "all:1@1e-4", "--synthetic-count", "16", "--batch-size", "4",
-                         "--steps-per-epoch", "1", "--out", str(run), "--verbose", "0"])
+    code = segment.main(
+        [
+            "--input-size",
+            "32",
+            "--encoder-weights",
+            "none",
+            "--mixed-precision",
+            "bfloat16",
+            "--schedule",
+            "all:1@1e-4",
+            "--synthetic-count",
+            "16",
+            "--batch-size",
+            "4",
+            "--steps-per-epoch",
+            "1",
+            "--out",
+            str(run),
+            "--verbose",
+            "0",
+        ]
+    )
     assert code == 0
     assert keras.mixed_precision.global_policy().name == "float32"  # main() put the caller's policy back
     assert json.loads((run / "config.json").read_text())["resolved"]["precision"] == "mixed_bfloat16"
@@ -129,7 +150,7 @@ def test_segmentation_export_gives_the_keras_models_mask(gray_run, tmp_path, fmt
 def test_keypoint_export_gives_the_keras_models_keypoints(faces_run, tmp_path, fmt):
     images = np.random.default_rng(0).integers(0, 256, (2, 90, 130, 3), dtype=np.uint8)
     expected, info = _reference(faces_run, images)
-    assert info["flip_test"]  # the flip test is inside the export too
+    assert info.fields.flip_test  # the flip test is inside the export too
     path = export_run(faces_run, fmt, tmp_path / fmt)
     got = load(path)(images)
     assert got["keypoints"].shape == (2, 5, 2) and got["scores"].shape == (2, 5)
@@ -166,8 +187,14 @@ def test_fcn_with_batchnorm_backbone_exports_to_litert_and_onnx(tmp_path):
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.moving_mean.assign(np.full(layer.moving_mean.shape, 0.1, "float32"))
             layer.moving_variance.assign(np.full(layer.moving_variance.shape, 2.0, "float32"))
-    info = {"model": "fcn16s", "backbone": "resnet50", "input_size": [32, 64], "channels": 3,
-            "task": "segmentation", "classes": ["a", "b", "c"]}
+    info = {
+        "model": "fcn16s",
+        "backbone": "resnet50",
+        "input_size": [32, 64],
+        "channels": 3,
+        "task": "segmentation",
+        "classes": ["a", "b", "c"],
+    }
     images = np.random.default_rng(3).integers(0, 256, (2, 45, 70, 3), dtype=np.uint8)
     _fresh_export_matches(model, info, tmp_path, images)
 
@@ -176,16 +203,26 @@ def _tiny_keypoint_model(decoder: str):
     """A tiny heatmap network (pooling, a 1x1 convolution) whose maps peak at known points."""
     import keras
 
-    from zoo.heatmaps import encode
+    from zoo.tasks.keypoints.heatmap_codec import encode
 
     heat, _ = encode(tf.constant([[5.3, 2.6], [1.0, 6.2]]), tf.constant([1.0, 1.0]), (8, 8), 4, 2.0)
     inputs = keras.Input((32, 32, 3))
     pooled = keras.layers.AveragePooling2D(4)(inputs)
     noise = keras.layers.Conv2D(2, 1, kernel_initializer=keras.initializers.RandomNormal(stddev=1e-4))(pooled)
     model = keras.Model(inputs, keras.layers.Lambda(lambda x: x + heat[None])(noise))
-    info = {"model": "simple_baseline", "backbone": "vgg16", "input_size": [32, 32], "channels": 3,
-            "task": "keypoints", "keypoint_names": ["left_eye", "right_eye"], "flip_index": [1, 0],
-            "heatmap_stride": 4, "decode": decoder, "sigma": 2.0, "flip_test": True}
+    info = {
+        "model": "simple_baseline",
+        "backbone": "vgg16",
+        "input_size": [32, 32],
+        "channels": 3,
+        "task": "keypoints",
+        "keypoint_names": ["left_eye", "right_eye"],
+        "flip_index": [1, 0],
+        "heatmap_stride": 4,
+        "decode": decoder,
+        "sigma": 2.0,
+        "flip_test": True,
+    }
     return model, info
 
 
@@ -200,16 +237,22 @@ def test_every_keypoint_decoder_converts_to_litert_and_onnx(tmp_path, decoder):
 def test_onnx_weights_go_to_a_data_file_beyond_the_protobuf_limit(tmp_path, monkeypatch):
     """A protobuf holds at most 2 GB; beyond it the weights are written beside the file
     (simulated here by lowering the limit for a tiny model)."""
-    from zoo.export import onnx_convert
-
     import keras
+
+    from zoo.export import onnx_convert
 
     monkeypatch.setattr(onnx_convert, "PROTOBUF_LIMIT", 0)
     inputs = keras.Input((32, 32, 3))
     features = keras.layers.Conv2D(64, 3, padding="same", activation="relu")(inputs)  # 6.9 KB of kernel
     model = keras.Model(inputs, keras.layers.Conv2D(3, 1)(features))
-    info = {"model": "unet", "backbone": "resnet50", "input_size": [32, 32], "channels": 3,
-            "task": "segmentation", "classes": ["a", "b", "c"]}
+    info = {
+        "model": "unet",
+        "backbone": "resnet50",
+        "input_size": [32, 32],
+        "channels": 3,
+        "task": "segmentation",
+        "classes": ["a", "b", "c"],
+    }
     images = np.random.default_rng(6).integers(0, 256, (1, 33, 47, 3), dtype=np.uint8)
     _fresh_export_matches(model, info, tmp_path, images, formats=("onnx",))
     data = tmp_path / "onnx" / "model.onnx.data"
@@ -236,8 +279,14 @@ def test_onnx_export_of_a_subclassed_model_with_a_weight_read_in_a_branch(tmp_pa
     keras.utils.set_random_seed(8)
     model = Branchy()
     model(np.zeros((1, 32, 32, 3), "float32"))
-    info = {"model": "unet", "backbone": "vgg16", "input_size": [32, 32], "channels": 3,
-            "task": "segmentation", "classes": ["a", "b"]}
+    info = {
+        "model": "unet",
+        "backbone": "vgg16",
+        "input_size": [32, 32],
+        "channels": 3,
+        "task": "segmentation",
+        "classes": ["a", "b"],
+    }
     images = np.random.default_rng(9).integers(0, 256, (1, 36, 30, 3), dtype=np.uint8)
     _fresh_export_matches(model, info, tmp_path, images, formats=("onnx",))
 
@@ -252,9 +301,25 @@ def test_saved_model_cli_shows_and_runs_the_signature(gray_run, tmp_path):
     assert "serving_default" in shown.stdout and "images" in shown.stdout and "mask" in shown.stdout
     image = np.random.default_rng(2).integers(0, 256, (1, 40, 30, 1), dtype=np.uint8)
     np.save(tmp_path / "image.npy", image)
-    ran = subprocess.run([cli, "run", "--dir", str(export), "--tag_set", "serve", "--signature_def", "serving_default",
-                          "--inputs", f"images={tmp_path / 'image.npy'}", "--outdir", str(tmp_path / "out")],
-                         capture_output=True, text=True, timeout=300)
+    ran = subprocess.run(
+        [
+            cli,
+            "run",
+            "--dir",
+            str(export),
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "serving_default",
+            "--inputs",
+            f"images={tmp_path / 'image.npy'}",
+            "--outdir",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert ran.returncode == 0, ran.stderr[-2000:]
     expected, _ = _reference(gray_run, image)
     np.testing.assert_array_equal(np.load(tmp_path / "out" / "mask.npy"), expected["mask"])

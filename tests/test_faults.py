@@ -15,8 +15,24 @@ import numpy as np
 PROJECT = Path(__file__).resolve().parent.parent
 # Deterministic and without (stateful) augmentation, so an interrupted run can be compared
 # with an uninterrupted one weight by weight.
-RUN = ["--input-size", "32", "--encoder-weights", "none", "--synthetic-count", "40", "--batch-size", "4",
-       "--steps-per-epoch", "4", "--seed", "3", "--no-augment", "--deterministic", "--verbose", "0"]
+RUN = [
+    "--input-size",
+    "32",
+    "--encoder-weights",
+    "none",
+    "--synthetic-count",
+    "40",
+    "--batch-size",
+    "4",
+    "--steps-per-epoch",
+    "4",
+    "--seed",
+    "3",
+    "--no-augment",
+    "--deterministic",
+    "--verbose",
+    "0",
+]
 
 
 def _env():
@@ -26,8 +42,14 @@ def _env():
 
 
 def _start(args):
-    return subprocess.Popen([sys.executable, "-m", "recipes.segment", *args], cwd=PROJECT, env=_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "recipes.segment", *args],
+        cwd=PROJECT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _epochs(run):
@@ -83,15 +105,23 @@ def test_ctrl_c_then_sigkill_at_random_moments_then_resume_matches_an_uninterrup
     assert kills == 1, "the run finished before it could be killed"
     straight_out = straight.communicate(timeout=600)[0]
     assert straight.returncode == 0, straight_out[-3000:]
-    final = subprocess.run([sys.executable, "-m", "recipes.segment", *args, "--out", str(run)],
-                           cwd=PROJECT, env=_env(), capture_output=True, text=True, timeout=600)
+    final = subprocess.run(
+        [sys.executable, "-m", "recipes.segment", *args, "--out", str(run)],
+        cwd=PROJECT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
     assert "resuming" in final.stdout
     assert _epochs(run) == [0, 1, 2, 3]  # every epoch exactly once
     assert (run / "metrics.json").is_file() and (run / "export" / "saved_model.pb").is_file()
     assert not list(run.glob("checkpoints/**/.*partial*")) and not list(run.glob("checkpoints/backup/*.new"))
-    expected, got = _weights(tmp_path / "straight/checkpoints/phase1.weights.h5"), _weights(
-        run / "checkpoints/phase1.weights.h5")
+    expected, got = (
+        _weights(tmp_path / "straight/checkpoints/phase1.weights.h5"),
+        _weights(run / "checkpoints/phase1.weights.h5"),
+    )
     assert expected.keys() == got.keys() and len(expected) > 50
     # With op determinism, the same seed and the data position restored on resume, the
     # weights are bit-identical.
@@ -101,8 +131,14 @@ def test_ctrl_c_then_sigkill_at_random_moments_then_resume_matches_an_uninterrup
 
 def test_a_loss_that_becomes_nan_stops_with_where_and_why_and_keeps_the_last_good_state(tmp_path):
     run = tmp_path / "diverged"
-    proc = subprocess.run([sys.executable, "-m", "recipes.segment", *RUN, "--schedule", "head:1@1e-4,all:2@1e30",
-                           "--out", str(run)], cwd=PROJECT, env=_env(), capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "recipes.segment", *RUN, "--schedule", "head:1@1e-4,all:2@1e30", "--out", str(run)],
+        cwd=PROJECT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
     message = proc.stderr
     assert "the training loss became" in message and "at epoch 2, step" in message and "(phase 2)" in message
@@ -111,6 +147,7 @@ def test_a_loss_that_becomes_nan_stops_with_where_and_why_and_keeps_the_last_goo
     assert _epochs(run) == [0]  # the diverged epoch left no row
     good = _weights(run / "checkpoints/phase0.weights.h5")
     assert all(np.isfinite(v).all() for v in good.values() if v.dtype.kind == "f")
-    assert all(np.isfinite(v).all() for v in _weights(run / "checkpoints/best.weights.h5").values()
-               if v.dtype.kind == "f")
+    assert all(
+        np.isfinite(v).all() for v in _weights(run / "checkpoints/best.weights.h5").values() if v.dtype.kind == "f"
+    )
     assert not (run / "export").exists() and not (run / "metrics.json").exists()

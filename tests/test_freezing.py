@@ -5,12 +5,13 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.freezing import Phase, layer_parts
+from zoo.models.freezing import Phase, layer_parts
 
 
 def _snapshot(model):
-    return {part: [np.array(w) for layer in layers for w in layer.weights]
-            for part, layers in layer_parts(model).items()}
+    return {
+        part: [np.array(w) for layer in layers for w in layer.weights] for part, layers in layer_parts(model).items()
+    }
 
 
 def _changed(before, after):
@@ -36,8 +37,14 @@ def test_frozen_encoder_is_bit_identical_after_training_batchnorm_included():
     x, y = _data()
     model.fit(x, y, batch_size=4, epochs=1, verbose=0)
     changed = _changed(before, _snapshot(model))
-    assert changed == {"stage1": False, "stage2": False, "stage3": False, "stage4": False, "stage5": False,
-                       "decoder": True}
+    assert changed == {
+        "stage1": False,
+        "stage2": False,
+        "stage3": False,
+        "stage4": False,
+        "stage5": False,
+        "decoder": True,
+    }
     # The decoder's BatchNorm statistics did move (training mode); the encoder's are in `before`, unchanged.
     assert not np.array_equal(decoder_bn_mean, np.array(model.get_layer("decoder_block1_a_bn").moving_mean))
     assert not model.get_layer("conv1_bn").trainable
@@ -53,8 +60,14 @@ def test_frozen_batchnorm_runs_in_inference_mode():
 def test_set_trainable_by_stage():
     model = zoo.fcn8s("vgg16", num_classes=2, input_shape=(32, 32, 3), encoder_weights=None)
     zoo.set_trainable(model, ["stage4", "stage5", "decoder"])
-    assert zoo.trainable_parts(model) == {"stage1": False, "stage2": False, "stage3": False, "stage4": True,
-                                          "stage5": True, "decoder": True}
+    assert zoo.trainable_parts(model) == {
+        "stage1": False,
+        "stage2": False,
+        "stage3": False,
+        "stage4": True,
+        "stage5": True,
+        "decoder": True,
+    }
     assert model.get_layer("fc6").trainable and not model.get_layer("block3_conv1").trainable
     with pytest.raises(ValueError, match=r"unknown part\(s\) \['stage9'\]"):
         zoo.set_trainable(model, ["stage9"])
@@ -88,14 +101,17 @@ def test_parse_schedule():
     assert zoo.format_schedule(phases) == "head:2@0.001,stage4:3@0.0001,all:5@1e-05"
 
 
-@pytest.mark.parametrize("text, pattern", [
-    ("", "empty schedule"),
-    ("head:2", r"'head:2' does not parse; each phase is WHAT:EPOCHS@LR"),
-    ("decoder:2@1e-3", "'decoder:2@1e-3' does not parse"),
-    ("head:0@1e-3", "positive whole number of epochs"),
-    ("all:1@0", "positive learning rate"),
-    ("all:1@1e-3e", "is not a number"),
-])
+@pytest.mark.parametrize(
+    "text, pattern",
+    [
+        ("", "empty schedule"),
+        ("head:2", r"'head:2' does not parse; each phase is WHAT:EPOCHS@LR"),
+        ("decoder:2@1e-3", "'decoder:2@1e-3' does not parse"),
+        ("head:0@1e-3", "positive whole number of epochs"),
+        ("all:1@0", "positive learning rate"),
+        ("all:1@1e-3e", "is not a number"),
+    ],
+)
 def test_parse_schedule_errors(text, pattern):
     with pytest.raises(ValueError, match=pattern):
         zoo.parse_schedule(text)

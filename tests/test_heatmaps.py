@@ -4,8 +4,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from zoo.data import keypoints as geometry
-from zoo.heatmaps import HeatmapCodec, decode, encode, flip_average, heatmap_to_image, image_to_heatmap
+from zoo.tasks.keypoints import geometry
+from zoo.tasks.keypoints.heatmap_codec import (
+    HeatmapCodec,
+    decode,
+    encode,
+    flip_average,
+    heatmap_to_image,
+    image_to_heatmap,
+)
 
 
 def _random_maps(count=200, size=(24, 32), stride=4, sigma=2.0, seed=0):
@@ -123,17 +130,31 @@ def test_flip_mirrors_and_a_whole_image_box_is_the_identity():
 
 
 def test_pipeline_flip_swaps_left_and_right():
-    from zoo.data.pipeline import keypoint_pipeline
-    from zoo.data.keypoints import KeypointAugment
+    from zoo.tasks.keypoints.geometry import KeypointAugment
+    from zoo.tasks.keypoints.pipeline import keypoint_pipeline
 
     # keypoint 0 on the left, 1 on the right; after any flip, 0 must still be on the left
     image = np.zeros((1, 64, 64, 3), np.uint8)
-    example = {"image": image, "keypoints": np.array([[[16.0, 30.0, 1.0], [48.0, 30.0, 1.0]]], np.float32),
-               "box": np.array([[0, 0, 64, 64]], np.float32), "norm": np.array([40.0], np.float32)}
+    example = {
+        "image": image,
+        "keypoints": np.array([[[16.0, 30.0, 1.0], [48.0, 30.0, 1.0]]], np.float32),
+        "box": np.array([[0, 0, 64, 64]], np.float32),
+        "norm": np.array([40.0], np.float32),
+    }
     ds = tf.data.Dataset.from_tensor_slices(example).repeat(16)
-    batches = keypoint_pipeline(ds, input_size=(64, 64), channels=3, batch_size=16, backbone="vgg16",
-                                codec=HeatmapCodec(4, 2.0), flip_index=[1, 0], training=True, seed=3, num_examples=16,
-                                augment=KeypointAugment(flip=True, scale=0.0, rotation_deg=0.0, translate=0.0))
+    batches = keypoint_pipeline(
+        ds,
+        input_size=(64, 64),
+        channels=3,
+        batch_size=16,
+        backbone="vgg16",
+        codec=HeatmapCodec(4, 2.0),
+        flip_index=[1, 0],
+        training=True,
+        seed=3,
+        num_examples=16,
+        augment=KeypointAugment(flip=True, scale=0.0, rotation_deg=0.0, translate=0.0),
+    )
     _, heatmaps, weights = next(iter(batches))
     coords, _ = decode(heatmaps, "argmax")
     assert np.all(coords.numpy()[:, 0, 0] < coords.numpy()[:, 1, 0])

@@ -1,12 +1,12 @@
-"""zoo.keras_internals: the private Keras parts the project relies on exist, and are the ones Keras calls."""
+"""zoo.utils.keras_internals: the private Keras parts the project relies on exist, and are the ones Keras calls."""
 
 from __future__ import annotations
 
 import keras
 import numpy as np
 
-from zoo import keras_internals
-from zoo.training import AtomicBackupAndRestore
+from zoo.run.phases import AtomicBackupAndRestore
+from zoo.utils import keras_internals
 
 
 def test_every_private_part_relied_on_exists_in_the_installed_keras():

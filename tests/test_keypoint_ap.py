@@ -1,4 +1,4 @@
-"""COCO OKS AP (zoo.keypoint_ap), COCO keypoint files read as the field writes them (categories,
+"""COCO OKS AP (zoo.tasks.keypoints.coco_ap), COCO keypoint files read as the field writes them (categories,
 skeletons, crowds, several objects per picture, --region), and predicting on boxes."""
 
 from __future__ import annotations
@@ -12,9 +12,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zoo.data import keypoint_sources as ks
-from zoo.keypoint_ap import (COCO_PERSON_KEYPOINTS, COCO_PERSON_SIGMAS, UNIFORM_SIGMA, coco_ground_truth,
-                             coco_results, detection_scores, oks_ap, resolve_sigmas)
+from zoo.tasks.keypoints import sources as ks
+from zoo.tasks.keypoints.coco_ap import (
+    COCO_PERSON_KEYPOINTS,
+    COCO_PERSON_SIGMAS,
+    UNIFORM_SIGMA,
+    coco_ground_truth,
+    coco_results,
+    detection_scores,
+    oks_ap,
+    resolve_sigmas,
+)
 
 
 def _random_split(seed=0, objects=40, k=5):
@@ -58,8 +66,15 @@ def test_a_hand_checked_case():
     result = oks_ap(pred, np.ones((1, 2)), true, np.ones((1, 2)), np.array([100.0]), [0.05, 0.05])
     assert result["ap"] == pytest.approx(0.5) and result["ap50"] == pytest.approx(1.0) and result["ap75"] == 0.0
     # two objects in one picture, one prediction near the first: recall at OKS 0.5 halves
-    both = oks_ap(np.concatenate([pred, true]), np.array([[0.9, 0.9], [0.1, 0.1]]),
-                  np.concatenate([true, true + 100]), np.ones((2, 2)), np.array([100.0, 100.0]), [0.05] * 2, [7, 7])
+    both = oks_ap(
+        np.concatenate([pred, true]),
+        np.array([[0.9, 0.9], [0.1, 0.1]]),
+        np.concatenate([true, true + 100]),
+        np.ones((2, 2)),
+        np.array([100.0, 100.0]),
+        [0.05] * 2,
+        [7, 7],
+    )
     assert both["ar50"] == pytest.approx(0.5)  # the second prediction is far from the second object
 
 
@@ -81,29 +96,61 @@ def _coco_folder(tmp_path, *, categories=None, extra=(), per_picture=2, pictures
     for i in range(pictures):
         Image.fromarray(np.full((60, 120, 3), 40, np.uint8)).save(tmp_path / "images" / f"{i:012d}.jpg")
         for j in range(per_picture):
-            ann = {"id": len(annotations) + 1, "image_id": i, "category_id": 1, "area": 500.0,
-                   "keypoints": [10 + 60 * j, 20, 2, 30 + 60 * j, 20, 2, 20 + 60 * j, 40, 1]}
+            ann = {
+                "id": len(annotations) + 1,
+                "image_id": i,
+                "category_id": 1,
+                "area": 500.0,
+                "keypoints": [10 + 60 * j, 20, 2, 30 + 60 * j, 20, 2, 20 + 60 * j, 40, 1],
+            }
             if boxes:
                 ann["bbox"] = [5 + 60 * j, 10, 35, 40]
             annotations.append(ann)
     annotations += list(extra)
-    coco = {"images": [{"id": i, "file_name": f"{i:012d}.jpg", "width": 120, "height": 60} for i in range(pictures)],
-            "annotations": annotations,
-            "categories": categories or [{"id": 1, "name": "critter", "keypoints": ["l_ear", "r_ear", "snout"],
-                                          "skeleton": [[1, 3], [2, 3]], "sigmas": [0.04, 0.04, 0.03]}]}
+    coco = {
+        "images": [{"id": i, "file_name": f"{i:012d}.jpg", "width": 120, "height": 60} for i in range(pictures)],
+        "annotations": annotations,
+        "categories": categories
+        or [
+            {
+                "id": 1,
+                "name": "critter",
+                "keypoints": ["l_ear", "r_ear", "snout"],
+                "skeleton": [[1, 3], [2, 3]],
+                "sigmas": [0.04, 0.04, 0.03],
+            }
+        ],
+    }
     (tmp_path / "keypoints.json").write_text(json.dumps(coco))
     return tmp_path
 
 
 def test_a_coco_file_gives_its_skeleton_sigmas_pairs_and_keeps_pictures_whole(tmp_path):
-    crowd = {"id": 900, "image_id": 0, "category_id": 1, "iscrowd": 1, "bbox": [0, 0, 9, 9], "area": 81,
-             "keypoints": [1, 1, 2] * 3}
+    crowd = {
+        "id": 900,
+        "image_id": 0,
+        "category_id": 1,
+        "iscrowd": 1,
+        "bbox": [0, 0, 9, 9],
+        "area": 81,
+        "keypoints": [1, 1, 2] * 3,
+    }
     empty = {"id": 901, "image_id": 1, "category_id": 1, "bbox": [0, 0, 9, 9], "area": 81, "keypoints": [0, 0, 0] * 3}
     other = {"id": 902, "image_id": 1, "category_id": 2, "bbox": [0, 0, 9, 9], "area": 81, "keypoints": [1, 1, 2]}
-    folder = _coco_folder(tmp_path, extra=[crowd, empty, other],
-                          categories=[{"id": 1, "name": "critter", "keypoints": ["l_ear", "r_ear", "snout"],
-                                       "skeleton": [[1, 3], [2, 3]], "sigmas": [0.04, 0.04, 0.03]},
-                                      {"id": 2, "name": "bird", "keypoints": ["beak"]}])
+    folder = _coco_folder(
+        tmp_path,
+        extra=[crowd, empty, other],
+        categories=[
+            {
+                "id": 1,
+                "name": "critter",
+                "keypoints": ["l_ear", "r_ear", "snout"],
+                "skeleton": [[1, 3], [2, 3]],
+                "sigmas": [0.04, 0.04, 0.03],
+            },
+            {"id": 2, "name": "bird", "keypoints": ["beak"]},
+        ],
+    )
     with pytest.raises(ValueError, match="several categories .*'critter', 'bird'.*--category NAME"):
         ks.folder_keypoint_source(str(folder), channels=3, val_fraction=0.4, seed=0)
     source = ks.folder_keypoint_source(str(folder), channels=3, val_fraction=0.4, seed=0, category="critter")
@@ -137,7 +184,7 @@ def test_keypoints_in_boxes_land_on_the_pictures_pixels(faces_run):
     from zoo.export import load
 
     predictor = load(faces_run / "export")
-    size = predictor.info["input_size"][0]
+    size = predictor.info.input_size[0]
     picture = np.random.default_rng(3).integers(0, 256, (size, size, 3), dtype=np.uint8)
     side = size / 1.25
     box = [(size - side) / 2, (size - side) / 2, side, side]
@@ -145,7 +192,7 @@ def test_keypoints_in_boxes_land_on_the_pictures_pixels(faces_run):
     boxed = predictor.predict_boxes(picture, [box])
     np.testing.assert_allclose(boxed["keypoints"][0], whole, atol=1e-3)
     canvas = np.zeros((size + 50, size + 70, 3), np.uint8)
-    canvas[20:20 + size, 30:30 + size] = picture
+    canvas[20 : 20 + size, 30 : 30 + size] = picture
     moved = predictor.predict_boxes(canvas, [[box[0] + 30, box[1] + 20, side, side], box])
     np.testing.assert_allclose(moved["keypoints"][0], whole + [30, 20], atol=1e-3)
     assert moved["keypoints"].shape == (2, 5, 2) and moved["scores"].shape == (2, 5)
@@ -163,12 +210,27 @@ def test_predict_with_a_detections_file_and_the_warning_without_one(faces_run, t
     rng = np.random.default_rng(4)
     for i in (1, 2):
         Image.fromarray(rng.integers(0, 256, (80, 150, 3), dtype=np.uint8)).save(folder / f"{i:012d}.png")
-    detections = [{"image_id": 1, "category_id": 1, "bbox": [10, 5, 50, 60], "score": 0.9},
-                  {"image_id": 1, "category_id": 1, "bbox": [80, 10, 40, 50], "score": 0.5},
-                  {"file_name": "000000000002.png", "bbox": [0, 0, 150, 80], "score": 0.7}]
+    detections = [
+        {"image_id": 1, "category_id": 1, "bbox": [10, 5, 50, 60], "score": 0.9},
+        {"image_id": 1, "category_id": 1, "bbox": [80, 10, 40, 50], "score": 0.5},
+        {"file_name": "000000000002.png", "bbox": [0, 0, 150, 80], "score": 0.7},
+    ]
     (tmp_path / "detections.json").write_text(json.dumps(detections))
-    assert zoo_main(["predict", str(faces_run / "export"), str(folder), "--out", str(tmp_path / "out"),
-                     "--no-progress", "--boxes", str(tmp_path / "detections.json")]) == 0
+    assert (
+        zoo_main(
+            [
+                "predict",
+                str(faces_run / "export"),
+                str(folder),
+                "--out",
+                str(tmp_path / "out"),
+                "--no-progress",
+                "--boxes",
+                str(tmp_path / "detections.json"),
+            ]
+        )
+        == 0
+    )
     results = json.loads((tmp_path / "out" / "keypoints.json").read_text())
     assert [r["image_id"] for r in results] == [1, 1, 2]  # the detections' ids; numbered where none is given
     assert len(results) == 3 and all(len(r["keypoints"]) == 15 for r in results)
@@ -192,19 +254,35 @@ def test_a_constant_half_pixel_shift_shows_in_the_mean_offset(shift):
     pixel that PCK and AP hardly notice: a network that answers heatmaps drawn at the truth + shift."""
     import tensorflow as tf
 
-    from zoo.heatmaps import HeatmapCodec
-    from zoo.tasks.keypoint_training import OksSettings, evaluate_keypoints
+    from zoo.tasks.keypoints.evaluation import OksSettings, evaluate_keypoints
+    from zoo.tasks.keypoints.heatmap_codec import HeatmapCodec
 
     codec = HeatmapCodec(4, 2.0, "dark")
     rng = np.random.default_rng(0)
     true = rng.uniform(12, 52, (6, 3, 2)).astype(np.float32)
     maps = np.stack([codec.encode(tf.constant(t + np.float32(shift)), tf.ones(3), (64, 64))[0] for t in true])
-    batch = {"images": tf.constant(maps), "matrix": tf.eye(3, batch_shape=[6]), "source_keypoints": tf.constant(true),
-             "visible": tf.ones((6, 3)), "norm": tf.fill([6], 40.0), "area": tf.fill([6], 1600.0),
-             "image_id": tf.constant(np.arange(6)), "keypoints": tf.constant(true), "pixels": tf.zeros((6, 4, 4, 3))}
-    report, _ = evaluate_keypoints(lambda x, training=False: x, [batch], codec=codec, flip_index=None,
-                                   normalizer="size", threshold=0.1, names=["a", "b", "c"], eye_indices=None,
-                                   oks=OksSettings([0.035] * 3, "test", "whole pictures"))
+    batch = {
+        "images": tf.constant(maps),
+        "matrix": tf.eye(3, batch_shape=[6]),
+        "source_keypoints": tf.constant(true),
+        "visible": tf.ones((6, 3)),
+        "norm": tf.fill([6], 40.0),
+        "area": tf.fill([6], 1600.0),
+        "image_id": tf.constant(np.arange(6)),
+        "keypoints": tf.constant(true),
+        "pixels": tf.zeros((6, 4, 4, 3)),
+    }
+    report, _ = evaluate_keypoints(
+        lambda x, training=False: x,
+        [batch],
+        codec=codec,
+        flip_index=None,
+        normalizer="size",
+        threshold=0.1,
+        names=["a", "b", "c"],
+        eye_indices=None,
+        oks=OksSettings([0.035] * 3, "test", "whole pictures"),
+    )
     np.testing.assert_allclose(report["mean_offset"], shift, atol=0.05)
     assert report["pck"] == 1.0 and report["ap"]["ap50"] == pytest.approx(1.0)
 
@@ -213,9 +291,14 @@ def test_check_asks_for_a_category_and_then_reads_only_its_objects(tmp_path, cap
     from recipes import pose
 
     bird = {"id": 950, "image_id": 0, "category_id": 2, "bbox": [0, 0, 9, 9], "area": 81, "keypoints": [1, 1, 2]}
-    folder = _coco_folder(tmp_path, extra=[bird], categories=[
-        {"id": 1, "name": "critter", "keypoints": ["l_ear", "r_ear", "snout"], "skeleton": [[1, 3], [2, 3]]},
-        {"id": 2, "name": "bird", "keypoints": ["beak"]}])
+    folder = _coco_folder(
+        tmp_path,
+        extra=[bird],
+        categories=[
+            {"id": 1, "name": "critter", "keypoints": ["l_ear", "r_ear", "snout"], "skeleton": [[1, 3], [2, 3]]},
+            {"id": 2, "name": "bird", "keypoints": ["beak"]},
+        ],
+    )
     flags = ["check", "--dataset", f"folder:{folder}", "--input-size", "32", "--encoder-weights", "none"]
     assert pose.main(flags) != 0
     assert "--category NAME" in capsys.readouterr().out
@@ -232,10 +315,39 @@ def test_a_coco_folder_run_reports_ap_and_the_same_ap_on_detections_equal_to_its
 
     data, run = tmp_path / "pairs", tmp_path / "run"
     assert zoo_main(["sample-data", "faces-coco", str(data), "--count", "10", "--size", "64"]) == 0
-    assert pose.main(["--dataset", f"folder:{data}", "--model", "simple_baseline", "--backbone", "mobilenetv2",
-                      "--encoder-weights", "none", "--input-size", "64", "--batch-size", "4", "--steps-per-epoch", "1",
-                      "--schedule", "all:1@1e-3", "--out", str(run), "--verbose", "0",
-                      "--eval-boxes", str(data / "keypoints.json"), "--half-body", "0.5", "--lower-body", "3,4"]) == 0
+    assert (
+        pose.main(
+            [
+                "--dataset",
+                f"folder:{data}",
+                "--model",
+                "simple_baseline",
+                "--backbone",
+                "mobilenetv2",
+                "--encoder-weights",
+                "none",
+                "--input-size",
+                "64",
+                "--batch-size",
+                "4",
+                "--steps-per-epoch",
+                "1",
+                "--schedule",
+                "all:1@1e-3",
+                "--out",
+                str(run),
+                "--verbose",
+                "0",
+                "--eval-boxes",
+                str(data / "keypoints.json"),
+                "--half-body",
+                "0.5",
+                "--lower-body",
+                "3,4",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((run / "metrics.json").read_text())
     assert json.loads((run / "config.json").read_text())["settings"]["half_body"] == 0.5
     assert metrics["oks"]["boxes"] == "ground-truth boxes (enlarged 1.25x)"
@@ -244,8 +356,9 @@ def test_a_coco_folder_run_reports_ap_and_the_same_ap_on_detections_equal_to_its
     info = json.loads((run / "export" / "model.json").read_text())
     assert info["region"] == "box" and info["skeleton"][0] == [0, 1] and info["codec"] == "msra"
     with pytest.raises(ValueError, match="--eval-boxes is for COCO keypoint folders"):
-        pose.main(["--dataset", "synthetic:faces", "--eval-boxes", str(data / "keypoints.json"), "--out",
-                   str(tmp_path / "x")])
+        pose.main(
+            ["--dataset", "synthetic:faces", "--eval-boxes", str(data / "keypoints.json"), "--out", str(tmp_path / "x")]
+        )
 
 
 def test_the_saved_models_boxes_signature_answers_as_evaluation_warps_a_box(faces_run):
@@ -254,10 +367,10 @@ def test_the_saved_models_boxes_signature_answers_as_evaluation_warps_a_box(face
     import tensorflow as tf
 
     import zoo
-    from zoo.backbones import preprocess_input
-    from zoo.data import keypoints as geometry
-    from zoo.data.detections import enlarged_box
-    from zoo.heatmaps import HeatmapCodec, flip_average
+    from zoo.models.backbones import preprocess_input
+    from zoo.tasks.keypoints import geometry
+    from zoo.tasks.keypoints.boxes import enlarged_box
+    from zoo.tasks.keypoints.heatmap_codec import HeatmapCodec, flip_average
 
     info = json.loads((faces_run / "export" / "model.json").read_text())
     assert info["signatures"] == ["serving_default", "boxes"]
@@ -267,8 +380,9 @@ def test_the_saved_models_boxes_signature_answers_as_evaluation_warps_a_box(face
     boxes = np.array([[10, 5, 50, 60], [70, 30, 45, 40], [-5, 50, 40, 50]], np.float32)
     indices = np.array([0, 1, 1], np.int32)
     out = signature(images=tf.constant(pictures), boxes=tf.constant(boxes), box_indices=tf.constant(indices))
-    model = zoo.simple_baseline("vgg16", num_keypoints=5, input_shape=(64, 64, 3), encoder_weights=None,
-                                deconv_filters=(256,) * 3)
+    model = zoo.simple_baseline(
+        "vgg16", num_keypoints=5, input_shape=(64, 64, 3), encoder_weights=None, deconv_filters=(256,) * 3
+    )
     model.load_weights(faces_run / "checkpoints" / "best.weights.h5")
     codec = HeatmapCodec.from_info(info)
     for m, (box, index) in enumerate(zip(boxes, indices)):
@@ -284,8 +398,8 @@ def test_the_saved_models_boxes_signature_answers_as_evaluation_warps_a_box(face
 def test_half_body_looks_at_one_half_of_an_object_with_enough_keypoints():
     import tensorflow as tf
 
-    from zoo.data.keypoints import HalfBody, half_body_box, lower_body_mask
-    from zoo.keypoint_ap import COCO_PERSON_KEYPOINTS
+    from zoo.tasks.keypoints.coco_ap import COCO_PERSON_KEYPOINTS
+    from zoo.tasks.keypoints.geometry import HalfBody, half_body_box, lower_body_mask
 
     names = list(COCO_PERSON_KEYPOINTS)
     lower = lower_body_mask(names)
@@ -298,8 +412,12 @@ def test_half_body_looks_at_one_half_of_an_object_with_enough_keypoints():
         out = half_body_box(box, points, seen, HalfBody(1.0, lower), tf.constant([s, 7], tf.int64)).numpy()
         halves.add(tuple(np.round(out, 2)))
     upper_centre = ((50 + 80) / 2, (10 + 90) / 2)  # keypoints 0..10
-    expected_upper = (upper_centre[0] - 15.5 * 1.5, upper_centre[1] - 40.5 * 1.5,
-                      upper_centre[0] + 15.5 * 1.5, upper_centre[1] + 40.5 * 1.5)
+    expected_upper = (
+        upper_centre[0] - 15.5 * 1.5,
+        upper_centre[1] - 40.5 * 1.5,
+        upper_centre[0] + 15.5 * 1.5,
+        upper_centre[1] + 40.5 * 1.5,
+    )
     assert tuple(np.round(expected_upper, 2)) in halves and len(halves) == 2  # upper and lower both drawn
     assert np.array_equal(half_body_box(box, points, seen, HalfBody(0.0, lower), tf.constant([1, 2], tf.int64)), box)
     few = tf.constant([True] * 3 + [False] * 14)  # 3 labelled keypoints: under min_total, the whole box stays

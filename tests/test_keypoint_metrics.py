@@ -1,20 +1,17 @@
-"""Unit tests for zoo.keypoint_metrics on 2 examples x 3 keypoints with hand-computed numbers."""
+"""Unit tests for zoo.tasks.keypoints.metrics on 2 examples x 3 keypoints with hand-computed numbers."""
 
 import numpy as np
 import pytest
 
-from zoo.keypoint_metrics import NORMALIZERS, keypoint_report, normalisers
+from zoo.tasks.keypoints.metrics import NORMALIZERS, keypoint_report, normalisers
 
 NAMES = ["left_eye", "right_eye", "mouth"]
 
 # Truth [N=2, K=3, 2] as (x, y); eyes are keypoints 0 and 1, 20 px apart in both examples.
-TRUE = np.array([[[10.0, 10.0], [30.0, 10.0], [20.0, 30.0]],
-                 [[0.0, 0.0], [20.0, 0.0], [10.0, 10.0]]])
+TRUE = np.array([[[10.0, 10.0], [30.0, 10.0], [20.0, 30.0]], [[0.0, 0.0], [20.0, 0.0], [10.0, 10.0]]])
 # Errors: example 0 -> 5 (3-4-5), 0, 6; example 1 -> 3, 8, and 100 on the invisible mouth.
-PRED = TRUE + np.array([[[3.0, 4.0], [0.0, 0.0], [0.0, 6.0]],
-                        [[3.0, 0.0], [0.0, -8.0], [60.0, 80.0]]])
-VISIBLE = np.array([[1, 1, 1],
-                    [1, 1, 0]])
+PRED = TRUE + np.array([[[3.0, 4.0], [0.0, 0.0], [0.0, 6.0]], [[3.0, 0.0], [0.0, -8.0], [60.0, 80.0]]])
+VISIBLE = np.array([[1, 1, 1], [1, 1, 0]])
 SIZES = np.array([50.0, 40.0])
 
 
@@ -23,7 +20,7 @@ def test_normalisers_of_each_kind():
     np.testing.assert_array_equal(normalisers("pixels", SIZES, TRUE), [1.0, 1.0])
     np.testing.assert_allclose(normalisers("interocular", SIZES, TRUE, eye_indices=(0, 1)), [20.0, 20.0])
     # Eyes 0 and 2 of example 0: |(10, 10) - (20, 30)| = sqrt(500).
-    assert normalisers("interocular", SIZES, TRUE, eye_indices=(0, 2))[0] == pytest.approx(500 ** 0.5)
+    assert normalisers("interocular", SIZES, TRUE, eye_indices=(0, 2))[0] == pytest.approx(500**0.5)
     assert NORMALIZERS == ("size", "interocular", "pixels")
 
 

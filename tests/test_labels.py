@@ -7,10 +7,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zoo.data.checks import check_segmentation_folder
-from zoo.data.labels import (UNKNOWN, ClassCounter, LabelEncoding, auto_class_weights, load_palette,
-                             parse_class_weights, voc_colormap, voc_palette)
-from zoo.data.sample_folders import SAMPLE_COLOURS, write_sample_folder
+from zoo.tasks.segmentation.checks import check_segmentation_folder
+from zoo.tasks.segmentation.labels import (
+    UNKNOWN,
+    ClassCounter,
+    LabelEncoding,
+    auto_class_weights,
+    load_palette,
+    parse_class_weights,
+    voc_colormap,
+    voc_palette,
+)
+from zoo.tasks.segmentation.samples import SAMPLE_COLOURS, write_sample_folder
 
 COLOURS = {"background": [0, 0, 0], "circle": [230, 25, 75], "square": [60, 180, 75], "triangle": [0, 130, 200]}
 
@@ -53,8 +61,13 @@ def test_palette_files_are_read_in_class_order_and_bad_ones_are_refused(tmp_path
     assert palette.ignore == ((255, 255, 255),)
     path.write_text(json.dumps({"background": 0, "crack": 255}))
     assert load_palette(str(path)).bands == 1
-    for bad, words in (({"a": [0, 0, 0], "b": 255}, "mixes"), ({"a": [0, 0, 0], "b": [0, 0, 0]}, "same colour"),
-                       ({"a": [0, 0, 300]}, "outside 0-255"), ({"a": "red"}, "not a colour"), ([1, 2], "write an object")):
+    for bad, words in (
+        ({"a": [0, 0, 0], "b": 255}, "mixes"),
+        ({"a": [0, 0, 0], "b": [0, 0, 0]}, "same colour"),
+        ({"a": [0, 0, 300]}, "outside 0-255"),
+        ({"a": "red"}, "not a colour"),
+        ([1, 2], "write an object"),
+    ):
         path.write_text(json.dumps(bad))
         with pytest.raises(ValueError, match=words):
             load_palette(str(path))
@@ -85,7 +98,7 @@ def test_encodings_map_values_and_colours_to_classes():
 def test_check_names_colour_masks_and_prints_a_palette_to_start_from(folders):
     error = _only_error(_check(folders / "colour"), "masks are RGB colour with 4 colours")
     assert "--palette FILE" in error.fix and len(error.files) == 24
-    start = json.loads(error.fix[error.fix.index("{"):])
+    start = json.loads(error.fix[error.fix.index("{") :])
     assert list(start.values())[0] == [0, 0, 0] and {tuple(c) for c in start.values()} == set(SAMPLE_COLOURS)
     fixed = _check(folders / "colour", palette=load_palette(str(folders / "colour.json")))
     assert not fixed.errors, fixed.text()
@@ -133,27 +146,42 @@ def test_check_names_one_based_labels_and_the_flag(folders):
 def test_check_names_jpeg_damage_and_a_palette_with_a_tolerance(folders):
     error = _only_error(_check(folders / "jpeg"), "JPEG compression")
     assert "--label-tolerance" in error.fix
-    start = json.loads(error.fix[error.fix.index("{"):])
+    start = json.loads(error.fix[error.fix.index("{") :])
     assert list(start.values()) == [0, 85, 170, 255]
     fixed = _check(folders / "jpeg", palette=load_palette(str(folders / "levels.json")), tolerance=40)
     assert not fixed.errors, fixed.text()
     assert "were near a palette level" in fixed.text() and "JPEG masks" in fixed.text()
 
 
-@pytest.mark.parametrize("encoding,options,agree", [
-    ("indexed", {}, 0.85), ("colour", {"palette": "colour.json"}, 1.0), ("binary255", {"binary": True}, 1.0),
-    ("one-based", {"reduce_zero_label": True}, 0.85), ("jpeg", {"palette": "levels.json", "tolerance": 40}, 0.97)])
+@pytest.mark.parametrize(
+    "encoding,options,agree",
+    [
+        ("indexed", {}, 0.85),
+        ("colour", {"palette": "colour.json"}, 1.0),
+        ("binary255", {"binary": True}, 1.0),
+        ("one-based", {"reduce_zero_label": True}, 0.85),
+        ("jpeg", {"palette": "levels.json", "tolerance": 40}, 0.97),
+    ],
+)
 def test_training_reads_each_encoding_as_the_index_masks(folders, encoding, options, agree):
     """The pipeline's labels of each encoding equal the index masks' (bar the ignored borders and JPEG damage)."""
-    from zoo.data.pipeline import mask_to_labels
-    from zoo.data.segmentation import folder_source
+    from zoo.tasks.segmentation.pipeline import mask_to_labels
+    from zoo.tasks.segmentation.sources import folder_source
 
     def labels(name, **kw):
         if "palette" in kw:
             kw["palette"] = load_palette(str(folders / kw["palette"]))
         binary = kw.pop("binary", False)
-        source = folder_source(str(folders / name), channels=3, num_classes=None if binary or "palette" in kw else 4,
-                               ignore_index=255, binary_masks=binary, val_fraction=0.25, seed=0, **kw)
+        source = folder_source(
+            str(folders / name),
+            channels=3,
+            num_classes=None if binary or "palette" in kw else 4,
+            ignore_index=255,
+            binary_masks=binary,
+            val_fraction=0.25,
+            seed=0,
+            **kw,
+        )
         return np.stack([mask_to_labels(m, source.table, binary).numpy()[..., 0] for _, m in source.train]), source
 
     truth, _ = labels("index")
@@ -168,13 +196,20 @@ def test_training_reads_each_encoding_as_the_index_masks(folders, encoding, opti
 
 
 def test_class_counts_of_check_and_of_training_agree_and_weights_follow_the_median_frequency_rule(folders):
-    from zoo.data.segmentation import folder_source
-    from zoo.tasks.segmentation_training import class_statistics
+    from zoo.tasks.segmentation.sources import folder_source
+    from zoo.tasks.segmentation.training import class_statistics
 
     report = _check(folders / "indexed", num_classes=4, val_fraction=0.25, seed=0)
     line = [s for s in report.summary if s.startswith("class 3 triangle")][0]
-    source = folder_source(str(folders / "indexed"), channels=3, num_classes=4, ignore_index=255, binary_masks=False,
-                           val_fraction=0.25, seed=0)
+    source = folder_source(
+        str(folders / "indexed"),
+        channels=3,
+        num_classes=4,
+        ignore_index=255,
+        binary_masks=False,
+        val_fraction=0.25,
+        seed=0,
+    )
     train = class_statistics(source.train, source.table, False, 4, 255)
     assert f"{train.images[3]}/{train.examples} images" in line
     assert f"{100 * train.share()[3]:5.1f}% px" in line
@@ -182,7 +217,7 @@ def test_class_counts_of_check_and_of_training_agree_and_weights_follow_the_medi
     counter.add(np.array([0] * 80 + [1] * 19 + [2] * 1 + [255] * 7))
     assert counter.ignored == 7 and counter.images.tolist() == [1, 1, 1]
     assert auto_class_weights(counter, 1.0) == pytest.approx([0.19 / 0.80, 1.0, 10.0], rel=1e-3)  # 19 clipped
-    assert auto_class_weights(counter) == pytest.approx([(0.19 / 0.80) ** 0.5, 1.0, 19 ** 0.5], rel=1e-3)
+    assert auto_class_weights(counter) == pytest.approx([(0.19 / 0.80) ** 0.5, 1.0, 19**0.5], rel=1e-3)
     assert parse_class_weights("median", 3, counter) == auto_class_weights(counter, 1.0)
     assert parse_class_weights("auto", 3, counter) == auto_class_weights(counter, 0.5)
     assert parse_class_weights("1,2,3", 3) == [1.0, 2.0, 3.0]
@@ -195,31 +230,36 @@ def test_class_counts_of_check_and_of_training_agree_and_weights_follow_the_medi
 def test_class_weights_and_ohem_in_the_loss():
     import keras
 
-    from zoo.losses import SegmentationLoss
+    from zoo.tasks.segmentation.losses import SegmentationLoss
 
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(2, 4, 4, 3)).astype("float32")
     labels = rng.integers(0, 3, (2, 4, 4, 1))
     labels[0, 0, 0, 0] = 255
-    ce = keras.losses.sparse_categorical_crossentropy(np.where(labels == 255, 0, labels)[..., 0], logits,
-                                                      from_logits=True).numpy()
+    ce = keras.losses.sparse_categorical_crossentropy(
+        np.where(labels == 255, 0, labels)[..., 0], logits, from_logits=True
+    ).numpy()
     valid = labels[..., 0] != 255
     weights = np.array([0.5, 1.0, 4.0])
     loss = SegmentationLoss(3, "ce", class_weights=weights.tolist())
-    expected = [(ce[b] * weights[np.where(valid[b], labels[b, ..., 0], 0)] * valid[b]).sum() / valid[b].sum()
-                for b in range(2)]
+    expected = [
+        (ce[b] * weights[np.where(valid[b], labels[b, ..., 0], 0)] * valid[b]).sum() / valid[b].sum() for b in range(2)
+    ]
     np.testing.assert_allclose(loss.call(labels, logits).numpy(), expected, rtol=1e-5)
     ohem = SegmentationLoss(3, "ohem", ohem_fraction=0.25)
     expected = [np.sort(ce[b][valid[b]])[::-1][: int(round(valid[b].sum() * 0.25))].mean() for b in range(2)]
     np.testing.assert_allclose(ohem.call(labels, logits).numpy(), expected, rtol=1e-5)
     restored = SegmentationLoss.from_config(SegmentationLoss(3, "dice", class_weights=[1, 2, 3]).get_config())
     assert restored.class_weights == [1.0, 2.0, 3.0] and restored.kind == "dice"
-    np.testing.assert_allclose(SegmentationLoss(3, "dice", class_weights=[1, 1, 1]).call(labels, logits),
-                               SegmentationLoss(3, "dice").call(labels, logits), rtol=1e-5)
+    np.testing.assert_allclose(
+        SegmentationLoss(3, "dice", class_weights=[1, 1, 1]).call(labels, logits),
+        SegmentationLoss(3, "dice").call(labels, logits),
+        rtol=1e-5,
+    )
 
 
 def test_iou_report_gives_precision_recall_and_the_matrix():
-    from zoo.losses import iou_report
+    from zoo.tasks.segmentation.losses import iou_report
 
     report = iou_report([[8, 2], [1, 3]], ["bg", "thing"])
     assert report["per_class_precision"] == pytest.approx({"bg": 8 / 9, "thing": 3 / 5})
@@ -241,9 +281,11 @@ def test_the_guides_check_outputs_are_what_check_prints(tmp_path, monkeypatch, c
     write_sample_folder("rare", "data/rare", count=40, size=(64, 64))
     Path("data/colour-palette.json").write_text(json.dumps(COLOURS))
     flags = ["--input-size", "64", "--encoder-weights", "none"]
-    runs = [(["--dataset", "folder:data/colour"], 2), (["--dataset", "folder:data/colour", "--palette",
-                                                        "data/colour-palette.json"], 0),
-            (["--dataset", "folder:data/rare"], 0)]
+    runs = [
+        (["--dataset", "folder:data/colour"], 2),
+        (["--dataset", "folder:data/colour", "--palette", "data/colour-palette.json"], 0),
+        (["--dataset", "folder:data/rare"], 0),
+    ]
     for (args, code), text in zip(runs, shown):
         assert segment.main(["check", *args, *flags]) == code
         printed = capsys.readouterr().out.splitlines()
@@ -260,19 +302,50 @@ def test_a_colour_folder_trains_with_its_palette_weights_and_ohem_and_predicts_i
     from zoo.predict import predict_files
 
     run = tmp_path / "run"
-    assert segment.main(["--dataset", f"folder:{folders / 'colour'}", "--palette", str(folders / "colour.json"),
-                         "--class-weights", "auto", "--loss", "ohem", "--model", "unet", "--backbone", "vgg16",
-                         "--encoder-weights", "none", "--input-size", "32", "--batch-size", "4",
-                         "--schedule", "all:1@1e-3", "--steps-per-epoch", "1", "--val-fraction", "0.25",
-                         "--out", str(run), "--verbose", "0"]) == 0
+    assert (
+        segment.main(
+            [
+                "--dataset",
+                f"folder:{folders / 'colour'}",
+                "--palette",
+                str(folders / "colour.json"),
+                "--class-weights",
+                "auto",
+                "--loss",
+                "ohem",
+                "--model",
+                "unet",
+                "--backbone",
+                "vgg16",
+                "--encoder-weights",
+                "none",
+                "--input-size",
+                "32",
+                "--batch-size",
+                "4",
+                "--schedule",
+                "all:1@1e-3",
+                "--steps-per-epoch",
+                "1",
+                "--val-fraction",
+                "0.25",
+                "--out",
+                str(run),
+                "--verbose",
+                "0",
+            ]
+        )
+        == 0
+    )
     resolved = json.loads((run / "config.json").read_text())["resolved"]
     assert resolved["class_names"] == list(COLOURS) and "palette" in resolved["labels"]
     train = resolved["class_statistics"]["train"]
     assert train["examples"] == 18 and sum(c["pixels"] for c in train["classes"].values()) == 18 * 48 * 48
     shares = [train["classes"][name]["pixel_share"] for name in COLOURS]
     median = float(np.median(shares))
-    assert resolved["class_weights"] == pytest.approx([float(np.clip((median / s) ** 0.5, 0.1, 10)) for s in shares],
-                                                      rel=1e-3)
+    assert resolved["class_weights"] == pytest.approx(
+        [float(np.clip((median / s) ** 0.5, 0.1, 10)) for s in shares], rel=1e-3
+    )
     assert resolved["class_colours"] == list(COLOURS.values())
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics["per_class_precision"]) == set(COLOURS) == set(metrics["per_class_recall"])
@@ -280,8 +353,9 @@ def test_a_colour_folder_trains_with_its_palette_weights_and_ohem_and_predicts_i
     assert (run / "confusion.png").stat().st_size > 1000
     info = json.loads((run / "export" / "model.json").read_text())
     assert info["class_colours"] == list(COLOURS.values())
-    predict_files(str(run / "export"), [str(folders / "colour" / "images" / "shape0000.png")], str(tmp_path / "p"),
-                  progress=False)
+    predict_files(
+        str(run / "export"), [str(folders / "colour" / "images" / "shape0000.png")], str(tmp_path / "p"), progress=False
+    )
     with Image.open(tmp_path / "p" / "shape0000_mask.png") as mask:
         assert mask.mode == "P" and mask.getpalette()[:12] == sum(COLOURS.values(), [])
 
@@ -304,15 +378,41 @@ def test_check_refuses_class_weights_of_the_wrong_count_and_label_flags_that_cla
 def test_rare_class_iou_rises_with_class_weights_auto_and_with_ohem(tmp_path):
     """synthetic:rare (triangles on about 1% of the pixels), U-Net on VGG16 from random weights, 6 epochs, the same
     seed: --class-weights auto and --loss ohem each raise the triangle's IoU over the unweighted run without losing
-    more than a point of mIoU (the README's "Rare classes" runs; about 15 minutes here)."""
+    more than a point of mIoU (docs/performance.md, "Rare classes" runs; about 15 minutes here)."""
     from recipes import segment
 
     def run(name, *extra):
         out = tmp_path / name
-        assert segment.main(["--dataset", "synthetic:rare", "--model", "unet", "--backbone", "vgg16",
-                             "--encoder-weights", "none", "--input-size", "64", "--synthetic-count", "1000",
-                             "--batch-size", "8", "--epochs", "6", "--seed", "0", "--out", str(out), "--verbose", "0",
-                             *extra]) == 0
+        assert (
+            segment.main(
+                [
+                    "--dataset",
+                    "synthetic:rare",
+                    "--model",
+                    "unet",
+                    "--backbone",
+                    "vgg16",
+                    "--encoder-weights",
+                    "none",
+                    "--input-size",
+                    "64",
+                    "--synthetic-count",
+                    "1000",
+                    "--batch-size",
+                    "8",
+                    "--epochs",
+                    "6",
+                    "--seed",
+                    "0",
+                    "--out",
+                    str(out),
+                    "--verbose",
+                    "0",
+                    *extra,
+                ]
+            )
+            == 0
+        )
         return json.loads((out / "metrics.json").read_text())
 
     plain, weighted, ohem = run("plain"), run("auto", "--class-weights", "auto"), run("ohem", "--loss", "ohem")

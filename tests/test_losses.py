@@ -1,4 +1,4 @@
-"""Unit tests for zoo.losses on tiny hand-computed inputs (no models)."""
+"""Unit tests for zoo.tasks.segmentation.losses on tiny hand-computed inputs (no models)."""
 
 import math
 
@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from zoo.losses import LOSSES, HeatmapLoss, PixelAccuracy, SegmentationLoss, iou_report, segmentation_metrics
+from zoo.tasks.keypoints.losses import HeatmapLoss
+from zoo.tasks.segmentation.losses import LOSSES, PixelAccuracy, SegmentationLoss, iou_report, segmentation_metrics
 
 IGNORE = 255
 
@@ -115,8 +116,9 @@ def test_perfect_prediction_is_near_zero_and_a_wrong_one_is_larger(kind):
     assert right == pytest.approx(0.0, abs=1e-6)
     assert right < unsure < wrong
     if kind in ("dice", "ce+dice"):
-        assert _value(SegmentationLoss(2, "dice"), LABELS, _confident(1 - LABELS[..., 0], 2)) == pytest.approx(1.0,
-                                                                                                                 abs=1e-6)
+        assert _value(SegmentationLoss(2, "dice"), LABELS, _confident(1 - LABELS[..., 0], 2)) == pytest.approx(
+            1.0, abs=1e-6
+        )
 
 
 def test_dice_equals_hand_computed_soft_dice_averaged_over_classes():
@@ -130,7 +132,8 @@ def test_dice_equals_hand_computed_soft_dice_averaged_over_classes():
     dice1 = 1 - 2 * (1 - q) / (1 + (2 - p - q) + eps)
     assert _value(SegmentationLoss(2, "dice"), labels, logits) == pytest.approx((dice0 + dice1) / 2, rel=1e-5)
     assert _value(SegmentationLoss(2, "ce+dice"), labels, logits) == pytest.approx(
-        (dice0 + dice1) / 2 + (_ce([1, 0], 0) + _ce([0, 2], 1)) / 2, rel=1e-5)
+        (dice0 + dice1) / 2 + (_ce([1, 0], 0) + _ce([0, 2], 1)) / 2, rel=1e-5
+    )
 
 
 def test_focal_equals_alpha_quarter_gamma_two_and_is_below_ce():
@@ -177,9 +180,7 @@ def test_dice_perfect_prediction_is_near_zero_when_a_class_is_absent():
 
 def test_iou_report_from_a_hand_written_confusion_matrix():
     # rows: truth, columns: prediction; class 2 never appears.
-    cm = [[3, 1, 0],
-          [2, 4, 0],
-          [0, 0, 0]]
+    cm = [[3, 1, 0], [2, 4, 0], [0, 0, 0]]
     report = iou_report(cm, ["bg", "car", "sky"])
     # IoU = tp / (row + column - tp): bg 3 / (4 + 5 - 3) = 1/2, car 4 / (6 + 5 - 4) = 4/7, sky absent -> None.
     assert report["per_class_iou"] == {"bg": pytest.approx(0.5), "car": pytest.approx(4 / 7), "sky": None}
@@ -189,8 +190,7 @@ def test_iou_report_from_a_hand_written_confusion_matrix():
 
 
 def test_iou_report_counts_a_class_only_predicted_as_zero_iou():
-    cm = [[2, 1],
-          [0, 0]]  # class 1 is never true but predicted once: IoU 0 / 1 = 0, and it counts in the mean.
+    cm = [[2, 1], [0, 0]]  # class 1 is never true but predicted once: IoU 0 / 1 = 0, and it counts in the mean.
     report = iou_report(cm, ["a", "b"])
     assert report["per_class_iou"] == {"a": pytest.approx(2 / 3), "b": 0.0}
     assert report["mean_iou"] == pytest.approx(1 / 3)
@@ -199,9 +199,15 @@ def test_iou_report_counts_a_class_only_predicted_as_zero_iou():
 
 def test_iou_report_of_an_empty_matrix_is_zero_not_nan():
     report = iou_report(np.zeros((2, 2)), ["a", "b"])
-    assert report == {"mean_iou": 0.0, "per_class_iou": {"a": None, "b": None}, "pixel_accuracy": 0.0, "pixels": 0,
-                      "per_class_precision": {"a": None, "b": None}, "per_class_recall": {"a": None, "b": None},
-                      "confusion_matrix": [[0, 0], [0, 0]]}
+    assert report == {
+        "mean_iou": 0.0,
+        "per_class_iou": {"a": None, "b": None},
+        "pixel_accuracy": 0.0,
+        "pixels": 0,
+        "per_class_precision": {"a": None, "b": None},
+        "per_class_recall": {"a": None, "b": None},
+        "confusion_matrix": [[0, 0], [0, 0]],
+    }
 
 
 def test_segmentation_metrics_skip_ignored_pixels_and_agree_with_iou_report():
@@ -249,8 +255,9 @@ def _heatmaps():
 
 def test_heatmap_loss_is_half_the_pixel_mean_per_keypoint():
     true, pred = _heatmaps()
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(HeatmapLoss().call(true, pred)),
-                               [[0.125, 0.0], [0.125, 40.5]], rtol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(HeatmapLoss().call(true, pred)), [[0.125, 0.0], [0.125, 40.5]], rtol=1e-6
+    )
     assert _value(HeatmapLoss(), true, pred) == pytest.approx((0.125 + 0.125 + 40.5) / 4, rel=1e-6)
 
 

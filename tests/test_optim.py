@@ -6,8 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from zoo.optim import (OptimizerConfig, WarmupThen, auto_bn_momentum, learning_rate, make_optimizer,
-                       set_bn_momentum)
+from zoo.run.optim import OptimizerConfig, WarmupThen, auto_bn_momentum, learning_rate, make_optimizer, set_bn_momentum
 
 
 def _rates(schedule, steps):
@@ -40,8 +39,13 @@ def test_constant_and_optimizer_options():
     adamw = make_optimizer(OptimizerConfig(optimizer="adamw", weight_decay=1e-4, clip_norm=1.0, ema=0.9), 1e-3, 10)
     assert isinstance(adamw, keras.optimizers.AdamW) and adamw.weight_decay == pytest.approx(1e-4)
     assert adamw.clipnorm == 1.0 and adamw.use_ema and adamw.ema_momentum == pytest.approx(0.9)
-    for bad, words in (({"lr_schedule": "step"}, "--lr-schedule"), ({"weight_decay": 1e-4}, "needs --optimizer adamw"),
-                       ({"ema": 1.5}, "--ema"), ({"warmup": -1}, "--warmup"), ({"clip_norm": 0}, "--clip-norm")):
+    for bad, words in (
+        ({"lr_schedule": "step"}, "--lr-schedule"),
+        ({"weight_decay": 1e-4}, "needs --optimizer adamw"),
+        ({"ema": 1.5}, "--ema"),
+        ({"warmup": -1}, "--warmup"),
+        ({"clip_norm": 0}, "--clip-norm"),
+    ):
         with pytest.raises(ValueError, match=words):
             OptimizerConfig(**bad)
 
@@ -54,14 +58,14 @@ def test_batchnorm_momentum_follows_the_epoch_length():
 
     model = zoo.unet("resnet50", num_classes=2, input_shape=(64, 64, 3), encoder_weights=None)
     count = set_bn_momentum(model, 0.9)
-    layers = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
-    assert count == len(layers) > 50 and all(l.momentum == 0.9 for l in layers)
+    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert count == len(layers) > 50 and all(layer.momentum == 0.9 for layer in layers)
 
 
 def test_the_run_logs_the_scheduled_rate_and_its_settings(gray_run):
     """gray_run trains all:2@1e-4 with the defaults: cosine after a warm-up, so the rate at the end of
     epoch 2 is near the floor, below the one at the end of epoch 1."""
-    from zoo.training import read_history
+    from zoo.run.rundir import read_history
 
     rates = [row["learning_rate"] for row in read_history(gray_run / "history.csv")]
     assert len(rates) == 2 and rates[1] < rates[0] <= 1e-4 and rates[1] == pytest.approx(1e-6, rel=0.05)
@@ -72,7 +76,7 @@ def test_the_run_logs_the_scheduled_rate_and_its_settings(gray_run):
 def test_ema_weights_are_the_ones_validated_and_kept(tmp_path):
     """With weight averaging, validation scores the averaged weights and the best checkpoint holds
     them; the model trains on its own weights in between (the backup at an epoch's end resumes)."""
-    from zoo.training import BestWeights, EMASwap
+    from zoo.run.phases import BestWeights, EMASwap
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
@@ -88,8 +92,15 @@ def test_ema_weights_are_the_ones_validated_and_kept(tmp_path):
 
     ema = EMASwap()
     path = tmp_path / "best.weights.h5"
-    model.fit(x, y, batch_size=8, epochs=1, validation_data=(x, y), verbose=0,
-              callbacks=[ema, BestWeights(path, "val_loss", "min", None, ema), Capture()])
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=1,
+        validation_data=(x, y),
+        verbose=0,
+        callbacks=[ema, BestWeights(path, "val_loss", "min", None, ema), Capture()],
+    )
     averaged = model.get_weights()  # Keras puts the averaged weights in the model when fit ends
     assert not all(np.allclose(a, b) for a, b in zip(averaged, seen["trained"]))
     check = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])

@@ -30,8 +30,18 @@ def _folder_with_one_corrupt_file(root):
 def test_predict_segmentation_on_a_folder_with_a_corrupt_file(gray_run, tmp_path, capsys):
     stems = _folder_with_one_corrupt_file(tmp_path / "images")
     out = tmp_path / "out"
-    code = main(["predict", str(gray_run / "export"), str(tmp_path / "images"), "--out", str(out),
-                 "--batch-size", "2", "--no-progress"])
+    code = main(
+        [
+            "predict",
+            str(gray_run / "export"),
+            str(tmp_path / "images"),
+            "--out",
+            str(out),
+            "--batch-size",
+            "2",
+            "--no-progress",
+        ]
+    )
     assert code == 1  # finished, but some files were skipped
     printed = capsys.readouterr()
     assert "4 image(s) written" in printed.out and "2 skipped" in printed.out
@@ -60,7 +70,7 @@ def test_predict_keypoints_writes_coco_results_and_drawings(faces_run, tmp_path,
     results = json.loads((out / "keypoints.json").read_text())
     assert [r["file_name"] for r in results] == files
     for result in results:
-        assert result["category_id"] == 1 and len(result["keypoints"]) == 5 * 3 and 0 <= result["score"]
+        assert result["category_id"] == 1 and len(result["keypoints"]) == 5 * 3 and result["score"] >= 0
     expected = load(faces_run / "export")(np.asarray(Image.open(files[0]))[None])
     np.testing.assert_allclose(np.reshape(results[0]["keypoints"], (5, 3))[:, :2], expected["keypoints"][0], atol=1e-3)
     assert Image.open(out / "b_keypoints.png").size == (160, 160)
@@ -70,7 +80,7 @@ def test_keypoint_flip_tta_swaps_left_and_right_on_a_symmetric_picture(faces_run
     """A picture equal to its mirror image: with flip TTA the left eye is the mirrored right eye (and so on)
     exactly, which holds only when the mirrored answer's left/right keypoints are swapped back."""
     predictor = load(faces_run / "export")
-    flip = np.asarray(predictor.info["flip_index"])
+    flip = np.asarray(predictor.info.fields.flip_index)
     half = np.random.default_rng(9).integers(0, 256, (1, 80, 48, 3), np.uint8)
     image = np.concatenate([half, half[:, :, ::-1]], axis=2)  # 80x96, symmetric
     found = predictor(image, tta="flip")
@@ -78,8 +88,21 @@ def test_keypoint_flip_tta_swaps_left_and_right_on_a_symmetric_picture(faces_run
     np.testing.assert_allclose(mirrored, found["keypoints"][0], atol=1e-3)
     np.testing.assert_allclose(found["scores"][0, flip], found["scores"][0], atol=1e-5)
     Image.fromarray(image[0]).save(tmp_path / "sym.png")
-    assert main(["predict", str(faces_run / "export"), str(tmp_path / "sym.png"), "--out", str(tmp_path / "out"),
-                 "--tta", "flip", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(faces_run / "export"),
+                str(tmp_path / "sym.png"),
+                "--out",
+                str(tmp_path / "out"),
+                "--tta",
+                "flip",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     written = np.reshape(json.loads((tmp_path / "out" / "keypoints.json").read_text())[0]["keypoints"], (5, 3))
     np.testing.assert_allclose(written[:, :2], found["keypoints"][0], atol=1e-3)
     with pytest.raises(ValueError, match="takes --tta flip only"):
@@ -102,8 +125,21 @@ def test_predict_leaves_out_its_own_outputs_and_keeps_names_apart(gray_run, tmp_
         Image.fromarray(np.full((40, 30), 90, np.uint8), mode="L").save(images / folder / name)
     out = images / "results"  # inside the input folder
     for _ in range(2):  # the second run must not read the first run's PNGs
-        assert main(["predict", str(gray_run / "export"), str(images / "a"), str(images / "b"), str(images),
-                     "--out", str(out), "--no-progress"]) == 0
+        assert (
+            main(
+                [
+                    "predict",
+                    str(gray_run / "export"),
+                    str(images / "a"),
+                    str(images / "b"),
+                    str(images),
+                    "--out",
+                    str(out),
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
         report = json.loads((out / "predictions.json").read_text())
         assert len(report["images"]) == 4  # a/Cat, b/cat, and both again through the parent folder
     masks = sorted(p.name for p in out.rglob("*_mask.png"))
@@ -170,7 +206,7 @@ except SystemExit as done:
     assert done.code in (0, None), done.code
 from zoo.export import load
 import numpy as np
-outputs = load(export)(np.zeros((1, 40, 50, load(export).info["channels"]), np.uint8))
+outputs = load(export)(np.zeros((1, 40, 50, load(export).info.channels), np.uint8))
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras"))
 print("frameworks loaded:", loaded, "outputs:", sorted(outputs))
 """
@@ -186,18 +222,24 @@ def test_onnx_and_litert_exports_predict_where_tensorflow_cannot_be_imported(run
     Image.fromarray(rng.integers(0, 256, (70, 50, 3), np.uint8)).save(tmp_path / "images" / "colour.jpg")
     Image.fromarray(rng.integers(0, 256, (40, 60, 4), np.uint8)).save(tmp_path / "images" / "rgba.png")
     Image.fromarray(rng.integers(0, 256, (30, 30), np.uint8), mode="L").save(tmp_path / "images" / "gray.bmp")
-    assert main(["predict", str(export), str(tmp_path / "images"), "--out", str(tmp_path / "here"),
-                 "--no-progress"]) == 0
-    done = subprocess.run([sys.executable, "-c", _NO_TENSORFLOW, str(export), str(tmp_path / "images"),
-                           str(tmp_path / "there")], capture_output=True, text=True, timeout=300)
+    assert (
+        main(["predict", str(export), str(tmp_path / "images"), "--out", str(tmp_path / "here"), "--no-progress"]) == 0
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_TENSORFLOW, str(export), str(tmp_path / "images"), str(tmp_path / "there")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "frameworks loaded: [] outputs:" in done.stdout
     written = sorted(p.name for p in (tmp_path / "here").iterdir())
     assert written == sorted(p.name for p in (tmp_path / "there").iterdir()) and len(written) > 3
     for name in written:
         if name.endswith(".png"):  # the same pixels, whichever process made them
-            np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "here" / name)),
-                                          np.asarray(Image.open(tmp_path / "there" / name)))
+            np.testing.assert_array_equal(
+                np.asarray(Image.open(tmp_path / "here" / name)), np.asarray(Image.open(tmp_path / "there" / name))
+            )
     if fmt == "litert":
         here = json.loads((tmp_path / "here" / "keypoints.json").read_text())
         there = json.loads((tmp_path / "there" / "keypoints.json").read_text())

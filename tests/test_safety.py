@@ -15,13 +15,28 @@ import pytest
 from PIL import Image
 
 from recipes import pose, segment
-from recipes.common import ACTION_KEYS, Session, merge_config, prepare_run_dir, write_run_config
-from zoo.run_safety import RunInUseError, RunLock, check_out_folder, is_run_folder
-from zoo.training import RunDir
+from recipes.session import Session, prepare_run_dir, write_run_config
+from recipes.settings import ACTION_KEYS, merge_config
+from zoo.run.rundir import RunDir
+from zoo.run.safety import RunInUseError, RunLock, check_out_folder, is_run_folder
 
 PROJECT = Path(__file__).resolve().parent.parent
-TINY = ["--encoder-weights", "none", "--input-size", "32", "--batch-size", "2", "--steps-per-epoch", "1",
-        "--schedule", "all:1@1e-3", "--verbose", "0", "--synthetic-count", "8"]
+TINY = [
+    "--encoder-weights",
+    "none",
+    "--input-size",
+    "32",
+    "--batch-size",
+    "2",
+    "--steps-per-epoch",
+    "1",
+    "--schedule",
+    "all:1@1e-3",
+    "--verbose",
+    "0",
+    "--synthetic-count",
+    "8",
+]
 
 
 def _cli(recipe, args, capsys):
@@ -51,10 +66,9 @@ def _mask_folder(root: Path, masks: list[np.ndarray], save) -> None:
 
 def _labels_delivered(cfg_args: list[str], size) -> np.ndarray:
     """The masks the recipe's validation pipeline delivers (same options as training), in file order."""
-    from zoo.data.pipeline import segmentation_pipeline
-
     from recipes.driver import build_parser
-    from zoo.tasks import segmentation_training
+    from zoo.tasks.segmentation import training as segmentation_training
+    from zoo.tasks.segmentation.pipeline import segmentation_pipeline
 
     cfg = merge_config(segment.SegmentConfig(), build_parser(segment.RECIPE).parse_args(cfg_args))
     source = segmentation_training.load_source(cfg, size)
@@ -108,8 +122,9 @@ def test_16_bit_masks_are_read_as_their_values(tmp_path, capsys):
     # A value beyond the classes: check names it; training without the check reads it as ignored.
     big = _square_masks([0, 1, 300])
     root = _split_folder(tmp_path, "big", big, lambda m, p: Image.fromarray(m.astype(np.uint16)).save(p))
-    code, out = _cli(segment, ["check", "--dataset", f"folder:{root}", "--num-classes", "2", "--encoder-weights",
-                               "none"], capsys)
+    code, out = _cli(
+        segment, ["check", "--dataset", f"folder:{root}", "--num-classes", "2", "--encoder-weights", "none"], capsys
+    )
     assert code == 2 and "values [300]" in out, out
     got = _labels_delivered(["--dataset", f"folder:{root}", "--num-classes", "2", "--skip-check"], (32, 32))
     np.testing.assert_array_equal(got, np.where(np.stack(big) == 300, 255, np.stack(big)))
@@ -118,7 +133,7 @@ def test_16_bit_masks_are_read_as_their_values(tmp_path, capsys):
 def test_binary_masks_are_accepted_as_0_1_and_as_0_255(tmp_path, capsys):
     objects = [np.zeros((32, 32), np.uint8) for _ in range(4)]
     for i, mask in enumerate(objects):
-        mask[i: i + 6, 2:9] = 1
+        mask[i : i + 6, 2:9] = 1
     stored = [objects[0], objects[1] * 255, objects[2], objects[3] * 255]  # both ways, in one folder
     root = _split_folder(tmp_path, "cars", stored, lambda m, p: Image.fromarray(m).save(p))
     args = ["--dataset", f"folder:{root}", "--binary-masks", "--encoder-weights", "none"]
@@ -136,16 +151,21 @@ def test_a_palette_folder_trains_and_evaluates_its_classes(tmp_path):
     root = tmp_path / "voc"
     _mask_folder(root, masks, _save_palette)
     run = tmp_path / "run"
-    code = segment.main(["--dataset", f"folder:{root}", "--num-classes", "3", "--out", str(run), "--val-fraction",
-                         "0.25", *TINY])
+    code = segment.main(
+        ["--dataset", f"folder:{root}", "--num-classes", "3", "--out", str(run), "--val-fraction", "0.25", *TINY]
+    )
     assert code == 0
     report = json.loads((run / "metrics.json").read_text())
     assert report["num_val"] == 2 and report["pixels"] == 2 * (32 * 32 - 4), report
     # On to what the user does next: predict with the export on the folder's own pictures.
     from zoo.__main__ import main as zoo_main
 
-    assert zoo_main(["predict", str(run / "export"), str(root / "images"), "--out", str(tmp_path / "pred"),
-                     "--no-progress"]) == 0
+    assert (
+        zoo_main(
+            ["predict", str(run / "export"), str(root / "images"), "--out", str(tmp_path / "pred"), "--no-progress"]
+        )
+        == 0
+    )
     written = sorted((tmp_path / "pred").glob("*_mask.png"))
     assert len(written) == 8
     for path in written:
@@ -155,14 +175,20 @@ def test_a_palette_folder_trains_and_evaluates_its_classes(tmp_path):
 
 # ---- labels and settings: check and training refuse the same --------------------------------------
 
+
 def test_one_class_and_an_ignore_index_among_the_classes_are_refused(tmp_path, capsys):
-    for extra, words in ((["--num-classes", "1"], "needs at least 2"),
-                         (["--num-classes", "3", "--ignore-index", "1"], "is one of the 3 classes"),
-                         (["--num-classes", "3", "--ignore-index", "300"], "between 0 and 255"),
-                         (["--binary-masks", "--ignore-index", "1"], "is one of the 2 classes")):
+    for extra, words in (
+        (["--num-classes", "1"], "needs at least 2"),
+        (["--num-classes", "3", "--ignore-index", "1"], "is one of the 3 classes"),
+        (["--num-classes", "3", "--ignore-index", "300"], "between 0 and 255"),
+        (["--binary-masks", "--ignore-index", "1"], "is one of the 2 classes"),
+    ):
         for command in (["check"], []):
-            code, out = _cli(segment, [*command, "--dataset", "synthetic:shapes", *extra, *TINY,
-                                       "--out", str(tmp_path / "r")], capsys)
+            code, out = _cli(
+                segment,
+                [*command, "--dataset", "synthetic:shapes", *extra, *TINY, "--out", str(tmp_path / "r")],
+                capsys,
+            )
             assert code == 2 and words in out, (extra, out)
             assert _one_line_error(out)
     assert not (tmp_path / "r").exists()
@@ -170,8 +196,9 @@ def test_one_class_and_an_ignore_index_among_the_classes_are_refused(tmp_path, c
     root = tmp_path / "one"
     _mask_folder(root, _square_masks([0, 0]), lambda m, p: Image.fromarray(m.astype(np.uint8)).save(p))
     (root / "classes.txt").write_text("car\n")
-    code, out = _cli(segment, ["--dataset", f"folder:{root}", "--skip-check", *TINY, "--out", str(tmp_path / "r")],
-                     capsys)
+    code, out = _cli(
+        segment, ["--dataset", f"folder:{root}", "--skip-check", *TINY, "--out", str(tmp_path / "r")], capsys
+    )
     assert code == 2 and "needs at least 2" in out, out
 
 
@@ -180,8 +207,9 @@ def test_check_refuses_what_training_refuses(tmp_path, capsys):
     assert code == 2 and "--val-fraction" in out, out
     root = tmp_path / "folder"
     _mask_folder(root, _square_masks([0, 1]), lambda m, p: Image.fromarray(m.astype(np.uint8)).save(p))
-    code, out = _cli(segment, ["check", "--dataset", f"folder:{root}", "--num-classes", "2", "--val-fraction", "0"],
-                     capsys)
+    code, out = _cli(
+        segment, ["check", "--dataset", f"folder:{root}", "--num-classes", "2", "--val-fraction", "0"], capsys
+    )
     assert code == 2 and "training refuses these settings" in out and "--val-fraction" in out, out
     junk = tmp_path / "junk.weights.h5"
     junk.write_bytes(b"not a weights file")
@@ -191,11 +219,12 @@ def test_check_refuses_what_training_refuses(tmp_path, capsys):
     assert code == 2 and "ZOO_OFFLINE=1 forbids the download" in out, out  # the tests run offline
     # Keypoints: flip pairs outside the keypoints, malformed or repeated.
     faces = tmp_path / "faces"
-    from zoo.data.sample_folders import write_sample_folder
+    from zoo.tasks.segmentation.samples import write_sample_folder
 
     write_sample_folder("faces", faces, count=6, size=(32, 32))
-    code, out = _cli(pose, ["check", "--dataset", f"folder:{faces}", "--flip-pairs", "0-9", "--encoder-weights",
-                            "none"], capsys)
+    code, out = _cli(
+        pose, ["check", "--dataset", f"folder:{faces}", "--flip-pairs", "0-9", "--encoder-weights", "none"], capsys
+    )
     assert code == 2 and "outside the 5 keypoints" in out, out
     for pairs, words in (("0-1-2", "not a pair"), ("0-1,1-2", "appears in two pairs"), ("3-3", "with itself")):
         code, out = _cli(pose, ["check", "--dataset", f"folder:{faces}", "--flip-pairs", pairs], capsys)
@@ -203,7 +232,7 @@ def test_check_refuses_what_training_refuses(tmp_path, capsys):
 
 
 def test_nested_sub_folders_are_named_not_skipped(tmp_path):
-    from zoo.data.checks import check_segmentation_folder
+    from zoo.tasks.segmentation.checks import check_segmentation_folder
 
     root = tmp_path / "d"
     _mask_folder(root, _square_masks([0, 1]), lambda m, p: Image.fromarray(m.astype(np.uint8)).save(p))
@@ -216,13 +245,17 @@ def test_nested_sub_folders_are_named_not_skipped(tmp_path):
 
 # ---- run folders: only runs are replaced, actions never come from a file -------------------------
 
+
 def test_overwrite_never_deletes_what_is_not_a_run(tmp_path, capsys, monkeypatch):
     data = tmp_path / "data"
     _mask_folder(data, _square_masks([0, 1]), lambda m, p: Image.fromarray(m.astype(np.uint8)).save(p))
     before = sorted(p.relative_to(data) for p in data.rglob("*"))
     for out in (data, data / "runs" / "x"):
-        code, text = _cli(segment, ["--dataset", f"folder:{data}", "--num-classes", "2", "--out", str(out),
-                                    "--overwrite", *TINY], capsys)
+        code, text = _cli(
+            segment,
+            ["--dataset", f"folder:{data}", "--num-classes", "2", "--out", str(out), "--overwrite", *TINY],
+            capsys,
+        )
         assert code == 2 and "the dataset folder" in text, text
     assert sorted(p.relative_to(data) for p in data.rglob("*")) == before
     other = tmp_path / "photos"
@@ -267,15 +300,18 @@ def test_a_runs_config_json_never_overwrites_or_retrains(gray_run, tmp_path, cap
     assert code == 2 and "overwrite are not read from a config file" in text, text
 
 
-@pytest.mark.parametrize("content, words", [
-    ('[1, 2]', "holds a JSON list"),
-    ('{"epochs": "ten"}', "setting 'epochs' must be int, got \"ten\""),
-    ('{"batch_size": true}', "setting 'batch_size' must be int"),
-    ('{"augment": 3}', "setting 'augment' must be str"),
-    ('{"augment": "no"}', "--augment 'no': choose one of"),
-    ('{"val_fraction": null}', "setting 'val_fraction' must be float"),
-    ('{"settings": [1]}', "'settings' must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        ("[1, 2]", "holds a JSON list"),
+        ('{"epochs": "ten"}', "setting 'epochs' must be int, got \"ten\""),
+        ('{"batch_size": true}', "setting 'batch_size' must be int"),
+        ('{"augment": 3}', "setting 'augment' must be str"),
+        ('{"augment": "no"}', "--augment 'no': choose one of"),
+        ('{"val_fraction": null}', "setting 'val_fraction' must be float"),
+        ('{"settings": [1]}', "'settings' must be a JSON object"),
+    ],
+)
 def test_config_values_of_the_wrong_type_are_named(tmp_path, capsys, content, words):
     path = tmp_path / "c.json"
     path.write_text(content)
@@ -287,8 +323,9 @@ def test_resuming_with_other_settings_records_them_in_config_json(tmp_path):
     run = RunDir(tmp_path / "run")
     run.root.mkdir()
     settings = {"model": "unet", "steps_per_epoch": 4, "augment": "default", "verbose": "0"}
-    (run.root / "config.json").write_text(json.dumps({"settings": settings, "resolved": {"steps_per_epoch": 4},
-                                                      "versions": {}}))
+    (run.root / "config.json").write_text(
+        json.dumps({"settings": settings, "resolved": {"steps_per_epoch": 4}, "versions": {}})
+    )
     logged = []
     new = {**settings, "steps_per_epoch": 9, "augment": "none", "verbose": "2"}
     assert prepare_run_dir(run, new, ("model",), False, False, logged.append) == "resume"
@@ -321,13 +358,16 @@ def test_is_run_folder_and_out_checks(tmp_path, gray_run):
 
 # ---- one process per run -----------------------------------------------------------------------
 
-_HOLD = ("import sys, time; sys.path.insert(0, {project!r}); from zoo.run_safety import RunLock; "
-         "lock = RunLock(sys.argv[1], print).acquire(); print('held', flush=True); time.sleep(120)")
+_HOLD = (
+    "import sys, time; sys.path.insert(0, {project!r}); from zoo.run.safety import RunLock; "
+    "lock = RunLock(sys.argv[1], print).acquire(); print('held', flush=True); time.sleep(120)"
+)
 
 
 def _holder(folder):
-    proc = subprocess.Popen([sys.executable, "-c", _HOLD.format(project=str(PROJECT)), str(folder)],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLD.format(project=str(PROJECT)), str(folder)], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout.readline().strip() == "held"
     return proc
 
@@ -366,6 +406,7 @@ def test_a_lock_left_by_a_killed_process_is_taken_over_with_a_message(tmp_path):
 
 # ---- one line, not a traceback -----------------------------------------------------------------
 
+
 def test_a_broken_first_image_is_reported_not_a_traceback(tmp_path, capsys):
     root = tmp_path / "d"
     _mask_folder(root, _square_masks([0, 1]), lambda m, p: Image.fromarray(m.astype(np.uint8)).save(p))
@@ -380,10 +421,12 @@ def test_a_broken_first_image_is_reported_not_a_traceback(tmp_path, capsys):
 def test_an_image_over_pillows_limit_is_reported(tmp_path, monkeypatch):
     from PIL import Image as PILImage
 
-    from zoo.data.checks import check_segmentation_folder
+    from zoo.tasks.segmentation.checks import check_segmentation_folder
 
     root = tmp_path / "d"
-    _mask_folder(root, _square_masks([0, 1], size=(40, 40)), lambda m, p: PILImage.fromarray(m.astype(np.uint8)).save(p))
+    _mask_folder(
+        root, _square_masks([0, 1], size=(40, 40)), lambda m, p: PILImage.fromarray(m.astype(np.uint8)).save(p)
+    )
     monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 500)  # 40x40 = 1600 > 2 x 500: a "bomb" here
     report = check_segmentation_folder(str(root), channels=3, num_classes=2)
     assert any("safety limit" in f.what for f in report.errors), report.text()
@@ -392,19 +435,26 @@ def test_an_image_over_pillows_limit_is_reported(tmp_path, monkeypatch):
 def test_coco_files_of_the_wrong_shape_are_reported(tmp_path, capsys):
     root = tmp_path / "coco"
     (root / "images").mkdir(parents=True)
-    for content, words in (({"images": None, "annotations": [], "categories": []}, "images is NoneType"),
-                           ([1, 2], "not an object"),
-                           ({"images": [{"id": 1, "file_name": 3}], "annotations": [], "categories": [{}]},
-                            "file_name not a string"),
-                           ({"images": [{"id": 1, "file_name": "a.png"}], "annotations": [{"image_id": 1, "keypoints": "x"}],
-                             "categories": []},
-                            "not a list of numbers")):
+    for content, words in (
+        ({"images": None, "annotations": [], "categories": []}, "images is NoneType"),
+        ([1, 2], "not an object"),
+        ({"images": [{"id": 1, "file_name": 3}], "annotations": [], "categories": [{}]}, "file_name not a string"),
+        (
+            {
+                "images": [{"id": 1, "file_name": "a.png"}],
+                "annotations": [{"image_id": 1, "keypoints": "x"}],
+                "categories": [],
+            },
+            "not a list of numbers",
+        ),
+    ):
         (root / "k.json").write_text(json.dumps(content))
         code, text = _cli(pose, ["check", "--dataset", f"folder:{root}", "--encoder-weights", "none"], capsys)
         assert code == 2 and words in text and "Traceback" not in text, (content, text)
         # The loader itself (--skip-check) answers with one line too.
-        code, text = _cli(pose, ["--dataset", f"folder:{root}", "--skip-check", "--out", str(tmp_path / "r"), *TINY],
-                          capsys)
+        code, text = _cli(
+            pose, ["--dataset", f"folder:{root}", "--skip-check", "--out", str(tmp_path / "r"), *TINY], capsys
+        )
         assert code == 2 and _one_line_error(text), text
 
 
@@ -470,6 +520,7 @@ def test_an_unfinished_run_exports_with_a_warning(gray_run, tmp_path):
 
 
 # ---- what a run leaves -------------------------------------------------------------------------
+
 
 def test_run_files_are_readable_and_weights_are_stored_once_each(gray_run):
     import zoo

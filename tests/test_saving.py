@@ -28,7 +28,7 @@ def test_keras_round_trip_gives_identical_outputs(tmp_path, builder, backbone, i
     assert zoo.trainable_parts(loaded) == zoo.trainable_parts(model)
 
 
-@pytest.mark.parametrize("imports", ["import keras, zoo", "import zoo.layers, keras"])
+@pytest.mark.parametrize("imports", ["import keras, zoo", "import zoo.models.layers, keras"])
 def test_a_fresh_process_loads_a_keras_file_after_the_documented_imports(tmp_path, imports):
     """`import zoo` is light (Keras loads on first use); the custom pieces register as the README says."""
     import subprocess
@@ -36,8 +36,10 @@ def test_a_fresh_process_loads_a_keras_file_after_the_documented_imports(tmp_pat
 
     model = zoo.unet(backbone="vgg16", num_classes=2, input_shape=(32, 32, 1), encoder_weights=None)
     model.save(tmp_path / "model.keras")
-    code = (f"{imports}\nimport numpy as np\nm = keras.models.load_model({str(tmp_path / 'model.keras')!r})\n"
-            "print(m(np.zeros((1, 32, 32, 1), 'float32')).shape)")
+    code = (
+        f"{imports}\nimport numpy as np\nm = keras.models.load_model({str(tmp_path / 'model.keras')!r})\n"
+        "print(m(np.zeros((1, 32, 32, 1), 'float32')).shape)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().endswith("(1, 32, 32, 2)")

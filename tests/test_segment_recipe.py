@@ -13,7 +13,7 @@ import pytest
 
 import zoo
 from recipes import segment
-from zoo.export import segmentation_serving_fn
+from zoo.tasks.segmentation.serving import segmentation_serving_fn
 
 PROJECT = Path(__file__).resolve().parent.parent
 FAST = ["--synthetic-count", "24", "--batch-size", "4", "--steps-per-epoch", "2", "--verbose", "0"]
@@ -25,7 +25,7 @@ def _history(run):
 
 
 def _subprocess_env():
-    env = {k: v for k, v in os.environ.items()}
+    env = dict(os.environ)
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     env["PYTHONPATH"] = str(PROJECT)
     return env
@@ -34,8 +34,21 @@ def _subprocess_env():
 def test_two_phase_schedule_keeps_encoder_identical_through_head_then_trains_it(tmp_path, vgg16_notop, capsys):
     path, saved = vgg16_notop
     run = tmp_path / "run"
-    code = segment.main(["--dataset", "synthetic:shapes", "--input-size", "64", "--encoder-weights", str(path),
-                         "--schedule", "head:1@1e-3,stage5:1@1e-3", "--out", str(run), *FAST])
+    code = segment.main(
+        [
+            "--dataset",
+            "synthetic:shapes",
+            "--input-size",
+            "64",
+            "--encoder-weights",
+            str(path),
+            "--schedule",
+            "head:1@1e-3,stage5:1@1e-3",
+            "--out",
+            str(run),
+            *FAST,
+        ]
+    )
     assert code == 0
     model = zoo.unet("vgg16", num_classes=4, input_shape=(64, 64, 3), encoder_weights=None)
     # Only the last finished phase keeps its weights file (tests/test_freezing.py checks a frozen
@@ -62,8 +75,22 @@ def test_two_phase_schedule_keeps_encoder_identical_through_head_then_trains_it(
     # A finished run is left alone, and the recipe says so.
     before = (run / "metrics.json").read_bytes(), (run / "checkpoints" / "phase1.weights.h5").read_bytes()
     capsys.readouterr()
-    assert segment.main(["--input-size", "64", "--encoder-weights", str(path), "--schedule",
-                         "head:1@1e-3,stage5:1@1e-3", "--out", str(run), *FAST]) == 0
+    assert (
+        segment.main(
+            [
+                "--input-size",
+                "64",
+                "--encoder-weights",
+                str(path),
+                "--schedule",
+                "head:1@1e-3,stage5:1@1e-3",
+                "--out",
+                str(run),
+                *FAST,
+            ]
+        )
+        == 0
+    )
     assert "holds a finished run (metrics.json exists): nothing to do" in capsys.readouterr().out
     assert _history(run) == rows
     assert before == ((run / "metrics.json").read_bytes(), (run / "checkpoints" / "phase1.weights.h5").read_bytes())
@@ -75,9 +102,30 @@ def test_oxford_pet_under_mock_data_runs_end_to_end(tmp_path, monkeypatch):
 
     run = tmp_path / "pets"
     with tfds.testing.mock_data(num_examples=8):
-        code = segment.main(["--dataset", "tfds:oxford_iiit_pet", "--model", "fcn8s", "--backbone", "vgg16",
-                             "--encoder-weights", "none", "--input-size", "64", "--schedule", "all:1@1e-4",
-                             "--out", str(run), "--batch-size", "4", "--steps-per-epoch", "2", "--verbose", "0"])
+        code = segment.main(
+            [
+                "--dataset",
+                "tfds:oxford_iiit_pet",
+                "--model",
+                "fcn8s",
+                "--backbone",
+                "vgg16",
+                "--encoder-weights",
+                "none",
+                "--input-size",
+                "64",
+                "--schedule",
+                "all:1@1e-4",
+                "--out",
+                str(run),
+                "--batch-size",
+                "4",
+                "--steps-per-epoch",
+                "2",
+                "--verbose",
+                "0",
+            ]
+        )
     assert code == 0
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics["per_class_iou"]) == {"pet", "background", "border"}
@@ -106,14 +154,20 @@ def test_export_in_a_tensorflow_only_process_matches_keras_on_another_size(gray_
         import sys
         import numpy as np
         import tensorflow as tf
-        serve = tf.saved_model.load({str(gray_run / 'export')!r}).signatures["serving_default"]
-        out = serve(images=tf.constant(np.load({str(tmp_path / 'image.npy')!r})))
-        np.save({str(tmp_path / 'mask.npy')!r}, out["mask"].numpy())
-        np.save({str(tmp_path / 'probs.npy')!r}, out["probabilities"].numpy())
+        serve = tf.saved_model.load({str(gray_run / "export")!r}).signatures["serving_default"]
+        out = serve(images=tf.constant(np.load({str(tmp_path / "image.npy")!r})))
+        np.save({str(tmp_path / "mask.npy")!r}, out["mask"].numpy())
+        np.save({str(tmp_path / "probs.npy")!r}, out["probabilities"].numpy())
         assert "zoo" not in sys.modules
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                          env={**_subprocess_env(), "PYTHONPATH": ""}, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**_subprocess_env(), "PYTHONPATH": ""},
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     mask, probs = np.load(tmp_path / "mask.npy"), np.load(tmp_path / "probs.npy")
     assert mask.shape == (2, 75, 51) and mask.dtype == np.int32
@@ -132,8 +186,18 @@ def test_bad_flags_give_one_clear_error(tmp_path, capsys):
     code = segment.cli(["--model", "unet", "--output-stride", "16", "--out", str(tmp_path / "z")])
     assert code == 2
     assert "--output-stride is for pspnet and deeplabv3plus" in capsys.readouterr().err
-    code = segment.cli(["--model", "deeplabv3plus", "--backbone", "efficientnetb0", "--output-stride", "8",
-                        "--out", str(tmp_path / "w")])
+    code = segment.cli(
+        [
+            "--model",
+            "deeplabv3plus",
+            "--backbone",
+            "efficientnetb0",
+            "--output-stride",
+            "8",
+            "--out",
+            str(tmp_path / "w"),
+        ]
+    )
     assert code == 2
     assert "--backbone efficientnetb0 runs at 32 only" in capsys.readouterr().err
 
@@ -142,7 +206,7 @@ AMX = {"avx512f", "avx512_bf16", "amx_tile", "amx_bf16"}
 
 
 def test_precision_auto_uses_bfloat16_on_amx_cpus_except_for_fcn_vgg16s_fc6(monkeypatch):
-    from recipes.common import choose_precision
+    from zoo.run.precision import choose_precision
 
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
     monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
@@ -166,13 +230,26 @@ def test_precision_auto_uses_bfloat16_on_amx_cpus_except_for_fcn_vgg16s_fc6(monk
 
 
 def test_bfloat16_fcn_vgg16_on_an_amx_cpu_is_refused_before_the_run_starts(tmp_path, capsys, monkeypatch):
-    import recipes.common
+    import zoo.run.precision
 
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
     monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
-    monkeypatch.setattr(recipes.common, "cpu_flags", lambda: AMX)
-    code = segment.cli(["--model", "fcn8s", "--mixed-precision", "bfloat16", "--encoder-weights", "none",
-                        "--input-size", "64", "--out", str(tmp_path / "run"), *FAST])
+    monkeypatch.setattr(zoo.run.precision, "cpu_flags", lambda: AMX)
+    code = segment.cli(
+        [
+            "--model",
+            "fcn8s",
+            "--mixed-precision",
+            "bfloat16",
+            "--encoder-weights",
+            "none",
+            "--input-size",
+            "64",
+            "--out",
+            str(tmp_path / "run"),
+            *FAST,
+        ]
+    )
     assert code == 2
     assert "fc6" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
@@ -186,8 +263,24 @@ def test_shapes_run_learns(tmp_path):
     ~0.88, the three shape classes 0); 0.5 requires the shape classes to be found and told apart.
     """
     run = tmp_path / "learn"
-    code = segment.main(["--input-size", "64", "--encoder-weights", "none", "--schedule", "all:6@5e-4",
-                         "--synthetic-count", "600", "--batch-size", "8", "--out", str(run), "--verbose", "0"])
+    code = segment.main(
+        [
+            "--input-size",
+            "64",
+            "--encoder-weights",
+            "none",
+            "--schedule",
+            "all:6@5e-4",
+            "--synthetic-count",
+            "600",
+            "--batch-size",
+            "8",
+            "--out",
+            str(run),
+            "--verbose",
+            "0",
+        ]
+    )
     assert code == 0
     ious = [float(r["val_mean_iou"]) for r in _history(run)]
     assert ious[-1] > ious[0] + 0.2 and max(ious) > 0.5, ious

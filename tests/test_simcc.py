@@ -1,4 +1,4 @@
-"""SimCC (zoo/simcc.py, zoo.builders.simcc, zoo.losses.SimccLoss): coordinates classified in half-pixel
+"""SimCC (zoo/tasks/keypoints/simcc_codec.py, zoo.models.decoders.simcc, zoo.tasks.keypoints.losses.SimccLoss): coordinates classified in half-pixel
 bins, trained and exported like the heatmap head."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from zoo.simcc import SimccCodec
+from zoo.tasks.keypoints.simcc_codec import SimccCodec
 
 
 @pytest.mark.parametrize("decoding, bound", [("argmax", 0.25), ("soft-argmax", 0.05)])
@@ -36,7 +36,7 @@ def test_simcc_flip_mirrors_bins_exactly_and_swaps_left_and_right():
 
 
 def test_simcc_loss_is_least_at_the_target():
-    from zoo.losses import SimccLoss
+    from zoo.tasks.keypoints.losses import SimccLoss
 
     codec = SimccCodec((32, 32), 2.0, 2.0)
     targets, weights = codec.encode(tf.constant([[10.0, 12.0]]), tf.ones(1), (32, 32))
@@ -53,10 +53,38 @@ def test_a_simcc_run_trains_and_exports_the_same_keypoints_in_every_format(tmp_p
     from zoo.export import load
 
     run = tmp_path / "run"
-    assert pose.main(["--dataset", "synthetic:faces", "--head", "simcc", "--backbone", "vgg16", "--encoder-weights",
-                      "none", "--input-size", "64", "--synthetic-count", "24", "--batch-size", "4",
-                      "--steps-per-epoch", "2", "--schedule", "all:1@1e-3", "--decode", "soft-argmax",
-                      "--flip-test", "--out", str(run), "--verbose", "0"]) == 0
+    assert (
+        pose.main(
+            [
+                "--dataset",
+                "synthetic:faces",
+                "--head",
+                "simcc",
+                "--backbone",
+                "vgg16",
+                "--encoder-weights",
+                "none",
+                "--input-size",
+                "64",
+                "--synthetic-count",
+                "24",
+                "--batch-size",
+                "4",
+                "--steps-per-epoch",
+                "2",
+                "--schedule",
+                "all:1@1e-3",
+                "--decode",
+                "soft-argmax",
+                "--flip-test",
+                "--out",
+                str(run),
+                "--verbose",
+                "0",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics["decodings"]) == {"argmax", "soft-argmax"} and 0 <= metrics["ap"]["ap"] <= 1
     info = json.loads((run / "export" / "model.json").read_text())

@@ -1,11 +1,12 @@
-"""Native-scale tiled segmentation (zoo.tiling) and test-time augmentation in the runtime and predict."""
+"""Native-scale tiled segmentation (zoo.data.tiling) and test-time augmentation in the runtime and predict."""
 
 import json
 
 import numpy as np
 import pytest
 
-from zoo.tiling import blend_window, predict_tiled, tile_origins
+from zoo.data.tiling import blend_window, predict_tiled, tile_origins
+from zoo.tasks.segmentation.runtime import native_tile
 
 
 def _pointwise(tiles: np.ndarray) -> np.ndarray:
@@ -31,6 +32,7 @@ def test_tiles_blend_back_to_the_untiled_answer(shape):
 def test_a_tiled_repeated_pattern_shows_no_seam():
     """A network that errs near its tile's edges (as zero padding makes real ones do): blended, the
     errors at the edges are weighted out; stitched without overlap they leave a seam every tile."""
+
     def edgy(tiles):
         h, w = tiles.shape[1:3]
         yy, xx = np.mgrid[0:h, 0:w]
@@ -48,8 +50,10 @@ def test_a_tiled_repeated_pattern_shows_no_seam():
         _, stitched = predict_tiled(edgy, stripes, (64, 64), overlap=0, probabilities="float32")
         want = _pointwise(stripes[None])[0]
         inner = (slice(8, -8), slice(8, -8))  # the picture's own edges: one tile only, nothing to blend
-        jump = {name: np.abs(np.diff((found - want)[inner], axis=axis)).max()  # a seam: an abrupt change
-                for name, found in (("blended", blended), ("stitched", stitched))}
+        jump = {
+            name: np.abs(np.diff((found - want)[inner], axis=axis)).max()  # a seam: an abrupt change
+            for name, found in (("blended", blended), ("stitched", stitched))
+        }
         assert jump["stitched"] > 0.1  # the stand-in's edge errors meet at every tile border
         assert jump["blended"] < 0.02  # blended, they fade in and out
         assert np.abs(blended - want)[inner].max() < 0.25 * np.abs(stitched - want)[inner].max()
@@ -72,18 +76,29 @@ def keras_export(tmp_path_factory):
     from zoo.export import export_model
 
     keras.utils.set_random_seed(1)
-    model = zoo.unet("mobilenetv2", num_classes=3, input_shape=(None, None, 3), encoder_weights=None,
-                     decoder_filters=(32, 16, 16, 8, 8))
-    info = {"model": "unet", "backbone": "mobilenetv2", "input_size": [64, 64], "channels": 3,
-            "task": "segmentation", "classes": ["a", "b", "c"]}
+    model = zoo.unet(
+        "mobilenetv2",
+        num_classes=3,
+        input_shape=(None, None, 3),
+        encoder_weights=None,
+        decoder_filters=(32, 16, 16, 8, 8),
+    )
+    info = {
+        "model": "unet",
+        "backbone": "mobilenetv2",
+        "input_size": [64, 64],
+        "channels": 3,
+        "task": "segmentation",
+        "classes": ["a", "b", "c"],
+    }
     return export_model(model, info, "keras", tmp_path_factory.mktemp("export")), model
 
 
 def test_native_tiles_of_a_real_network_agree_with_the_whole_picture_away_from_its_edges(keras_export):
     import keras
 
-    from zoo.backbones import preprocess_input
     from zoo.export import load
+    from zoo.models.backbones import preprocess_input
 
     path, model = keras_export
     yy, xx = np.mgrid[0:128, 0:192]
@@ -98,8 +113,9 @@ def test_native_tiles_of_a_real_network_agree_with_the_whole_picture_away_from_i
     gap_resize = np.abs(resized["probabilities"][0] - whole)[inner].mean()
     assert gap_native < 0.25 * gap_resize, (gap_native, gap_resize)  # native tiles see the picture's own scale
     one_tile = predictor(image[None, :64, :64], scale="native")
-    np.testing.assert_allclose(one_tile["probabilities"], predictor(image[None, :64, :64])["probabilities"],
-                               atol=1e-5)  # a picture that fits in one tile: exactly the export's answer
+    np.testing.assert_allclose(
+        one_tile["probabilities"], predictor(image[None, :64, :64])["probabilities"], atol=1e-5
+    )  # a picture that fits in one tile: exactly the export's answer
     with pytest.raises(ValueError, match="runs tiles of its training size 64x64 only"):
         predictor(image[None], scale="native", tile=128)
 
@@ -122,13 +138,16 @@ def test_flip_tta_answers_a_mirrored_picture_with_the_mirrored_answer(keras_expo
 def test_tta_modes_are_parsed_and_the_numpy_resize_matches_the_exports():
     import tensorflow as tf
 
-    from zoo.export.resize import resize_antialiased
-    from zoo.tta import TTA, parse_tta, resize
+    from zoo.data.resize import resize_antialiased
+    from zoo.data.tta import TTA, parse_tta, resize
 
     assert parse_tta("scales:1.25,0.75,1+flip") == TTA(True, (0.75, 1.0, 1.25)) and parse_tta("none") is None
     assert str(parse_tta("flip+scales:0.5,1")) == "flip+scales:0.5,1" and parse_tta("scales:1") is None
-    for bad, why in (("flop", "'flop' is not a TTA part"), ("scales:0,1", "distinct factors in"),
-                     ("scales:x", "not a list of numbers")):
+    for bad, why in (
+        ("flop", "'flop' is not a TTA part"),
+        ("scales:0,1", "distinct factors in"),
+        ("scales:x", "not a list of numbers"),
+    ):
         with pytest.raises(ValueError, match=why):
             parse_tta(bad)
     x = np.random.default_rng(0).random((2, 37, 53, 3)).astype(np.float32) * 255
@@ -138,26 +157,40 @@ def test_tta_modes_are_parsed_and_the_numpy_resize_matches_the_exports():
 
 @pytest.mark.parametrize("tta", ["flip", pytest.param("scales:1.5,1+flip", marks=pytest.mark.slow)])
 def test_tta_baked_into_a_saved_model_answers_as_the_runtime_does(keras_export, tmp_path, tta):
+    from zoo.data.tta import parse_tta
     from zoo.export import export_model, load
-    from zoo.tta import parse_tta
 
     path, model = keras_export
-    info = {"model": "unet", "backbone": "mobilenetv2", "input_size": [64, 64], "channels": 3,
-            "task": "segmentation", "classes": ["a", "b", "c"]}
+    info = {
+        "model": "unet",
+        "backbone": "mobilenetv2",
+        "input_size": [64, 64],
+        "channels": 3,
+        "task": "segmentation",
+        "classes": ["a", "b", "c"],
+    }
     baked = load(export_model(model, info, "saved_model", tmp_path / "baked", tta=tta))
     mode = str(parse_tta(tta))
-    assert baked.info["tta"] == mode
+    assert baked.info.tta == mode
     image = np.random.default_rng(8).integers(0, 256, (1, 80, 100, 3), dtype=np.uint8)
     runtime = load(path)
     np.testing.assert_allclose(baked(image)["probabilities"], runtime(image, tta=mode)["probabilities"], atol=1e-3)
     plain = load(export_model(model, info, "saved_model", tmp_path / "plain"))  # a native signature takes any tile
-    np.testing.assert_allclose(baked.run.native(image)["probabilities"],  # the native signature: the same views
-                               plain(image, scale="native", tile=(80, 100), tta=mode)["probabilities"], atol=1e-3)
+    np.testing.assert_allclose(
+        baked.run.native(image)["probabilities"],  # the native signature: the same views
+        plain(image, scale="native", tile=(80, 100), tta=mode)["probabilities"],
+        atol=1e-3,
+    )
     with pytest.raises(ValueError, match="averages test-time augmentation .* inside already"):
         baked(image, tta="flip")
     with pytest.raises(ValueError, match="keypoints export takes flip only"):
-        export_model(model, {**info, "task": "keypoints", "keypoint_names": ["a"], "flip_index": [0]}, "keras",
-                     tmp_path / "k", tta="scales:1,2")
+        export_model(
+            model,
+            {**info, "task": "keypoints", "keypoint_names": ["a"], "flip_index": [0], "heatmap_stride": 4},
+            "keras",
+            tmp_path / "k",
+            tta="scales:1,2",
+        )
 
 
 def test_predict_writes_native_masks_and_compact_probabilities(keras_export, tmp_path):
@@ -168,8 +201,15 @@ def test_predict_writes_native_masks_and_compact_probabilities(keras_export, tmp
     folder = tmp_path / "pictures"
     folder.mkdir()
     Image.fromarray(np.random.default_rng(5).integers(0, 256, (150, 230, 3), dtype=np.uint8)).save(folder / "big.png")
-    summary = predict_files(keras_export[0], [folder], tmp_path / "out", scale="native", tta="flip",
-                            save_probabilities="uint8", progress=False)
+    summary = predict_files(
+        keras_export[0],
+        [folder],
+        tmp_path / "out",
+        scale="native",
+        tta="flip",
+        save_probabilities="uint8",
+        progress=False,
+    )
     assert not summary.skipped
     mask = np.asarray(Image.open(tmp_path / "out" / "big_mask.png"))
     probs = np.load(tmp_path / "out" / "big_probabilities.npy")
@@ -185,19 +225,31 @@ def test_the_saved_model_native_signature_runs_the_network_at_the_pictures_own_s
     import tensorflow as tf
 
     import zoo
-    from zoo.backbones import preprocess_input
     from zoo.export import export_model, load
+    from zoo.models.backbones import preprocess_input
 
     keras.utils.set_random_seed(2)
-    model = zoo.unet("mobilenetv2", num_classes=3, input_shape=(64, 64, 3), encoder_weights=None,
-                     decoder_filters=(32, 16, 16, 8, 8))
-    info = {"model": "unet", "backbone": "mobilenetv2", "input_size": [64, 64], "channels": 3,
-            "task": "segmentation", "classes": ["a", "b", "c"]}
+    model = zoo.unet(
+        "mobilenetv2", num_classes=3, input_shape=(64, 64, 3), encoder_weights=None, decoder_filters=(32, 16, 16, 8, 8)
+    )
+    info = {
+        "model": "unet",
+        "backbone": "mobilenetv2",
+        "input_size": [64, 64],
+        "channels": 3,
+        "task": "segmentation",
+        "classes": ["a", "b", "c"],
+    }
     path = export_model(model, info, "saved_model", tmp_path / "export")
     assert json.loads((path / "model.json").read_text())["signatures"] == ["serving_default", "native"]
     image = np.random.default_rng(6).integers(0, 256, (1, 96, 160, 3), dtype=np.uint8)
-    whole = zoo.unet("mobilenetv2", num_classes=3, input_shape=(None, None, 3), encoder_weights=None,
-                     decoder_filters=(32, 16, 16, 8, 8))
+    whole = zoo.unet(
+        "mobilenetv2",
+        num_classes=3,
+        input_shape=(None, None, 3),
+        encoder_weights=None,
+        decoder_filters=(32, 16, 16, 8, 8),
+    )
     whole.set_weights(model.get_weights())
     want = np.asarray(keras.ops.softmax(whole(preprocess_input(image.astype("float32"), "mobilenetv2"))))
     native = tf.saved_model.load(str(path)).signatures["native"]
@@ -206,7 +258,7 @@ def test_the_saved_model_native_signature_runs_the_network_at_the_pictures_own_s
     odd = native(images=tf.constant(image[:, :75, :101]))  # padded to 96x128 inside, cropped back
     assert odd["mask"].shape == (1, 75, 101) and odd["probabilities"].shape == (1, 75, 101, 3)
     predictor = load(path)
-    assert predictor.native_tile() == (64, 64)  # the training size, as a crop-trained run is validated
+    assert native_tile(predictor.info) == (64, 64)  # the training size, as a crop-trained run is validated
     tiled = predictor(image, scale="native", tile=64, overlap=0.25)
     big_tile = predictor(image, scale="native", tile=(96, 160))  # one tile: the whole picture at its scale
     np.testing.assert_allclose(big_tile["probabilities"], want, atol=1e-5)
@@ -216,16 +268,29 @@ def test_the_saved_model_native_signature_runs_the_network_at_the_pictures_own_s
 def test_crop_training_pipeline_keeps_the_pictures_scale_and_pads_with_the_ignore_index():
     import tensorflow as tf
 
-    from zoo.data.labels import label_table
-    from zoo.data.pipeline import segmentation_pipeline
+    from zoo.tasks.segmentation.labels import label_table
+    from zoo.tasks.segmentation.pipeline import segmentation_pipeline
 
     rng = np.random.default_rng(7)
-    pictures = [(rng.integers(0, 256, (100, 150, 3), dtype=np.uint8), rng.integers(0, 2, (100, 150, 1), np.uint8)),
-                (rng.integers(0, 256, (40, 50, 3), dtype=np.uint8), rng.integers(0, 2, (40, 50, 1), np.uint8))]
-    raw = tf.data.Dataset.from_generator(lambda: iter(pictures), output_signature=(
-        tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([None, None, 1], tf.uint8)))
-    options = dict(table=label_table(2), input_size=(64, 64), channels=3, batch_size=2, backbone="vgg16",
-                   crop=True, ignore_index=255, num_examples=2, preprocess=False)
+    pictures = [
+        (rng.integers(0, 256, (100, 150, 3), dtype=np.uint8), rng.integers(0, 2, (100, 150, 1), np.uint8)),
+        (rng.integers(0, 256, (40, 50, 3), dtype=np.uint8), rng.integers(0, 2, (40, 50, 1), np.uint8)),
+    ]
+    raw = tf.data.Dataset.from_generator(
+        lambda: iter(pictures),
+        output_signature=(tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([None, None, 1], tf.uint8)),
+    )
+    options = dict(
+        table=label_table(2),
+        input_size=(64, 64),
+        channels=3,
+        batch_size=2,
+        backbone="vgg16",
+        crop=True,
+        ignore_index=255,
+        num_examples=2,
+        preprocess=False,
+    )
     train = segmentation_pipeline(raw, training=True, repeat=True, scale_jitter=(0.5, 1.5), **options)
     for images, masks in train.take(4):
         assert images.shape == (2, 64, 64, 3) and masks.shape == (2, 64, 64, 1)
@@ -249,11 +314,37 @@ def test_a_run_trained_on_crops_predicts_at_native_scale_by_default(tmp_path, ca
 
     write_gray_folder(tmp_path / "data", count=8, size=(80, 120))
     run = tmp_path / "run"
-    assert segment.main(["--dataset", f"folder:{tmp_path / 'data'}", "--binary-masks", "--train-crop",
-                         "--scale-jitter", "0.8,1.2", "--input-size", "32", "--encoder-weights", "none",
-                         "--schedule", "all:1@1e-3", "--batch-size", "4", "--steps-per-epoch", "2",
-                         "--val-fraction", "0.25", "--out", str(run), "--verbose", "0",
-                         "--eval-tta", "flip"]) == 0
+    assert (
+        segment.main(
+            [
+                "--dataset",
+                f"folder:{tmp_path / 'data'}",
+                "--binary-masks",
+                "--train-crop",
+                "--scale-jitter",
+                "0.8,1.2",
+                "--input-size",
+                "32",
+                "--encoder-weights",
+                "none",
+                "--schedule",
+                "all:1@1e-3",
+                "--batch-size",
+                "4",
+                "--steps-per-epoch",
+                "2",
+                "--val-fraction",
+                "0.25",
+                "--out",
+                str(run),
+                "--verbose",
+                "0",
+                "--eval-tta",
+                "flip",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["tta"]["mode"] == "flip" and 0 <= metrics["tta"]["mean_iou"] <= 1
     assert "with test-time augmentation flip: mIoU" in capsys.readouterr().out
@@ -271,8 +362,8 @@ def test_a_run_trained_on_crops_predicts_at_native_scale_by_default(tmp_path, ca
 
 
 def test_scenes_keep_their_objects_size_whatever_the_scenes_size():
-    from zoo.data.segmentation import SCENE_FACTOR, synthetic_scenes
-    from zoo.data.synthetic import make_scenes
+    from zoo.tasks.segmentation.sources import SCENE_FACTOR, synthetic_scenes
+    from zoo.tasks.segmentation.synthetic import make_scenes
 
     small, small_masks = make_scenes(2, 64, 96, seed=3)
     large, large_masks = make_scenes(2, 256, 384, seed=3)
@@ -295,15 +386,43 @@ def test_crop_training_predicts_held_out_scenes_natively_about_as_well_as_it_val
     scenes of another size at native scale within a few points of its per-crop validation mIoU; the same
     scenes resized to 64 px lose their objects."""
     from recipes import segment
-    from zoo.data.synthetic import SHAPES_CLASSES, make_scenes
     from zoo.export import load
-    from zoo.losses import iou_report
+    from zoo.tasks.segmentation.losses import iou_report
+    from zoo.tasks.segmentation.synthetic import SHAPES_CLASSES, make_scenes
 
     run = tmp_path / "run"
-    assert segment.main(["--dataset", "synthetic:scenes", "--train-crop", "--scale-jitter", "0.8,1.25",
-                         "--input-size", "64", "--synthetic-count", "256", "--model", "unet", "--backbone",
-                         "mobilenetv2", "--encoder-weights", "none", "--schedule", "all:8@1e-3",
-                         "--steps-per-epoch", "30", "--batch-size", "8", "--out", str(run), "--verbose", "0"]) == 0
+    assert (
+        segment.main(
+            [
+                "--dataset",
+                "synthetic:scenes",
+                "--train-crop",
+                "--scale-jitter",
+                "0.8,1.25",
+                "--input-size",
+                "64",
+                "--synthetic-count",
+                "256",
+                "--model",
+                "unet",
+                "--backbone",
+                "mobilenetv2",
+                "--encoder-weights",
+                "none",
+                "--schedule",
+                "all:8@1e-3",
+                "--steps-per-epoch",
+                "30",
+                "--batch-size",
+                "8",
+                "--out",
+                str(run),
+                "--verbose",
+                "0",
+            ]
+        )
+        == 0
+    )
     validation = json.loads((run / "metrics.json").read_text())["mean_iou"]
     images, masks = make_scenes(3, 300, 420, seed=99)  # held out: another seed and size
 

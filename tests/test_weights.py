@@ -12,8 +12,8 @@ import pytest
 from helpers import randomised_backbone, write_legacy_h5
 
 import zoo
-from zoo import weights
-from zoo.weights import WeightsFile, WeightsUnavailableError
+from zoo.models import weights
+from zoo.models.weights import WeightsFile, WeightsUnavailableError
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def _assert_encoder_equals(model, saved, first_conv, channels):
         assert len(got) == len(arrays), name
         for index, (g, s) in enumerate(zip(got, arrays)):
             if name == first_conv and index == 0:
-                s = zoo.backbones.adapt_first_kernel(s, channels)
+                s = zoo.models.backbones.adapt_first_kernel(s, channels)
             np.testing.assert_array_equal(g, s, err_msg=name)
             checked += 1
     assert checked == sum(len(a) for a in saved.values())
@@ -104,6 +104,7 @@ def test_a_file_that_is_not_hdf5_is_refused(tmp_path):
 
 # --- the store: resolution order, verification, import, offline errors -------------------------
 
+
 def _md5(path):
     return hashlib.md5(Path(path).read_bytes()).hexdigest()
 
@@ -114,9 +115,14 @@ def fake_manifest(tmp_path, monkeypatch, vgg16_notop):
     path, _ = vgg16_notop
     entries = weights.manifest()
     name = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
-    entries[name] = WeightsFile(name=name, backbone="vgg16", include_top=False,
-                                url="http://127.0.0.1:9/unreachable.h5", md5=_md5(path),
-                                bytes=path.stat().st_size)
+    entries[name] = WeightsFile(
+        name=name,
+        backbone="vgg16",
+        include_top=False,
+        url="http://127.0.0.1:9/unreachable.h5",
+        md5=_md5(path),
+        bytes=path.stat().st_size,
+    )
     monkeypatch.setattr(weights, "manifest", lambda path=None: dict(entries))
     monkeypatch.setenv("ZOO_WEIGHTS_DIR", str(tmp_path / "store"))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
@@ -135,24 +141,35 @@ def test_real_manifest_lists_keras_files_with_their_hashes():
     }
     # Keras' own URLs (EfficientNet's files live outside the tensorflow/ folder) and hashes, copied from
     # keras.applications: md5 mostly, sha256 for ConvNeXt, none for MobileNetV2
-    assert all(f.url.startswith(("https://storage.googleapis.com/tensorflow/keras-applications/",
-                                 "https://storage.googleapis.com/keras-applications/efficientnet"))
-               and f.url.endswith("/" + f.name) for f in files.values())
+    assert all(
+        f.url.startswith(
+            (
+                "https://storage.googleapis.com/tensorflow/keras-applications/",
+                "https://storage.googleapis.com/keras-applications/efficientnet",
+            )
+        )
+        and f.url.endswith("/" + f.name)
+        for f in files.values()
+    )
     assert files["resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5"].md5 == "88cf7a10940856eca736dc7b7e228a21"
     assert files["efficientnetb0_notop.h5"].digest == ("md5", "50bc09e76180e00e4465e1a485ddc09d")
     assert files["convnext_tiny_notop.h5"].digest == (
-        "sha256", "d547c096cabd03329d7be5562c5e14798aa39ed24b474157cef5e85ab9e49ef1")
+        "sha256",
+        "d547c096cabd03329d7be5562c5e14798aa39ed24b474157cef5e85ab9e49ef1",
+    )
     assert [f.name for f in files.values() if f.digest is None] == [
         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5",
-        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"]
+        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
+    ]
 
 
 def test_a_file_keras_hashes_with_sha256_is_checked_and_imported_by_it(monkeypatch, tmp_path):
     source = tmp_path / "downloaded.h5"
     source.write_bytes(b"convnext weights stand-in")
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
-    entry = weights.WeightsFile("convnext_tiny_notop.h5", "convnexttiny", False, "https://example.invalid/x.h5",
-                                None, None, sha256=digest)
+    entry = weights.WeightsFile(
+        "convnext_tiny_notop.h5", "convnexttiny", False, "https://example.invalid/x.h5", None, None, sha256=digest
+    )
     monkeypatch.setattr(weights, "manifest", lambda path=None: {entry.name: entry})
     monkeypatch.setenv("ZOO_WEIGHTS_DIR", str(tmp_path / "store"))
     stored = weights.import_file(source)
@@ -221,14 +238,24 @@ def test_import_of_an_unknown_file_is_refused(fake_manifest, tmp_path):
 
 
 def test_cli_weights_list_shows_every_file(tmp_path):
-    env = {"ZOO_WEIGHTS_DIR": str(tmp_path), "KERAS_HOME": str(tmp_path / "k"), "TF_CPP_MIN_LOG_LEVEL": "3",
-           "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-m", "zoo", "weights", "list"], capture_output=True, text=True,
-                         env=env, timeout=120)
+    env = {
+        "ZOO_WEIGHTS_DIR": str(tmp_path),
+        "KERAS_HOME": str(tmp_path / "k"),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PATH": "/usr/bin:/bin",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "zoo", "weights", "list"], capture_output=True, text=True, env=env, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     for name in weights.manifest():
         assert name in out.stdout
     assert out.stdout.count("missing") == len(weights.manifest())
-    bad = subprocess.run([sys.executable, "-m", "zoo", "weights", "import", str(tmp_path / "nope.h5")],
-                         capture_output=True, text=True, env=env, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "zoo", "weights", "import", str(tmp_path / "nope.h5")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "no such file" in bad.stderr

@@ -12,7 +12,7 @@ from pathlib import Path
 
 
 def _cmd_weights(args) -> int:
-    from zoo import weights
+    from zoo.models import weights
 
     if args.action == "list":
         print(f"store: {weights.store_dir()}   keras cache: {', '.join(map(str, weights.keras_cache_dirs()))}")
@@ -22,8 +22,10 @@ def _cmd_weights(args) -> int:
         for row in rows:
             where = f" ({row['path']})" if row["path"] else ""
             size = f"{row['bytes'] / 1e6:>6.1f}" if row["bytes"] else f"{'?':>6}"  # ?: not measured here
-            print(f"{row['name']:<{width}} {row['backbone']:<18} {'yes' if row['include_top'] else 'no':<4} "
-                  f"{size}  {row['state']}{where}")
+            print(
+                f"{row['name']:<{width}} {row['backbone']:<18} {'yes' if row['include_top'] else 'no':<4} "
+                f"{size}  {row['state']}{where}"
+            )
         return 0
     if args.action == "fetch":
         names = list(weights.manifest()) if args.target == "all" else [args.target]
@@ -43,17 +45,18 @@ def _cmd_models(args) -> int:
     import keras
     import numpy as np
 
-    import zoo
-    from zoo.builders import FIXED_SIZE_BUILDERS, KEYPOINT_BUILDERS
+    from zoo.models.backbones import BACKBONES
+    from zoo.models.registry import MODELS
 
     size = args.input_size
     rows = []
-    for builder in zoo.BUILDERS:
-        for backbone in zoo.BACKBONES:
-            outputs = {"num_keypoints": 17} if builder in KEYPOINT_BUILDERS else {"num_classes": 21}
-            shape = (size, size, 3) if builder in FIXED_SIZE_BUILDERS else (None, None, 3)
+    for entry in MODELS:
+        builder = entry.name
+        for backbone in BACKBONES:
+            outputs = {entry.outputs: 17 if entry.outputs == "num_keypoints" else 21}
+            shape = (size, size, 3) if entry.fixed_size else (None, None, 3)
             start = time.perf_counter()
-            model = zoo.build(builder, backbone=backbone, input_shape=shape, encoder_weights=None, **outputs)
+            model = entry.builder(backbone=backbone, input_shape=shape, encoder_weights=None, **outputs)
             built = time.perf_counter() - start
             out = model(np.zeros((1, size, size, 3), "float32"), training=False)
             rows.append((builder, backbone, model.count_params(), tuple(out.shape), built))
@@ -71,11 +74,13 @@ def _unfinished_warning(run_dir: str) -> str | None:
     run = Path(run_dir)
     if not (run / "config.json").is_file() or (run / "metrics.json").is_file():
         return None
-    from zoo.run_safety import run_in_use
+    from zoo.run.safety import run_in_use
 
     busy = " and a training process is working on it now" if run_in_use(run) else ""
-    return (f"warning: {run_dir} has not finished training (no metrics.json){busy}: the export holds the best "
-            "weights saved so far. Finish the run (re-run its command) and export again for the final model.")
+    return (
+        f"warning: {run_dir} has not finished training (no metrics.json){busy}: the export holds the best "
+        "weights saved so far. Finish the run (re-run its command) and export again for the final model."
+    )
 
 
 def _cmd_export(args) -> int:
@@ -89,10 +94,12 @@ def _cmd_export(args) -> int:
     path = export_run(args.run_dir, args.format, args.out, tta=args.tta, **options)
     info = read_metadata(path)
     size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    print(f"{args.format} export of {args.run_dir} ({info['source'].get('weights')} weights) written to {path} "
-          f"({size / 1e6:.1f} MB, {time.perf_counter() - started:.0f} s)")
-    print(f"  inputs:  {info['inputs']}")
-    for name, what in info["outputs"].items():
+    print(
+        f"{args.format} export of {args.run_dir} ({info.source.get('weights')} weights) written to {path} "
+        f"({size / 1e6:.1f} MB, {time.perf_counter() - started:.0f} s)"
+    )
+    print(f"  inputs:  {info.descriptive['inputs']}")
+    for name, what in info.descriptive["outputs"].items():
         print(f"  output {name}: {what}")
     print(f"run it on images: python -m zoo predict {shlex.quote(str(path))} IMAGE_OR_FOLDER... --out DIR")
     return 0
@@ -101,10 +108,20 @@ def _cmd_export(args) -> int:
 def _cmd_predict(args) -> int:
     from zoo.predict import predict_files
 
-    summary = predict_files(args.export, args.inputs, args.out, batch_size=args.batch_size,
-                            min_score=args.min_score, progress=None if not args.no_progress else False,
-                            scale=args.scale, tile=args.tile, overlap=args.overlap, tta=args.tta,
-                            save_probabilities=args.save_probabilities, boxes=args.boxes)
+    summary = predict_files(
+        args.export,
+        args.inputs,
+        args.out,
+        batch_size=args.batch_size,
+        min_score=args.min_score,
+        progress=None if not args.no_progress else False,
+        scale=args.scale,
+        tile=args.tile,
+        overlap=args.overlap,
+        tta=args.tta,
+        save_probabilities=args.save_probabilities,
+        boxes=args.boxes,
+    )
     print(f"{len(summary.written)} image(s) written to {summary.out}; {len(summary.skipped)} skipped")
     for path, reason in summary.skipped.items():
         print(f"  skipped {path}: {reason}", file=sys.stderr)
@@ -112,29 +129,40 @@ def _cmd_predict(args) -> int:
 
 
 def _cmd_sample_data(args) -> int:
-    from zoo.data.sample_folders import write_sample_folder
+    from zoo.tasks import TASKS, write_sample_folder
 
-    text = args.size or ("384" if args.kind == "scenes" else "96")
-    try:
-        size = tuple(int(v) for v in text.lower().split("x"))
-    except ValueError:
-        size = ()
-    if len(size) not in (1, 2):
-        raise ValueError(f"--size must be H or HxW in pixels (e.g. 96 or 384x512), got {text!r}")
-    size = (size[0], size[-1])
-    folder = write_sample_folder(args.kind, args.folder, count=args.count, size=size,
-                                 channels=args.channels, seed=args.seed, masks=args.masks)
-    flag = "python -m recipes.pose" if args.kind.startswith("faces") else "python -m recipes.segment"
-    print(f"{args.count} pictures ({args.kind}) written to {folder}; train on them with "
-          f"{flag} --dataset {shlex.quote(f'folder:{folder}')}")
+    size = None  # the kind's own default
+    if args.size is not None:
+        try:
+            size = tuple(int(v) for v in args.size.lower().split("x"))
+        except ValueError:
+            size = ()
+        if len(size) not in (1, 2):
+            raise ValueError(f"--size must be H or HxW in pixels (e.g. 96 or 384x512), got {args.size!r}")
+        size = (size[0], size[-1])
+    folder = write_sample_folder(
+        args.kind,
+        args.folder,
+        count=args.count,
+        channels=args.channels,
+        seed=args.seed,
+        masks=args.masks,
+        **({"size": size} if size else {}),
+    )
+    recipe = next(task.recipe for task in TASKS.values() if args.kind in task.sample_kinds)
+    print(
+        f"{args.count} pictures ({args.kind}) written to {folder}; train on them with "
+        f"python -m recipes.{recipe} --dataset {shlex.quote(f'folder:{folder}')}"
+    )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    from zoo.data.sample_folders import MASK_ENCODINGS
+    from zoo.data.tiling import PROBABILITY_FORMATS
     from zoo.export.metadata import FORMATS
-    from zoo.export.runtime import SCALES
-    from zoo.tiling import PROBABILITY_FORMATS
+    from zoo.tasks import TASKS
+    from zoo.tasks.segmentation.runtime import SCALES
+    from zoo.tasks.segmentation.samples import MASK_ENCODINGS
 
     parser = argparse.ArgumentParser(prog="python -m zoo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -149,68 +177,111 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--input-size", type=int, default=224, help="square input side in pixels (default 224)")
     e = sub.add_parser("export", help="write a trained run as SavedModel, LiteRT, ONNX or .keras (with model.json)")
     e.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by recipes.segment or recipes.pose")
-    e.add_argument("--format", default="saved_model", choices=FORMATS,
-                   help="saved_model (TensorFlow, TF Serving), litert (.tflite, phones), onnx (ONNX Runtime), "
-                        "keras (the bare network) (default saved_model)")
+    e.add_argument(
+        "--format",
+        default="saved_model",
+        choices=FORMATS,
+        help="saved_model (TensorFlow, TF Serving), litert (.tflite, phones), onnx (ONNX Runtime), "
+        "keras (the bare network) (default saved_model)",
+    )
     e.add_argument("--out", help="export folder (default RUN_DIR/export for saved_model, else RUN_DIR/export-FORMAT)")
     e.add_argument("--opset", type=int, help="ONNX opset version, 11 to 18 with tf2onnx 1.17 (default 17)")
-    e.add_argument("--tta", metavar="MODE",
-                   help="bake test-time augmentation into the export (recorded in model.json): segmentation flip, "
-                        "scales:0.75,1,1.25 or flip+scales:...; keypoints flip (each view costs a network run)")
+    e.add_argument(
+        "--tta",
+        metavar="MODE",
+        help="bake test-time augmentation into the export (recorded in model.json): segmentation flip, "
+        "scales:0.75,1,1.25 or flip+scales:...; keypoints flip (each view costs a network run)",
+    )
     p = sub.add_parser("predict", help="run an export on image files or folders; write masks/overlays or keypoints")
     p.add_argument("export", metavar="EXPORT_PATH", help="an export folder (or its model file) with model.json")
     p.add_argument("inputs", metavar="IMAGE_OR_FOLDER", nargs="+", help="image files and folders (recursive)")
     p.add_argument("--out", required=True, help="folder for the results (created)")
-    p.add_argument("--batch-size", dest="batch_size", type=int, default=8,
-                   help="images read and run at a time (default 8)")
-    p.add_argument("--min-score", dest="min_score", type=float, default=0.1,
-                   help="keypoints scored below this are drawn hollow (default 0.1)")
+    p.add_argument(
+        "--batch-size", dest="batch_size", type=int, default=8, help="images read and run at a time (default 8)"
+    )
+    p.add_argument(
+        "--min-score",
+        dest="min_score",
+        type=float,
+        default=0.1,
+        help="keypoints scored below this are drawn hollow (default 0.1)",
+    )
     p.add_argument("--no-progress", dest="no_progress", action="store_true", help="no progress bar")
-    p.add_argument("--scale", choices=SCALES,
-                   help="segmentation: resize (each picture resized to the training size, as the SavedModel's "
-                        "serving_default) or native (the picture at its own pixel scale, in overlapping tiles of "
-                        "the training size, blended; memory bounded by a row of tiles) (default: model.json's "
-                        "scale, else resize)")
-    p.add_argument("--tile", type=int,
-                   help="native: tile side in pixels (default: the training size, as a --train-crop run is "
-                        "validated; a SavedModel's 'native' signature takes larger tiles: fewer calls; other formats "
-                        "run the training size only)")
-    p.add_argument("--overlap", type=float, default=0.25,
-                   help="native: share of a tile (below 1) or pixels that neighbouring tiles overlap (default 0.25)")
-    p.add_argument("--tta", metavar="MODE",
-                   help="segmentation test-time augmentation, probabilities averaged over views: flip (and the "
-                        "mirrored picture), scales:0.75,1,1.25 (resized by each factor), flip+scales:0.75,1,1.25 "
-                        "(cost: one network run per view)")
-    p.add_argument("--save-probabilities", dest="save_probabilities", choices=PROBABILITY_FORMATS,
-                   help="segmentation: also write <name>_probabilities.npy [h, w, K] (uint8: round(255 p); "
-                        "float16; float32)")
-    p.add_argument("--boxes", metavar="JSON",
-                   help="keypoints: boxes to look at, one object each (COCO detection results: image_id or file_name, "
-                        "bbox [x, y, w, h], score; or a COCO annotation file), as a model trained with --region box "
-                        "needs; keypoints.json then holds one result per box in the pictures' pixels")
+    p.add_argument(
+        "--scale",
+        choices=SCALES,
+        help="segmentation: resize (each picture resized to the training size, as the SavedModel's "
+        "serving_default) or native (the picture at its own pixel scale, in overlapping tiles of "
+        "the training size, blended; memory bounded by a row of tiles) (default: model.json's "
+        "scale, else resize)",
+    )
+    p.add_argument(
+        "--tile",
+        type=int,
+        help="native: tile side in pixels (default: the training size, as a --train-crop run is "
+        "validated; a SavedModel's 'native' signature takes larger tiles: fewer calls; other formats "
+        "run the training size only)",
+    )
+    p.add_argument(
+        "--overlap",
+        type=float,
+        default=0.25,
+        help="native: share of a tile (below 1) or pixels that neighbouring tiles overlap (default 0.25)",
+    )
+    p.add_argument(
+        "--tta",
+        metavar="MODE",
+        help="segmentation test-time augmentation, probabilities averaged over views: flip (and the "
+        "mirrored picture), scales:0.75,1,1.25 (resized by each factor), flip+scales:0.75,1,1.25 "
+        "(cost: one network run per view)",
+    )
+    p.add_argument(
+        "--save-probabilities",
+        dest="save_probabilities",
+        choices=PROBABILITY_FORMATS,
+        help="segmentation: also write <name>_probabilities.npy [h, w, K] (uint8: round(255 p); float16; float32)",
+    )
+    p.add_argument(
+        "--boxes",
+        metavar="JSON",
+        help="keypoints: boxes to look at, one object each (COCO detection results: image_id or file_name, "
+        "bbox [x, y, w, h], score; or a COCO annotation file), as a model trained with --region box "
+        "needs; keypoints.json then holds one result per box in the pictures' pixels",
+    )
     d = sub.add_parser("sample-data", help="write a built-in synthetic set as a folder dataset (a template for yours)")
-    d.add_argument("kind", choices=("shapes", "scenes", "rare", "faces", "faces-coco"),
-                   help="shapes: images + class-index masks; scenes: large images of many small shapes + masks (for "
-                        "--train-crop); rare: shapes whose triangles cover about 1%% of the pixels; faces: images + a "
-                        "keypoints CSV; faces-coco: pictures of two faces + a COCO keypoints JSON with boxes and a "
-                        "skeleton (for --region box)")
+    kinds = {kind: what for task in TASKS.values() for kind, what in task.sample_kinds.items()}
+    d.add_argument(
+        "kind",
+        choices=tuple(kinds),
+        help="; ".join(f"{kind}: {what}" for kind, what in kinds.items()).replace("%", "%%"),
+    )
     d.add_argument("folder", metavar="DIR")
     d.add_argument("--count", type=int, default=40, help="pictures (default 40)")
     d.add_argument("--size", help="H or HxW in pixels (default 96; scenes 384)")
     d.add_argument("--channels", type=int, default=3, choices=(1, 3), help="3 = RGB, 1 = grayscale (default 3)")
     d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--masks", default="index", choices=tuple(MASK_ENCODINGS),
-                   help="how segmentation masks are written, as users' masks come: "
-                        + "; ".join(f"{k}: {v}" for k, v in MASK_ENCODINGS.items()) + " (default index)")
+    d.add_argument(
+        "--masks",
+        default="index",
+        choices=tuple(MASK_ENCODINGS),
+        help="how segmentation masks are written, as users' masks come: "
+        + "; ".join(f"{k}: {v}" for k, v in MASK_ENCODINGS.items())
+        + " (default index)",
+    )
     for sub_parser in (m, e, p, d, *wsub.choices.values()):
         sub_parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)
-    from zoo.startup import quiet_startup
+    from zoo.utils.startup import quiet_startup
 
     quiet_startup(debug=getattr(args, "debug", False))  # TensorFlow, if a command needs it, starts quietly
-    commands = {"weights": _cmd_weights, "models": _cmd_models, "export": _cmd_export, "predict": _cmd_predict,
-                "sample-data": _cmd_sample_data}
-    from zoo.weights import WeightsUnavailableError
+    commands = {
+        "weights": _cmd_weights,
+        "models": _cmd_models,
+        "export": _cmd_export,
+        "predict": _cmd_predict,
+        "sample-data": _cmd_sample_data,
+    }
+    from zoo.models.weights import WeightsUnavailableError
 
     try:
         return commands[args.command](args)

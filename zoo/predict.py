@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.data.detections import read_boxes
 from zoo.data.layout import PREDICT_IMAGE_SUFFIXES as IMAGE_SUFFIXES
 
 
@@ -38,8 +37,7 @@ class PredictSummary:
     out: Path | None = None
 
 
-def collect_images(inputs: list[str | os.PathLike], exclude: str | os.PathLike | None = None
-                   ) -> list[tuple[Path, str]]:
+def collect_images(inputs: list[str | os.PathLike], exclude: str | os.PathLike | None = None) -> list[tuple[Path, str]]:
     """Image files under ``inputs`` (files, or folders searched recursively, sorted), leaving
     out anything inside the folder ``exclude``.
 
@@ -53,9 +51,14 @@ def collect_images(inputs: list[str | os.PathLike], exclude: str | os.PathLike |
     for item in inputs:
         item = Path(item)
         if item.is_dir():
-            files = sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                           and not any(part.startswith(".") for part in p.relative_to(item).parts)
-                           and not (excluded and excluded in p.resolve().parents))
+            files = sorted(
+                p
+                for p in item.rglob("*")
+                if p.is_file()
+                and p.suffix.lower() in IMAGE_SUFFIXES
+                and not any(part.startswith(".") for part in p.relative_to(item).parts)
+                and not (excluded and excluded in p.resolve().parents)
+            )
             stems = [str(p.relative_to(item).with_suffix("")) for p in files]
         elif item.is_file():
             files, stems = [item], [item.stem]
@@ -80,9 +83,11 @@ def check_out(out: Path, inputs: list[str | os.PathLike]) -> None:
     for item in inputs:
         item = Path(item)
         if item.is_dir() and (resolved == item.resolve() or resolved in item.resolve().parents):
-            raise ValueError(f"--out {out} {'is' if resolved == item.resolve() else 'holds'} the input folder "
-                             f"{item}: the results would be mixed with the images. Choose another folder (one "
-                             "inside the input folder is fine: it is left out of the inputs)")
+            raise ValueError(
+                f"--out {out} {'is' if resolved == item.resolve() else 'holds'} the input folder "
+                f"{item}: the results would be mixed with the images. Choose another folder (one "
+                "inside the input folder is fine: it is left out of the inputs)"
+            )
 
 
 def read_image(path: Path, channels: int) -> np.ndarray:
@@ -112,11 +117,15 @@ def read_image(path: Path, channels: int) -> np.ndarray:
     elif mode in ("RGB", "YCbCr", "RGBX", "CMYK"):  # CMYK (print JPEGs) by Pillow's plain conversion
         array = np.asarray(image.convert("RGB"))
     elif mode == "I":
-        raise ValueError("32-bit integer pixels have no fixed 0-255 scale; convert the image to 8 or 16 bits "
-                         "the way your training images were made")
+        raise ValueError(
+            "32-bit integer pixels have no fixed 0-255 scale; convert the image to 8 or 16 bits "
+            "the way your training images were made"
+        )
     elif mode == "F":
-        raise ValueError("floating-point pixels have no fixed 0-255 scale; convert the image to 8 bits (or 16) "
-                         "the way your training images were made")
+        raise ValueError(
+            "floating-point pixels have no fixed 0-255 scale; convert the image to 8 bits (or 16) "
+            "the way your training images were made"
+        )
     else:
         raise ValueError(f"colour mode {mode!r} is not supported; convert the file to RGB or grayscale")
     if array.ndim != 3 or min(array.shape[:2]) < 1:
@@ -128,15 +137,24 @@ def _calls(group: list, max_pixels: int) -> list[list]:
     """Splits same-size images into calls of at most ``max_pixels`` pixels (one image at least)."""
     per_image = group[0][2].shape[0] * group[0][2].shape[1]
     size = max(1, max_pixels // max(per_image, 1))
-    return [group[i:i + size] for i in range(0, len(group), size)]
+    return [group[i : i + size] for i in range(0, len(group), size)]
 
 
-def predict_files(export: str | os.PathLike, inputs: list[str | os.PathLike], out: str | os.PathLike,
-                  batch_size: int = 8, min_score: float = 0.1, progress: bool | None = None,
-                  max_pixels: int = 8_000_000, scale: str | None = None, tile: int | None = None,
-                  overlap: float = 0.25,
-                  tta: str | None = None, save_probabilities: str | None = None,
-                  boxes: str | os.PathLike | None = None) -> PredictSummary:
+def predict_files(
+    export: str | os.PathLike,
+    inputs: list[str | os.PathLike],
+    out: str | os.PathLike,
+    batch_size: int = 8,
+    min_score: float = 0.1,
+    progress: bool | None = None,
+    max_pixels: int = 8_000_000,
+    scale: str | None = None,
+    tile: int | None = None,
+    overlap: float = 0.25,
+    tta: str | None = None,
+    save_probabilities: str | None = None,
+    boxes: str | os.PathLike | None = None,
+) -> PredictSummary:
     """Runs an export on image files/folders and writes the results to ``out`` (see module doc).
 
     Args:
@@ -148,11 +166,11 @@ def predict_files(export: str | os.PathLike, inputs: list[str | os.PathLike], ou
         progress: show a progress bar (default: when stderr is a terminal).
         max_pixels: pixels per model call (images of one size are stacked up to this).
         scale, tile, overlap, tta: as ``zoo.export.runtime.Predictor`` (segmentation: ``"native"``
-            runs each picture at its own scale in blended tiles; ``tta``: ``zoo.tta`` modes, e.g.
+            runs each picture at its own scale in blended tiles; ``tta``: ``zoo.data.tta`` modes, e.g.
             ``"flip+scales:0.75,1,1.25"``).
         save_probabilities: also write ``<stem>_probabilities.npy`` (segmentation) in this
-            format (``zoo.tiling.PROBABILITY_FORMATS``); None: not written.
-        boxes: keypoints: a JSON file of boxes (``zoo.data.detections.read_boxes``: COCO detection results or a COCO
+            format (``zoo.data.tiling.PROBABILITY_FORMATS``); None: not written.
+        boxes: keypoints: a JSON file of boxes (``zoo.tasks.keypoints.boxes.read_boxes``: COCO detection results or a COCO
             annotation file); each box of a picture is one object (``Predictor.predict_boxes``), written
             back in the picture's pixels. Without it a box-trained export (``region`` ``box`` in
             ``model.json``) answers whole pictures, which it was not trained on: a warning says so.
@@ -163,10 +181,9 @@ def predict_files(export: str | os.PathLike, inputs: list[str | os.PathLike], ou
     """
     from tqdm import tqdm
 
+    from zoo.data.tta import parse_tta
     from zoo.export.runtime import load
-    from zoo.tasks import get_task
-
-    from zoo.tta import parse_tta
+    from zoo.tasks.base import PredictOptions
 
     if batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {batch_size}")
@@ -177,55 +194,46 @@ def predict_files(export: str | os.PathLike, inputs: list[str | os.PathLike], ou
     if not files:
         raise ValueError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {[str(i) for i in inputs]}")
     predictor = load(export)
-    info = predictor.info
-    options = {}
-    if get_task(info["task"]).per_pixel:  # probabilities kept only when written: a native map can be large
-        options = {"scale": scale, "tile": tile, "overlap": overlap, "tta": tta, "probabilities": save_probabilities}
-    elif scale is not None or save_probabilities is not None or tile is not None:
-        raise ValueError(f"--scale, --tile and --save-probabilities are for exports that answer per pixel "
-                         f"(segmentation); {export} is a {info['task']} export")
-    elif tta is not None:
-        if tta.scales != (1.0,):
-            raise ValueError(f"--tta {tta}: a {info['task']} export takes --tta flip only (multi-scale views are "
-                             "for segmentation)")
-        options = {"tta": tta}
-    box_file = None
-    if boxes is not None:
-        if get_task(info["task"]).per_pixel:
-            raise ValueError(f"--boxes is for keypoint exports; {export} is a {info['task']} export")
-        box_file = read_boxes(boxes)
-    warning = None
-    if box_file is None and info.get("region") == "box":
-        warning = (f"{export} was trained on crops around each object's box (region 'box' in model.json) and is "
-                   "given whole pictures: its keypoints are only as good as the pictures are like those crops. Pass "
-                   "--boxes DETECTIONS.json (COCO detection results, or a COCO annotation file) for one crop per box")
+    info, task = predictor.info, predictor.info.spec
+    asked = PredictOptions(
+        min_score=min_score,
+        scale=scale,
+        tile=tile,
+        overlap=overlap,
+        tta=tta,
+        save_probabilities=save_probabilities,
+        boxes=boxes,
+    )
+    try:  # what does not apply to the export's task is refused, naming the flag
+        options = task.call_options(asked)
+        box_file = task.read_boxes(boxes) if boxes is not None else None
+    except ValueError as err:
+        raise ValueError(f"{export}: {err}") from None
+    warning = task.predict_warning(info, asked)
+    if warning:
+        warning = f"{export}: {warning}"
         print(f"warning: {warning}", file=sys.stderr)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise ValueError(f"--out {out}: cannot create it ({err.strerror or err}); choose a folder you can write "
-                         "to") from None
+        raise ValueError(
+            f"--out {out}: cannot create it ({err.strerror or err}); choose a folder you can write to"
+        ) from None
     summary = PredictSummary(out=out)
-    writer = get_task(info["task"]).prediction_writer(info, out, min_score)
+    writer = task.prediction_writer(info, out, asked)
     entries = []
 
     def write(path: Path, stem: str, image: np.ndarray, outputs: dict, i: int) -> None:
         entry = {"file": str(path), "height": image.shape[0], "width": image.shape[1]}
         entry.update(writer.write(path, stem, image, outputs, i))
-        if save_probabilities is not None:
-            probs = outputs["probabilities"][i]
-            if probs.dtype != np.dtype(save_probabilities):  # resize scale: float32 from the export
-                probs = (np.round(probs * 255) if save_probabilities == "uint8" else probs).astype(save_probabilities)
-            np.save(out / f"{stem}_probabilities.npy", probs)
-            entry["probabilities"] = f"{stem}_probabilities.npy"
         entries.append(entry)
         summary.written.append(str(path))
 
     bar = tqdm(total=len(files), unit="image", disable=None if progress is None else not progress)
     try:
-        for path, stem in (files if box_file is not None else []):  # one picture at a time, one call per box
+        for path, stem in files if box_file is not None else []:  # one picture at a time, one call per box
             try:
-                image = read_image(path, info["channels"])
+                image = read_image(path, info.channels)
                 image_id, picture_boxes, box_scores = box_file.lookup(path, stem)
                 outputs = predictor.predict_boxes(image, picture_boxes, tta=tta)
                 entry = {"file": str(path), "height": image.shape[0], "width": image.shape[1]}
@@ -237,9 +245,9 @@ def predict_files(export: str | os.PathLike, inputs: list[str | os.PathLike], ou
             bar.update(1)
         for start in range(0, len(files) if box_file is None else 0, batch_size):
             loaded = []
-            for path, stem in files[start:start + batch_size]:
+            for path, stem in files[start : start + batch_size]:
                 try:
-                    loaded.append((path, stem, read_image(path, info["channels"])))
+                    loaded.append((path, stem, read_image(path, info.channels)))
                 except ValueError as err:
                     summary.skipped[str(path)] = str(err)
                     bar.update(1)
@@ -262,8 +270,13 @@ def predict_files(export: str | os.PathLike, inputs: list[str | os.PathLike], ou
                     bar.update(1)
     finally:  # the reports describe whatever was done, also after an interruption
         bar.close()
-        report = {"export": str(predictor.path), "format": info["format"], "task": info["task"],
-                  "images": entries, "skipped": summary.skipped}
+        report = {
+            "export": str(predictor.path),
+            "format": info.format,
+            "task": info.task,
+            "images": entries,
+            "skipped": summary.skipped,
+        }
         if box_file is not None:
             report["boxes"] = str(boxes)
         if warning:

@@ -1,6 +1,6 @@
 """Channel conversion of NumPy images, the rule of the training pipeline without TensorFlow.
 
-``zoo.data.pipeline.convert_channels`` converts tensors inside ``tf.data``; ``python -m zoo
+``zoo.data.images.convert_channels`` converts tensors inside ``tf.data``; ``python -m zoo
 predict`` reads pictures with Pillow and converts them here, so that predicting with an ONNX
 or LiteRT export needs no TensorFlow. Both follow one rule (a test compares them pixel by
 pixel): gray is repeated, alpha is dropped, colour becomes gray with
@@ -17,8 +17,10 @@ GRAY_WEIGHTS = np.array([0.2989, 0.5870, 0.1140], np.float32)
 
 def channel_error(have: int, channels: int) -> ValueError:
     """The error for a conversion neither rule covers (e.g. 2 channels to 3)."""
-    return ValueError(f"cannot convert images with {have} channels to the model's {channels}; build the model "
-                      f"with input channels {have} (e.g. --channels {have})")
+    return ValueError(
+        f"cannot convert images with {have} channels to the model's {channels}; build the model "
+        f"with input channels {have} (e.g. --channels {have})"
+    )
 
 
 def convert_channels_array(image: np.ndarray, channels: int) -> np.ndarray:

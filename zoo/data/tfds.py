@@ -21,13 +21,17 @@ def prepared_builder(name: str, data_dir: str | None, needed_features: tuple[str
         builder = tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError:
         close = difflib.get_close_matches(name, tfds.list_builders(), n=3)
-        raise ValueError(f"unknown TFDS dataset {name!r}" + (f"; did you mean {close}?" if close else "")
-                         + " (`tfds.list_builders()` lists them all)") from None
+        raise ValueError(
+            f"unknown TFDS dataset {name!r}"
+            + (f"; did you mean {close}?" if close else "")
+            + " (`tfds.list_builders()` lists them all)"
+        ) from None
     if os.environ.get("ZOO_OFFLINE") == "1" and not builder.is_prepared():
         raise RuntimeError(
             f"TFDS dataset {name!r} is not prepared in {builder.data_dir if data_dir else '~/tensorflow_datasets'} "
             f"and ZOO_OFFLINE=1 forbids downloading it. Run `tfds build {name}` on a machine with internet and "
-            "copy its data folder here (or point --data-dir at it), or unset ZOO_OFFLINE")
+            "copy its data folder here (or point --data-dir at it), or unset ZOO_OFFLINE"
+        )
     try:
         builder.download_and_prepare()
     except Exception as err:  # noqa: BLE001 - TFDS raises many kinds; all mean "not available"
@@ -54,13 +58,15 @@ def resolve_splits(builder, train_split: str, val_split: str) -> tuple[str, str]
         return all(part.split("[")[0].strip() in splits for part in split.split("+"))
 
     if not known(train_split):
-        raise ValueError(f"{builder.name} has no split {train_split!r} for training; its splits are {sorted(splits)} "
-                         "(--train-split)")
+        raise ValueError(
+            f"{builder.name} has no split {train_split!r} for training; its splits are {sorted(splits)} (--train-split)"
+        )
     if val_split == "validation" and val_split not in splits and train_split in splits:
         return f"{train_split}[:90%]", f"{train_split}[90%:]"  # the default name, absent: hold out 10%
     if not known(val_split):
-        raise ValueError(f"{builder.name} has no split {val_split!r} for validation; its splits are {sorted(splits)} "
-                         "(--val-split)")
+        raise ValueError(
+            f"{builder.name} has no split {val_split!r} for validation; its splits are {sorted(splits)} (--val-split)"
+        )
     return train_split, val_split
 
 

@@ -15,7 +15,7 @@ Importing this package loads nothing: each name below loads its module on first 
 
 from __future__ import annotations
 
-from zoo.lazy import lazy_names
+from zoo.utils.lazy import lazy_names
 
 _LAZY = {
     "FORMATS": "zoo.export.metadata",
@@ -26,8 +26,7 @@ _LAZY = {
     "read_metadata": "zoo.export.metadata",
     "Predictor": "zoo.export.runtime",
     "load": "zoo.export.runtime",
-    "keypoint_serving_fn": "zoo.export.serving",
-    "segmentation_serving_fn": "zoo.export.serving",
+    "ExportInfo": "zoo.tasks.info",
     "serving_fn": "zoo.export.serving",
 }
 

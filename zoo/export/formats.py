@@ -19,7 +19,6 @@ needs about 70x the weights' size in memory). A folder appears complete or not a
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tempfile
@@ -28,100 +27,52 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from zoo.data.tta import parse_tta
 from zoo.export.metadata import FILES, FORMATS, describe_io, write_metadata
 from zoo.export.onnx_convert import DEFAULT_OPSET
 from zoo.export.serving import serving_fn, serving_model
-from zoo.tasks import get_task
+from zoo.models.copies import any_size_copy, global_policy, in_float32
+from zoo.tasks.info import ExportInfo
 
 
-
-
-@contextlib.contextmanager
-def _global_policy(name: str):
-    """Sets Keras' global dtype policy to ``name`` inside the block, restores it after."""
-    before = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(name)
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(before)
-
-
-def _float32_policies(config):
-    """A copy of a Keras config in which every mixed dtype policy is float32 (variables stay as saved)."""
-    if isinstance(config, dict):
-        if config.get("class_name") == "DTypePolicy" and isinstance(config.get("config"), dict):
-            name = config["config"].get("name", "")
-            if name.startswith("mixed_"):
-                return {**config, "config": {**config["config"], "name": "float32"}}
-        return {k: _float32_policies(v) for k, v in config.items()}
-    if isinstance(config, list):
-        return [_float32_policies(v) for v in config]
-    return config
-
-
-def in_float32(model: keras.Model) -> keras.Model:
-    """``model`` itself if it computes in float32, else a float32 copy with the same weights.
-
-    A model trained under a mixed policy (``mixed_bfloat16`` on TPUs and AMX CPUs,
-    ``mixed_float16`` on GPUs) keeps float32 variables, so the copy's weights are the trained
-    ones exactly. Exports are float32: LiteRT and ONNX do not convert bfloat16 convolutions,
-    and 16-bit arithmetic is slow or missing on the CPUs and phones that run them.
-    """
-    if all(layer.compute_dtype in ("float32", None) for layer in model.layers):
-        return model
-    with _global_policy("float32"):
-        copy = model.__class__.from_config(_float32_policies(model.get_config()))
-    copy.set_weights(model.get_weights())
-    return copy
-
-
-def any_size_copy(model: keras.Model) -> keras.Model:
-    """``model`` itself if its input takes any height and width, else the same layers (the same
-    variables: the export stores them once) called on an input of any height and width (a run's
-    network is built at its training size)."""
-    if model.inputs[0].shape[1] is None and model.inputs[0].shape[2] is None:
-        return model
-    shape = model.inputs[0].shape
-    inputs = keras.Input(shape=(None, None, *shape[3:]), name=model.inputs[0].name, dtype=model.inputs[0].dtype)
-    return keras.models.clone_model(model, input_tensors=inputs, clone_function=lambda layer: layer)
-
-
-def _write_saved_model(model: keras.Model, info: dict, folder: Path) -> None:
+def _write_saved_model(model: keras.Model, info: ExportInfo, folder: Path) -> None:
     archive = keras.export.ExportArchive()
     # No archive.track(model): the endpoint tracks the variables it uses. With Keras 3.15 on
     # TF 2.21, track() (and model.export()) store every weight twice, doubling the folder's size.
-    images = [tf.TensorSpec([None, None, None, info["channels"]], tf.uint8, name="images")]
+    images = [tf.TensorSpec([None, None, None, info.channels], tf.uint8, name="images")]
     archive.add_endpoint(name="serving_default", fn=serving_fn(model, info), input_signature=images)
     # the task's own: segmentation's "native" (the network at the pictures' own scale, for clients that tile),
     # keypoints' "boxes" (one object per box, cropped in the graph)
-    for name, (fn, signature) in get_task(info["task"]).saved_model_signatures(model, info).items():
+    for name, (fn, signature) in info.spec.saved_model_signatures(model, info).items():
         archive.add_endpoint(name=name, fn=fn, input_signature=signature)
     archive.write_out(str(folder), verbose=False)
 
 
-def _write_litert(model: keras.Model, info: dict, folder: Path) -> None:
+def _write_litert(model: keras.Model, info: ExportInfo, folder: Path) -> None:
     wrapper = serving_model(model, info)
     # Built-in ops only: the file then runs on any LiteRT runtime (phones included), no Flex delegate.
-    wrapper.export(str(folder / FILES["litert"]), format="litert", verbose=False,
-                   input_signature=wrapper.input_signature(),
-                   target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]})
+    wrapper.export(
+        str(folder / FILES["litert"]),
+        format="litert",
+        verbose=False,
+        input_signature=wrapper.input_signature(),
+        target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]},
+    )
 
 
-def _write_onnx(model: keras.Model, info: dict, folder: Path, opset: int) -> None:
+def _write_onnx(model: keras.Model, info: ExportInfo, folder: Path, opset: int) -> None:
     # Not Keras' model.export(format="onnx"): its tf2onnx call needs about 70x the weights'
     # size in memory (FCN-8s/VGG16 did not fit in 24 GB); see zoo.export.onnx_convert.
     from zoo.export.onnx_convert import convert  # checks the opset before converting
-    from zoo.tta import parse_tta
 
-    tta = parse_tta(info.get("tta"))
+    tta = parse_tta(info.tta)
     if tta is not None and tta.scales != (1.0,):  # views at other sizes: the weights' stand-in must take them
         model = any_size_copy(model)
-    convert(model, lambda network: serving_fn(network, info), info["channels"], folder / FILES["onnx"], opset)
+    convert(model, lambda network: serving_fn(network, info), info.channels, folder / FILES["onnx"], opset)
 
 
 def _converter_versions(fmt: str) -> dict:
-    from zoo.training import library_versions
+    from zoo.utils.versions import library_versions
 
     versions = library_versions()
     if fmt == "onnx":
@@ -132,35 +83,34 @@ def _converter_versions(fmt: str) -> dict:
     return versions
 
 
-def with_tta(info: dict, tta) -> dict:
-    """``info`` with test-time augmentation ``tta`` (``zoo.tta``; None: as it is) baked into the serving
-    functions: ``tta`` recorded in ``model.json``; keypoint exports take ``flip`` only (the flip test,
-    ``flip_test``). Raises ValueError for a mode the task cannot take."""
-    from zoo.tta import parse_tta
-
+def with_tta(info: ExportInfo, tta) -> ExportInfo:
+    """``info`` with test-time augmentation ``tta`` (``zoo.data.tta``; None: as it is) baked into the serving
+    functions, recorded as ``tta`` in ``model.json`` (``Task.with_tta``: keypoint exports take ``flip`` only,
+    the flip test). Raises ValueError for a mode the task cannot take."""
     tta = parse_tta(tta)
-    if tta is None:
-        return info
-    if get_task(info["task"]).per_pixel:
-        return {**info, "tta": str(tta)}
-    if tta.scales != (1.0,):
-        raise ValueError(f"--tta {tta}: a {info['task']} export takes flip only (left/right keypoints swapped, "
-                         "heatmaps averaged); multi-scale views are for segmentation")
-    return {**info, "tta": str(tta), "flip_test": True}
+    return info if tta is None else info.spec.with_tta(info, tta)
 
 
-def export_model(model: keras.Model, info: dict, fmt: str, out: str | os.PathLike,
-                 source: dict | None = None, opset: int = DEFAULT_OPSET, tta: str | None = None) -> Path:
+def export_model(
+    model: keras.Model,
+    info: ExportInfo | dict,
+    fmt: str,
+    out: str | os.PathLike,
+    source: dict | None = None,
+    opset: int = DEFAULT_OPSET,
+    tta: str | None = None,
+) -> Path:
     """Writes ``model`` (trained; described by ``info``) as format ``fmt`` into folder ``out``.
 
     Args:
         model: the trained network, ``[B, H, W, C] float -> [B, h, w, K]``.
-        info: task description (``zoo.export.metadata.info_from_config``).
+        info: what the network is (``zoo.tasks.base.ExportInfo``: a run's, ``ExportInfo.from_run``; or the
+            same as a ``model.json``-style dict).
         fmt: one of ``FORMATS``.
         out: the export folder; replaced if it exists.
         source: where the weights came from (stored in ``model.json``).
         opset: ONNX opset version (ONNX only).
-        tta: test-time augmentation baked into the export (``zoo.tta``: ``"flip"``,
+        tta: test-time augmentation baked into the export (``zoo.data.tta``: ``"flip"``,
             ``"flip+scales:0.75,1,1.25"``; keypoints ``"flip"`` only), recorded as ``tta`` in
             ``model.json``; None: ``info``'s (a run's own, if any).
 
@@ -170,7 +120,7 @@ def export_model(model: keras.Model, info: dict, fmt: str, out: str | os.PathLik
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {FORMATS}")
-    info = with_tta(info, tta)
+    info = with_tta(ExportInfo.of(info), tta)
     out = Path(out)
     check_replaceable(out)
     out = out.resolve()
@@ -178,7 +128,7 @@ def export_model(model: keras.Model, info: dict, fmt: str, out: str | os.PathLik
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     os.chmod(tmp, 0o755)  # mkdtemp makes it private; a server running as another user must read it
     try:
-        with _global_policy("float32"):  # the serving wrapper's own layers too
+        with global_policy("float32"):  # the serving wrapper's own layers too
             model = in_float32(model)
             if fmt == "saved_model":
                 _write_saved_model(model, info, tmp)
@@ -188,13 +138,14 @@ def export_model(model: keras.Model, info: dict, fmt: str, out: str | os.PathLik
                 _write_onnx(model, info, tmp, opset)
             else:
                 model.save(str(tmp / FILES["keras"]))
-        meta = {"format": fmt, "file": FILES[fmt], **info, **describe_io(info, served=fmt != "keras"),
-                **({"signatures": ["serving_default", *get_task(info["task"]).extra_signatures]}
-                   if fmt == "saved_model" else {}),
-                "versions": _converter_versions(fmt), "source": source or {}}
-        if fmt == "onnx":
-            meta["onnx_opset"] = int(opset)
-        write_metadata(tmp, meta)
+        descriptive = {
+            **describe_io(info, served=fmt != "keras"),
+            "versions": _converter_versions(fmt),
+            "source": source or {},
+            **({"onnx_opset": int(opset)} if fmt == "onnx" else {}),
+        }
+        signatures = ("serving_default", *info.spec.extra_signatures) if fmt == "saved_model" else ()
+        write_metadata(tmp, info.replace(format=fmt, file=FILES[fmt], signatures=signatures, descriptive=descriptive))
         old = None
         if out.exists():  # moved aside, not deleted first: a crash here leaves one complete folder
             old = out.with_name(f".{out.name}.old-{os.getpid()}")
@@ -208,8 +159,15 @@ def export_model(model: keras.Model, info: dict, fmt: str, out: str | os.PathLik
     return out
 
 
-EXPORT_ENTRIES = {"model.json", "saved_model.pb", "variables", "assets", "fingerprint.pb", "model.onnx.data",
-                  *FILES.values()}
+EXPORT_ENTRIES = {
+    "model.json",
+    "saved_model.pb",
+    "variables",
+    "assets",
+    "fingerprint.pb",
+    "model.onnx.data",
+    *FILES.values(),
+}
 
 
 def check_replaceable(out: Path) -> None:
@@ -221,13 +179,17 @@ def check_replaceable(out: Path) -> None:
     out = Path(out)
     resolved = out.resolve()
     if resolved == Path.cwd() or resolved in Path.cwd().parents:
-        raise ValueError(f"--out {out} is the current folder or one of its parents; give a new folder for "
-                         "the export, e.g. exports/my-model")
+        raise ValueError(
+            f"--out {out} is the current folder or one of its parents; give a new folder for "
+            "the export, e.g. exports/my-model"
+        )
     if out.is_file():
         raise ValueError(f"--out {out} is a file; give a folder path (the export is a folder with model.json)")
     if out.is_dir():
         others = sorted(p.name for p in out.iterdir() if p.name not in EXPORT_ENTRIES)
         if others:
-            raise ValueError(f"--out {out} holds files that are not part of an export ({', '.join(others[:5])}"
-                             f"{' ...' if len(others) > 5 else ''}); an export replaces its folder, so choose "
-                             "a new or empty folder")
+            raise ValueError(
+                f"--out {out} holds files that are not part of an export ({', '.join(others[:5])}"
+                f"{' ...' if len(others) > 5 else ''}); an export replaces its folder, so choose "
+                "a new or empty folder"
+            )

@@ -10,6 +10,7 @@ import keras
 
 from zoo.export.formats import check_replaceable, export_model, with_tta
 from zoo.export.metadata import FORMATS, info_from_config
+from zoo.tasks.info import ExportInfo
 
 
 def run_weights(run_dir: Path) -> tuple[Path, str]:
@@ -24,11 +25,13 @@ def run_weights(run_dir: Path) -> tuple[Path, str]:
     phases = sorted(checkpoints.glob("phase*.weights.h5"), key=lambda p: int(p.name[5:].split(".")[0]))
     if phases:
         return phases[-1], phases[-1].name.split(".")[0]
-    raise FileNotFoundError(f"{checkpoints}: no best.weights.h5 or phase*.weights.h5; the run has not finished "
-                            "an epoch yet - train it (re-run its command) first")
+    raise FileNotFoundError(
+        f"{checkpoints}: no best.weights.h5 or phase*.weights.h5; the run has not finished "
+        "an epoch yet - train it (re-run its command) first"
+    )
 
 
-def load_run(run_dir: str | os.PathLike) -> tuple[keras.Model, dict, dict]:
+def load_run(run_dir: str | os.PathLike) -> tuple[keras.Model, ExportInfo, dict]:
     """Rebuilds a run's network from its ``config.json`` (the ``NetworkSpec`` stored as
     ``resolved.network``; runs written before it: from the task's settings) and loads its weights.
 
@@ -36,7 +39,7 @@ def load_run(run_dir: str | os.PathLike) -> tuple[keras.Model, dict, dict]:
         (model, info, source): the trained Keras model, its task description
         (``zoo.export.metadata``) and where the weights came from.
     """
-    from zoo.tasks import NetworkSpec, build_network, get_task
+    from zoo.tasks import NetworkSpec, build_network
 
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"
@@ -46,7 +49,7 @@ def load_run(run_dir: str | os.PathLike) -> tuple[keras.Model, dict, dict]:
     info = info_from_config(config)
     weights, label = run_weights(run_dir)
     stored = config.get("resolved", {}).get("network")
-    spec = NetworkSpec.from_json(stored) if stored else get_task(info["task"]).legacy_network(info)
+    spec = NetworkSpec.from_json(stored) if stored else info.spec.legacy_network(info)
     model = build_network(spec, encoder_weights=None)
     model.load_weights(str(weights))
     return model, info, {"run": str(run_dir.resolve()), "weights": label}

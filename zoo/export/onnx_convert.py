@@ -32,6 +32,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from zoo.utils.keras_internals import call_takes_training, patch_tf2onnx
+
 # Opsets 9 and 10 failed here: the keypoint serving pads by reflection with computed
 # widths (ONNX's Pad takes them as an input only from opset 11) and flips (ReverseV2).
 MIN_OPSET = 11
@@ -52,18 +54,11 @@ def _tf2onnx():
         import onnx  # noqa: F401
         import tf2onnx  # noqa: F401
     except ImportError as err:
-        raise RuntimeError(f"ONNX export needs tf2onnx and onnx ({err}); install them with "
-                           "`pip install tf2onnx onnx` (pinned in this project's pyproject.toml)") from None
-    # The patch Keras applies before its own ONNX export (keras.src is Keras' private package;
-    # if it moves, the export still works on numpy < 2, where the patch is not needed).
-    try:
-        from keras.src.export.tf2onnx_lib import patch_tf2onnx
-    except ImportError:
-        patch_tf2onnx = None
-    if patch_tf2onnx is not None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            patch_tf2onnx()
+        raise RuntimeError(
+            f"ONNX export needs tf2onnx and onnx ({err}); install them with "
+            "`pip install tf2onnx onnx` (pinned in this project's pyproject.toml)"
+        ) from None
+    patch_tf2onnx()  # Keras' own patch (zoo.utils.keras_internals, where every private Keras name is)
     _register_erfc()
     return tf2onnx
 
@@ -86,8 +81,9 @@ def _register_erfc() -> None:
             one = ctx.make_const(utils.make_name(f"{node.name}_one"), np.array(1, dtype=dtype))
             shapes, dtypes = node.output_shapes, node.output_dtypes
             ctx.remove_node(node.name)
-            ctx.make_node("Sub", [one.output[0], erf.output[0]], outputs=node.output, name=node.name,
-                          shapes=shapes, dtypes=dtypes)
+            ctx.make_node(
+                "Sub", [one.output[0], erf.output[0]], outputs=node.output, name=node.name, shapes=shapes, dtypes=dtypes
+            )
 
     _register_erfc.done = True
 
@@ -97,9 +93,11 @@ def check_opset(opset: int) -> int:
     tf2onnx = _tf2onnx()
     highest = max(tf2onnx.constants.OPSET_TO_IR_VERSION)
     if not MIN_OPSET <= int(opset) <= highest:
-        raise ValueError(f"--opset {opset} is not available: the serving function needs opset {MIN_OPSET} or "
-                         f"later and tf2onnx {tf2onnx.__version__} writes up to {highest}; choose "
-                         f"{MIN_OPSET}..{highest} (default {DEFAULT_OPSET})")
+        raise ValueError(
+            f"--opset {opset} is not available: the serving function needs opset {MIN_OPSET} or "
+            f"later and tf2onnx {tf2onnx.__version__} writes up to {highest}; choose "
+            f"{MIN_OPSET}..{highest} (default {DEFAULT_OPSET})"
+        )
     return int(opset)
 
 
@@ -123,8 +121,7 @@ def split_weights(model: keras.Model, min_elements: int = MIN_INPUT_ELEMENTS):
     ``min_elements`` elements, and a unique input name for each chosen one.
     """
     variables = list(model.trainable_variables) + list(model.non_trainable_variables)
-    chosen = [i for i, v in enumerate(variables)
-              if v.dtype == "float32" and int(np.prod(v.shape)) >= min_elements]
+    chosen = [i for i, v in enumerate(variables) if v.dtype == "float32" and int(np.prod(v.shape)) >= min_elements]
     taken: set[str] = {"images"}
     return variables, chosen, [_input_name(variables[i], taken) for i in chosen]
 
@@ -147,7 +144,7 @@ class _WithWeights:
         split = len(self.model.trainable_variables)
         # stateless_call passes keywords straight to call(); a subclassed model's call may not take
         # `training` (Layer.__call__ drops it for such models, stateless_call does not).
-        kwargs = {"training": False} if getattr(self.model, "_call_has_training_arg", True) else {}
+        kwargs = {"training": False} if call_takes_training(self.model) else {}
         outputs, _ = self.model.stateless_call(values[:split], values[split:], x, **kwargs)
         return outputs
 
@@ -162,8 +159,13 @@ def _subgraph_reads(graph) -> set[str]:
     names: set[str] = set()
     for node in graph.node:
         for attribute in node.attribute:
-            bodies = ([attribute.g] if attribute.type == AttributeProto.GRAPH else
-                      list(attribute.graphs) if attribute.type == AttributeProto.GRAPHS else [])
+            bodies = (
+                [attribute.g]
+                if attribute.type == AttributeProto.GRAPH
+                else list(attribute.graphs)
+                if attribute.type == AttributeProto.GRAPHS
+                else []
+            )
             for body in bodies:
                 names.update(name for inner in body.node for name in inner.input)
                 names.update(_subgraph_reads(body))
@@ -186,8 +188,13 @@ def _fold_transposes(graph, values: dict[str, np.ndarray], nested: set[str]) -> 
     outputs = {o.name for o in graph.output}
     kept = []
     for node in graph.node:
-        if (node.op_type == "Transpose" and len(node.input) == 1 and node.input[0] in values
-                and node.input[0] not in nested and node.output[0] not in outputs):
+        if (
+            node.op_type == "Transpose"
+            and len(node.input) == 1
+            and node.input[0] in values
+            and node.input[0] not in nested
+            and node.output[0] not in outputs
+        ):
             source = node.input[0]
             perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
             array = np.ascontiguousarray(np.transpose(values[source], perm))
@@ -239,8 +246,10 @@ def convert(model: keras.Model, serve_factory, channels: int, path: str | Path, 
     found = {i.name for i in graph.input}
     if not set(values) <= found:  # tf2onnx renamed or dropped an input: binding by name would be wrong
         missing = sorted(set(values) - found)[:3]
-        raise RuntimeError(f"ONNX conversion: weight inputs {missing} not found in the converted graph "
-                           f"(inputs: {sorted(found)[:5]} ...); this tf2onnx version names inputs differently")
+        raise RuntimeError(
+            f"ONNX conversion: weight inputs {missing} not found in the converted graph "
+            f"(inputs: {sorted(found)[:5]} ...); this tf2onnx version names inputs differently"
+        )
     # Tensors the function captured (e.g. an array used in a Lambda layer) may come out as
     # inputs too, named after their placeholder (seen with a Lambda adding a [8, 8, 2] array;
     # tf2onnx freezes others into constants); store their values as well.
@@ -249,8 +258,10 @@ def convert(model: keras.Model, serve_factory, channels: int, path: str | Path, 
             values[internal.name] = np.asarray(external)
     unknown = sorted(found - set(values) - {"images"})
     if unknown:
-        raise RuntimeError(f"ONNX conversion left inputs other than 'images': {unknown[:5]}; the network reads "
-                           "a tensor the export cannot bind (a captured resource or a second input)")
+        raise RuntimeError(
+            f"ONNX conversion left inputs other than 'images': {unknown[:5]}; the network reads "
+            "a tensor the export cannot bind (a captured resource or a second input)"
+        )
     keep = [i for i in graph.input if i.name not in values]
     del graph.input[:]
     graph.input.extend(keep)
@@ -267,7 +278,13 @@ def convert(model: keras.Model, serve_factory, channels: int, path: str | Path, 
         onnx.save(proto, str(path))
     else:  # a protobuf holds at most 2 GB: the weights go to model.onnx.data beside the file
         data = Path(path).with_name(Path(path).name + ".data")
-        onnx.save(proto, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
-                  location=data.name, size_threshold=1024)
+        onnx.save(
+            proto,
+            str(path),
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location=data.name,
+            size_threshold=1024,
+        )
         data.chmod(0o644)  # onnx writes it private; a server running as another user must read it
         onnx.checker.check_model(str(path))

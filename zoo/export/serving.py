@@ -2,7 +2,7 @@
 
 Each task defines its own (``zoo.tasks``: segmentation returns ``mask`` and
 ``probabilities`` at the input's size; keypoints return ``keypoints`` in the input's
-pixels, ``scores`` and ``heatmaps``); ``serving_fn`` picks it from ``info["task"]``.
+pixels, ``scores`` and ``heatmaps``); ``serving_fn`` asks the export's task (``info.spec``).
 They are written by hand (Keras' exporters serve the model's own call, which takes
 preprocessed floats at the training size). The same functions serve every export
 format and the Python path, so all of them give the same outputs. ``ServingModel``
@@ -16,11 +16,9 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from zoo.tasks import get_task
-from zoo.tasks.keypoints import keypoint_serving_fn
-from zoo.tasks.segmentation import segmentation_serving_fn
+from zoo.tasks.info import ExportInfo
 
-__all__ = ["ServingModel", "keypoint_serving_fn", "segmentation_serving_fn", "serving_fn", "serving_model"]
+__all__ = ["ServingModel", "serving_fn", "serving_model"]
 
 
 class ServingModel(keras.Model):
@@ -42,18 +40,20 @@ class ServingModel(keras.Model):
 
     def input_signature(self) -> list[tf.TensorSpec]:
         """One uint8 input ``images [None, None, None, C]`` (any batch and size)."""
+
         return [tf.TensorSpec([None, None, None, self.channels], tf.uint8, name="images")]
 
 
-def serving_fn(model: keras.Model, info: dict):
-    """The serving function for a trained ``model`` described by ``info`` (``zoo.export.metadata``):
-    its task's (``zoo.tasks``)."""
-    return get_task(info["task"]).serving_fn(model, info)
+def serving_fn(model: keras.Model, info: ExportInfo | dict):
+    """The serving function for a trained ``model`` described by ``info`` (an ``ExportInfo`` or a
+    ``model.json``-style dict): its task's (``Task.serving_fn``)."""
+    info = ExportInfo.of(info)
+    return info.spec.serving_fn(model, info)
 
 
-def serving_model(model: keras.Model, info: dict) -> ServingModel:
+def serving_model(model: keras.Model, info: ExportInfo) -> ServingModel:
     """``serving_fn`` wrapped as a called ``ServingModel``, ready for ``export(format=...)``."""
-    wrapper = ServingModel(model, serving_fn(model, info), info["channels"])
-    height, width = info["input_size"]
-    wrapper(tf.zeros((1, height, width, info["channels"]), tf.uint8))  # Keras exporters need a called model
+    wrapper = ServingModel(model, serving_fn(model, info), info.channels)
+    height, width = info.input_size
+    wrapper(tf.zeros((1, height, width, info.channels), tf.uint8))  # Keras exporters need a called model
     return wrapper

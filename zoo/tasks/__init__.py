@@ -1,36 +1,28 @@
-"""The tasks: everything that differs between segmentation and keypoints, one module each.
+"""The tasks: everything that differs between segmentation, keypoints and any task to come, a package each.
 
-``TASKS`` maps a task's name (the ``task`` field of ``model.json``) to its ``Task``
-object (``zoo.tasks.base``). Export, metadata, serving, the runtimes and predict ask
-the registry instead of branching on the task; a new task is one module here (see
-``docs/architecture.md``).
+A task is a package ``zoo/tasks/<name>/`` whose ``TASK`` answers the ``Task`` protocol of
+``zoo.tasks.base``; ``TASKS`` finds every such package (no list to edit: adding a task is its folder and
+its recipe file, docs/architecture.md). ``TASKS`` maps a task's name (the ``task`` field of
+``model.json``) to its ``Task``. Export, metadata, the runtimes, predict and the command line ask the
+registry (``zoo.tasks.registry``) instead of branching on the task; a task kept in another installed
+package declares itself under the entry-point group ``zoo.tasks``. Importing this package loads neither
+Keras nor TensorFlow.
 """
 
 from __future__ import annotations
 
-from zoo.tasks.base import NetworkSpec, Task, build_network, palette
-from zoo.tasks.keypoints import KEYPOINTS, keypoint_network
-from zoo.tasks.segmentation import SEGMENTATION
+from zoo.tasks.base import NetworkSpec, PredictOptions, Task, build_network, palette
+from zoo.tasks.info import ExportInfo
+from zoo.tasks.registry import TASKS, get_task, write_sample_folder
 
-TASKS: dict[str, Task] = {task.name: task for task in (SEGMENTATION, KEYPOINTS)}
-
-
-def get_task(name: str) -> Task:
-    """The registered task ``name``; ValueError naming the known ones otherwise."""
-    if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; known tasks: {sorted(TASKS)}")
-    return TASKS[name]
-
-
-def task_of_run(settings: dict, resolved: dict) -> tuple[Task, dict]:
-    """The task of a run (from its ``config.json``) and the task's ``model.json`` fields."""
-    for task in TASKS.values():
-        fields = task.info_from_run(settings, resolved)
-        if fields is not None:
-            return task, fields
-    raise ValueError("config.json describes none of the tasks "
-                     f"({', '.join(sorted(TASKS))}): not a run of recipes.segment or recipes.pose")
-
-
-__all__ = ["NetworkSpec", "TASKS", "Task", "build_network", "get_task", "keypoint_network", "palette",
-           "task_of_run"]
+__all__ = [
+    "ExportInfo",
+    "NetworkSpec",
+    "PredictOptions",
+    "TASKS",
+    "Task",
+    "build_network",
+    "get_task",
+    "palette",
+    "write_sample_folder",
+]

@@ -1,23 +1,24 @@
-"""The protocol every task implements, and what the tasks share.
+"""The protocol every task implements, the records it is handed, and what the tasks share.
 
-A task answers, for a trained network and its ``info`` (the ``model.json`` fields):
-which fields ``model.json`` must hold, what the serving function computes and
-returns, how the outputs are described, and how ``python -m zoo predict`` writes
-them. The network itself is described by a ``NetworkSpec`` (builder name and
+A task answers, for a trained network and its ``zoo.tasks.info.ExportInfo`` (what ``model.json`` holds): which fields
+``model.json`` keeps for it, what its serving functions compute, how a loaded export runs beyond its
+``serving_default`` (pictures at their own scale, test-time augmentation, boxes), and how
+``python -m zoo predict`` writes the answers. The network itself is a ``NetworkSpec`` (builder name and
 arguments) that a run stores, so rebuilding it needs no recipe settings.
 
-This module imports neither Keras nor TensorFlow: ``predict``'s writers and the
-metadata checks run without them.
+This module imports neither Keras nor TensorFlow: ``predict``'s writers, the runtimes of ONNX and LiteRT
+exports and the ``model.json`` checks run without them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
-
 
 # Builder arguments whose default changed: a stored spec written before without them gets the value that was in
 # effect then, so an older run rebuilds as it was trained (DeepLabV3+ ran at output stride 32 before dilated encoders).
@@ -36,7 +37,7 @@ class NetworkSpec:
         return {"builder": self.builder, "kwargs": _jsonable(self.kwargs)}
 
     @classmethod
-    def from_json(cls, data: dict) -> "NetworkSpec":
+    def from_json(cls, data: dict) -> NetworkSpec:
         if not isinstance(data, dict) or "builder" not in data or not isinstance(data.get("kwargs"), dict):
             raise ValueError(f"config.json: resolved.network {data!r} is not {{'builder': NAME, 'kwargs': {{...}}}}")
         kwargs = {**EARLIER_DEFAULTS.get(str(data["builder"]), {}), **data["kwargs"]}
@@ -55,9 +56,53 @@ def _jsonable(value: Any) -> Any:
 
 def build_network(spec: NetworkSpec, encoder_weights=None):
     """The Keras model ``spec`` describes, with ``encoder_weights`` (None: random)."""
-    from zoo.builders import build
+    from zoo.models.registry import build
 
     return build(spec.builder, **spec.kwargs, encoder_weights=encoder_weights)
+
+
+# ---- model.json -------------------------------------------------------------------------------------------------
+
+# model.json: the fields every export has (zoo.tasks.info.ExportInfo); a task's own come beside them.
+# Fields an export writes about itself for people and tools; kept as they are, never read back by the runtimes.
+DESCRIPTIVE_FIELDS = ("preprocessing", "inputs", "outputs", "versions", "source", "onnx_opset")
+EXPORT_FIELDS = ("format", "file", "signatures", "tta")
+COMMON_FIELDS = ("task", "model", "backbone", "input_size", "channels")
+
+
+def require(data: dict, names: tuple[str, ...], where) -> None:
+    """Refuses a ``model.json`` without the task's ``names`` (ValueError naming them)."""
+    missing = [k for k in names if k not in data]
+    if missing:
+        raise ValueError(
+            f"{where} is not a model.json written by `python -m zoo export` (missing "
+            f"{', '.join(missing)}); export the run again"
+        )
+
+
+# ---- python -m zoo predict --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictOptions:
+    """What ``python -m zoo predict`` was asked, whatever the task: each task takes what applies to it
+    (``Task.call_options``) and refuses the rest, naming the flag.
+
+    Attributes:
+        min_score: keypoints scored below it are drawn hollow.
+        scale, tile, overlap: how a picture meets a per-pixel network (``resize`` or ``native`` tiles).
+        tta: test-time augmentation mode (``zoo.data.tta``), or None.
+        save_probabilities: also write the probabilities in this format, or None.
+        boxes: a JSON file of boxes to look at, one object each, or None.
+    """
+
+    min_score: float = 0.1
+    scale: str | None = None
+    tile: int | None = None
+    overlap: float = 0.25
+    tta: str | None = None
+    save_probabilities: str | None = None
+    boxes: str | os.PathLike | None = None
 
 
 class PredictionWriter(Protocol):
@@ -66,37 +111,81 @@ class PredictionWriter(Protocol):
     def write(self, path: Path, stem: str, image: np.ndarray, outputs: dict, index: int) -> dict:
         """Writes the files for image ``index`` of ``outputs``; returns its entry in predictions.json."""
 
+    def write_objects(
+        self,
+        path: Path,
+        stem: str,
+        image: np.ndarray,
+        outputs: dict,
+        boxes: np.ndarray,
+        box_scores: np.ndarray,
+        image_id,
+    ) -> dict:
+        """Writes one picture's objects (one per box, ``Task.predict_boxes``); returns its entry."""
+
     def finish(self, report: dict) -> None:
         """Adds the task's fields to ``report`` (predictions.json) and writes any file of all images."""
 
 
 class Task(Protocol):
-    """One dense-prediction task (``zoo.tasks.TASKS``)."""
+    """One dense-prediction task (``zoo.tasks.TASKS``): a package ``zoo/tasks/<name>/`` whose ``TASK`` this is."""
 
     name: str  # the ``task`` field of model.json
+    recipe: str  # its recipe: ``python -m recipes.<recipe>``
     label_field: str  # the model.json field that names the outputs' channels ("classes", "keypoint_names")
     serving_outputs: tuple[str, ...]  # what its serving function returns, at least
     network_output: str  # the bare network's output name in a .keras export's model.json
-    per_pixel: bool  # answers with probabilities per pixel at the picture's size: native-scale tiles and flip TTA apply
     extra_signatures: tuple[str, ...]  # the SavedModel's signatures beside serving_default
+    sample_kinds: Mapping[str, str]  # ``python -m zoo sample-data`` kinds it writes -> what they are
 
-    def saved_model_signatures(self, model, info: dict) -> dict:
-        """``extra_signatures``' name -> (function, input signature), for the SavedModel export."""
+    # model.json
+    def info_from_run(self, settings: dict, resolved: dict) -> Any | None:
+        """The task's fields record for a run of this task (None: the run is of another task)."""
 
-    def info_from_run(self, settings: dict, resolved: dict) -> dict | None:
-        """The task's model.json fields for a run of this task (None: the run is of another task)."""
+    def fields_from_json(self, data: dict, where) -> Any:
+        """The task's fields record from a ``model.json`` object; ValueError naming what is missing."""
 
-    def legacy_network(self, info: dict) -> NetworkSpec:
+    def legacy_network(self, info) -> NetworkSpec:
         """The network of a run written before runs stored ``resolved.network``."""
 
-    def serving_fn(self, model, info: dict) -> Callable:
-        """``fn(images uint8 [B, h, w, C]) -> dict`` of tensors: what every export computes."""
-
-    def describe_outputs(self, info: dict) -> dict:
+    def describe_outputs(self, info) -> dict:
         """model.json ``outputs``: name -> dtype, shape and meaning."""
 
-    def prediction_writer(self, info: dict, out: Path, min_score: float) -> PredictionWriter:
+    def with_tta(self, info, tta) -> object:
+        """``info`` with test-time augmentation ``tta`` (a ``zoo.data.tta.TTA``) baked into its serving
+        functions; ValueError for a mode the task cannot take."""
+
+    # what the exports compute (TensorFlow)
+    def serving_fn(self, model, info) -> Callable:
+        """``fn(images uint8 [B, h, w, C]) -> dict`` of tensors: what every export computes."""
+
+    def saved_model_signatures(self, model, info) -> dict:
+        """``extra_signatures``' name -> (function, input signature), for the SavedModel export."""
+
+    # running a loaded export (NumPy; no TensorFlow)
+    def call_options(self, options: PredictOptions) -> dict:
+        """The keyword arguments of ``Task.run`` for ``options``; ValueError naming a flag that does not
+        apply to this task."""
+
+    def run(self, predictor, images: np.ndarray, **options) -> dict:
+        """``predictor``'s answers for uint8 ``images [B, h, w, C]`` with ``options`` (``call_options``'):
+        at another scale, in tiles, with test-time augmentation."""
+
+    def predict_boxes(self, predictor, image: np.ndarray, boxes: np.ndarray, tta=None) -> dict:
+        """One object per box ``[N, 4]`` (x, y, w, h) of one picture; ValueError where boxes mean nothing."""
+
+    def read_boxes(self, path: str | os.PathLike):
+        """``predict --boxes FILE``: the boxes file (with ``lookup(path, stem)``); ValueError if not applicable."""
+
+    def predict_warning(self, info, options: PredictOptions) -> str | None:
+        """A warning for how ``options`` meet this export (e.g. whole pictures for a box-trained one)."""
+
+    def prediction_writer(self, info, out: Path, options: PredictOptions) -> PredictionWriter:
         """The writer ``python -m zoo predict`` uses for this task."""
+
+    # python -m zoo sample-data
+    def write_samples(self, kind: str, folder: str | os.PathLike, **options) -> Path:
+        """Writes sample set ``kind`` (one of ``sample_kinds``) as a folder dataset; returns the folder."""
 
 
 def palette(num_classes: int) -> np.ndarray:

@@ -1,0 +1,78 @@
+"""A third task from one folder (tests/toy_task/depth/) and one recipe file (tests/toy_task/depth_recipe.py):
+the registry finds it, the driver trains it, and export, the runtimes and predict serve it unchanged."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import zoo.tasks
+
+TOY = Path(__file__).resolve().parent / "toy_task"
+
+
+@pytest.fixture
+def depth_recipe(monkeypatch):
+    monkeypatch.setattr(zoo.tasks, "__path__", [*zoo.tasks.__path__, str(TOY)])  # the folder joins zoo/tasks
+    spec = importlib.util.spec_from_file_location("depth_recipe", TOY / "depth_recipe.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.RECIPE
+
+
+def test_a_task_folder_and_a_recipe_file_train_export_and_predict(depth_recipe, tmp_path):
+    from PIL import Image
+
+    from recipes.driver import main
+    from zoo.export import export_run, load
+    from zoo.predict import predict_files
+    from zoo.tasks import TASKS
+
+    assert set(TASKS) == {"depth", "keypoints", "segmentation"}
+    run = tmp_path / "run"
+    code = main(
+        depth_recipe,
+        [
+            "--encoder-weights",
+            "none",
+            "--batch-size",
+            "8",
+            "--schedule",
+            "all:4@3e-3",
+            "--steps-per-epoch",
+            "10",
+            "--out",
+            str(run),
+            "--verbose",
+            "0",
+        ],
+    )
+    assert code == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["mean_absolute_error"] < 0.8 * metrics["constant_guess_error"]  # it learned something
+    info = json.loads((run / "export" / "model.json").read_text())
+    assert info["task"] == "depth" and info["unit"].startswith("relative depth") and "depth" in info["outputs"]
+
+    onnx = export_run(run, "onnx")
+    picture = np.full((40, 50, 3), 30, np.uint8)
+    picture[10:30, 15:35] = 128  # a square at depth about 0.5
+    saved, converted = load(run / "export")(picture[None]), load(onnx)(picture[None])
+    assert saved["depth"].shape == (1, 40, 50)
+    np.testing.assert_allclose(converted["depth"], saved["depth"], atol=1e-4)
+    Image.fromarray(picture).save(tmp_path / "picture.png")
+    summary = predict_files(onnx, [tmp_path / "picture.png"], tmp_path / "out", progress=False)
+    assert summary.written and not summary.skipped
+    assert np.load(tmp_path / "out" / "picture_depth.npy").shape == (40, 50)
+    with pytest.raises(ValueError, match="takes none of"):
+        predict_files(onnx, [tmp_path / "picture.png"], tmp_path / "out2", tta="flip")
+
+
+def test_without_its_folder_the_task_is_unknown_and_named():
+    from zoo.tasks import get_task
+
+    with pytest.raises(ValueError, match=r"unknown task 'depth'.*keypoints.*segmentation"):
+        get_task("depth")

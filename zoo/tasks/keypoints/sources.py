@@ -1,0 +1,482 @@
+"""Keypoint data sources: ``synthetic:faces``, ``tfds:NAME`` and ``folder:PATH``.
+
+Each gives raw examples as dicts:
+
+- ``image``: uint8 ``[h, w, c]``;
+- ``keypoints``: float32 ``[K, 3]`` as (x, y, visible) in the image's pixels
+  (centre of the top-left pixel at (0, 0));
+- ``box``: float32 ``[4]`` (x0, y0, x1, y1), the region to look at, in pixel-edge
+  coordinates (the whole image is (0, 0, w, h));
+- ``norm``: float32, the PCK/NME normaliser in pixels (face or object size), or
+  0 to use the larger side of the keypoints' bounding box;
+- optionally ``area`` (float32, the object's area in pixels^2 for COCO's OKS; 0 or absent:
+  the normaliser squared) and ``image_id`` (int64, the picture the object is in, so that
+  objects of one picture are scored together; absent: one picture per example).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from zoo.data.images import decode_image_file
+from zoo.data.tfds import count_examples, prepared_builder, resolve_splits
+from zoo.tasks.keypoints import synthetic
+from zoo.tasks.keypoints.boxes import enlarged_box
+
+
+@dataclasses.dataclass
+class KeypointSource:
+    """Train and validation examples and what the keypoints are."""
+
+    train: tf.data.Dataset
+    val: tf.data.Dataset
+    num_train: int
+    num_val: int
+    keypoint_names: list[str]
+    flip_index: list[int]
+    channels: int | None
+    description: str
+    eye_indices: tuple[int, int] | None = None  # for inter-ocular normalisation
+    skeleton: list[tuple[int, int]] = dataclasses.field(default_factory=list)  # 0-based pairs, drawn in pictures
+    sigmas: list[float] | None = None  # OKS sigmas the data declares (a COCO category's "sigmas")
+    region: str = "image"  # "box": the annotation's box enlarged 1.25x; "image": the whole picture
+    val_annotations: Annotations | None = None  # folder sources: the validation split's objects (--eval-boxes)
+
+
+def flip_index_from_pairs(count: int, pairs) -> list[int]:
+    """The permutation that swaps each (left, right) pair; other keypoints map to themselves."""
+    index = list(range(count))
+    for a, b in pairs:
+        if not (0 <= a < count and 0 <= b < count):
+            raise ValueError(f"flip pair {a}-{b} (--flip-pairs) is outside the {count} keypoints 0..{count - 1}")
+        index[a], index[b] = b, a
+    return index
+
+
+_SIDES = (("left", "right"), ("l_", "r_"), ("l.", "r."))  # prefixes; also as suffixes _left/_right, _l/_r
+
+
+def _partner(name: str) -> str | None:
+    """The right-side name of a left-side keypoint name (lower case), or None."""
+    for left, right in _SIDES:
+        if name.startswith(left):
+            return right + name[len(left) :]
+    for left, right in (("_left", "_right"), ("_l", "_r")):
+        if name.endswith(left):
+            return name[: -len(left)] + right
+    return None
+
+
+def flip_index_from_names(names: list[str]) -> list[int]:
+    """Pairs left/right keypoints by name (case-insensitive): ``left_X``/``right_X`` (also ``leftX``),
+    ``l_X``/``r_X``, ``X_left``/``X_right`` and ``X_l``/``X_r``."""
+    lower = [n.lower() for n in names]
+    pairs, used = [], set()
+    for i, name in enumerate(lower):
+        partner = _partner(name)
+        if partner and partner in lower and i not in used and lower.index(partner) not in used:
+            j = lower.index(partner)
+            if j != i:
+                pairs.append((i, j))
+                used.update((i, j))
+    return flip_index_from_pairs(len(names), pairs)
+
+
+def _face68_flip_index() -> list[int]:
+    pairs = [(i, 16 - i) for i in range(8)]  # jaw
+    pairs += [(17 + i, 26 - i) for i in range(5)]  # eyebrows
+    pairs += [(31, 35), (32, 34)]  # nose bottom
+    pairs += [(36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46)]  # eyes
+    pairs += [(48, 54), (49, 53), (50, 52), (55, 59), (56, 58), (60, 64), (61, 63), (65, 67)]  # mouth
+    return flip_index_from_pairs(68, pairs)
+
+
+def _split_counts(total: int, val_fraction: float) -> tuple[int, int]:
+    from zoo.data.layout import split_counts
+
+    return split_counts(total, val_fraction)
+
+
+def synthetic_faces(count: int, size: tuple[int, int], channels: int, seed: int, val_fraction: float) -> KeypointSource:
+    """The built-in ``faces`` set: five landmarks per picture, seeded."""
+    n_train, _ = _split_counts(count, val_fraction)
+    images, keypoints, sizes = synthetic.make_faces(count, size[0], size[1], channels=channels, seed=seed)
+    boxes = np.tile(np.array([0, 0, size[1], size[0]], np.float32), (count, 1))
+
+    def dataset(sl):
+        return tf.data.Dataset.from_tensor_slices(
+            {"image": images[sl], "keypoints": keypoints[sl], "box": boxes[sl], "norm": sizes[sl]}
+        )
+
+    return KeypointSource(
+        train=dataset(slice(0, n_train)),
+        val=dataset(slice(n_train, None)),
+        num_train=n_train,
+        num_val=count - n_train,
+        keypoint_names=list(synthetic.FACE_KEYPOINTS),
+        flip_index=flip_index_from_pairs(5, synthetic.FACE_FLIP_PAIRS),
+        channels=channels,
+        description=f"synthetic:faces ({count} pictures {size[0]}x{size[1]}x{channels}, seed {seed})",
+        eye_indices=(0, 1),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class TfdsKeypointPreset:
+    """How to read keypoints from one TFDS dataset."""
+
+    image_key: str
+    names: tuple[str, ...]
+    flip_index: tuple[int, ...]
+    read: str  # "normalized:<key>" (xy in [0, 1] of the image size) or "celeb_a"
+    eye_indices: tuple[int, int] | None
+    train_split: str = "train"
+    val_split: str = "validation"
+
+
+_CELEBA = ("lefteye", "righteye", "nose", "leftmouth", "rightmouth")
+TFDS_KEYPOINT_PRESETS = {
+    "aflw2k3d": TfdsKeypointPreset(
+        "image",
+        tuple(f"p{i}" for i in range(68)),
+        tuple(_face68_flip_index()),
+        "normalized:landmarks_68_3d_xy_normalized",
+        (36, 45),
+    ),
+    "the300w_lp": TfdsKeypointPreset(
+        "image", tuple(f"p{i}" for i in range(68)), tuple(_face68_flip_index()), "normalized:landmarks_2d", (36, 45)
+    ),
+    "celeb_a": TfdsKeypointPreset(
+        "image", ("left_eye", "right_eye", "nose", "left_mouth", "right_mouth"), (1, 0, 2, 4, 3), "celeb_a", (0, 1)
+    ),
+}
+
+
+def tfds_keypoint_source(
+    name: str,
+    *,
+    data_dir: str | None,
+    image_key: str | None,
+    keypoints_key: str | None,
+    val_split: str | None,
+    train_split: str | None,
+) -> KeypointSource:
+    """A TFDS dataset by name: presets ``aflw2k3d``, ``the300w_lp``, ``celeb_a``; or
+    ``--image-key`` with ``--keypoints-key`` holding normalised (x, y) pairs ``[K, 2]``."""
+    preset = TFDS_KEYPOINT_PRESETS.get(name)
+    if preset is None and not keypoints_key:
+        raise ValueError(
+            f"tfds:{name} has no keypoint preset ({sorted(TFDS_KEYPOINT_PRESETS)}); pass "
+            "--keypoints-key (a [K, 2] feature of (x, y) normalised to [0, 1])"
+        )
+    image_key = image_key or (preset.image_key if preset else "image")
+    read = f"normalized:{keypoints_key}" if keypoints_key else preset.read
+    key = "landmarks" if read == "celeb_a" else read.split(":", 1)[1]
+    builder = prepared_builder(name, data_dir, (image_key, key))
+    features = builder.info.features
+    if read == "celeb_a":
+        count = 5
+    else:
+        count = features[key].shape[0]
+    names = list(preset.names) if preset else [f"p{i}" for i in range(count)]
+    flip = list(preset.flip_index) if preset else list(range(count))
+
+    def convert(example):
+        image = example[image_key]
+        shape = tf.cast(tf.shape(image), tf.float32)
+        if read == "celeb_a":
+            marks = example["landmarks"]
+            xy = tf.stack(
+                [
+                    tf.stack([tf.cast(marks[f"{p}_x"], tf.float32), tf.cast(marks[f"{p}_y"], tf.float32)])
+                    for p in _CELEBA
+                ]
+            )
+        else:
+            xy = tf.cast(example[key][:, :2], tf.float32) * tf.stack([shape[1], shape[0]])
+        keypoints = tf.concat([xy, tf.ones_like(xy[:, :1])], axis=-1)
+        box = tf.stack([0.0, 0.0, shape[1], shape[0]])
+        return {"image": image, "keypoints": keypoints, "box": box, "norm": tf.constant(0.0)}
+
+    train_split, val_split = resolve_splits(
+        builder,
+        train_split or (preset.train_split if preset else "train"),
+        val_split or (preset.val_split if preset else "validation"),
+    )
+
+    def read_split(split):
+        ds = builder.as_dataset(split=split, shuffle_files=False)
+        return ds.map(convert, num_parallel_calls=tf.data.AUTOTUNE)
+
+    train, val = read_split(train_split), read_split(val_split)
+    return KeypointSource(
+        train=train,
+        val=val,
+        num_train=count_examples(builder, train_split, train),
+        num_val=count_examples(builder, val_split, val),
+        keypoint_names=names,
+        flip_index=flip,
+        channels=features[image_key].shape[-1],
+        description=f"tfds:{name} ({train_split} / {val_split})",
+        eye_indices=preset.eye_indices if preset else None,
+    )
+
+
+@dataclasses.dataclass
+class Annotations:
+    """The examples of one annotation file: one per annotated object."""
+
+    paths: list[str]
+    points: list[np.ndarray]  # [K, 3] (x, y, visible 0/1) each
+    boxes: list[np.ndarray]  # [4] (x0, y0, x1, y1) enlarged 1.25x, or zeros (the whole picture)
+    areas: list[float]  # pixels^2 (0: unknown)
+    image_ids: list[int]
+    names: list[str]
+    skeleton: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+    sigmas: list[float] | None = None
+    has_boxes: bool = False
+    skipped: dict = dataclasses.field(default_factory=dict)  # reason -> count
+    picture_ids: dict = dataclasses.field(default_factory=dict)  # image_ids' number -> the file's own image id
+
+    def subset(self, index) -> Annotations:
+        """The examples at ``index`` (in the file's order), with the file's skeleton and names."""
+        index = sorted(int(i) for i in index)
+        pick = lambda values: [values[i] for i in index]  # noqa: E731
+        return dataclasses.replace(
+            self,
+            paths=pick(self.paths),
+            points=pick(self.points),
+            boxes=pick(self.boxes),
+            areas=pick(self.areas),
+            image_ids=pick(self.image_ids),
+        )
+
+
+def _pick_category(data: dict, category: str | None) -> dict:
+    """The category whose keypoints are read: ``--category`` (name or id), else the only one with keypoints."""
+    categories = data["categories"]
+    if category is not None:
+        for cat in categories:
+            if str(cat.get("name")) == str(category) or str(cat.get("id")) == str(category):
+                return cat
+        raise ValueError(
+            f"--category {category!r} is not in the file; its categories are "
+            f"{[c.get('name', c.get('id')) for c in categories]}"
+        )
+    with_keypoints = [c for c in categories if c.get("keypoints")]
+    if len(with_keypoints) > 1:
+        raise ValueError(
+            f"the file declares keypoints for several categories "
+            f"({[c.get('name', c.get('id')) for c in with_keypoints]}); pick one with --category NAME"
+        )
+    return with_keypoints[0] if with_keypoints else categories[0]
+
+
+def _read_coco(path: Path, images_dir: Path, category: str | None = None) -> Annotations:
+    """``_read_annotations`` for a COCO keypoints JSON: the category's keypoint names, skeleton
+    (1-based in the file) and ``sigmas``; one example per annotation of that category; crowd
+    annotations and annotations without a labelled keypoint are skipped (COCO's evaluation ignores
+    them) and counted in ``skipped``."""
+    data = json.loads(path.read_text())
+    for field in ("images", "annotations", "categories"):
+        if field not in data:
+            raise ValueError(f"COCO keypoints JSON needs {field!r}")
+    cat = _pick_category(data, category)
+    names = list(cat.get("keypoints") or [])
+    skeleton = []
+    for pair in cat.get("skeleton") or []:
+        a, b = int(pair[0]) - 1, int(pair[1]) - 1
+        if names and not (0 <= a < len(names) and 0 <= b < len(names)):
+            raise ValueError(
+                f"skeleton link {list(pair)} of category {cat.get('name')!r} names a keypoint outside "
+                f"1..{len(names)} (COCO skeletons count from 1)"
+            )
+        skeleton.append((a, b))
+    files = {img["id"]: img for img in data["images"]}
+    image_number = {image_id: n for n, image_id in enumerate(files)}
+    out = Annotations(
+        [],
+        [],
+        [],
+        [],
+        [],
+        names,
+        skeleton,
+        cat.get("sigmas"),
+        picture_ids={n: image_id for image_id, n in image_number.items()},
+    )
+    for ann in data["annotations"]:
+        if "category_id" in ann and ann["category_id"] != cat.get("id", ann["category_id"]):
+            continue
+        kp = np.asarray(ann["keypoints"], np.float32).reshape(-1, 3)
+        if ann.get("iscrowd"):
+            out.skipped["crowd annotations"] = out.skipped.get("crowd annotations", 0) + 1
+            continue
+        if not (kp[:, 2] > 0).any():
+            out.skipped["annotations without a labelled keypoint"] = (
+                out.skipped.get("annotations without a labelled keypoint", 0) + 1
+            )
+            continue
+        if not out.names:
+            out.names = [f"kp{i}" for i in range(len(kp))]
+        image = files[ann["image_id"]]
+        out.paths.append(str(images_dir / image["file_name"]))
+        out.points.append(np.concatenate([kp[:, :2], (kp[:, 2:] > 0).astype(np.float32)], -1))
+        out.image_ids.append(image_number[ann["image_id"]])
+        if ann.get("bbox"):
+            out.has_boxes = True
+            x, y, w, h = (float(v) for v in ann["bbox"])
+            out.boxes.append(enlarged_box(x, y, w, h))
+            out.areas.append(float(ann.get("area") or w * h))
+        else:
+            out.boxes.append(np.zeros(4, np.float32))
+            out.areas.append(float(ann.get("area") or 0.0))
+    return out
+
+
+def _read_annotations(folder: Path, category: str | None = None) -> Annotations:
+    """The examples of a folder: ``images/`` and a COCO keypoints ``.json`` or a ``.csv`` beside it."""
+    images_dir = folder / "images"
+    jsons = sorted(folder.glob("*.json"))
+    csvs = sorted(folder.glob("*.csv"))
+    if not images_dir.is_dir() or not (jsons or csvs):
+        raise ValueError(f"{folder} needs images/ and a COCO keypoints .json or a .csv (image,x0,y0,...) beside it")
+    if jsons:
+        try:
+            return _read_coco(jsons[0], images_dir, category)
+        except (TypeError, KeyError, AttributeError, IndexError, ValueError) as err:
+            if isinstance(err, ValueError) and ("--category" in str(err) or "skeleton" in str(err)):
+                raise ValueError(f"{jsons[0]}: {err}") from None
+            raise ValueError(
+                f"{jsons[0]}: not a COCO keypoints file this recipe can read ({type(err).__name__}: "
+                f"{err}); the recipe's `check` command lists every problem in it"
+            ) from None
+    if category is not None:
+        raise ValueError(f"--category is for COCO files; {csvs[0].name} is a CSV of one kind of object")
+    with open(csvs[0], newline="") as handle:
+        rows = list(csv.reader(handle))
+    header, body = rows[0], rows[1:]
+    columns = header[1:]
+    if len(columns) % 2:
+        raise ValueError(f"{csvs[0]}: expected image,x0,y0,x1,y1,... (pairs of columns), got {len(columns)} columns")
+    names = [c[:-2] if c.lower().endswith("_x") else f"kp{i}" for i, c in enumerate(columns[::2])]
+    out = Annotations([], [], [], [], [], names)
+    for number, row in enumerate(body):
+        values = np.array([float(v) if v.strip() else np.nan for v in row[1:]], np.float32).reshape(-1, 2)
+        visible = np.isfinite(values).all(-1, keepdims=True).astype(np.float32)
+        out.paths.append(str(images_dir / row[0]))
+        out.points.append(np.concatenate([np.nan_to_num(values), visible], -1))
+        out.boxes.append(np.zeros(4, np.float32))  # whole image
+        out.areas.append(0.0)
+        out.image_ids.append(number)
+    return out
+
+
+def files_dataset(annotations: Annotations, channels: int, whole_pictures: bool) -> tf.data.Dataset:
+    boxes = np.zeros((len(annotations.paths), 4), np.float32) if whole_pictures else np.stack(annotations.boxes)
+
+    def read(path, keypoints, box, area, image_id):
+        image = decode_image_file(path, channels)
+        shape = tf.cast(tf.shape(image), tf.float32)
+        whole = tf.stack([0.0, 0.0, shape[1], shape[0]])
+        box = tf.where(box[2] > box[0], box, whole)
+        return {
+            "image": image,
+            "keypoints": keypoints,
+            "box": box,
+            "norm": tf.constant(0.0),
+            "area": area,
+            "image_id": image_id,
+        }
+
+    return tf.data.Dataset.from_tensor_slices(
+        (
+            list(annotations.paths),
+            np.stack(annotations.points),
+            boxes,
+            np.asarray(annotations.areas, np.float32),
+            np.asarray(annotations.image_ids, np.int64),
+        )
+    ).map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+REGIONS = ("box", "image")
+
+
+def resolve_region(region: str | None, annotations: Annotations, where: str) -> str:
+    """``--region``: ``box`` (each annotation's box enlarged 1.25x: top-down, one crop per object) or
+    ``image`` (the whole picture: one object per picture). Default: ``box`` when the file gives boxes."""
+    if region is None:
+        return "box" if annotations.has_boxes else "image"
+    if region not in REGIONS:
+        raise ValueError(f"--region {region!r}: choose box (each annotation's box) or image (the whole picture)")
+    if region == "box" and not annotations.has_boxes:
+        raise ValueError(f"--region box: {where} gives no boxes (COCO 'bbox'); use --region image, or add boxes")
+    if region == "image":
+        ids, counts = np.unique(annotations.image_ids, return_counts=True)
+        if len(ids) and counts.max() > 1:
+            raise ValueError(
+                f"--region image: {int((counts > 1).sum())} pictures of {where} hold several annotated "
+                "objects, which one whole-picture prediction cannot tell apart; use --region box "
+                "(one crop per object)"
+            )
+    return region
+
+
+def folder_keypoint_source(
+    path: str,
+    *,
+    channels: int,
+    val_fraction: float,
+    seed: int,
+    flip_pairs=None,
+    region: str | None = None,
+    category: str | None = None,
+) -> KeypointSource:
+    """``DIR/images/`` with a COCO keypoints JSON or a CSV ``image,x0,y0,...`` in ``DIR``
+    (or ``DIR/train`` and ``DIR/val`` each laid out so). ``region`` (``resolve_region``) says what
+    the model looks at; left/right pairs come from the names (``flip_index_from_names``) unless
+    ``flip_pairs`` is given. A single folder is split by picture, so that the objects of one picture
+    stay on one side."""
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise ValueError(f"folder dataset {folder} does not exist")
+    if (folder / "train").is_dir() and (folder / "val").is_dir():
+        train, val = _read_annotations(folder / "train", category), _read_annotations(folder / "val", category)
+        region = resolve_region(region, train, f"{folder}/train")
+        resolve_region(region, val, f"{folder}/val")
+        skipped = {k: train.skipped.get(k, 0) + val.skipped.get(k, 0) for k in {**train.skipped, **val.skipped}}
+    else:
+        everything = _read_annotations(folder, category)
+        region = resolve_region(region, everything, str(folder))
+        pictures = np.unique(everything.image_ids)
+        n_train, _ = _split_counts(len(pictures), val_fraction)
+        order = np.random.default_rng(seed).permutation(len(pictures))
+        train_pictures = set(pictures[order[:n_train]].tolist())
+        in_train = np.array([i in train_pictures for i in everything.image_ids], bool)
+        train, val = everything.subset(np.flatnonzero(in_train)), everything.subset(np.flatnonzero(~in_train))
+        skipped = everything.skipped
+    names = train.names
+    flip = flip_index_from_pairs(len(names), flip_pairs) if flip_pairs else flip_index_from_names(names)
+    skipped_text = "".join(f"; {n} {reason} skipped" for reason, n in sorted(skipped.items()) if n)
+    return KeypointSource(
+        train=files_dataset(train, channels, region == "image"),
+        val=files_dataset(val, channels, region == "image"),
+        num_train=len(train.paths),
+        num_val=len(val.paths),
+        keypoint_names=names,
+        flip_index=flip,
+        channels=channels,
+        description=f"folder:{folder} ({len(train.paths)} train / {len(val.paths)} val objects, region {region}"
+        f"{skipped_text})",
+        skeleton=train.skeleton,
+        sigmas=train.sigmas,
+        region=region,
+        val_annotations=val,
+    )

@@ -1,0 +1,478 @@
+"""Training a keypoint model: data sources, pipelines, heatmap loss, evaluation (COCO OKS AP, PCK, NME), plots.
+
+``KeypointTrainer`` is what the recipe driver (``recipes/driver.py``) asks about the
+task; the functions around it are also the ``check`` command's. ``settings`` is any object
+with the fields of ``KeypointSettings`` (the recipe's ``PoseConfig`` is one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from zoo.data.spec import DatasetSpec
+from zoo.tasks.base import NetworkSpec
+from zoo.tasks.keypoints.codecs import codec_from_settings
+from zoo.tasks.keypoints.evaluation import OksSettings, evaluate_keypoints, predict_split
+from zoo.tasks.keypoints.task import KEYPOINT_MODELS
+
+MODELS = KEYPOINT_MODELS
+
+
+class KeypointSettings(Protocol):
+    """The settings the keypoint task reads (the flags of ``python -m recipes.pose``)."""
+
+    dataset: str  # synthetic:faces | tfds:NAME | folder:PATH
+    data: DatasetSpec  # the same, parsed
+    model: str  # one of MODELS
+    backbone: str
+    batch_size: int
+    seed: int
+    channels: int | None  # None: the data's
+    sigma: float  # target Gaussian, heatmap pixels
+    heatmap_stride: int | None  # input pixels per heatmap pixel; None: the model's own
+    decode: str  # one of zoo.tasks.keypoints.heatmap_codec.DECODINGS
+    codec: str  # one of zoo.tasks.keypoints.heatmap_codec.GRIDS: msra | udp
+    head: str  # "heatmap" | "simcc" (zoo.tasks.keypoints.simcc_codec)
+    flip_test: bool
+    eval_tta: str | None  # "flip": a second final evaluation with the flip test (zoo.data.tta)
+    flip_pairs: str | None  # "0-1,3-4"
+    region: str | None  # folder: "box" | "image"; None: box when the file gives boxes
+    category: str | None  # folder: the COCO category whose keypoints are read (name or id)
+    oks_sigmas: str | None  # "0.035" or K comma-separated values; None: the data's (zoo.tasks.keypoints.coco_ap)
+    eval_boxes: str | None  # folder: a JSON of detections (zoo.tasks.keypoints.boxes) for a second, detector-box AP
+    half_body: float  # probability of zoo.tasks.keypoints.geometry.HalfBody per training example (0: off)
+    lower_body: str | None  # "11,12,...": the lower half's keypoint indices (default: by name)
+    pck_threshold: float
+    pck_normalizer: str  # one of zoo.tasks.keypoints.metrics.NORMALIZERS
+    num_keypoints: int | None
+    augment: str  # one of zoo.tasks.keypoints.geometry.KEYPOINT_AUGMENT_PRESETS
+    val_fraction: float
+    synthetic_count: int
+    skip_check: bool
+    image_key: str | None  # tfds feature names and splits
+    keypoints_key: str | None
+    train_split: str | None
+    val_split: str | None
+    data_dir: str | None
+
+
+def parse_pairs(text: str | None):
+    """``"0-1,3-4"`` -> [(0, 1), (3, 4)]; refuses malformed pairs, a keypoint paired with itself or used twice."""
+    if not text:
+        return None
+    pairs, used = [], set()
+    for part in str(text).split(","):
+        if not part.strip():
+            continue
+        try:
+            pair = tuple(int(v) for v in part.split("-"))
+        except ValueError:
+            pair = ()
+        if len(pair) != 2 or min(pair) < 0:
+            raise ValueError(
+                f"--flip-pairs {text!r}: {part.strip()!r} is not a pair of keypoint indices; write pairs like 0-1,3-4"
+            )
+        if pair[0] == pair[1] or used & set(pair):
+            raise ValueError(
+                f"--flip-pairs {text!r}: keypoint {pair[0] if pair[0] == pair[1] else sorted(used & set(pair))[0]} "
+                "is paired with itself or appears in two pairs; each keypoint swaps with at most one other"
+            )
+        used.update(pair)
+        pairs.append(pair)
+    return pairs
+
+
+def validate(settings: KeypointSettings) -> None:
+    """The keypoint settings' own checks, before any data is read (``check`` runs them too).
+    Raises ValueError naming the flag and the fix."""
+    codec_from_settings(settings)
+    parse_pairs(settings.flip_pairs)
+    if settings.flip_pairs and settings.data.kind != "folder":
+        raise ValueError(f"--flip-pairs is for folder datasets; {settings.dataset} declares its own left/right pairs")
+    from zoo.tasks.keypoints.sources import REGIONS
+
+    if settings.region is not None and settings.region not in REGIONS:
+        raise ValueError(
+            f"--region {settings.region!r}: choose box (each annotation's box) or image (the whole picture)"
+        )
+    if not 0.0 <= float(settings.half_body) <= 1.0:
+        raise ValueError(f"--half-body {settings.half_body}: a probability between 0 (off) and 1")
+    if settings.lower_body and not settings.half_body:
+        raise ValueError("--lower-body says which keypoints are the lower half for --half-body; add --half-body 0.3")
+    if settings.eval_boxes is not None:
+        if settings.data.kind != "folder":
+            raise ValueError(f"--eval-boxes is for COCO keypoint folders (folder:PATH), not {settings.dataset}")
+        if not Path(settings.eval_boxes).is_file():
+            raise ValueError(
+                f"--eval-boxes {settings.eval_boxes}: no such file; give COCO detection results for the "
+                "validation pictures (image_id or file_name, bbox, score)"
+            )
+    if settings.data.kind != "folder":
+        if settings.region == "box":
+            raise ValueError(
+                f"--region box: {settings.dataset} has one object per picture and no boxes; "
+                "--region is for folder datasets with COCO boxes"
+            )
+        if settings.category is not None:
+            raise ValueError(f"--category is for COCO keypoint files (folder:PATH), not {settings.dataset}")
+    if settings.oks_sigmas:
+        from zoo.tasks.keypoints.coco_ap import parse_sigmas
+
+        parse_sigmas(settings.oks_sigmas, len(settings.oks_sigmas.split(",")))  # each value positive
+    from zoo.data.tta import parse_tta
+
+    tta = parse_tta(settings.eval_tta)
+    if tta is not None and tta.scales != (1.0,):
+        raise ValueError(
+            f"--eval-tta {settings.eval_tta!r}: keypoints take flip only (left/right keypoints swapped, "
+            "heatmaps averaged, as --flip-test); multi-scale views are for segmentation"
+        )
+
+
+def load_source(
+    settings: KeypointSettings, input_size: tuple[int, int], scan: bool = True, log: Callable[[str], None] = print
+):
+    """The dataset's source (``zoo.tasks.keypoints.sources``); a folder is scanned first (``check``)
+    unless ``scan`` is False or ``skip_check``."""
+    from zoo.tasks.keypoints import sources as ks
+
+    kind, rest = settings.data.kind, settings.data.value
+    if kind == "synthetic":
+        if rest != "faces":
+            raise ValueError(f"unknown synthetic set {rest!r} for keypoints; use synthetic:faces")
+        return ks.synthetic_faces(
+            settings.synthetic_count, input_size, settings.channels or 3, settings.seed, settings.val_fraction
+        )
+    if kind == "tfds":
+        if not rest:
+            raise ValueError("--dataset tfds:NAME needs a name, e.g. tfds:aflw2k3d")
+        return ks.tfds_keypoint_source(
+            rest,
+            data_dir=settings.data_dir,
+            image_key=settings.image_key,
+            keypoints_key=settings.keypoints_key,
+            val_split=settings.val_split,
+            train_split=settings.train_split,
+        )
+    if kind == "folder":
+        if scan and not settings.skip_check:
+            from zoo.data.checks import stop_on_errors
+
+            stop_on_errors(scan_folder(settings, rest), log)
+        return ks.folder_keypoint_source(
+            rest,
+            channels=settings.channels or 3,
+            val_fraction=settings.val_fraction,
+            seed=settings.seed,
+            flip_pairs=parse_pairs(settings.flip_pairs),
+            region=settings.region,
+            category=settings.category,
+        )
+    raise ValueError(f"--dataset {settings.dataset!r}: use synthetic:faces, tfds:NAME or folder:PATH")
+
+
+def scan_folder(settings: KeypointSettings, path: str):
+    """The ``check`` scan of a keypoint folder with these settings (``zoo.tasks.keypoints.checks``)."""
+    from zoo.tasks.keypoints.checks import check_keypoint_folder
+
+    return check_keypoint_folder(
+        path,
+        channels=settings.channels or 3,
+        num_keypoints=settings.num_keypoints,
+        val_fraction=settings.val_fraction,
+        category=settings.category,
+        flip_pairs=bool(settings.flip_pairs),
+        flips=settings.augment != "none" or settings.flip_test,
+    )
+
+
+def check_data(settings: KeypointSettings, input_size: tuple[int, int]):
+    """Every problem of ``settings.dataset`` at once (``zoo.data.checks.dataset_report``): a full scan
+    for folders, then the loading training does; for TFDS and synthetic sets, that they load."""
+    from zoo.data.checks import dataset_report
+
+    return dataset_report(
+        settings.data,
+        lambda path: scan_folder(settings, path),
+        lambda scan: load_source(settings, input_size, scan=scan),
+    )
+
+
+class KeypointTrainer:
+    """The keypoint task's part of a recipe run (``recipes.driver.TaskTrainer``); loads the data."""
+
+    # The best checkpoint is the one with the best COCO OKS AP on the validation split.
+    monitor, mode, curve_metric = "val_ap", "max", "ap"
+
+    def __init__(self, settings: KeypointSettings, input_size: tuple[int, int], log: Callable[[str], None]):
+        self.settings, self.input_size = settings, input_size
+        self.codec = codec_from_settings(settings, input_size)
+        self.source = load_source(settings, input_size, log=log)
+        self.channels = settings.channels or self.source.channels or 3
+        self.count = len(self.source.keypoint_names)
+        self.num_train, self.num_val, self.description = (
+            self.source.num_train,
+            self.source.num_val,
+            self.source.description,
+        )
+        self.common = dict(
+            input_size=input_size,
+            channels=self.channels,
+            batch_size=settings.batch_size,
+            backbone=settings.backbone,
+            codec=self.codec,
+            flip_index=self.source.flip_index,
+            seed=settings.seed,
+        )
+        from zoo.tasks.keypoints.coco_ap import resolve_sigmas
+
+        sigmas, sigmas_from = resolve_sigmas(self.source.keypoint_names, self.source.sigmas, settings.oks_sigmas)
+        self.oks = OksSettings(
+            sigmas,
+            sigmas_from,
+            "ground-truth boxes (enlarged 1.25x)" if self.source.region == "box" else "whole pictures",
+        )
+        self.evaluation = dict(
+            flip_index=self.source.flip_index if settings.flip_test else None,
+            normalizer=settings.pck_normalizer,
+            threshold=settings.pck_threshold,
+            names=self.source.keypoint_names,
+            eye_indices=self.source.eye_indices,
+            oks=self.oks,
+        )
+        self.predictors: dict = {}
+
+    def data_line(self) -> str:
+        names, flip = self.source.keypoint_names, self.source.flip_index
+        return (
+            f"data: {self.description}; {self.count} keypoints {names[:8]}{' ...' if self.count > 8 else ''}; "
+            f"flip pairs {[(i, j) for i, j in enumerate(flip) if i < j]}; the model looks at "
+            f"{'each annotation box enlarged 1.25x' if self.source.region == 'box' else 'whole pictures'} "
+            f"(--region {self.source.region}); OKS sigmas: {self.oks.sigmas_from}"
+        )
+
+    def settings_line(self) -> str:
+        half = self.half_body()
+        return (
+            f"augmentation {self.settings.augment}"
+            + (
+                f", half-body {half.prob:g} (lower half: "
+                f"{[n for n, low in zip(self.source.keypoint_names, half.lower) if low]})"
+                if half
+                else ""
+            )
+            + f"; {self.codec.describe()}"
+        )
+
+    def network(self) -> NetworkSpec:
+        return self.codec.network(
+            self.settings.model, self.settings.backbone, self.count, (*self.input_size, self.channels)
+        )
+
+    def compile_kwargs(self) -> dict:
+        return {"loss": self.codec.loss()}
+
+    def resolved(self) -> dict:
+        return {
+            "input_size": list(self.input_size),
+            "channels": self.channels,
+            "keypoint_names": self.source.keypoint_names,
+            "flip_index": self.source.flip_index,
+            **self.codec.to_info(),
+            "data": self.description,
+            "num_train": self.num_train,
+            "num_val": self.num_val,
+            "region": self.source.region,
+            "skeleton": [list(pair) for pair in self.source.skeleton],
+            "oks_sigmas": self.oks.sigmas,
+        }
+
+    def half_body(self):
+        """``--half-body``'s ``zoo.tasks.keypoints.geometry.HalfBody`` (None when off); at least 8 labelled keypoints
+        (fewer for skeletons of under 16), 2 in the chosen half, as MMPose's defaults for COCO."""
+        from zoo.tasks.keypoints.geometry import HalfBody, lower_body_mask
+
+        if not self.settings.half_body:
+            return None
+        lower = lower_body_mask(self.source.keypoint_names, self.settings.lower_body)
+        return HalfBody(float(self.settings.half_body), lower, min_total=min(8, max(4, self.count // 2)))
+
+    def train_data(self):
+        from zoo.tasks.keypoints.geometry import KEYPOINT_AUGMENT_PRESETS
+        from zoo.tasks.keypoints.pipeline import keypoint_pipeline
+
+        return keypoint_pipeline(
+            self.source.train,
+            training=True,
+            augment=KEYPOINT_AUGMENT_PRESETS[self.settings.augment],
+            num_examples=self.num_train,
+            repeat=True,
+            half_body=self.half_body(),
+            **self.common,
+        )
+
+    def val_data(self):
+        from zoo.tasks.keypoints.pipeline import keypoint_pipeline
+
+        return keypoint_pipeline(self.source.val, training=False, num_examples=self.num_val, **self.common)
+
+    def _eval_data(self):
+        from zoo.tasks.keypoints.pipeline import keypoint_pipeline
+
+        if not hasattr(self, "_eval"):
+            self._eval = keypoint_pipeline(
+                self.source.val, training=False, num_examples=self.num_val, for_eval=True, **self.common
+            )
+        return self._eval
+
+    def epoch_metrics(self, model) -> Callable[[], dict]:
+        """PCK, NME and pixel error on the validation set after each epoch (logged to history.csv)."""
+
+        def metrics() -> dict:
+            report, _ = evaluate_keypoints(
+                model, self._eval_data(), codec=self.codec, predictors=self.predictors, **self.evaluation
+            )
+            keys = {"val_pck": "pck", "val_nme": "nme", "val_mean_pixel_error": "mean_pixel_error"}
+            # None (no visible keypoint could be scored) is logged as NaN: CSV and TensorBoard need numbers.
+            out = {name: float("nan") if report[key] is None else report[key] for name, key in keys.items()}
+            out["val_ap"] = report["ap"]["ap"] if report["ap"]["ap"] is not None else float("nan")
+            return out
+
+        return metrics
+
+    def evaluate(self, model, samples: Path) -> dict:
+        """Validation report (PCK, NME, pixel errors, every decoding compared); draws ``samples``."""
+        import dataclasses
+
+        from zoo.tasks.keypoints.plots import plot_keypoint_samples
+
+        report, plots = evaluate_keypoints(
+            model, self._eval_data(), codec=self.codec, predictors=self.predictors, **self.evaluation
+        )
+        decodings = {}
+        for method in self.codec.decodings:
+            other, _ = evaluate_keypoints(
+                model,
+                self._eval_data(),
+                predictors=self.predictors,
+                codec=dataclasses.replace(self.codec, decoding=method),
+                **self.evaluation,
+            )
+            decodings[method] = {
+                "ap": other["ap"]["ap"],
+                "pck": other["pck"],
+                "mean_pixel_error": other["mean_pixel_error"],
+            }
+        if self.settings.eval_tta:
+            flipped, _ = evaluate_keypoints(
+                model,
+                self._eval_data(),
+                codec=self.codec,
+                predictors=self.predictors,
+                **{**self.evaluation, "flip_index": self.source.flip_index},
+            )
+            report["tta"] = {
+                "mode": "flip",
+                "ap": flipped["ap"]["ap"],
+                **{k: flipped[k] for k in ("pck", "nme", "mean_pixel_error")},
+            }
+        shown = min(8, len(plots["pixels"]))
+        plot_keypoint_samples(
+            plots["pixels"][:shown].astype(np.uint8),
+            plots["true"][:shown],
+            plots["pred"][:shown],
+            plots["visible"][:shown],
+            samples,
+            self.source.keypoint_names,
+            self.source.skeleton,
+        )
+        if self.settings.eval_boxes:
+            report["ap_detections"] = self.detection_ap(model)
+        return {
+            **report,
+            "oks": self.oks.describe(),
+            "decode": self.codec.decoding,
+            "flip_test": self.settings.flip_test,
+            "normalizer": self.settings.pck_normalizer,
+            "decodings": decodings,
+        }
+
+    def detection_ap(self, model) -> dict:
+        """COCO OKS AP of the validation split with ``--eval-boxes``' detections as the boxes: every detection
+        on a validation picture is one crop, scored (box score x keypoint score) against every labelled object
+        of that picture, as COCO's keypoint benchmark scores detector-based top-down methods."""
+        from zoo.tasks.keypoints.boxes import enlarged_box, read_boxes
+        from zoo.tasks.keypoints.coco_ap import coco_eval, coco_ground_truth, coco_results, detection_scores
+        from zoo.tasks.keypoints.pipeline import keypoint_pipeline
+        from zoo.tasks.keypoints.sources import Annotations, files_dataset
+
+        truth = self.source.val_annotations
+        if truth is None or self.source.region != "box":
+            raise ValueError("--eval-boxes needs a COCO keypoints folder trained on boxes (--region box)")
+        boxes = read_boxes(self.settings.eval_boxes)
+        pictures = dict(zip(truth.image_ids, truth.paths))
+        found = Annotations([], [], [], [], [], truth.names)
+        box_scores = []
+        for number, path in pictures.items():
+            entries = boxes.by_name.get(Path(path).name) or boxes.by_id.get(truth.picture_ids.get(number)) or []
+            for _, (x, y, w, h), score in entries:
+                found.paths.append(path)
+                found.points.append(np.zeros((self.count, 3), np.float32))
+                found.boxes.append(enlarged_box(x, y, w, h))
+                found.areas.append(w * h)
+                found.image_ids.append(number)
+                box_scores.append(score)
+        points = np.stack(truth.points)
+        areas = np.maximum(np.asarray(truth.areas, np.float64), 1.0)  # box-trained: the file's areas or boxes'
+        ground_truth = coco_ground_truth(points[..., :2], points[..., 2] > 0, areas, truth.image_ids)
+        described = (
+            f"detections from {self.settings.eval_boxes} ({len(found.paths)} boxes on "
+            f"{len(set(found.image_ids))} of {len(pictures)} validation pictures)"
+        )
+        if not found.paths:
+            return {**coco_eval(ground_truth, [], self.oks.sigmas), "boxes": described}
+        data = keypoint_pipeline(
+            files_dataset(found, self.channels, False),
+            training=False,
+            num_examples=len(found.paths),
+            for_eval=True,
+            **self.common,
+        )
+        out = predict_split(
+            model, data, codec=self.codec, flip_index=self.evaluation["flip_index"], predictors=self.predictors
+        )
+        results = coco_results(out["pred"], detection_scores(out["scores"]) * np.asarray(box_scores), out["image_id"])
+        return {**coco_eval(ground_truth, results, self.oks.sigmas), "boxes": described}
+
+    def summary(self, report: dict, weights: str) -> str:
+        s = self.settings
+        ap = report["ap"]["ap"]
+        return (
+            f"validation OKS AP {'n/a' if ap is None else format(ap, '.3f')}, "
+            f"PCK@{s.pck_threshold:g} ({s.pck_normalizer}) {report['pck']:.3f}, NME "
+            f"{report['nme']:.4f}, mean pixel error {report['mean_pixel_error']:.2f} px ({weights} weights, "
+            f"{self.codec.decoding} decoding{', flip test' if s.flip_test else ''})"
+            + (
+                f"; on --eval-boxes detections: AP {report['ap_detections']['ap'] or 0:.3f}"
+                if "ap_detections" in report
+                else ""
+            )
+            + (
+                f"; with the flip test: AP {report['tta']['ap'] or 0:.3f}, PCK {report['tta']['pck']:.3f}, mean pixel error "
+                f"{report['tta']['mean_pixel_error']:.2f} px"
+                if "tta" in report
+                else ""
+            )
+        )
+
+    def usage(self) -> list[str]:
+        """The lines that call the export in the closing hint (after ``serve = ...``)."""
+        return [
+            f"    out = serve(images=tf.zeros((1, 200, 160, {self.channels}), tf.uint8))   # any size, uint8",
+            f"    out['keypoints']   # (1, {self.count}, 2): (x, y) in the image's pixels; out['scores'] "
+            f"(1, {self.count})",
+        ]
