@@ -140,7 +140,7 @@ class Subject:
         """The recipe's training pipelines on its synthetic set and on the same kind of set as PNG files."""
         import dataclasses
 
-        from zoo.tasks.segmentation.samples import write_sample_folder
+        from zoo.tasks import write_sample_folder
 
         path = write_sample_folder(self.kind, folder / "data", count=self.count + 2, size=(self.size, self.size))
         files = dataclasses.replace(self.settings, dataset=f"folder:{path}")

@@ -58,7 +58,8 @@ print("REPORT " + json.dumps(report))
 """
 
 
-@pytest.mark.parametrize("models", [FAST, pytest.param(MORE, marks=pytest.mark.slow)], ids=["fast", "more"])
+@pytest.mark.slow  # the model core on JAX: the fast tier runs no second backend
+@pytest.mark.parametrize("models", [FAST, MORE], ids=["fast", "more"])
 def test_builders_run_and_train_under_jax_with_the_tensorflow_models_outputs(tmp_path, models):
     cases = []
     rng = np.random.default_rng(0)

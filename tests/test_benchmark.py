@@ -1,12 +1,14 @@
 """The benchmarks' smoke tests (benchmarks/): one tiny model, one size, few steps (the full runs are not in CI)."""
 
 import json
+from pathlib import Path
 
 import pytest
 
 from benchmarks import train as benchmark
 
 
+@pytest.mark.slow
 def test_benchmark_smoke_writes_every_figure(tmp_path):
     out = tmp_path / "bench.json"
     code = benchmark.main(
@@ -55,6 +57,7 @@ def test_benchmark_smoke_writes_every_figure(tmp_path):
     assert where["adam_update_ms_per_image"] > 0 and where["trainable_parameters"] > 10_000_000
 
 
+@pytest.mark.slow
 def test_export_benchmark_measures_each_format_in_its_own_process(tmp_path):
     from benchmarks import exports as bench_exports
 
@@ -85,6 +88,7 @@ def test_export_benchmark_measures_each_format_in_its_own_process(tmp_path):
     assert rows["saved_model"]["median_vs_first"] == 1.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["cars", pytest.param("faces", marks=pytest.mark.slow)])
 def test_learning_benchmark_smoke_compares_the_recipes_with_a_plain_fit(tmp_path, capsys, task):
     """One task per run (the keypoint task's smoke run is in the slow suite: the fast suite's budget)."""
@@ -129,12 +133,12 @@ def test_learning_benchmark_smoke_compares_the_recipes_with_a_plain_fit(tmp_path
 def test_the_speed_benchmark_measures_each_model_through_its_recipes_parts(tmp_path):
     """No task is special-cased in benchmarks.train: the recipe whose models hold MODEL gives its parts."""
     subject = benchmark.Subject("simple_baseline:vgg16", 32, 2)
-    assert subject.recipe.name == "pose" and subject.info()["task"] == "keypoints"
+    assert subject.recipe.name == "pose" and subject.info().task == "keypoints"
     model = subject.build()
     x, y, *_ = subject.batch()
     assert x.shape == (2, 32, 32, 3) and y.shape[1:] == tuple(model.output_shape[1:])  # heatmap targets
     assert set(subject.pipelines(tmp_path)) == {"synthetic", "png folder"}
-    assert benchmark.Subject("unet:vgg16", 32, 2).info()["task"] == "segmentation"  # unet: first recipe listing it
+    assert benchmark.Subject("unet:vgg16", 32, 2).info().task == "segmentation"  # unet: first recipe listing it
 
 
 @pytest.mark.slow
@@ -166,3 +170,23 @@ def test_native_benchmark_times_a_picture_in_a_process_of_its_own(tmp_path):
     rows = json.loads(out.read_text())["rows"]
     assert [(r["height"], r["width"], r["tta"]) for r in rows] == [(100, 150, "flip")]
     assert rows[0]["seconds"] > 0 and 0.1 < rows[0]["peak_gb"] < 20 and out.with_suffix(".png").is_file()
+
+
+def test_each_benchmark_writes_its_data_and_exports_its_subject_in_the_fast_tier(tmp_path):
+    """The parts the slow smoke tests drive, quickly: the learning benchmark's task folders, the native
+    benchmark's export, the export benchmark's flags and sizes."""
+    from benchmarks import exports, learning, native
+    from zoo.export import read_metadata
+
+    shapes = learning.write_task("shapes", tmp_path / "shapes", count=6, size=32, test_count=2)
+    faces = learning.write_task("faces", tmp_path / "faces", count=6, size=32, test_count=2)
+    assert len(list(Path(shapes["train"]).glob("images/*.png"))) == 6 and shapes["classes"] == 4
+    assert faces["keypoints"].shape == (6, 5, 3) and (Path(faces["train"]) / "landmarks.csv").is_file()
+    args = native.build_parser().parse_args(
+        ["--model", "unet:mobilenetv3small", "--input-size", "64", "--classes", "3"]
+    )
+    export = native._export(args, tmp_path)
+    info = read_metadata(export)
+    assert info.fields.classes == ("class0", "class1", "class2") and "native" in info.signatures
+    assert exports._folder_bytes(export) > 0
+    assert exports.build_parser().parse_args([]).formats.split(",") == ["saved_model", "litert", "onnx", "keras"]

@@ -17,6 +17,7 @@ def _classifier_file(constructor, path, seed):
     return logits
 
 
+@pytest.mark.slow
 def test_vgg16_class_maps_equal_the_classifier_at_224_and_slide_over_larger_images(tmp_path):
     classifier = _classifier_file(keras.applications.VGG16, tmp_path / "vgg16_top.h5", seed=3)
     maps = zoo.class_maps("vgg16", encoder_weights=tmp_path / "vgg16_top.h5", activation=None)

@@ -70,6 +70,7 @@ def test_adaptive_pooling_equals_keras_bins_and_works_without_known_sizes(height
         np.testing.assert_allclose(dynamic(x), expected, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_pspnet_and_deeplab_export_to_onnx_with_the_keras_models_mask(tmp_path):
     from zoo.export import export_model, load, serving_fn
 

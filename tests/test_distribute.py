@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 PROJECT = Path(__file__).resolve().parent.parent
 SMALL = [
@@ -46,6 +47,7 @@ def _losses(run):
         return [(float(r["loss"]), float(r["val_loss"])) for r in csv.DictReader(handle)]
 
 
+@pytest.mark.slow
 def test_mirrored_over_two_cpu_devices_matches_the_default_strategy(tmp_path):
     runs = {"single": [], "mirrored": ["--strategy", "mirrored", "--cpu-devices", "2"]}
     procs = {
@@ -103,6 +105,7 @@ def _rows(path):
     return len(path.read_text().splitlines()) - 1 if path.is_file() else 0
 
 
+@pytest.mark.slow
 def test_two_local_workers_survive_a_restart_and_the_chief_writes_the_run(tmp_path):
     """Two worker processes on 127.0.0.1; both are killed (SIGKILL) after epoch 1 and restarted
     with the same command: BackupAndRestore resumes each at epoch 2 and the run completes."""

@@ -1,4 +1,5 @@
-"""The guides in docs/ run as written: every ```bash and ```python block, in order, in one scratch folder."""
+"""The guides in docs/ and the README run as written: every ```bash and ```python block, in order, in one scratch
+folder (in make test-slow: the guides train; the fast tier checks that each has blocks and is listed)."""
 
 import os
 import re
@@ -54,9 +55,23 @@ def test_every_guide_has_runnable_blocks():
         assert blocks(guide), f"{guide.name} has no bash/python block"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "guide", [g for g in GUIDES if g.name not in LONG], ids=[g.stem for g in GUIDES if g.name not in LONG]
 )
 def test_guide_runs_as_written(guide, workdir):
     if guide.name not in workdir["done"]:
         _run_guide(guide, workdir)
+
+
+def test_the_readme_has_runnable_blocks_and_lists_every_guide():
+    readme = (PROJECT / "README.md").read_text()
+    assert [language for language, _ in blocks(PROJECT / "README.md")] == ["python", "bash"]
+    for guide in GUIDES:
+        assert f"](docs/{guide.name})" in readme, f"{guide.name} is not in the README's table of guides"
+    assert len(readme.splitlines()) <= 300  # a front page: the reference is in docs/
+
+
+@pytest.mark.slow
+def test_the_readme_runs_as_written(tmp_path):
+    _run_guide(PROJECT / "README.md", {"path": tmp_path, "done": set()})

@@ -15,6 +15,7 @@ def workdir(tmp_path_factory):
     return {"path": tmp_path_factory.mktemp("long_guides"), "done": set()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("guide", [g for g in GUIDES if g.name in LONG], ids=[g.stem for g in GUIDES if g.name in LONG])
 def test_guide_runs_as_written(guide, workdir):
     assert guide.name in LONG

@@ -56,6 +56,7 @@ def _reference(run, images):
     return {k: v.numpy() for k, v in serving_fn(model, info)(images).items()}, info
 
 
+@pytest.mark.slow
 def test_a_run_trained_in_mixed_bfloat16_exports_in_float32(tmp_path):
     """Mixed precision (TPUs, AMX CPUs, GPUs) trains with float32 variables; the exports compute in
     float32, so they match a float32 rebuild of the run, and LiteRT converts them (bfloat16
@@ -175,6 +176,7 @@ def _fresh_export_matches(model, info, tmp_path, images, formats=("litert", "onn
                 np.testing.assert_allclose(got[name], value, atol=1e-4 * scale, err_msg=f"{fmt} {name}")
 
 
+@pytest.mark.slow
 def test_fcn_with_batchnorm_backbone_exports_to_litert_and_onnx(tmp_path):
     """FCN-16s on ResNet50: transposed convolutions, a skip score and BatchNorm, at a rectangular size."""
     import keras
@@ -291,6 +293,7 @@ def test_onnx_export_of_a_subclassed_model_with_a_weight_read_in_a_branch(tmp_pa
     _fresh_export_matches(model, info, tmp_path, images, formats=("onnx",))
 
 
+@pytest.mark.slow
 def test_saved_model_cli_shows_and_runs_the_signature(gray_run, tmp_path):
     cli = shutil.which("saved_model_cli", path=str(__import__("pathlib").Path(sys.executable).parent))
     assert cli, "saved_model_cli comes with tensorflow"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pytest
 
 PROJECT = Path(__file__).resolve().parent.parent
 # Deterministic and without (stateful) augmentation, so an interrupted run can be compared
@@ -80,6 +81,7 @@ def _interrupt_with_ctrl_c(run, args):
     assert backup.is_file() and not (run / "metrics.json").exists()
 
 
+@pytest.mark.slow
 def test_ctrl_c_then_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(tmp_path):
     """One uninterrupted run; one stopped by Ctrl-C after its first epoch, then killed (SIGKILL)
     at a random moment (start-up, mid-epoch or while saving), then re-run to the end."""
@@ -129,6 +131,7 @@ def test_ctrl_c_then_sigkill_at_random_moments_then_resume_matches_an_uninterrup
         np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
 
 
+@pytest.mark.slow
 def test_a_loss_that_becomes_nan_stops_with_where_and_why_and_keeps_the_last_good_state(tmp_path):
     run = tmp_path / "diverged"
     proc = subprocess.run(

@@ -73,6 +73,7 @@ def test_set_trainable_by_stage():
         zoo.set_trainable(model, ["stage9"])
 
 
+@pytest.mark.slow
 def test_two_phase_schedule_unfreezes_for_real():
     keras.utils.set_random_seed(0)
     model = zoo.unet("resnet50", num_classes=2, input_shape=(32, 32, 3), encoder_weights=None)

@@ -307,6 +307,7 @@ def test_check_asks_for_a_category_and_then_reads_only_its_objects(tmp_path, cap
     assert "no problems found in 10 example(s)" in out and "nothing stops training" in out
 
 
+@pytest.mark.slow
 def test_a_coco_folder_run_reports_ap_and_the_same_ap_on_detections_equal_to_its_boxes(tmp_path):
     """faces-coco (two faces per picture): the run reports OKS AP with ground-truth boxes; given the
     annotation file itself as --eval-boxes (its boxes as detections, score 1), the detection AP is the same."""

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from zoo.tasks import write_sample_folder
 from zoo.tasks.segmentation.checks import check_segmentation_folder
 from zoo.tasks.segmentation.labels import (
     UNKNOWN,
@@ -18,7 +19,7 @@ from zoo.tasks.segmentation.labels import (
     voc_colormap,
     voc_palette,
 )
-from zoo.tasks.segmentation.samples import SAMPLE_COLOURS, write_sample_folder
+from zoo.tasks.segmentation.samples import SAMPLE_COLOURS
 
 COLOURS = {"background": [0, 0, 0], "circle": [230, 25, 75], "square": [60, 180, 75], "triangle": [0, 130, 200]}
 
@@ -294,6 +295,7 @@ def test_the_guides_check_outputs_are_what_check_prints(tmp_path, monkeypatch, c
                 assert line.replace("[segment] ", "") in [p.replace("[segment] ", "") for p in printed], (line, printed)
 
 
+@pytest.mark.slow
 def test_a_colour_folder_trains_with_its_palette_weights_and_ohem_and_predicts_in_its_colours(folders, tmp_path):
     """The user's walk: colour masks, --palette, --class-weights auto, --loss ohem; the run keeps the class
     statistics and weights, writes confusion.png and per-class precision/recall; predict draws the classes in

@@ -107,6 +107,7 @@ def test_export_maps_a_known_heatmap_peak_back_to_input_pixels():
     np.testing.assert_allclose(out["keypoints"][0, 0], expected, atol=0.15)
 
 
+@pytest.mark.slow
 def test_aflw2k3d_under_mock_data_runs_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setenv("ZOO_OFFLINE", "0")  # mock_data stands in for the download
     import tensorflow_datasets as tfds
@@ -214,6 +215,7 @@ def test_csv_folder_reads_names_and_missing_points(tmp_path):
     assert ks.flip_index_from_names(read.names) == [1, 0]
 
 
+@pytest.mark.slow
 def test_a_keypoint_folder_walked_as_a_user_does(tmp_path, capsys):
     """sample-data -> check -> train -> predict -> a TensorFlow-only client: the same keypoints throughout."""
     import tensorflow as tf

@@ -142,6 +142,7 @@ def test_binary_masks_are_accepted_as_0_1_and_as_0_255(tmp_path, capsys):
     assert code == 0 and "binary masks stored as 0/1 (2), 0/255 (2)" in out, out
 
 
+@pytest.mark.slow
 def test_a_palette_folder_trains_and_evaluates_its_classes(tmp_path):
     """The whole recipe on indexed masks: a few steps, then evaluation counts every labelled pixel
     (read as gray levels, every object pixel became "ignore": mIoU 0.009 and a plausible exit 0)."""
@@ -219,7 +220,7 @@ def test_check_refuses_what_training_refuses(tmp_path, capsys):
     assert code == 2 and "ZOO_OFFLINE=1 forbids the download" in out, out  # the tests run offline
     # Keypoints: flip pairs outside the keypoints, malformed or repeated.
     faces = tmp_path / "faces"
-    from zoo.tasks.segmentation.samples import write_sample_folder
+    from zoo.tasks import write_sample_folder
 
     write_sample_folder("faces", faces, count=6, size=(32, 32))
     code, out = _cli(

@@ -31,6 +31,7 @@ def _subprocess_env():
     return env
 
 
+@pytest.mark.slow
 def test_two_phase_schedule_keeps_encoder_identical_through_head_then_trains_it(tmp_path, vgg16_notop, capsys):
     path, saved = vgg16_notop
     run = tmp_path / "run"
@@ -96,6 +97,7 @@ def test_two_phase_schedule_keeps_encoder_identical_through_head_then_trains_it(
     assert before == ((run / "metrics.json").read_bytes(), (run / "checkpoints" / "phase1.weights.h5").read_bytes())
 
 
+@pytest.mark.slow
 def test_oxford_pet_under_mock_data_runs_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setenv("ZOO_OFFLINE", "0")  # mock_data stands in for the download
     import tensorflow_datasets as tfds

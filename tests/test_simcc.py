@@ -47,6 +47,7 @@ def test_simcc_loss_is_least_at_the_target():
     assert abs(at_target) < 1e-4 and off_target > 0.1
 
 
+@pytest.mark.slow
 def test_a_simcc_run_trains_and_exports_the_same_keypoints_in_every_format(tmp_path):
     from recipes import pose
     from zoo.__main__ import main as zoo_main

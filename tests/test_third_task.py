@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ def depth_recipe(monkeypatch):
     monkeypatch.setattr(zoo.tasks, "__path__", [*zoo.tasks.__path__, str(TOY)])  # the folder joins zoo/tasks
     spec = importlib.util.spec_from_file_location("depth_recipe", TOY / "depth_recipe.py")
     module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "depth_recipe", module)  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module.RECIPE
 

@@ -155,6 +155,7 @@ def test_tta_modes_are_parsed_and_the_numpy_resize_matches_the_exports():
         np.testing.assert_allclose(resize(x, size), resize_antialiased(tf.constant(x), size).numpy(), atol=2e-3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tta", ["flip", pytest.param("scales:1.5,1+flip", marks=pytest.mark.slow)])
 def test_tta_baked_into_a_saved_model_answers_as_the_runtime_does(keras_export, tmp_path, tta):
     from zoo.data.tta import parse_tta
@@ -218,6 +219,7 @@ def test_predict_writes_native_masks_and_compact_probabilities(keras_export, tmp
     assert report["images"][0]["probabilities"] == "big_probabilities.npy"
 
 
+@pytest.mark.slow
 def test_the_saved_model_native_signature_runs_the_network_at_the_pictures_own_scale(tmp_path):
     """A run's network is built at its training size; the export's ``native`` signature runs an any-size
     copy with the same weights, padding to the divisor inside, and the runtime tiles with it at any tile."""
@@ -304,6 +306,7 @@ def test_crop_training_pipeline_keeps_the_pictures_scale_and_pads_with_the_ignor
     assert (last_mask[40:] == 255).all() and (last_mask[:, 50:] == 255).all()  # padding is ignored
 
 
+@pytest.mark.slow
 def test_a_run_trained_on_crops_predicts_at_native_scale_by_default(tmp_path, capsys):
     from helpers import write_gray_folder
     from PIL import Image

@@ -69,6 +69,7 @@ def test_resnet50_encoder_loads_file_including_batchnorm_statistics(resnet50_not
     assert len(model.get_layer("conv1_bn").get_weights()) == 4  # gamma, beta, moving mean, variance
 
 
+@pytest.mark.slow
 def test_fcn_vgg16_fc6_fc7_come_from_the_with_top_file(tmp_path):
     path = tmp_path / "vgg16_top.h5"
     saved = write_legacy_h5(randomised_backbone(keras.applications.VGG16, True, seed=3), path)
