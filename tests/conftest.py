@@ -18,10 +18,10 @@ import pytest  # noqa: E402
 @pytest.fixture(autouse=True)
 def _fresh_keras_session():
     yield
-    from keras.src.backend.common import global_state  # Keras' record of names, policies and scopes
+    from zoo.utils.keras_internals import keras_state_in_use
 
-    if vars(global_state.GLOBAL_STATE_TRACKER):  # the test made Keras objects: start the next one afresh
-        keras.backend.clear_session()  # (0.4 s with the collection below: not worth it for the others)
+    if keras_state_in_use():  # the test made Keras objects: start the next one afresh
+        keras.backend.clear_session()
         gc.collect()
 
 

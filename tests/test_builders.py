@@ -138,3 +138,18 @@ def test_preprocess_is_caffe_for_rgb_and_gray():
     np.testing.assert_allclose(
         np.asarray(zoo.preprocess_input(gray, "resnet50")), 100 - (103.939 + 116.779 + 123.68) / 3, rtol=1e-6
     )
+
+
+def test_zoo_dot_a_builders_name_is_that_builder_for_every_entry_of_the_table():
+    """One table of builders (zoo/models/registry.py); no module directly under zoo/ takes a builder's name
+    (the SimCC codec module once hid the simcc builder)."""
+    from pathlib import Path
+
+    from zoo.models.registry import BUILDERS, MODELS, model_choices
+
+    package = Path(zoo.__file__).parent
+    for entry in MODELS:
+        assert not (package / f"{entry.name}.py").exists() and not (package / entry.name).is_dir(), entry.name
+        assert getattr(zoo, entry.name) is entry.builder is BUILDERS[entry.name], entry.name
+    assert "simcc" in BUILDERS and "simcc" not in model_choices("keypoints")  # a head: --head simcc
+    assert set(model_choices("segmentation")) & set(model_choices("keypoints")) == {"unet"}

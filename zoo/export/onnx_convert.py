@@ -136,7 +136,7 @@ class _WithWeights:
 
     @property
     def inputs(self) -> list:
-        """The wrapped model's inputs (``zoo.export.formats.any_size_copy`` reads their shape)."""
+        """The wrapped model's inputs (``zoo.models.copies.any_size_copy`` reads their shape)."""
         return self.model.inputs
 
     def __call__(self, x, training: bool = False):

@@ -132,7 +132,6 @@ class Task(Protocol):
 
     name: str  # the ``task`` field of model.json
     recipe: str  # its recipe: ``python -m recipes.<recipe>``
-    label_field: str  # the model.json field that names the outputs' channels ("classes", "keypoint_names")
     serving_outputs: tuple[str, ...]  # what its serving function returns, at least
     network_output: str  # the bare network's output name in a .keras export's model.json
     extra_signatures: tuple[str, ...]  # the SavedModel's signatures beside serving_default

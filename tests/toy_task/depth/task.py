@@ -44,7 +44,6 @@ class DepthWriter:
 class DepthTask:
     name: str = "depth"
     recipe: str = "depth"
-    label_field: str = "unit"
     serving_outputs: tuple[str, ...] = ("depth",)
     network_output: str = "depth"
     extra_signatures: tuple[str, ...] = ()

@@ -66,7 +66,6 @@ class KeypointTask:
 
     name: str = "keypoints"
     recipe: str = "pose"
-    label_field: str = "keypoint_names"
     serving_outputs: tuple[str, ...] = ("keypoints", "scores")
     network_output: str = "heatmaps"
     extra_signatures: tuple[str, ...] = ("boxes",)

@@ -43,7 +43,6 @@ class SegmentationTask:
 
     name: str = "segmentation"
     recipe: str = "segment"
-    label_field: str = "classes"
     serving_outputs: tuple[str, ...] = ("mask", "probabilities")
     network_output: str = "scores"
     extra_signatures: tuple[str, ...] = ("native",)
