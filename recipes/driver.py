@@ -143,8 +143,29 @@ def build_parser(recipe: Recipe) -> argparse.ArgumentParser:
         help=f"held-out fraction when the data has no validation split (default {d.val_fraction})",
     )
     a("--image-key", dest="image_key", help="tfds: image feature name (default from the preset, else 'image')")
-    a("--train-split", dest="train_split", help="tfds: training split")
-    a("--val-split", dest="val_split", help="tfds: validation split (default: the preset's, else 10%% of train)")
+    a(
+        "--train-split",
+        dest="train_split",
+        help="tfds: training split; shipped layouts: the split's name or file (voc: trainaug reads SBD's set)",
+    )
+    a(
+        "--val-split",
+        dest="val_split",
+        help="tfds: validation split (default: the preset's, else 10%% of train); shipped layouts: its name or "
+        "file (coco: the validation JSON)",
+    )
+    a(
+        "--preset",
+        metavar="NAME|FILE",
+        help="what the dataset's files mean (classes, colours, ignored values; keypoint names, flip pairs, "
+        "sigmas): a shipped preset or your own JSON (docs/datasets.md); the shipped layouts pick theirs",
+    )
+    a(
+        "--images",
+        metavar="DIR",
+        help="coco: the pictures' folder (default: beside the JSON, images/, or <split>2017/ beside "
+        "annotations/); mmseg: the image folder under ROOT",
+    )
     a("--data-dir", dest="data_dir", help="tfds: data folder (default ~/tensorflow_datasets)")
     a(
         "--synthetic-count",

@@ -47,6 +47,11 @@ MUST_MATCH = (
     "category",
     "codec",
     "head",
+    "preset",
+    "images",
+    "annotations",
+    "flip_pairs",
+    "val_split",
 )
 
 
@@ -73,6 +78,7 @@ class PoseConfig(RecipeConfig):
     num_keypoints: int | None = None
     region: str | None = None
     category: str | None = None
+    annotations: str | None = None
     oks_sigmas: str | None = None
     eval_boxes: str | None = None
     half_body: float = 0.0
@@ -130,8 +136,9 @@ def add_flags(a, d: PoseConfig) -> None:
     a(
         "--flip-pairs",
         dest="flip_pairs",
-        help="left/right keypoint pairs swapped by flips, e.g. 0-1,3-4 "
-        "(default: from left_/right_, l_/r_ names or the preset)",
+        help="left/right keypoint pairs swapped by flips, e.g. 0-1,3-4, or none when no keypoint has a side "
+        "(default: the --preset's, else from the names: left/right anywhere, or a side letter of its own as in "
+        "l_eye, eyeL, L_F_Paw; with no pair known, flips are turned off)",
     )
     a(
         "--region",
@@ -140,7 +147,16 @@ def add_flags(a, d: PoseConfig) -> None:
         "object; predict then needs --boxes) or image (the whole picture, one object per picture); "
         "default: box when the file gives boxes",
     )
-    a("--category", help="folder: the COCO category whose keypoints are read (name or id), when the file has several")
+    a(
+        "--category",
+        help="folder/coco: the COCO category whose keypoints are read (name or id) when the file has several; "
+        "all: every category with the same keypoints, as one (AP-10K's species)",
+    )
+    a(
+        "--annotations",
+        metavar="FILE",
+        help="folder: the annotation file (.json or .csv) when the folder holds several",
+    )
     a(
         "--eval-boxes",
         dest="eval_boxes",
@@ -181,7 +197,7 @@ RECIPE = Recipe(
     models=task.MODELS,
     must_match=MUST_MATCH,
     dataset_help="synthetic:faces | tfds:NAME (aflw2k3d, the300w_lp, celeb_a, or generic keys) | folder:PATH "
-    "(COCO keypoints JSON or CSV)",
+    "(images/ + COCO keypoints JSON or CSV) | coco:FILE.json (read where it lies; docs/datasets.md)",
     add_flags=add_flags,
     validate=task.validate,
     check_data=task.check_data,

@@ -53,6 +53,13 @@ MUST_MATCH = (
     "label_tolerance",
     "class_weights",
     "ohem_fraction",
+    "preset",
+    "images",
+    "masks",
+    "img_suffix",
+    "mask_suffix",
+    "train_split",
+    "val_split",
 )
 
 
@@ -80,6 +87,9 @@ class SegmentConfig(RecipeConfig):
     label_tolerance: int = 0
     class_weights: str | None = None
     ohem_fraction: float = 0.25
+    masks: str | None = None
+    img_suffix: str | None = None
+    mask_suffix: str | None = None
 
 
 def add_flags(a, d: SegmentConfig) -> None:
@@ -144,6 +154,17 @@ def add_flags(a, d: SegmentConfig) -> None:
         f"{d.ohem_fraction})",
     )
     a("--mask-key", dest="mask_key", help="tfds: mask feature name (default from the preset)")
+    a("--masks", metavar="DIR", help="mmseg: the mask folder under ROOT (default: ann_dir, masks, labels, ...)")
+    a(
+        "--img-suffix",
+        dest="img_suffix",
+        help="mmseg: what follows the shared name in image file names, e.g. .jpg or _leftImg8bit.png (default: found)",
+    )
+    a(
+        "--mask-suffix",
+        dest="mask_suffix",
+        help="mmseg: what follows the shared name in mask file names, e.g. .png or _labelTrainIds.png (default: found)",
+    )
     a(
         "--train-crop",
         dest="train_crop",
@@ -175,7 +196,8 @@ RECIPE = Recipe(
     models=task.MODELS,
     must_match=MUST_MATCH,
     dataset_help="synthetic:shapes | synthetic:scenes (large, for --train-crop) | synthetic:rare (triangles ~1%% of "
-    "the pixels) | tfds:NAME | folder:PATH",
+    "the pixels) | tfds:NAME | folder:PATH | as shipped: voc:ROOT | ade20k:ROOT | cityscapes:ROOT | camvid:ROOT | "
+    "mmseg:ROOT | coco:FILE.json | labelme:FOLDER (docs/datasets.md)",
     add_flags=add_flags,
     validate=task.validate,
     check_data=task.check_data,

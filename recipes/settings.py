@@ -46,6 +46,8 @@ class RecipeConfig:
     train_split: str | None = None
     val_split: str | None = None
     data_dir: str | None = None
+    preset: str | None = None  # what a dataset's files mean: a shipped preset's name or a JSON file (docs/datasets.md)
+    images: str | None = None  # coco: the pictures' folder (default: found beside the file); mmseg: the image folder
     synthetic_count: int = 1000
     skip_check: bool = False
     augment: str = "light"

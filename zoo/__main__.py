@@ -121,6 +121,9 @@ def _cmd_predict(args) -> int:
         tta=args.tta,
         save_probabilities=args.save_probabilities,
         boxes=args.boxes,
+        box_category=args.box_category,
+        min_box_score=args.min_box_score,
+        annotations=args.annotations,
     )
     print(f"{len(summary.written)} image(s) written to {summary.out}; {len(summary.skipped)} skipped")
     for path, reason in summary.skipped.items():
@@ -149,10 +152,10 @@ def _cmd_sample_data(args) -> int:
         masks=args.masks,
         **({"size": size} if size else {}),
     )
-    recipe = next(task.recipe for task in TASKS.values() if args.kind in task.sample_kinds)
+    task = next(task for task in TASKS.values() if args.kind in task.sample_kinds)
     print(
         f"{args.count} pictures ({args.kind}) written to {folder}; train on them with "
-        f"python -m recipes.{recipe} --dataset {shlex.quote(f'folder:{folder}')}"
+        f"python -m recipes.{task.recipe} --dataset {shlex.quote(task.sample_dataset(args.kind, folder))}"
     )
     return 0
 
@@ -247,6 +250,24 @@ def main(argv: list[str] | None = None) -> int:
         help="keypoints: boxes to look at, one object each (COCO detection results: image_id or file_name, "
         "bbox [x, y, w, h], score; or a COCO annotation file), as a model trained with --region box "
         "needs; keypoints.json then holds one result per box in the pictures' pixels",
+    )
+    p.add_argument(
+        "--box-category",
+        dest="box_category",
+        metavar="NAME|ID",
+        help="keypoints: only the boxes of this category (e.g. person, or 1); default: every box in the file",
+    )
+    p.add_argument(
+        "--min-box-score",
+        dest="min_box_score",
+        type=float,
+        default=0.0,
+        help="keypoints: only the boxes scored at least this (detector results; default 0: all)",
+    )
+    p.add_argument(
+        "--annotations",
+        metavar="JSON",
+        help="keypoints: the COCO annotation file whose images give --boxes' image_id their file names",
     )
     d = sub.add_parser("sample-data", help="write a built-in synthetic set as a folder dataset (a template for yours)")
     kinds = {kind: what for task in TASKS.values() for kind, what in task.sample_kinds.items()}

@@ -154,6 +154,9 @@ def predict_files(
     tta: str | None = None,
     save_probabilities: str | None = None,
     boxes: str | os.PathLike | None = None,
+    box_category: str | None = None,
+    min_box_score: float = 0.0,
+    annotations: str | os.PathLike | None = None,
 ) -> PredictSummary:
     """Runs an export on image files/folders and writes the results to ``out`` (see module doc).
 
@@ -174,6 +177,9 @@ def predict_files(
             annotation file); each box of a picture is one object (``Predictor.predict_boxes``), written
             back in the picture's pixels. Without it a box-trained export (``region`` ``box`` in
             ``model.json``) answers whole pictures, which it was not trained on: a warning says so.
+        box_category, min_box_score: keep only the boxes of this category (name or id) and score; a boxes file
+            that names none of the pictures is an error.
+        annotations: a COCO annotation file whose ``images`` give detection results' ``image_id`` their file names.
 
     Returns:
         A ``PredictSummary``. Raises FileNotFoundError / ValueError for a bad export or
@@ -203,10 +209,17 @@ def predict_files(
         tta=tta,
         save_probabilities=save_probabilities,
         boxes=boxes,
+        box_category=box_category,
+        min_box_score=min_box_score,
+        annotations=annotations,
     )
     try:  # what does not apply to the export's task is refused, naming the flag
         options = task.call_options(asked)
-        box_file = task.read_boxes(boxes) if boxes is not None else None
+        box_file = task.read_boxes(asked) if boxes is not None else None
+        if box_file is not None:
+            from zoo.tasks.keypoints.boxes import check_boxes_match
+
+            check_boxes_match(box_file, files, str(boxes))
     except ValueError as err:
         raise ValueError(f"{export}: {err}") from None
     warning = task.predict_warning(info, asked)

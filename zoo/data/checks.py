@@ -98,11 +98,11 @@ def loaded_source_report(source) -> DataReport:
 
 
 def dataset_report(dataset, scan_folder, load) -> DataReport:
-    """Every problem of a ``--dataset`` (a ``zoo.data.spec.DatasetSpec``) at once: for ``folder:PATH``,
-    ``scan_folder(PATH)`` (a full file scan) and then, if it found no error, ``load(False)`` (the loading
+    """Every problem of a ``--dataset`` (a ``zoo.data.spec.DatasetSpec``) at once: for data on disk
+    (``folder:PATH`` and the shipped layouts), ``scan_folder(PATH)`` (a full file scan) and then, if it found no error, ``load(False)`` (the loading
     training does, without a second scan), so settings that loading refuses are reported too; for TFDS and
     synthetic sets, that ``load(True)`` loads and both splits have examples."""
-    if dataset.kind == "folder":
+    if dataset.on_disk:
         report = scan_folder(dataset.value)
         if not report.errors:
             add_load_errors(report, lambda: load(False))

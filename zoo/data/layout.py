@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 # Image files the folder datasets read (TensorFlow's decoders read these; ``check`` and the loaders agree).
@@ -29,3 +31,21 @@ def held_out(count: int, val_fraction: float, seed: int) -> tuple[list[int], lis
     n_train, _ = split_counts(count, val_fraction)
     order = np.random.default_rng(seed).permutation(count)
     return sorted(int(i) for i in order[:n_train]), sorted(int(i) for i in order[n_train:])
+
+
+def coco_images_dir(path: Path, images: str | None, file_name: str) -> Path:
+    """Where a COCO file's pictures are: ``--images``, else the first of the JSON's folder, its ``images/``,
+    ``images/`` beside the JSON's folder (mmpose's ``annotations/`` + ``images/``) and COCO's ``<split>2017/``
+    (or ``images/<split>2017``) beside ``annotations/`` that holds ``file_name``."""
+    if images:
+        return Path(images).expanduser()
+    folder = path.parent
+    split = next((part for part in path.stem.split("_") if part[:1].isalpha() and part[-4:].isdigit()), None)
+    candidates = [folder, folder / "images", folder.parent / "images"]  # (mmpose: annotations/ beside images/)
+    if split:
+        candidates += [folder.parent / split, folder.parent / "images" / split, folder / split]
+    for candidate in candidates:
+        if (candidate / file_name).is_file():
+            return candidate
+    tried = ", ".join(str(c) for c in candidates)
+    raise ValueError(f"coco:{path}: the pictures (e.g. {file_name}) are in none of {tried}; give --images DIR")

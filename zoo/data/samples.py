@@ -9,17 +9,19 @@ from pathlib import Path
 import numpy as np
 
 
-def prepare_sample_folder(folder: str | os.PathLike, entries: tuple[str, ...]) -> Path:
-    """``folder`` with an empty ``images/`` in it; refuses a file, or a folder that already holds one of
-    ``entries`` (file names or non-empty sub-folders of a dataset): nothing is overwritten."""
+def prepare_sample_folder(
+    folder: str | os.PathLike, entries: tuple[str, ...], images_dir: str | None = "images"
+) -> Path:
+    """``folder`` with an empty ``images_dir`` in it (None: none); refuses a file, or a folder that already
+    holds one of ``entries`` (file names or non-empty sub-folders of a dataset): nothing is overwritten."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"{folder} is a file; give a new or empty folder for the sample set")
-    for name in ("images", *entries):
+    for name in (*([images_dir] if images_dir else []), *entries):
         existing = folder / name
         if existing.is_file() or (existing.is_dir() and any(existing.iterdir())):
             raise ValueError(f"{existing} already exists; choose a new or empty folder")
-    (folder / "images").mkdir(parents=True, exist_ok=True)
+    (folder / (images_dir or "")).mkdir(parents=True, exist_ok=True)
     return folder
 
 

@@ -94,6 +94,8 @@ class PredictOptions:
         tta: test-time augmentation mode (``zoo.data.tta``), or None.
         save_probabilities: also write the probabilities in this format, or None.
         boxes: a JSON file of boxes to look at, one object each, or None.
+        box_category, min_box_score, annotations: which boxes of ``boxes`` count, and the file that names
+            their pictures (``zoo.tasks.keypoints.boxes.read_boxes``).
     """
 
     min_score: float = 0.1
@@ -103,6 +105,9 @@ class PredictOptions:
     tta: str | None = None
     save_probabilities: str | None = None
     boxes: str | os.PathLike | None = None
+    box_category: str | None = None  # keep the boxes of this category (name or id)
+    min_box_score: float = 0.0  # keep the boxes scored at least this
+    annotations: str | os.PathLike | None = None  # a COCO file mapping detections' image_id to file names
 
 
 class PredictionWriter(Protocol):
@@ -173,8 +178,9 @@ class Task(Protocol):
     def predict_boxes(self, predictor, image: np.ndarray, boxes: np.ndarray, tta=None) -> dict:
         """One object per box ``[N, 4]`` (x, y, w, h) of one picture; ValueError where boxes mean nothing."""
 
-    def read_boxes(self, path: str | os.PathLike):
-        """``predict --boxes FILE``: the boxes file (with ``lookup(path, stem)``); ValueError if not applicable."""
+    def read_boxes(self, options: PredictOptions):
+        """``predict --boxes FILE``: the boxes file of ``options`` (with ``lookup(path, stem)``); ValueError if not
+        applicable."""
 
     def predict_warning(self, info, options: PredictOptions) -> str | None:
         """A warning for how ``options`` meet this export (e.g. whole pictures for a box-trained one)."""
@@ -185,6 +191,9 @@ class Task(Protocol):
     # python -m zoo sample-data
     def write_samples(self, kind: str, folder: str | os.PathLike, **options) -> Path:
         """Writes sample set ``kind`` (one of ``sample_kinds``) as a folder dataset; returns the folder."""
+
+    def sample_dataset(self, kind: str, folder: str | os.PathLike) -> str:
+        """The ``--dataset`` that reads sample set ``kind`` written to ``folder`` (``folder:DIR``, ``mmseg:DIR``...)."""
 
 
 def palette(num_classes: int) -> np.ndarray:

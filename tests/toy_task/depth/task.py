@@ -96,7 +96,7 @@ class DepthTask:
     def predict_boxes(self, predictor, image, boxes, tta=None):
         raise ValueError("boxes are for keypoint exports")
 
-    def read_boxes(self, path):
+    def read_boxes(self, options):
         raise ValueError("--boxes is for keypoint exports")
 
     def predict_warning(self, info, options) -> str | None:
@@ -106,6 +106,9 @@ class DepthTask:
         return DepthWriter(Path(out))
 
     def write_samples(self, kind, folder, **options):
+        raise ValueError("the depth task has no sample sets")
+
+    def sample_dataset(self, kind, folder) -> str:
         raise ValueError("the depth task has no sample sets")
 
 

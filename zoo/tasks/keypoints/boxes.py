@@ -49,19 +49,59 @@ class BoxFile:
         )
 
 
-def read_boxes(path: str | os.PathLike) -> BoxFile:
+def _category_ids(data, category: str) -> set:
+    """The ids ``category`` (a name or an id) stands for in a COCO file's ``categories``."""
+    found = {
+        c.get("id")
+        for c in (data or {}).get("categories", [])
+        if str(category) in (str(c.get("name")), str(c.get("id")))
+    }
+    if not found and str(category).lstrip("-").isdigit():
+        found = {int(category)}
+    return found
+
+
+def read_boxes(
+    path: str | os.PathLike,
+    *,
+    category: str | None = None,
+    min_score: float = 0.0,
+    annotations: str | os.PathLike | None = None,
+) -> BoxFile:
     """Boxes to look at, from a JSON file: COCO detection results (a list of ``{"image_id" or
-    "file_name", "bbox": [x, y, w, h], "score"}``) or a COCO annotation file (``images`` with
-    ``file_name`` and ``annotations`` with ``bbox``: its boxes with score 1). Raises ValueError
-    naming what is wrong."""
+    "file_name", "bbox": [x, y, w, h], "score", "category_id"}``) or a COCO annotation file (``images`` with
+    ``file_name`` and ``annotations`` with ``bbox``: its boxes with score 1).
+
+    Args:
+        category: keep only boxes of this category (name or id; names through the file's or ``annotations``'
+            ``categories``); None: every box.
+        min_score: keep only boxes scored at least this.
+        annotations: a COCO annotation file whose ``images`` map detection results' ``image_id`` to file
+            names (as COCO's own tools match results to pictures).
+
+    Raises ValueError naming what is wrong."""
     path = Path(path)
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise ValueError(f"--boxes {path}: cannot read it as JSON ({err})") from None
-    names = {}
+    names, reference = {}, None
+    if annotations is not None:
+        try:
+            reference = json.loads(Path(annotations).read_text())
+            names = {img["id"]: img.get("file_name") for img in reference["images"]}
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"--annotations {annotations}: not a COCO annotation file with images ({err})") from None
+    wanted = None
+    if category is not None:
+        wanted = _category_ids(data if isinstance(data, dict) else reference, category)
+        if not wanted:
+            raise ValueError(
+                f"--box-category {category}: no such category name in {path.name}"
+                + ("" if reference else "; give its id, or --annotations FILE for the names")
+            )
     if isinstance(data, dict) and "annotations" in data:
-        names = {img["id"]: img.get("file_name") for img in data.get("images", [])}
+        names = {**names, **{img["id"]: img.get("file_name") for img in data.get("images", [])}}
         entries = [{**ann, "score": ann.get("score", 1.0)} for ann in data["annotations"] if not ann.get("iscrowd")]
     elif isinstance(data, list):
         entries = data
@@ -71,6 +111,10 @@ def read_boxes(path: str | os.PathLike) -> BoxFile:
             "or file_name) or a COCO annotation file (images and annotations)"
         )
     by_name, by_id = {}, {}
+    if wanted is not None:
+        entries = [e for e in entries if isinstance(e, dict) and e.get("category_id") in wanted]
+    if min_score > 0:
+        entries = [e for e in entries if isinstance(e, dict) and float(e.get("score", 1.0)) >= min_score]
     for number, entry in enumerate(entries):
         box = entry.get("bbox") if isinstance(entry, dict) else None
         if not (isinstance(box, (list, tuple)) and len(box) == 4 and box[2] > 0 and box[3] > 0):
@@ -88,3 +132,17 @@ def read_boxes(path: str | os.PathLike) -> BoxFile:
         if image_id is not None:
             by_id.setdefault(image_id, []).append(item)
     return BoxFile(by_name, by_id, len(entries))
+
+
+def check_boxes_match(box_file: BoxFile, files, where: str) -> int:
+    """The number of ``files`` (``(path, stem)`` pairs) the boxes name; ValueError when they name none."""
+    matched = sum(1 for path, stem in files if len(box_file.lookup(Path(path), stem)[1]))
+    if box_file.count and not matched:
+        raise ValueError(
+            f"--boxes {where}: its {box_file.count} boxes name none of the {len(files)} pictures (by file name or "
+            "COCO number); detection results that carry only image_id need --annotations FILE (the COCO file "
+            "whose images give each id its file name)"
+        )
+    if not box_file.count:
+        raise ValueError(f"--boxes {where}: no box is left (check --box-category and --min-box-score)")
+    return matched

@@ -14,13 +14,24 @@ from zoo.data.checks import SHOWN, DataReport, check_channels, open_image, unsup
 from zoo.data.layout import IMAGE_SUFFIXES
 
 
-def _keypoint_annotations(folder: Path, report: DataReport, prefix: str, category: str | None = None):
-    """[(image file name, keypoints [K, 3] with NaN kept, row label)] and the declared names."""
-    jsons, csvs = sorted(folder.glob("*.json")), sorted(folder.glob("*.csv"))
-    if not (folder / "images").is_dir() or not (jsons or csvs):
+def _keypoint_annotations(
+    folder: Path, report: DataReport, prefix: str, category: str | None = None, file: Path | None = None
+):
+    """[(image file name, keypoints [K, 3] with NaN kept, row label)] and the declared names; ``file``: the
+    annotation file (default: ``zoo.tasks.keypoints.sources.annotation_file``'s)."""
+    from zoo.tasks.keypoints.sources import annotation_file
+
+    if file is None:
+        try:
+            file = annotation_file(folder)
+        except ValueError as err:
+            report.add("several annotation files", f"{err}")
+            return [], []
+    jsons, csvs = ([file], []) if file is not None and file.suffix.lower() == ".json" else ([], [file] if file else [])
+    if file is None or (not (folder / "images").is_dir() and prefix != "coco:"):
         report.add(
             f"{folder} needs images/ and a COCO keypoints .json or a .csv beside it",
-            "see docs/recipes.md, the keypoint recipe's folder:PATH",
+            "see docs/datasets.md, keypoint folders",
         )
         return [], []
     entries = []
@@ -72,16 +83,24 @@ def _keypoint_annotations(folder: Path, report: DataReport, prefix: str, categor
         ]
         if category is None:
             chosen = [c for c in data["categories"] if c.get("keypoints")] or data["categories"][:1]
+        elif str(category).lower() == "all":
+            chosen = ([c for c in data["categories"] if c.get("keypoints")] or data["categories"])[:1]
         first = chosen[0] if len(chosen) == 1 else {}  # none or several: the loader's error names the fix
+        same = (
+            {c.get("id") for c in data["categories"] if c.get("keypoints") or not first.get("keypoints")}
+            if category is not None and str(category).lower() == "all"
+            else {first.get("id")}
+        )
         names = first.get("keypoints") or []
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             report.add("the category's keypoints is not a list of names", 'write "keypoints": ["nose", ...]', name)
             return [], []
         if first and not names:
             report.add(
-                "the category has no keypoint names",
-                'give the category "keypoints": ["nose", ...] (one name per keypoint, in the annotations\' order)',
+                "the category names no keypoints: they are called kp0, kp1, ... and flips stay off",
+                "nothing to do; --preset NAME (e.g. 300w, wflw, cofw, aflw) gives names and left/right pairs",
                 f"{name} category {first.get('name', first.get('id'))!r}",
+                error=False,
             )
         files = {}
         for i, image in enumerate(data["images"]):
@@ -122,7 +141,7 @@ def _keypoint_annotations(folder: Path, report: DataReport, prefix: str, categor
                     "COCO keypoints that are not a list of numbers", "write keypoints as [x1, y1, v1, ...]", record
                 )
                 continue
-            if first and "category_id" in ann and "id" in first and ann["category_id"] != first["id"]:
+            if first and "category_id" in ann and "id" in first and ann["category_id"] not in same:
                 continue  # another category's objects
             flat = [math.nan if v is None else v for v in ann["keypoints"]]
             if len(flat) % 3 or (names and len(flat) != 3 * len(names)):
@@ -217,16 +236,39 @@ def _keypoint_annotations(folder: Path, report: DataReport, prefix: str, categor
 
 
 def unmatched_sides(names: list[str]) -> list[str]:
-    """Keypoint names that say a side (``left_eye``, ``l_hand``, ``knee_r``...) without a keypoint of the
+    """Keypoint names that say a side (``left_eye``, ``l_hand``, ``kneeR``...) without a keypoint of the
     other side to swap with in a flip (``zoo.tasks.keypoints.sources.flip_index_from_names``' rule)."""
-    from zoo.tasks.keypoints.sources import _partner, flip_index_from_names
+    from zoo.tasks.keypoints.sources import _swapped_names, flip_index_from_names
 
     flip = flip_index_from_names(names)
+    return [n for i, n in enumerate(names) if flip[i] == i and _swapped_names(n)]
 
-    def right_side(name: str) -> bool:
-        return name.startswith(("right", "r_", "r.")) or name.endswith(("_right", "_r"))
 
-    return [n for i, n in enumerate(names) if flip[i] == i and (_partner(n.lower()) or right_side(n.lower()))]
+def _coco_splits(file: Path, images: str | None, val_split: str | None, report: DataReport) -> list:
+    """[(folder, annotation file, pictures' folder, prefix)] of ``coco:FILE.json`` and its validation file."""
+    from zoo.data.layout import coco_images_dir
+    from zoo.tasks.keypoints.sources import coco_val_file
+
+    if not file.is_file():
+        report.add("the annotation file does not exist", "check the path after coco:", str(file))
+        return []
+    try:
+        files = [file] + [f for f in [coco_val_file(file, val_split)] if f is not None]
+    except ValueError as err:
+        report.add(str(err), "")
+        return []
+    out = []
+    for one in files:
+        try:
+            data = json.loads(one.read_text())
+            first = next(img["file_name"] for img in data["images"] if isinstance(img, dict) and "file_name" in img)
+            out.append((one.parent, one, coco_images_dir(one, images, str(first)), f"{one.name}: "))
+        except (StopIteration, KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError):
+            out.append((one.parent, one, one.parent / "images", f"{one.name}: "))  # the scan names what is wrong
+        except ValueError as err:
+            report.add("the pictures are not found", str(err), one.name)
+            return []
+    return out
 
 
 def check_keypoint_folder(
@@ -238,6 +280,10 @@ def check_keypoint_folder(
     category: str | None = None,
     flip_pairs: bool = False,
     flips: bool = True,
+    annotations: str | None = None,
+    coco: bool = False,
+    images: str | None = None,
+    val_split: str | None = None,
 ) -> DataReport:
     """Scans a keypoint folder (``images/`` + COCO JSON or CSV; or ``train/`` and ``val/``).
 
@@ -249,18 +295,35 @@ def check_keypoint_folder(
     (flip augmentation or flip test) and no ``flip_pairs``, keypoint names of one side without a
     partner of the other; empty splits.
     """
+    from zoo.tasks.keypoints.sources import annotation_file
+
     folder = Path(path).expanduser()
-    report = DataReport(f"folder:{folder}")
-    if not folder.is_dir():
+    report = DataReport(f"{'coco' if coco else 'folder'}:{folder}")
+    if coco:  # a COCO file read where it lies: (annotation file, its pictures' folder) per split
+        splits = _coco_splits(folder, images, val_split, report)
+        if not splits:
+            return report
+    elif not folder.is_dir():
         report.add("the dataset folder does not exist", "check the path after folder:", str(folder))
         return report
-    splits = (
-        [folder / "train", folder / "val"] if (folder / "train").is_dir() and (folder / "val").is_dir() else [folder]
-    )
+    else:
+        parts = (
+            [folder / "train", folder / "val"]
+            if (folder / "train").is_dir() and (folder / "val").is_dir()
+            else [folder]
+        )
+        splits = []
+        for split in parts:
+            try:
+                file = annotation_file(split, annotations)
+            except ValueError as err:
+                report.add("the annotation file is not known", str(err))
+                return report
+            splits.append((split, file, split / "images", f"{split.name}/" if split != folder else ""))
     declared = num_keypoints
-    for split in splits:
-        prefix = f"{split.name}/" if split != folder else ""
-        entries, names = _keypoint_annotations(split, report, prefix, category)
+    for split, file, images_dir, prefix in splits:
+        entries, names = _keypoint_annotations(split, report, "coco:" if coco else prefix, category, file)
+        prefix = "" if coco else prefix
         declared = declared or (len(names) or None)
         lonely = unmatched_sides(names) if flips and not flip_pairs else []
         if lonely:
@@ -271,10 +334,11 @@ def check_keypoint_folder(
                 "flips (--augment none)",
                 f"{prefix}annotations",
             )
-        if split != folder and not entries:
-            report.add(f"the {split.name} split has no annotated images", f"add annotations to {split}")
-        images_dir = split / "images"
-        if images_dir.is_dir():
+        if len(splits) > 1 and not entries:
+            report.add(
+                f"the {file.name if coco else split.name} split has no annotated images", f"add annotations to {file}"
+            )
+        if images_dir.is_dir() and not coco:  # (COCO's picture folders hold other files' pictures too)
             unsupported_files(sorted(p for p in images_dir.iterdir() if p.is_file()), IMAGE_SUFFIXES, report, "image")
         opened = {}
         for file_name, kp, label in entries:
@@ -296,7 +360,8 @@ def check_keypoint_folder(
             if Path(file_name).suffix.lower() not in IMAGE_SUFFIXES:
                 continue  # reported by _unsupported when it exists
             if file_name not in opened:
-                image = open_image(images_dir / file_name, report, f"{prefix}images/{file_name}")
+                picture = f"{images_dir.name}/{file_name}" if coco else f"{prefix}images/{file_name}"
+                image = open_image(images_dir / file_name, report, picture)
                 opened[file_name] = None if image is None else image.size
                 if image is not None:
                     check_channels(image, channels, report, f"{prefix}images/{file_name}")

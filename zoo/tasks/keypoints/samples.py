@@ -25,6 +25,9 @@ from zoo.tasks.keypoints import synthetic
 SAMPLE_KINDS = {
     "faces": "images + a keypoints CSV",
     "faces-coco": "pictures of two faces + a COCO keypoints JSON with boxes and a skeleton (for --region box)",
+    "faces-coco-tree": "faces-coco as COCO ships its sets: annotations/faces_{train,val}2017.json + train2017/, val2017/",
+    "faces-mmpose": "faces as mmpose ships face sets: annotations/face_landmarks_{train,val}.json naming no "
+    'keypoints ("keypoints": []) + images/',
 }
 FACE_SKELETON = ((1, 2), (1, 3), (2, 3), (3, 4), (3, 5), (4, 5))  # COCO style: 1-based keypoint numbers
 
@@ -45,8 +48,10 @@ def write_samples(
         raise ValueError(f"unknown keypoint sample set {kind!r}; choose one of {tuple(SAMPLE_KINDS)}")
     if masks != "index":
         raise ValueError(f"--masks is for segmentation sets (shapes, scenes, rare), not {kind}")
-    folder = prepare_sample_folder(folder, ("keypoints.json", "keypoints.csv"))
     height, width = size
+    if kind in ("faces-coco-tree", "faces-mmpose"):
+        return _write_tree(Path(folder), kind, count, height, width, channels, seed)
+    folder = prepare_sample_folder(folder, ("keypoints.json", "keypoints.csv"))
     if kind == "faces-coco":
         images, keypoints, sizes = synthetic.make_faces(2 * count, height, width, channels=channels, seed=seed)
         _write_face_pairs(folder, count, height, width, images, keypoints, sizes)
@@ -109,3 +114,46 @@ def _write_face_pairs(
                 }
             )
     (folder / "keypoints.json").write_text(json.dumps(coco, indent=1) + "\n")
+
+
+def _write_tree(folder: Path, kind: str, count: int, height: int, width: int, channels: int, seed: int) -> Path:
+    """``faces-coco-tree`` (COCO's ``annotations/`` beside ``train2017/`` and ``val2017/``) and ``faces-mmpose``
+    (mmpose's ``annotations/`` beside ``images/``, its face files' empty keypoint names): a train file of
+    ``count`` pictures and a validation file of a quarter as many (at least 2)."""
+    import shutil
+    import tempfile
+
+    folder = prepare_sample_folder(folder, ("annotations",), images_dir=None)
+    (folder / "annotations").mkdir(exist_ok=True)
+    for split, number in (("train", count), ("val", max(2, count // 4))):
+        with tempfile.TemporaryDirectory() as scratch:
+            (Path(scratch) / "images").mkdir()
+            _write_face_pairs(
+                Path(scratch), number, height, width, *synthetic.make_faces(
+                    2 * number, height, width, channels=channels, seed=seed + (split == "val")
+                )
+            )  # fmt: skip
+            data = json.loads((Path(scratch) / "keypoints.json").read_text())
+            pictures = folder / (f"{split}2017" if kind == "faces-coco-tree" else "images")
+            pictures.mkdir(exist_ok=True)
+            for image in data["images"]:
+                image["file_name"] = f"{split}_{image['file_name']}"
+                shutil.move(
+                    Path(scratch) / "images" / image["file_name"][len(split) + 1 :], pictures / image["file_name"]
+                )
+        if kind == "faces-mmpose":
+            data["categories"][0].update({"keypoints": [], "skeleton": []})
+            name = f"face_landmarks_{split}.json"
+        else:
+            name = f"faces_{split}2017.json"
+        (folder / "annotations" / name).write_text(json.dumps(data, indent=1) + "\n")
+    return folder
+
+
+def sample_dataset(kind: str, folder: str | os.PathLike) -> str:
+    """The ``--dataset`` that reads sample set ``kind`` written to ``folder``."""
+    if kind == "faces-coco-tree":
+        return f"coco:{Path(folder) / 'annotations' / 'faces_train2017.json'}"
+    if kind == "faces-mmpose":
+        return f"coco:{Path(folder) / 'annotations' / 'face_landmarks_train.json'}"
+    return f"folder:{folder}"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,10 @@ class KeypointSource:
     sigmas: list[float] | None = None  # OKS sigmas the data declares (a COCO category's "sigmas")
     region: str = "image"  # "box": the annotation's box enlarged 1.25x; "image": the whole picture
     val_annotations: Annotations | None = None  # folder sources: the validation split's objects (--eval-boxes)
+    train_annotations: Annotations | None = None  # folder sources: the training split's objects
+    warnings: list = dataclasses.field(default_factory=list)  # what reading changed (logged, and shown by check)
+    preset: str | None = None  # the KeypointPreset's name, if one was applied
+    no_sides: bool = False  # --flip-pairs none: no keypoint has a side, flips swap nothing
 
 
 def flip_index_from_pairs(count: int, pairs) -> list[int]:
@@ -59,32 +64,49 @@ def flip_index_from_pairs(count: int, pairs) -> list[int]:
     return index
 
 
-_SIDES = (("left", "right"), ("l_", "r_"), ("l.", "r."))  # prefixes; also as suffixes _left/_right, _l/_r
+_SIDE_WORDS = (("left", "right"),)  # swapped anywhere in a name: left_eye, leftEye, medial_left_shoulder
+_SIDE_LETTERS = {"l": "r", "r": "l"}  # swapped as a token of their own: l_eye, eye_l, eyeL, L_F_Paw, forelegL1
+_TOKENS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+|[^A-Za-z\d]+")
+
+
+def _swapped_names(name: str) -> list[str]:
+    """The names a keypoint's mirror image may have (lower case): ``left`` and ``right`` swapped anywhere, or
+    one side letter ``l``/``r`` that stands as a token of its own (``l_eye``, ``eyeL``, ``L_F_Paw``, ``kneeR1``)."""
+    lower = name.lower()
+    out = []
+    for left, right in _SIDE_WORDS:
+        if left in lower or right in lower:
+            out.append(lower.replace(left, "\0").replace(right, left).replace("\0", right))
+    tokens = _TOKENS.findall(name)
+    for i, token in enumerate(tokens):
+        if token.lower() in _SIDE_LETTERS:
+            swapped = tokens[:i] + [_SIDE_LETTERS[token.lower()]] + tokens[i + 1 :]
+            out.append("".join(swapped).lower())
+    return [n for n in out if n != lower]
 
 
 def _partner(name: str) -> str | None:
-    """The right-side name of a left-side keypoint name (lower case), or None."""
-    for left, right in _SIDES:
-        if name.startswith(left):
-            return right + name[len(left) :]
-    for left, right in (("_left", "_right"), ("_l", "_r")):
-        if name.endswith(left):
-            return name[: -len(left)] + right
-    return None
+    """A swapped form of a keypoint name that says a side (lower case), or None (kept for ``check``)."""
+    swapped = _swapped_names(name)
+    return swapped[0] if swapped else None
 
 
 def flip_index_from_names(names: list[str]) -> list[int]:
-    """Pairs left/right keypoints by name (case-insensitive): ``left_X``/``right_X`` (also ``leftX``),
-    ``l_X``/``r_X``, ``X_left``/``X_right`` and ``X_l``/``X_r``."""
+    """Pairs left/right keypoints by name (case-insensitive): ``left``/``right`` anywhere in the name
+    (``left_eye``, ``leftEye``, ``medial_left_shoulder``), or a side letter standing alone (``l_eye``/``r_eye``,
+    ``eye_l``, ``eyeL``/``eyeR``, ``L_F_Paw``, ``forelegL1``/``forelegR1``); a pair needs both names present."""
     lower = [n.lower() for n in names]
+    where = {n: i for i, n in enumerate(lower)}
     pairs, used = [], set()
-    for i, name in enumerate(lower):
-        partner = _partner(name)
-        if partner and partner in lower and i not in used and lower.index(partner) not in used:
-            j = lower.index(partner)
-            if j != i:
-                pairs.append((i, j))
+    for i, name in enumerate(names):
+        if i in used:
+            continue
+        for partner in _swapped_names(name):
+            j = where.get(partner)
+            if j is not None and j != i and j not in used:
+                pairs.append((min(i, j), max(i, j)))
                 used.update((i, j))
+                break
     return flip_index_from_pairs(len(names), pairs)
 
 
@@ -243,6 +265,9 @@ class Annotations:
     has_boxes: bool = False
     skipped: dict = dataclasses.field(default_factory=dict)  # reason -> count
     picture_ids: dict = dataclasses.field(default_factory=dict)  # image_ids' number -> the file's own image id
+    warnings: list = dataclasses.field(default_factory=list)  # what was changed on reading (dropped links...)
+    names_generated: bool = False  # the file named no keypoint: kp0, kp1, ...
+    visibility: dict = dataclasses.field(default_factory=dict)  # COCO flag (0, 1, 2) -> keypoints, of the kept objects
 
     def subset(self, index) -> Annotations:
         """The examples at ``index`` (in the file's order), with the file's skeleton and names."""
@@ -258,45 +283,54 @@ class Annotations:
         )
 
 
-def _pick_category(data: dict, category: str | None) -> dict:
-    """The category whose keypoints are read: ``--category`` (name or id), else the only one with keypoints."""
+def _pick_categories(data: dict, category: str | None) -> list[dict]:
+    """The categories whose keypoints are read: ``--category`` (name or id; ``all``: every category with
+    keypoints, which must share their count), else the only one with keypoints."""
     categories = data["categories"]
+    listed = [c.get("name", c.get("id")) for c in categories]
+    if category is not None and str(category).lower() == "all":
+        chosen = [c for c in categories if c.get("keypoints")] or categories
+        counts = {len(c.get("keypoints") or []) for c in chosen}
+        if len(counts) > 1:
+            raise ValueError(
+                f"--category all: the categories declare different keypoint counts {sorted(counts)}; one model "
+                "answers one set of keypoints: pick one with --category NAME"
+            )
+        return chosen
     if category is not None:
         for cat in categories:
             if str(cat.get("name")) == str(category) or str(cat.get("id")) == str(category):
-                return cat
-        raise ValueError(
-            f"--category {category!r} is not in the file; its categories are "
-            f"{[c.get('name', c.get('id')) for c in categories]}"
-        )
+                return [cat]
+        raise ValueError(f"--category {category!r} is not in the file; its categories are {listed} (or all)")
     with_keypoints = [c for c in categories if c.get("keypoints")]
     if len(with_keypoints) > 1:
         raise ValueError(
-            f"the file declares keypoints for several categories "
-            f"({[c.get('name', c.get('id')) for c in with_keypoints]}); pick one with --category NAME"
+            f"the file declares keypoints for several categories ({[c.get('name', c.get('id')) for c in with_keypoints]}); "
+            "pick one with --category NAME, or train them as one with --category all (same keypoints)"
         )
-    return with_keypoints[0] if with_keypoints else categories[0]
+    return with_keypoints[:1] or categories[:1]
 
 
 def _read_coco(path: Path, images_dir: Path, category: str | None = None) -> Annotations:
-    """``_read_annotations`` for a COCO keypoints JSON: the category's keypoint names, skeleton
-    (1-based in the file) and ``sigmas``; one example per annotation of that category; crowd
-    annotations and annotations without a labelled keypoint are skipped (COCO's evaluation ignores
-    them) and counted in ``skipped``."""
+    """``_read_annotations`` for a COCO keypoints JSON: the category's keypoint names (generated ``kp0..`` when
+    the file names none, as mmpose's face files), skeleton (1-based in the file; links outside the keypoints
+    are dropped with a warning) and ``sigmas``; one example per annotation of the chosen categories; crowd
+    annotations and annotations without a labelled keypoint are skipped (COCO's evaluation ignores them) and
+    counted in ``skipped``."""
     data = json.loads(path.read_text())
     for field in ("images", "annotations", "categories"):
         if field not in data:
             raise ValueError(f"COCO keypoints JSON needs {field!r}")
-    cat = _pick_category(data, category)
+    cats = _pick_categories(data, category)
+    cat = cats[0]
+    ids = {c.get("id") for c in cats}
     names = list(cat.get("keypoints") or [])
-    skeleton = []
+    skeleton, dropped = [], []
     for pair in cat.get("skeleton") or []:
         a, b = int(pair[0]) - 1, int(pair[1]) - 1
         if names and not (0 <= a < len(names) and 0 <= b < len(names)):
-            raise ValueError(
-                f"skeleton link {list(pair)} of category {cat.get('name')!r} names a keypoint outside "
-                f"1..{len(names)} (COCO skeletons count from 1)"
-            )
+            dropped.append(list(pair))
+            continue
         skeleton.append((a, b))
     files = {img["id"]: img for img in data["images"]}
     image_number = {image_id: n for n, image_id in enumerate(files)}
@@ -311,8 +345,14 @@ def _read_coco(path: Path, images_dir: Path, category: str | None = None) -> Ann
         cat.get("sigmas"),
         picture_ids={n: image_id for image_id, n in image_number.items()},
     )
+    if dropped:
+        out.warnings.append(
+            f"{len(dropped)} skeleton links of {path.name} name keypoints outside 1..{len(names)} and are "
+            f"dropped (the skeleton is only drawn): {dropped[:6]}"
+        )
+    visibility = {0: 0, 1: 0, 2: 0}
     for ann in data["annotations"]:
-        if "category_id" in ann and ann["category_id"] != cat.get("id", ann["category_id"]):
+        if "category_id" in ann and ann["category_id"] not in ids and cat.get("id") is not None:
             continue
         kp = np.asarray(ann["keypoints"], np.float32).reshape(-1, 3)
         if ann.get("iscrowd"):
@@ -325,6 +365,9 @@ def _read_coco(path: Path, images_dir: Path, category: str | None = None) -> Ann
             continue
         if not out.names:
             out.names = [f"kp{i}" for i in range(len(kp))]
+            out.names_generated = True
+        for flag, count in zip(*np.unique(kp[:, 2].astype(int), return_counts=True)):
+            visibility[int(flag)] = visibility.get(int(flag), 0) + int(count)
         image = files[ann["image_id"]]
         out.paths.append(str(images_dir / image["file_name"]))
         out.points.append(np.concatenate([kp[:, :2], (kp[:, 2:] > 0).astype(np.float32)], -1))
@@ -337,21 +380,45 @@ def _read_coco(path: Path, images_dir: Path, category: str | None = None) -> Ann
         else:
             out.boxes.append(np.zeros(4, np.float32))
             out.areas.append(float(ann.get("area") or 0.0))
+    out.visibility = visibility
     return out
 
 
-def _read_annotations(folder: Path, category: str | None = None) -> Annotations:
-    """The examples of a folder: ``images/`` and a COCO keypoints ``.json`` or a ``.csv`` beside it."""
+def annotation_file(folder: Path, annotations: str | None = None) -> Path | None:
+    """The annotation file of a keypoint folder: ``--annotations`` (relative to the folder or not), else the
+    only ``.json``, else the only ``.csv``; None when there is none. Raises ValueError when several could be
+    meant."""
+    if annotations:
+        path = Path(annotations).expanduser()
+        path = path if path.is_absolute() or path.is_file() else folder / annotations
+        if not path.is_file():
+            raise ValueError(f"--annotations {annotations}: no such file (in {folder} or as given)")
+        return path
+    for suffix in ("json", "csv"):
+        found = sorted(folder.glob(f"*.{suffix}"))
+        if len(found) > 1:
+            raise ValueError(
+                f"{folder} holds {len(found)} .{suffix} files ({', '.join(p.name for p in found[:4])}); name the "
+                "annotation file with --annotations FILE"
+            )
+        if found:
+            return found[0]
+    return None
+
+
+def _read_annotations(folder: Path, category: str | None = None, annotations: str | None = None) -> Annotations:
+    """The examples of a folder: ``images/`` and a COCO keypoints ``.json`` or a ``.csv`` beside it
+    (``annotation_file``)."""
     images_dir = folder / "images"
-    jsons = sorted(folder.glob("*.json"))
-    csvs = sorted(folder.glob("*.csv"))
-    if not images_dir.is_dir() or not (jsons or csvs):
+    path = annotation_file(folder, annotations)
+    if not images_dir.is_dir() or path is None:
         raise ValueError(f"{folder} needs images/ and a COCO keypoints .json or a .csv (image,x0,y0,...) beside it")
+    jsons, csvs = ([path], []) if path.suffix.lower() == ".json" else ([], [path])
     if jsons:
         try:
             return _read_coco(jsons[0], images_dir, category)
         except (TypeError, KeyError, AttributeError, IndexError, ValueError) as err:
-            if isinstance(err, ValueError) and ("--category" in str(err) or "skeleton" in str(err)):
+            if isinstance(err, ValueError) and "--category" in str(err):
                 raise ValueError(f"{jsons[0]}: {err}") from None
             raise ValueError(
                 f"{jsons[0]}: not a COCO keypoints file this recipe can read ({type(err).__name__}: "
@@ -429,41 +496,60 @@ def resolve_region(region: str | None, annotations: Annotations, where: str) -> 
     return region
 
 
-def folder_keypoint_source(
-    path: str,
+def apply_preset(annotations: list[Annotations], preset, where: str) -> None:
+    """Gives the annotations a ``zoo.tasks.keypoints.dataset_presets.KeypointPreset``'s names (when the file's
+    are generated or agree in count), skeleton and sigmas where the file has none. Raises ValueError when
+    the keypoint counts differ."""
+    for ann in annotations:
+        count = len(ann.names) or (len(ann.points[0]) if ann.points else len(preset.keypoints))
+        if count != len(preset.keypoints):
+            raise ValueError(
+                f"--preset {preset.name} names {len(preset.keypoints)} keypoints but {where} has {count}; pick the "
+                "preset of this dataset or write your own (docs/datasets.md)"
+            )
+        if ann.names_generated or not ann.names or ann.names != list(preset.keypoints):
+            ann.names, ann.names_generated = list(preset.keypoints), False
+        if not ann.skeleton:
+            ann.skeleton = list(preset.skeleton)
+        if not ann.sigmas and preset.sigmas:
+            ann.sigmas = list(preset.sigmas)
+
+
+def _split_by_picture(everything: Annotations, val_fraction: float, seed: int) -> tuple[Annotations, Annotations]:
+    """A seeded split by picture, so that the objects of one picture stay on one side."""
+    pictures = np.unique(everything.image_ids)
+    n_train, _ = _split_counts(len(pictures), val_fraction)
+    order = np.random.default_rng(seed).permutation(len(pictures))
+    train_pictures = set(pictures[order[:n_train]].tolist())
+    in_train = np.array([i in train_pictures for i in everything.image_ids], bool)
+    return everything.subset(np.flatnonzero(in_train)), everything.subset(np.flatnonzero(~in_train))
+
+
+def _annotated_source(
+    train: Annotations,
+    val: Annotations,
     *,
+    where: str,
+    description: str,
     channels: int,
-    val_fraction: float,
-    seed: int,
-    flip_pairs=None,
-    region: str | None = None,
-    category: str | None = None,
+    region: str | None,
+    flip_pairs,
+    preset,
 ) -> KeypointSource:
-    """``DIR/images/`` with a COCO keypoints JSON or a CSV ``image,x0,y0,...`` in ``DIR``
-    (or ``DIR/train`` and ``DIR/val`` each laid out so). ``region`` (``resolve_region``) says what
-    the model looks at; left/right pairs come from the names (``flip_index_from_names``) unless
-    ``flip_pairs`` is given. A single folder is split by picture, so that the objects of one picture
-    stay on one side."""
-    folder = Path(path).expanduser()
-    if not folder.is_dir():
-        raise ValueError(f"folder dataset {folder} does not exist")
-    if (folder / "train").is_dir() and (folder / "val").is_dir():
-        train, val = _read_annotations(folder / "train", category), _read_annotations(folder / "val", category)
-        region = resolve_region(region, train, f"{folder}/train")
-        resolve_region(region, val, f"{folder}/val")
-        skipped = {k: train.skipped.get(k, 0) + val.skipped.get(k, 0) for k in {**train.skipped, **val.skipped}}
-    else:
-        everything = _read_annotations(folder, category)
-        region = resolve_region(region, everything, str(folder))
-        pictures = np.unique(everything.image_ids)
-        n_train, _ = _split_counts(len(pictures), val_fraction)
-        order = np.random.default_rng(seed).permutation(len(pictures))
-        train_pictures = set(pictures[order[:n_train]].tolist())
-        in_train = np.array([i in train_pictures for i in everything.image_ids], bool)
-        train, val = everything.subset(np.flatnonzero(in_train)), everything.subset(np.flatnonzero(~in_train))
-        skipped = everything.skipped
+    if preset is not None:
+        apply_preset([train, val], preset, where)
+    region = resolve_region(region, train, where)
+    resolve_region(region, val, where)
     names = train.names
-    flip = flip_index_from_pairs(len(names), flip_pairs) if flip_pairs else flip_index_from_names(names)
+    if flip_pairs == "none":
+        flip = list(range(len(names)))
+    elif flip_pairs:
+        flip = flip_index_from_pairs(len(names), flip_pairs)
+    elif preset is not None:
+        flip = flip_index_from_pairs(len(names), preset.flip_pairs)
+    else:
+        flip = flip_index_from_names(names)
+    skipped = {k: train.skipped.get(k, 0) + val.skipped.get(k, 0) for k in {**train.skipped, **val.skipped}}
     skipped_text = "".join(f"; {n} {reason} skipped" for reason, n in sorted(skipped.items()) if n)
     return KeypointSource(
         train=files_dataset(train, channels, region == "image"),
@@ -473,10 +559,113 @@ def folder_keypoint_source(
         keypoint_names=names,
         flip_index=flip,
         channels=channels,
-        description=f"folder:{folder} ({len(train.paths)} train / {len(val.paths)} val objects, region {region}"
+        description=f"{description} ({len(train.paths)} train / {len(val.paths)} val objects, region {region}"
         f"{skipped_text})",
         skeleton=train.skeleton,
         sigmas=train.sigmas,
         region=region,
         val_annotations=val,
+        train_annotations=train,
+        warnings=list(dict.fromkeys(train.warnings + val.warnings)),
+        preset=preset.name if preset is not None else None,
+        no_sides=flip_pairs == "none",
+    )
+
+
+def folder_keypoint_source(
+    path: str,
+    *,
+    channels: int,
+    val_fraction: float,
+    seed: int,
+    flip_pairs=None,
+    region: str | None = None,
+    category: str | None = None,
+    annotations: str | None = None,
+    preset=None,
+) -> KeypointSource:
+    """``DIR/images/`` with a COCO keypoints JSON or a CSV ``image,x0,y0,...`` in ``DIR`` (``--annotations``
+    names it when there are several), or ``DIR/train`` and ``DIR/val`` each laid out so. ``region``
+    (``resolve_region``) says what the model looks at; left/right pairs come from ``flip_pairs`` (``"none"``:
+    no keypoint has a side), else the ``preset`` (a ``KeypointPreset``), else the names
+    (``flip_index_from_names``). A single folder is split by picture, so that the objects of one picture
+    stay on one side."""
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise ValueError(f"folder dataset {folder} does not exist")
+    if (folder / "train").is_dir() and (folder / "val").is_dir():
+        train = _read_annotations(folder / "train", category, annotations)
+        val = _read_annotations(folder / "val", category, annotations)
+    else:
+        train, val = _split_by_picture(_read_annotations(folder, category, annotations), val_fraction, seed)
+    return _annotated_source(
+        train,
+        val,
+        where=str(folder),
+        description=f"folder:{folder}",
+        channels=channels,
+        region=region,
+        flip_pairs=flip_pairs,
+        preset=preset,
+    )
+
+
+def coco_val_file(path: Path, val_split: str | None) -> Path | None:
+    """The validation file of ``coco:FILE.json``: ``--val-split FILE``, else the file named with ``val`` for
+    ``train`` beside it (``person_keypoints_train2017.json`` -> ``person_keypoints_val2017.json``), else None."""
+    if val_split:
+        chosen = Path(val_split).expanduser()
+        if not chosen.is_file():
+            raise ValueError(f"--val-split {val_split}: no such annotation file")
+        return chosen
+    sibling = path.with_name(path.name.replace("train", "val"))
+    return sibling if "train" in path.name and sibling.is_file() else None
+
+
+def coco_keypoint_source(
+    path: str,
+    *,
+    channels: int,
+    val_fraction: float,
+    seed: int,
+    images: str | None = None,
+    val_split: str | None = None,
+    flip_pairs=None,
+    region: str | None = None,
+    category: str | None = None,
+    preset=None,
+) -> KeypointSource:
+    """``coco:FILE.json``: a COCO keypoints file read where it lies; pictures found by ``file_name`` (``--images``,
+    else beside the JSON, in ``images/``, or in COCO's ``<split>2017/`` beside ``annotations/``); the validation
+    split is ``coco_val_file``'s, else a seeded share of the pictures."""
+    from zoo.data.layout import coco_images_dir
+
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise ValueError(f"coco:{file}: no such file (give the keypoints JSON, e.g. person_keypoints_train2017.json)")
+
+    def read(one: Path) -> Annotations:
+        data = json.loads(one.read_text())
+        first = next((img.get("file_name") for img in data.get("images") or [] if isinstance(img, dict)), None)
+        if first is None:
+            raise ValueError(f"coco:{one}: lists no images")
+        folder = coco_images_dir(one, images, str(first))
+        return _read_coco(one, folder, category)
+
+    val_file = coco_val_file(file, val_split)
+    if val_file is not None:
+        train, val = read(file), read(val_file)
+        rule = f"{file.name} / {val_file.name}"
+    else:
+        train, val = _split_by_picture(read(file), val_fraction, seed)
+        rule = f"seeded {val_fraction:g} of the pictures held out"
+    return _annotated_source(
+        train,
+        val,
+        where=str(file),
+        description=f"coco:{file} ({rule})",
+        channels=channels,
+        region=region,
+        flip_pairs=flip_pairs,
+        preset=preset,
     )

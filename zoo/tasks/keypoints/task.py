@@ -216,10 +216,15 @@ class KeypointTask:
 
         return predict_boxes(predictor, image, boxes, tta)
 
-    def read_boxes(self, path: str | os.PathLike):
+    def read_boxes(self, options: PredictOptions):
         from zoo.tasks.keypoints.boxes import read_boxes
 
-        return read_boxes(path)
+        return read_boxes(
+            options.boxes,
+            category=options.box_category,
+            min_score=options.min_box_score,
+            annotations=options.annotations,
+        )
 
     def predict_warning(self, info: ExportInfo, options: PredictOptions) -> str | None:
         if options.boxes is None and info.fields.region == "box":
@@ -241,6 +246,11 @@ class KeypointTask:
         from zoo.tasks.keypoints.samples import write_samples
 
         return write_samples(kind, folder, **options)
+
+    def sample_dataset(self, kind: str, folder: str | os.PathLike) -> str:
+        from zoo.tasks.keypoints.samples import sample_dataset
+
+        return sample_dataset(kind, folder)
 
 
 TASK = KeypointTask()

@@ -7,6 +7,7 @@ with the fields of ``KeypointSettings`` (the recipe's ``PoseConfig`` is one).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -25,7 +26,7 @@ MODELS = KEYPOINT_MODELS
 class KeypointSettings(Protocol):
     """The settings the keypoint task reads (the flags of ``python -m recipes.pose``)."""
 
-    dataset: str  # synthetic:faces | tfds:NAME | folder:PATH
+    dataset: str  # synthetic:faces | tfds:NAME | folder:PATH | coco:FILE.json
     data: DatasetSpec  # the same, parsed
     model: str  # one of MODELS
     backbone: str
@@ -58,12 +59,18 @@ class KeypointSettings(Protocol):
     train_split: str | None
     val_split: str | None
     data_dir: str | None
+    preset: str | None  # a shipped keypoint preset's name or a JSON file (zoo.tasks.keypoints.dataset_presets)
+    images: str | None  # coco: the pictures' folder (default: found beside the file)
+    annotations: str | None  # folder: the annotation file, when the folder holds several
 
 
 def parse_pairs(text: str | None):
-    """``"0-1,3-4"`` -> [(0, 1), (3, 4)]; refuses malformed pairs, a keypoint paired with itself or used twice."""
+    """``"0-1,3-4"`` -> [(0, 1), (3, 4)]; ``"none"`` -> ``"none"`` (no keypoint has a side: flips swap nothing);
+    refuses malformed pairs, a keypoint paired with itself or used twice."""
     if not text:
         return None
+    if str(text).strip().lower() == "none":
+        return "none"
     pairs, used = [], set()
     for part in str(text).split(","):
         if not part.strip():
@@ -91,8 +98,24 @@ def validate(settings: KeypointSettings) -> None:
     Raises ValueError naming the flag and the fix."""
     codec_from_settings(settings)
     parse_pairs(settings.flip_pairs)
-    if settings.flip_pairs and settings.data.kind != "folder":
-        raise ValueError(f"--flip-pairs is for folder datasets; {settings.dataset} declares its own left/right pairs")
+    on_disk = settings.data.kind in ("folder", "coco")
+    if settings.data.on_disk and not on_disk:
+        raise ValueError(
+            f"--dataset {settings.dataset}: keypoints are read from folder:PATH, coco:FILE.json, tfds:NAME or "
+            f"synthetic:faces; {settings.data.kind}: layouts are segmentation datasets"
+        )
+    if settings.flip_pairs and not on_disk:
+        raise ValueError(f"--flip-pairs is for folder and coco datasets; {settings.dataset} declares its own pairs")
+    if settings.preset is not None:
+        if not on_disk:
+            raise ValueError(f"--preset says what a keypoint file's points are; {settings.dataset} declares its own")
+        from zoo.tasks.keypoints.dataset_presets import load_preset
+
+        load_preset(settings.preset)
+    if settings.images is not None and settings.data.kind != "coco":
+        raise ValueError(f"--images is for coco:FILE.json (where its pictures are), not {settings.dataset}")
+    if settings.annotations is not None and settings.data.kind != "folder":
+        raise ValueError(f"--annotations names the annotation file of a folder: dataset, not {settings.dataset}")
     from zoo.tasks.keypoints.sources import REGIONS
 
     if settings.region is not None and settings.region not in REGIONS:
@@ -104,14 +127,14 @@ def validate(settings: KeypointSettings) -> None:
     if settings.lower_body and not settings.half_body:
         raise ValueError("--lower-body says which keypoints are the lower half for --half-body; add --half-body 0.3")
     if settings.eval_boxes is not None:
-        if settings.data.kind != "folder":
+        if not on_disk:
             raise ValueError(f"--eval-boxes is for COCO keypoint folders (folder:PATH), not {settings.dataset}")
         if not Path(settings.eval_boxes).is_file():
             raise ValueError(
                 f"--eval-boxes {settings.eval_boxes}: no such file; give COCO detection results for the "
                 "validation pictures (image_id or file_name, bbox, score)"
             )
-    if settings.data.kind != "folder":
+    if not on_disk:
         if settings.region == "box":
             raise ValueError(
                 f"--region box: {settings.dataset} has one object per picture and no boxes; "
@@ -158,21 +181,45 @@ def load_source(
             val_split=settings.val_split,
             train_split=settings.train_split,
         )
-    if kind == "folder":
+    if kind in ("folder", "coco"):
         if scan and not settings.skip_check:
             from zoo.data.checks import stop_on_errors
 
             stop_on_errors(scan_folder(settings, rest), log)
-        return ks.folder_keypoint_source(
-            rest,
+        options = dict(
             channels=settings.channels or 3,
             val_fraction=settings.val_fraction,
             seed=settings.seed,
             flip_pairs=parse_pairs(settings.flip_pairs),
             region=settings.region,
             category=settings.category,
+            preset=load_settings_preset(settings),
         )
-    raise ValueError(f"--dataset {settings.dataset!r}: use synthetic:faces, tfds:NAME or folder:PATH")
+        if kind == "coco":
+            source = ks.coco_keypoint_source(rest, images=settings.images, val_split=settings.val_split, **options)
+        else:
+            source = ks.folder_keypoint_source(rest, annotations=settings.annotations, **options)
+        if not flips_known(source) and (settings.flip_test or settings.eval_tta):
+            raise ValueError(
+                "--flip-test / --eval-tta flip need the left/right keypoint pairs, and none is known for "
+                f"{settings.dataset}: give --flip-pairs 0-1,... or --preset NAME (or --flip-pairs none if no "
+                "keypoint has a side)"
+            )
+        return source
+    raise ValueError(f"--dataset {settings.dataset!r}: use synthetic:faces, tfds:NAME, folder:PATH or coco:FILE.json")
+
+
+def load_settings_preset(settings: KeypointSettings):
+    """The ``KeypointPreset`` of ``--preset`` (None without it)."""
+    from zoo.tasks.keypoints.dataset_presets import load_preset
+
+    return None if not settings.preset else load_preset(settings.preset)
+
+
+def flips_known(source) -> bool:
+    """Whether a horizontal flip can be undone: some left/right pair is known, or ``--flip-pairs none`` said
+    that no keypoint has a side."""
+    return any(i != j for i, j in enumerate(source.flip_index)) or source.no_sides or len(source.flip_index) < 2
 
 
 def scan_folder(settings: KeypointSettings, path: str):
@@ -185,8 +232,12 @@ def scan_folder(settings: KeypointSettings, path: str):
         num_keypoints=settings.num_keypoints,
         val_fraction=settings.val_fraction,
         category=settings.category,
-        flip_pairs=bool(settings.flip_pairs),
+        flip_pairs=bool(settings.flip_pairs) or settings.preset is not None,
         flips=settings.augment != "none" or settings.flip_test,
+        annotations=settings.annotations,
+        coco=settings.data.kind == "coco",
+        images=settings.images,
+        val_split=settings.val_split,
     )
 
 
@@ -195,11 +246,57 @@ def check_data(settings: KeypointSettings, input_size: tuple[int, int]):
     for folders, then the loading training does; for TFDS and synthetic sets, that they load."""
     from zoo.data.checks import dataset_report
 
-    return dataset_report(
-        settings.data,
-        lambda path: scan_folder(settings, path),
-        lambda scan: load_source(settings, input_size, scan=scan),
-    )
+    loaded = []
+
+    def load(scan: bool):
+        loaded.append(load_source(settings, input_size, scan=scan))
+        return loaded[-1]
+
+    report = dataset_report(settings.data, lambda path: scan_folder(settings, path), load)
+    if loaded and not report.errors:
+        report.summary.extend(plan_lines(settings, loaded[-1]))
+    return report
+
+
+def plan_lines(settings: KeypointSettings, source) -> list[str]:
+    """What training will do with a loaded source, for ``check``: objects kept and skipped, region, keypoint
+    names, flip pairs and whether flips run, visibility counts and the OKS sigmas with their origin."""
+    from zoo.tasks.keypoints.coco_ap import resolve_sigmas
+
+    names = source.keypoint_names
+    lines = [f"training reads {source.description}"]
+    pairs = [(names[i], names[j]) for i, j in enumerate(source.flip_index) if i < j]
+    flipping = settings.augment != "none" or settings.flip_test
+    lines.append(f"{len(names)} keypoints{f' (preset {source.preset})' if source.preset else ''}: {names[:10]}"
+                 + (" ..." if len(names) > 10 else ""))  # fmt: skip
+    if pairs:
+        lines.append(f"flip pairs ({len(pairs)}): {pairs[:8]}{' ...' if len(pairs) > 8 else ''}")
+    elif flips_known(source):
+        lines.append("flip pairs: none (--flip-pairs none: no keypoint has a side); flips swap nothing")
+    else:
+        lines.append(
+            "flip pairs: none known, so training turns flips off"
+            + (" (--augment none: none asked)" if not flipping else "")
+            + "; --flip-pairs 0-1,... or --preset NAME gives them"
+        )
+    ann = source.val_annotations
+    visibility = {}
+    for part in (source.train_annotations, ann):
+        for flag, count in (getattr(part, "visibility", None) or {}).items():
+            visibility[flag] = visibility.get(flag, 0) + count
+    if visibility:
+        lines.append(
+            "keypoint flags (COCO v): "
+            + ", ".join(
+                f"{word} {visibility.get(flag, 0)}"
+                for flag, word in ((0, "unlabelled"), (1, "labelled hidden"), (2, "visible"))
+            )
+            + " (1 and 2 are both trained on and scored)"
+        )
+    sigmas, origin = resolve_sigmas(names, source.sigmas, settings.oks_sigmas)
+    lines.append(f"OKS sigmas: {origin}")
+    lines.extend(f"note: {w}" for w in source.warnings)
+    return lines
 
 
 class KeypointTrainer:
@@ -212,6 +309,18 @@ class KeypointTrainer:
         self.settings, self.input_size = settings, input_size
         self.codec = codec_from_settings(settings, input_size)
         self.source = load_source(settings, input_size, log=log)
+        for warning in self.source.warnings:
+            log(f"warning: {warning}")
+        from zoo.tasks.keypoints.geometry import KEYPOINT_AUGMENT_PRESETS
+
+        self.augment = KEYPOINT_AUGMENT_PRESETS[settings.augment]
+        if not flips_known(self.source) and self.augment is not None and self.augment.flip:
+            log(
+                "warning: no left/right keypoint pairs are known, so flips are turned off (a flip would "
+                "mirror the points without swapping them); give --flip-pairs 0-1,... or --preset NAME, or "
+                "--flip-pairs none if no keypoint has a side"
+            )
+            self.augment = dataclasses.replace(self.augment, flip=False)
         self.channels = settings.channels or self.source.channels or 3
         self.count = len(self.source.keypoint_names)
         self.num_train, self.num_val, self.description = (
@@ -302,13 +411,12 @@ class KeypointTrainer:
         return HalfBody(float(self.settings.half_body), lower, min_total=min(8, max(4, self.count // 2)))
 
     def train_data(self):
-        from zoo.tasks.keypoints.geometry import KEYPOINT_AUGMENT_PRESETS
         from zoo.tasks.keypoints.pipeline import keypoint_pipeline
 
         return keypoint_pipeline(
             self.source.train,
             training=True,
-            augment=KEYPOINT_AUGMENT_PRESETS[self.settings.augment],
+            augment=self.augment,
             num_examples=self.num_train,
             repeat=True,
             half_body=self.half_body(),

@@ -2,7 +2,11 @@
 ``image_id``, ``category_id`` 1, ``keypoints`` as ``[x1, y1, s1, ...]`` with ``s`` the keypoint's score,
 ``score`` their mean, plus the ``file_name`` they came from; ``image_id`` numbers the images of the run, so
 map ``file_name`` to your annotation file's ids before running COCO's evaluation) and
-``<name>_keypoints.png`` (the points drawn on the image; hollow when the score is below ``min_score``)."""
+``<name>_keypoints.png`` (the points drawn on the image; hollow when the score is below ``min_score``).
+
+Keypoints the model puts outside the picture (in the padding of a letterboxed picture, or beyond the edge
+of a box that reaches past it) are clipped to the picture's border, and their indices (0-based) listed in
+the result's ``outside``: every coordinate written lies in the picture."""
 
 from __future__ import annotations
 
@@ -13,6 +17,15 @@ from pathlib import Path
 import numpy as np
 
 from zoo.tasks.base import palette, rgb
+
+
+def clip_to_picture(points: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Keypoints ``[..., 2]`` (x, y) clipped to a picture of ``size`` (H, W) pixels (centres 0..W-1, 0..H-1):
+    (clipped points, bool ``[...]`` True where a point lay outside)."""
+    points = np.asarray(points, np.float64)
+    high = np.array([size[1] - 1, size[0] - 1], np.float64)
+    outside = ((points < 0) | (points > high)).any(-1)
+    return np.clip(points, 0.0, high), outside
 
 
 def write_keypoints(
@@ -78,7 +91,8 @@ class KeypointWriter:
     results: list = dataclasses.field(default_factory=list)
 
     def write(self, path: Path, stem: str, image: np.ndarray, outputs: dict, index: int) -> dict:
-        points, scores = outputs["keypoints"][index], outputs["scores"][index]
+        points, outside = clip_to_picture(outputs["keypoints"][index], image.shape[:2])
+        scores = outputs["scores"][index]
         entry = write_keypoints(
             image,
             points,
@@ -97,6 +111,7 @@ class KeypointWriter:
                 "category_id": 1,
                 "keypoints": [round(float(v), 3) for v in flat],
                 "score": round(float(np.mean(scores)), 5),
+                "outside": np.flatnonzero(outside).tolist(),
             }
         )
         return entry
@@ -115,7 +130,10 @@ class KeypointWriter:
         result per box, scored as top-down methods rescore (box score x mean confident keypoint score)."""
         from zoo.tasks.keypoints.coco_ap import detection_scores
 
-        points, scores = outputs["keypoints"], outputs["scores"]
+        points, outside = clip_to_picture(
+            np.asarray(outputs["keypoints"]).reshape(-1, len(self.info.fields.keypoint_names), 2), image.shape[:2]
+        )
+        scores = outputs["scores"]
         entry = write_keypoints(
             image,
             points,
@@ -139,6 +157,7 @@ class KeypointWriter:
                     "bbox": [round(float(v), 2) for v in boxes[n]],
                     "keypoints": [round(float(v), 3) for v in flat],
                     "score": round(float(rescored[n]), 5),
+                    "outside": np.flatnonzero(outside[n]).tolist(),
                 }
             )
         return {**entry, "objects": len(points)}

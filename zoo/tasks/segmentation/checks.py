@@ -14,6 +14,42 @@ from zoo.tasks.segmentation.layout import folder_class_names, folder_pairs
 from zoo.tasks.segmentation.masks import LOSSY_MASK_SUFFIXES, MASK_SUFFIXES, describe_mode
 
 
+def scan_pair(
+    report: DataReport, scan: MaskScan, image: tuple, mask: tuple, split: str, *, channels: int, resize_masks: bool
+) -> None:
+    """Checks one pair: ``image`` = (path, name in the report), ``mask`` = (opened Pillow mask or None when it
+    could not be opened, its name, stored lossily); the mask goes to ``scan`` under ``split``."""
+    image_path, image_name = image
+    mask, mask_name, lossy = mask
+    opened = open_image(image_path, report, image_name)
+    if opened is not None:
+        check_channels(opened, channels, report, image_name)
+    if mask is None:
+        return
+    why = scan.add(mask, mask_name, split, lossy)
+    if why is not None:
+        report.add(
+            f"masks that cannot be read as class indices ({describe_mode(mask.mode)})",
+            f"save masks as single-channel PNGs of class indices, or colours with --palette: {why}",
+            mask_name,
+        )
+        return
+    if opened is not None and opened.size != mask.size:
+        if resize_masks:
+            report.add(
+                "masks of another size than their image are resized to it (nearest neighbour)",
+                "nothing to do (--resize-masks)",
+                mask_name,
+                error=False,
+            )
+        else:
+            report.add(
+                "image and mask differ in size",
+                "fix the pairs, or pass --resize-masks to resize each mask to its image",
+                f"{image_name} {opened.size[0]}x{opened.size[1]} vs mask {mask.size[0]}x{mask.size[1]}",
+            )
+
+
 def _segmentation_split(
     folder: Path, report: DataReport, scan: MaskScan, *, channels: int, resize_masks: bool, held_out: set[str] | None
 ) -> int:
@@ -66,37 +102,18 @@ def _segmentation_split(
             report.add("image without a mask", "add masks/<stem>.png or move the image out", image_name)
             continue
         pairs += 1
-        image = open_image(paths[0], report, image_name)
         mask_path = mask_by_stem[stem]
-        mask_name = f"{prefix}masks/{mask_path.name}"
-        mask = open_image(mask_path, report, mask_name)
-        if image is not None:
-            check_channels(image, channels, report, image_name)
-        if mask is None:
-            continue
         split = folder.name if held_out is None else ("val" if str(mask_path) in held_out else "train")
-        why = scan.add(mask, mask_name, split, mask_path.suffix.lower() in LOSSY_MASK_SUFFIXES)
-        if why is not None:
-            report.add(
-                f"masks that cannot be read as class indices ({describe_mode(mask.mode)})",
-                f"save masks as single-channel PNGs of class indices, or colours with --palette: {why}",
-                mask_name,
-            )
-            continue
-        if image is not None and image.size != mask.size:
-            if resize_masks:
-                report.add(
-                    "masks of another size than their image are resized to it (nearest neighbour)",
-                    "nothing to do (--resize-masks)",
-                    mask_name,
-                    error=False,
-                )
-            else:
-                report.add(
-                    "image and mask differ in size",
-                    "fix the pairs, or pass --resize-masks to resize each mask to its image",
-                    f"{image_name} {image.size[0]}x{image.size[1]} vs mask {mask.size[0]}x{mask.size[1]}",
-                )
+        mask = open_image(mask_path, report, f"{prefix}masks/{mask_path.name}")
+        scan_pair(
+            report,
+            scan,
+            (paths[0], image_name),
+            (mask, f"{prefix}masks/{mask_path.name}", mask_path.suffix.lower() in LOSSY_MASK_SUFFIXES),
+            split,
+            channels=channels,
+            resize_masks=resize_masks,
+        )
     return pairs
 
 
@@ -113,6 +130,7 @@ def check_segmentation_folder(
     reduce_zero_label: bool = False,
     palette: Palette | None = None,
     tolerance: int = 0,
+    labels: tuple | None = None,
 ) -> DataReport:
     """Scans ``DIR/images`` + ``DIR/masks`` (or ``DIR/train`` and ``DIR/val``) for every problem, and says
     how the masks are stored, how they are read and each class's share (``zoo.tasks.segmentation.label_scan``).
@@ -127,6 +145,7 @@ def check_segmentation_folder(
         val_fraction, seed: for a folder without train/val, the held-out fraction (checked for size) and the
             seed that picks it (so the class shares are the run's splits).
         reduce_zero_label, palette, tolerance: how mask values become classes (``zoo.tasks.segmentation.labels``).
+        labels: (class names, ``LabelEncoding``, colours) of a preset, instead of the flags above.
 
     Returns:
         The report (``raise_if_errors()`` to stop on errors).
@@ -137,23 +156,26 @@ def check_segmentation_folder(
         report.add("the dataset folder does not exist", "check the path after folder:", str(folder))
         return report
     unknown_classes = None
-    try:
-        names = folder_class_names(folder, num_classes, binary_masks, palette.names if palette else None)
-    except ValueError as err:
-        unknown_classes = str(err)
-        names = [f"class{i}" for i in range(256)]
-    try:
-        encoding = LabelEncoding(
-            len(names),
-            ignore_index,
-            binary=binary_masks,
-            reduce_zero_label=reduce_zero_label,
-            palette=palette,
-            tolerance=tolerance,
-        )
-    except ValueError as err:
-        report.add(f"the label flags do not go together: {err}", "")
-        return report
+    if labels is not None:
+        names, encoding, _ = labels
+    else:
+        try:
+            names = folder_class_names(folder, num_classes, binary_masks, palette.names if palette else None)
+        except ValueError as err:
+            unknown_classes = str(err)
+            names = [f"class{i}" for i in range(256)]
+        try:
+            encoding = LabelEncoding(
+                len(names),
+                ignore_index,
+                binary=binary_masks,
+                reduce_zero_label=reduce_zero_label,
+                palette=palette,
+                tolerance=tolerance,
+            )
+        except ValueError as err:
+            report.add(f"the label flags do not go together: {err}", "")
+            return report
     scan = MaskScan(encoding, names, known=unknown_classes is None)
     options = dict(channels=channels, resize_masks=resize_masks)
     if (folder / "train").is_dir() and (folder / "val").is_dir():
@@ -182,5 +204,66 @@ def check_segmentation_folder(
             )
     scan.report(report)
     if unknown_classes is not None and not scan.explains_classes:
-        report.add("the classes are not known", unknown_classes)
+        from zoo.tasks.segmentation.label_scan import class_count_advice
+
+        advice = class_count_advice(scan.values, ignore_index) if scan.values else unknown_classes  # (no mask read)
+        report.add("the classes are not known", advice)
+    return report
+
+
+def _short(path: str, parts: int = 2) -> str:
+    return "/".join(Path(path).parts[-parts:])
+
+
+def check_segmentation_layout(
+    layout,
+    encoding: LabelEncoding,
+    names: list[str],
+    *,
+    channels: int,
+    resize_masks: bool = False,
+    unknown_classes: str | None = None,
+) -> DataReport:
+    """Scans a dataset as shipped (a ``zoo.tasks.segmentation.layouts.SegmentationLayout``) for every problem:
+    what pairing found, every picture and mask read as training reads it (masks through ``encoding``), and
+    each class's share of both splits. ``unknown_classes``: why the class count is not known (the scan then
+    suggests one from the values seen)."""
+    report = DataReport(layout.description)
+    for what, fix, item in layout.problems:
+        report.add(what, fix, item)
+    for what, item in layout.notes:
+        report.add(what, "nothing to do", item, error=False)
+    scan = MaskScan(encoding, names, known=unknown_classes is None)
+    for split, pairs in (("train", layout.train), ("val", layout.val)):
+        if not pairs:
+            report.add(f"the {split} split has no image/mask pairs", "check the layout and the split flags")
+        for image, key in pairs:
+            drawn = layout.opener is not None
+            mask_name = f"{_short(image)} (mask drawn from its annotations)" if drawn else _short(key, 3)
+            try:
+                mask = layout.open_mask(key)
+            except (OSError, ValueError, SyntaxError) as err:
+                report.add(
+                    "masks that cannot be read", "re-export the mask or fix its annotation", f"{mask_name}: {err}"
+                )
+                mask = None
+            lossy = not drawn and key.lower().endswith(LOSSY_MASK_SUFFIXES)
+            scan_pair(
+                report,
+                scan,
+                (Path(image), _short(image, 3)),
+                (mask, mask_name, lossy),
+                split,
+                channels=channels,
+                resize_masks=resize_masks,
+            )
+    for drawer in layout.drawers:
+        for why, count in sorted(drawer.skipped.items()):
+            report.add(f"{count} {why} left out of the masks", "nothing to do", error=False)
+    report.examined = len(layout.train) + len(layout.val)
+    scan.report(report)
+    if unknown_classes is not None and not scan.explains_classes:
+        from zoo.tasks.segmentation.label_scan import class_count_advice
+
+        report.add("the classes are not known", class_count_advice(scan.values, encoding.ignore_index))
     return report

@@ -76,6 +76,48 @@ def starter_palette(counts: Counter, bands: int) -> dict:
     return {f"class{i}": (list(unpack(k)) if bands == 3 else int(k)) for i, k in enumerate(keys)}
 
 
+def value_advice(values: Counter, extra: list[int], num_classes: int) -> str:
+    """What to pass when masks hold values ``extra`` (all >= ``num_classes``) beyond the classes: with 0 among
+    the values, ``--ignore-index V`` (one value beyond the classes, usually void) or ``--num-classes M + 1``,
+    never ``--reduce-zero-label`` (that would ignore class 0 and shift every class); without 0 and values
+    1..C, ``--reduce-zero-label``."""
+    total = sum(values.values()) or 1
+    top = max(extra)
+    if 0 not in values and extra == [num_classes]:
+        return (
+            f"the masks hold 1..{num_classes} and no 0: pass --reduce-zero-label (1..{num_classes} become classes "
+            f"0..{num_classes - 1}); otherwise --num-classes {num_classes + 1}"
+        )
+    if len(extra) == 1:
+        share = 100 * values[top] / total
+        return (
+            f"value {top} is on {share:.1f}% of the pixels: if it marks void or unlabelled pixels, pass --ignore-index "
+            f"{top}; if it is a class, --num-classes {top + 1}"
+        )
+    return (
+        f"if the values up to {top} are classes, pass --num-classes {top + 1}; if {top} alone marks void pixels, "
+        f"--num-classes {top} --ignore-index {top}"
+    )
+
+
+def class_count_advice(values: Counter, ignore_index: int) -> str:
+    """The class count suggested by the values seen (``check`` without ``--num-classes``), one line."""
+    seen = sorted(v for v in values if v != ignore_index)
+    if not seen:
+        return "the masks hold no value but the ignore index; check the masks"
+    top = seen[-1]
+    shown = ", ".join(str(v) for v in seen[:12]) + (" ..." if len(seen) > 12 else "")
+    line = f"the masks hold {len(seen)} values ({shown}): pass --num-classes {top + 1}"
+    if 0 not in values and seen[0] == 1:
+        line += f", or --num-classes {top} --reduce-zero-label if 0 marks unlabelled pixels"
+    elif len(seen) > 2:
+        share = 100 * values[top] / (sum(values.values()) or 1)
+        line += f", or --num-classes {top} --ignore-index {top} if {top} ({share:.1f}% of the pixels) marks void"
+    if len(seen) < top + 1 and len(seen) > 2:
+        line += f" ({top + 1 - len(seen)} of the values 0..{top} never occur)"
+    return line + "; or write classes.txt (one name per line) or pick a --preset"
+
+
 class MaskScan:
     """Counts over the masks of a folder, read as ``encoding`` says (class count and ignore index in it)."""
 
@@ -152,6 +194,7 @@ class MaskScan:
                 if table[min(int(v), UNKNOWN)] == enc.ignore_index
                 and v != enc.ignore_index
                 and not (enc.reduce_zero_label and v == 0)
+                and int(v) not in enc.ignore_values
                 and not (enc.palette is not None and self._ignored_level(int(v)))
             ]
             if bad:
@@ -219,7 +262,7 @@ class MaskScan:
                 error=False,
             )
         splits = {k: v for k, v in self.splits.items() if v.examples}
-        if splits and not report.errors:
+        if splits and not report.errors and self.known:
             summary.extend(statistics_lines(splits, self.names))
             from zoo.data.checks import Finding
 
@@ -321,6 +364,15 @@ class MaskScan:
                 f"palette level and read as it (--label-tolerance {enc.tolerance})"
             )
         stored = set(values)
+        total = sum(values.values()) or 1
+        if enc.reduce_zero_label and 0 in stored:
+            report.add(
+                f"value 0 covers {100 * values[0] / total:.1f}% of the pixels and is read as unlabelled "
+                "(--reduce-zero-label: 0 ignored, 1..C become classes 0..C-1)",
+                "nothing to do if 0 marks unlabelled pixels (ADE20K); if 0 is a class (CamVid's sky), drop "
+                "--reduce-zero-label (or pick a preset without it) and name the void value with --ignore-index",
+                error=False,
+            )
         if not enc.reduce_zero_label and enc.palette is None and stored <= {0, 255} and 255 in stored:
             report.add(
                 "every mask holds only 0 and 255: these look like binary masks, and 255 is read as 'ignore'",
@@ -367,6 +419,12 @@ class MaskScan:
                     error=False,
                 )
                 return
+        elif enc.preset:
+            what = f"mask values the preset {enc.preset} does not know (neither a class nor void): {bad[:8]}"
+            fix = (
+                "check that the preset is this dataset's; otherwise write your own (--preset FILE) that maps them "
+                '("values") or names them void ("ignore_values"): docs/datasets.md'
+            )
         elif enc.reduce_zero_label:
             what = (
                 f"mask values above {enc.num_classes} with --reduce-zero-label (labels 1..{enc.num_classes}): {bad[:8]}"
@@ -375,10 +433,6 @@ class MaskScan:
         else:
             what = f"mask values outside 0..{top} that are not the ignore index {enc.ignore_index}: {bad[:8]}"
             fix = "fix the masks, pass the right --num-classes, or --binary-masks for 0/1 or 0/255 masks"
-            if bad == [enc.num_classes]:
-                fix = (
-                    f"the masks hold 1..{enc.num_classes}: if 0 marks unlabelled pixels, pass --reduce-zero-label "
-                    f"(0 is ignored, 1..{enc.num_classes} become classes 0..{top}); otherwise --num-classes "
-                    f"{enc.num_classes + 1}"
-                )
+            if bad and min(bad) >= enc.num_classes:
+                fix = value_advice(values, bad, enc.num_classes)
         report.add_files(what, fix, self.out_of_range)

@@ -139,7 +139,7 @@ def _colour(value, where: str) -> tuple[int, ...]:
 def load_palette(spec: str) -> Palette:
     """``--palette``: ``voc`` or a JSON file ``{"class name": [r, g, b], ...}`` in class order (class 0 first;
     gray levels ``{"background": 0, "crack": 255}`` also work), with an optional ``"__ignore__"``: a colour or
-    a list of colours read as the ignore index.
+    a list of colours (for a gray palette, a level or a list of levels) read as the ignore index.
 
     Raises:
         ValueError: the file is missing, not JSON, or its colours are malformed, mixed (RGB and gray) or repeated.
@@ -162,9 +162,11 @@ def load_palette(spec: str) -> Palette:
             "class, class 0 first"
         )
     names, colours, ignore = [], [], []
+    gray = all(isinstance(v, int) for k, v in data.items() if k != IGNORE_KEY)  # a palette of gray levels
     for name, value in data.items():
         if name == IGNORE_KEY:
-            values = value if isinstance(value, list) and value and isinstance(value[0], list) else [value]
+            several = isinstance(value, list) and value and (isinstance(value[0], list) or gray)
+            values = value if several else [value]  # gray palettes: a list of levels; colours: a list of colours
             ignore.extend(_colour(v, f"--palette {spec} {IGNORE_KEY}") for v in values)
         else:
             names.append(str(name))
@@ -216,8 +218,16 @@ class LabelEncoding:
     reduce_zero_label: bool = False
     palette: Palette | None = None
     tolerance: int = 0
+    mapping: tuple[tuple[int, int], ...] | None = None  # (stored value, class) pairs of a preset; the rest ignored
+    ignore_values: tuple[int, ...] = ()  # stored values that mean void (a preset's): ignored, never "unknown"
+    preset: str = ""  # the preset's name, for ``describe``
 
     def __post_init__(self):
+        if self.mapping is not None and (self.palette is not None or self.binary or self.reduce_zero_label):
+            raise ValueError(
+                f"the preset {self.preset} maps mask values to classes itself: drop --palette / --binary-masks / "
+                "--reduce-zero-label"
+            )
         if self.palette is not None and (self.binary or self.reduce_zero_label):
             raise ValueError("--palette gives each colour its class: drop --binary-masks / --reduce-zero-label")
         if self.binary and self.reduce_zero_label:
@@ -246,9 +256,15 @@ class LabelEncoding:
             return f"{kind} of the palette {self.palette.origin} ({len(self.palette.names)} classes{snap})"
         if self.binary:
             return "binary masks (0/1 or 0/255)"
+        void = f", values {list(self.ignore_values)} void" if self.ignore_values else ""
+        of = f" (preset {self.preset})" if self.preset else ""
+        if self.mapping is not None:
+            return (
+                f"{len(self.mapping)} stored values mapped to {self.num_classes} classes{of}, every other value ignored"
+            )
         if self.reduce_zero_label:
-            return f"class indices 1..{self.num_classes}, 0 unlabelled and ignored (--reduce-zero-label)"
-        return f"class indices 0..{self.num_classes - 1}"
+            return f"class indices 1..{self.num_classes}, 0 unlabelled and ignored (--reduce-zero-label){of}"
+        return f"class indices 0..{self.num_classes - 1}{void}{of}"
 
     def table(self) -> np.ndarray:
         """A copy of ``lookup``."""
@@ -263,6 +279,8 @@ class LabelEncoding:
             ignored = np.array(self.palette.ignore, np.int64).reshape(-1, 1)
             found = _nearest(np.arange(LABEL_SLOTS).reshape(-1, 1), levels, ignored, self.tolerance, self.ignore_index)
             return np.append(np.where(found == UNKNOWN, self.ignore_index, found), self.ignore_index).astype(np.int32)
+        if self.mapping is not None:
+            return label_table(self.num_classes, self.ignore_index, mapping=dict(self.mapping))
         if self.reduce_zero_label:
             return label_table(
                 self.num_classes,
@@ -353,7 +371,8 @@ def label_table(
         table[:2] = (0, 1)
     elif mapping:
         for raw, cls in mapping.items():
-            table[int(raw)] = int(cls)
+            if int(raw) < LABEL_SLOTS:  # (16-bit values above the table's slots read the ignore entry)
+                table[int(raw)] = int(cls)
     else:
         table[: min(num_classes, LABEL_SLOTS)] = np.arange(min(num_classes, LABEL_SLOTS))
     return table

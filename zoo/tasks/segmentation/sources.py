@@ -231,6 +231,7 @@ def folder_source(
     reduce_zero_label: bool = False,
     palette: Palette | None = None,
     tolerance: int = 0,
+    labels: tuple | None = None,
 ) -> SegmentationSource:
     """``DIR/images/<stem>.(png|jpg|bmp)`` with ``DIR/masks/<stem>.png`` (class indices, 0/1 or 0/255
     binary masks, labels 1..C with ``reduce_zero_label``, or colours of a ``palette``: see
@@ -240,7 +241,8 @@ def folder_source(
 
     With ``DIR/train/`` and ``DIR/val/`` (each with images/ and masks/) those are the
     splits; otherwise a seeded random ``val_fraction`` of the pairs is held out.
-    Images are decoded to ``channels`` (gray <-> RGB converted by the decoder).
+    Images are decoded to ``channels`` (gray <-> RGB converted by the decoder). ``labels``: (class names,
+    ``LabelEncoding``, colours) of a preset, instead of the flags and ``classes.txt``.
     """
     folder = Path(path).expanduser()
     if not folder.is_dir():
@@ -253,16 +255,20 @@ def folder_source(
         pairs = folder_pairs(folder)
         train_index, val_index = held_out(len(pairs), val_fraction, seed)
         train, val = [pairs[i] for i in train_index], [pairs[i] for i in val_index]
-    names = folder_class_names(folder, num_classes, binary_masks, palette.names if palette else None)
+    colours = [list(c) for c in palette.colours] if palette is not None and palette.bands == 3 else None
+    if labels is not None:
+        names, encoding, colours = labels
+    else:
+        names = folder_class_names(folder, num_classes, binary_masks, palette.names if palette else None)
+        encoding = LabelEncoding(
+            len(names),
+            ignore_index,
+            binary=binary_masks,
+            reduce_zero_label=reduce_zero_label,
+            palette=palette,
+            tolerance=tolerance,
+        )
     num_classes = len(names)
-    encoding = LabelEncoding(
-        num_classes,
-        ignore_index,
-        binary=binary_masks,
-        reduce_zero_label=reduce_zero_label,
-        palette=palette,
-        tolerance=tolerance,
-    )
     return SegmentationSource(
         train=_read_files(train, channels, encoding),
         val=_read_files(val, channels, encoding),
@@ -275,5 +281,53 @@ def folder_source(
         description=f"folder:{folder} ({len(train)} train / {len(val)} val)",
         binary_masks=binary_masks,
         labels=encoding.describe(),
-        colours=[list(c) for c in palette.colours] if palette is not None and palette.bands == 3 else None,
+        colours=colours,
+    )
+
+
+def layout_source(
+    layout, *, channels: int, names: list[str], encoding: LabelEncoding, colours: list | None
+) -> SegmentationSource:
+    """A dataset as shipped (``zoo.tasks.segmentation.layouts.SegmentationLayout``): its pairs read as
+    ``check`` reads them (masks through ``encoding``, drawn ones through the layout's opener)."""
+    if layout.problems:
+        what, fix, item = layout.problems[0]
+        more = f" (and {len(layout.problems) - 1} more problems: run `check`)" if len(layout.problems) > 1 else ""
+        raise ValueError(f"{layout.description}: {what}: {item}; {fix}{more}")
+    for split, pairs in (("train", layout.train), ("val", layout.val)):
+        if not pairs:
+            raise ValueError(f"{layout.description}: the {split} split has no image/mask pairs")
+
+    def read_mask(key):
+        key = key.decode() if isinstance(key, (bytes, np.bytes_)) else str(key)
+        try:
+            return encoding.raw(layout.open_mask(key)).astype(np.int32)[..., None]
+        except Exception as err:  # surfaces in tf.data as InvalidArgumentError: keep the mask and reason in it
+            raise ValueError(f"mask {key}: {err}") from None
+
+    def dataset(pairs):
+        images, keys = zip(*pairs)
+
+        def read(image_path, key):
+            image = decode_image_file(image_path, channels)
+            mask = tf.numpy_function(read_mask, [key], tf.int32, stateful=False)
+            mask.set_shape([None, None, 1])
+            return image, mask
+
+        return tf.data.Dataset.from_tensor_slices((list(images), list(keys))).map(
+            read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
+
+    return SegmentationSource(
+        train=dataset(layout.train),
+        val=dataset(layout.val),
+        num_train=len(layout.train),
+        num_val=len(layout.val),
+        num_classes=len(names),
+        class_names=list(names),
+        table=encoding.table(),
+        channels=channels,
+        description=f"{layout.description} ({len(layout.train)} train / {len(layout.val)} val)",
+        labels=encoding.describe(),
+        colours=colours,
     )

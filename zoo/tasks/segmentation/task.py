@@ -136,7 +136,7 @@ class SegmentationTask:
     def predict_boxes(self, predictor, image, boxes, tta=None):
         raise ValueError("boxes are for keypoint exports; a segmentation export answers every pixel")
 
-    def read_boxes(self, path: str | os.PathLike):
+    def read_boxes(self, options: PredictOptions):
         raise ValueError("--boxes is for keypoint exports; a segmentation export answers every pixel")
 
     def predict_warning(self, info: ExportInfo, options: PredictOptions) -> str | None:
@@ -152,6 +152,11 @@ class SegmentationTask:
         from zoo.tasks.segmentation.samples import write_samples
 
         return write_samples(kind, folder, **options)
+
+    def sample_dataset(self, kind: str, folder: str | os.PathLike) -> str:
+        from zoo.tasks.segmentation.samples import sample_dataset
+
+        return sample_dataset(kind, folder)
 
 
 TASK = SegmentationTask()

@@ -25,7 +25,7 @@ DILATED_MODELS = tuple(name for name in MODELS if model_entry(name).output_strid
 class SegmentationSettings(Protocol):
     """The settings the segmentation task reads (the flags of ``python -m recipes.segment``)."""
 
-    dataset: str  # synthetic:shapes | synthetic:scenes | synthetic:rare | tfds:NAME | folder:PATH
+    dataset: str  # synthetic:NAME | tfds:NAME | folder:PATH | a shipped layout (zoo.tasks.segmentation.layouts)
     data: DatasetSpec  # the same, parsed
     model: str  # one of MODELS
     backbone: str
@@ -55,6 +55,11 @@ class SegmentationSettings(Protocol):
     label_tolerance: int  # with palette: colours within this distance snap to it
     class_weights: str | None  # "auto" or "w0,w1,..." (None: unweighted)
     ohem_fraction: float  # loss "ohem": the hardest share of pixels per image
+    preset: str | None  # a shipped preset's name or a JSON file (zoo.tasks.segmentation.dataset_presets)
+    images: str | None  # coco: the pictures' folder; mmseg: the image folder under ROOT
+    masks: str | None  # mmseg: the mask folder under ROOT
+    img_suffix: str | None  # mmseg: what follows the shared name in image file names (found if None)
+    mask_suffix: str | None  # mmseg: the same for mask files
 
 
 def parse_scale_jitter(text: str | None) -> tuple[float, float] | None:
@@ -115,11 +120,33 @@ def validate(settings: SegmentationSettings) -> None:
             raise ValueError("--scale-jitter rescales the pictures crops are taken from: add --train-crop")
         parse_scale_jitter(settings.scale_jitter)
     palette = load_settings_palette(settings)
+    kind = settings.data.kind
+    from zoo.tasks.segmentation.layouts import SHIPPED
+
+    if settings.preset is not None:
+        if not settings.data.on_disk:
+            raise ValueError(f"--preset says what mask files hold; {settings.dataset} declares its own classes")
+        from zoo.tasks.segmentation.dataset_presets import load_preset
+
+        load_preset(settings.preset)
+        for flag, value in (("--palette", settings.palette), ("--binary-masks", settings.binary_masks)):
+            if value:
+                raise ValueError(f"--preset {settings.preset} says how masks become classes: drop {flag}")
+    for flag, value, kinds in (
+        ("--images", settings.images, ("mmseg", "coco")),
+        ("--masks", settings.masks, ("mmseg",)),
+        ("--img-suffix", settings.img_suffix, ("mmseg",)),
+        ("--mask-suffix", settings.mask_suffix, ("mmseg",)),
+    ):
+        if value is not None and kind not in kinds:
+            raise ValueError(f"{flag} is for {' and '.join(k + ':' for k in kinds)} datasets, not {settings.dataset}")
+    if kind in SHIPPED and (settings.palette or settings.binary_masks):
+        raise ValueError(f"{kind}: datasets know how their masks map to classes: drop --palette / --binary-masks")
     if settings.reduce_zero_label and settings.data.kind == "synthetic":
         raise ValueError(
             f"--reduce-zero-label is for masks that hold labels 1..C; {settings.dataset} holds 0..C-1: drop the flag"
         )
-    if palette is not None and settings.data.kind != "folder":
+    if palette is not None and kind != "folder":
         raise ValueError(f"--palette reads colour mask files: it is for folder: datasets, not {settings.dataset}")
     from zoo.tasks.segmentation.labels import LabelEncoding
 
@@ -164,6 +191,70 @@ def load_settings_palette(settings: SegmentationSettings):
     from zoo.tasks.segmentation.labels import load_palette
 
     return None if not settings.palette else load_palette(settings.palette)
+
+
+def label_setup(settings: SegmentationSettings, default=None):
+    """(class names, ``LabelEncoding``, colours or None) of ``--preset``, else of ``default`` (a layout's preset:
+    a shipped name or a ``SegmentationPreset``); None when neither is set (the flags and ``classes.txt`` decide).
+    Raises ValueError when the flags disagree with the preset."""
+    from zoo.tasks.segmentation.dataset_presets import SegmentationPreset, load_preset
+    from zoo.tasks.segmentation.labels import LabelEncoding
+
+    chosen = settings.preset or default
+    if chosen is None:
+        return None
+    preset = chosen if isinstance(chosen, SegmentationPreset) else load_preset(chosen)
+    count = len(preset.classes)
+    if settings.num_classes not in (None, count):
+        raise ValueError(
+            f"--num-classes {settings.num_classes} but the preset {preset.name} names {count} classes; drop "
+            "--num-classes, or write your own preset (--preset FILE)"
+        )
+    if settings.reduce_zero_label and preset.values is not None:
+        raise ValueError(f"the preset {preset.name} maps mask values to classes itself: drop --reduce-zero-label")
+    check_label_settings(count, settings.ignore_index, f"the preset {preset.name}")
+    if settings.ignore_index in {c for _, c in preset.values or ()}:
+        raise ValueError(f"--ignore-index {settings.ignore_index} is one of the preset's classes")
+    encoding = LabelEncoding(
+        count,
+        settings.ignore_index,
+        reduce_zero_label=preset.reduce_zero_label or settings.reduce_zero_label,
+        mapping=preset.values,
+        ignore_values=preset.ignore_values,
+        preset=preset.name,
+    )
+    return list(preset.classes), encoding, [list(c) for c in preset.colours] if preset.colours else None
+
+
+class UnknownClasses(ValueError):
+    """The class count of a dataset is not given (``check`` then suggests one from the values it sees)."""
+
+
+def layout_labels(settings: SegmentationSettings, layout):
+    """``label_setup`` of a shipped layout; a layout without a preset (``mmseg:``) and no ``--preset`` reads its
+    masks as class indices: ``--num-classes`` (or ``classes.txt`` in ROOT), ``--reduce-zero-label``, ``--ignore-index``."""
+    labels = label_setup(settings, layout.preset)
+    if labels is not None:
+        return labels
+    from zoo.tasks.segmentation.labels import LabelEncoding
+    from zoo.tasks.segmentation.layout import folder_class_names
+
+    root = settings.data.path
+    if settings.num_classes is None and not (root / "classes.txt").is_file():
+        raise UnknownClasses(
+            f"{settings.data}: say what the masks hold: --num-classes C (values 0..C-1; 1..C with "
+            "--reduce-zero-label), classes.txt in the folder, or --preset NAME|FILE"
+        )
+    names = folder_class_names(root, settings.num_classes, False)
+    check_label_settings(len(names), settings.ignore_index, "--num-classes")
+    return names, LabelEncoding(len(names), settings.ignore_index, reduce_zero_label=settings.reduce_zero_label), None
+
+
+def shipped_layout(settings: SegmentationSettings):
+    """The ``zoo.tasks.segmentation.layouts.SegmentationLayout`` of a shipped-layout ``--dataset``."""
+    from zoo.tasks.segmentation.layouts import shipped_layout as read
+
+    return read(settings.data.kind, settings.data.value, settings)
 
 
 def load_source(
@@ -215,6 +306,17 @@ def load_source(
             reduce_zero_label=settings.reduce_zero_label,
             palette=load_settings_palette(settings),
             tolerance=settings.label_tolerance,
+            labels=label_setup(settings),
+        )
+    elif settings.data.on_disk:
+        layout = shipped_layout(settings)
+        if scan and not settings.skip_check:
+            from zoo.data.checks import stop_on_errors
+
+            stop_on_errors(scan_folder(settings, rest, layout), log)
+        names, encoding, colours = layout_labels(settings, layout)
+        source = seg.layout_source(
+            layout, channels=settings.channels or 3, names=names, encoding=encoding, colours=colours
         )
     else:
         raise ValueError(
@@ -233,10 +335,40 @@ def load_source(
     return source
 
 
-def scan_folder(settings: SegmentationSettings, path: str):
-    """The ``check`` scan of a folder dataset with these settings (``zoo.tasks.segmentation.checks``)."""
-    from zoo.tasks.segmentation.checks import check_segmentation_folder
+def scan_folder(settings: SegmentationSettings, path: str, layout=None):
+    """The ``check`` scan of a dataset on disk with these settings (``zoo.tasks.segmentation.checks``);
+    ``layout``: a shipped layout already listed (else it is listed here)."""
+    from zoo.data.checks import DataReport
+    from zoo.tasks.segmentation.checks import check_segmentation_folder, check_segmentation_layout
 
+    if settings.data.kind != "folder":
+        unknown = None
+        try:
+            layout = layout or shipped_layout(settings)
+            names, encoding, _ = layout_labels(settings, layout)
+        except UnknownClasses as err:  # scanned all the same: the values seen suggest the count
+            from zoo.tasks.segmentation.labels import LabelEncoding
+
+            unknown, names = str(err), [f"class{i}" for i in range(256)]
+            encoding = LabelEncoding(256, settings.ignore_index)
+        except ValueError as err:
+            report = DataReport(str(settings.data))
+            report.add(str(err), "")
+            return report
+        return check_segmentation_layout(
+            layout,
+            encoding,
+            names,
+            channels=settings.channels or 3,
+            resize_masks=settings.resize_masks,
+            unknown_classes=unknown,
+        )
+    try:
+        labels = label_setup(settings)
+    except ValueError as err:
+        report = DataReport(str(settings.data))
+        report.add(str(err), "")
+        return report
     return check_segmentation_folder(
         path,
         channels=settings.channels or folder_channels(path),
@@ -249,6 +381,7 @@ def scan_folder(settings: SegmentationSettings, path: str):
         reduce_zero_label=settings.reduce_zero_label,
         palette=load_settings_palette(settings),
         tolerance=settings.label_tolerance,
+        labels=labels,
     )
 
 
@@ -266,7 +399,7 @@ def check_data(settings: SegmentationSettings, input_size: tuple[int, int]):
         return loaded[-1]
 
     report = dataset_report(settings.data, lambda path: scan_folder(settings, path), load)
-    if loaded and settings.data.kind != "folder" and not report.errors:
+    if loaded and not settings.data.on_disk and not report.errors:
         source = loaded[-1]
         splits = {
             name: class_statistics(data, source.table, source.binary_masks, source.num_classes, settings.ignore_index)
