@@ -640,3 +640,25 @@ def test_check_command_on_a_voc_layout(tmp_path, capsys):
     assert "no problems found in 3 example(s)" in printed
     assert "labels read as class indices 0..20, values [255] void (preset voc)" in printed
     assert "class 15 person" in printed and "nothing stops training with these settings" in printed
+
+
+def test_mmseg_pseudo_dataset_layout_with_its_split_folder(tmp_path):
+    """mmsegmentation's own test set: imgs/<n>_img.jpg + gts/<n>_gt.png, splits/train.txt and val.txt."""
+    for n in range(5):
+        _picture(tmp_path / "imgs" / f"{n:05d}_img.jpg")
+        _mask(tmp_path / "gts" / f"{n:05d}_gt.png", _regions((1, 0, 10, 0, W)))
+    (tmp_path / "splits").mkdir()
+    (tmp_path / "splits" / "train.txt").write_text("00000\n00001\n00002\n")
+    (tmp_path / "splits" / "val.txt").write_text("00003\n00004\n")
+    layout = _layout(f"mmseg:{tmp_path}")
+    assert _stems(layout.train, "_img.jpg") == ["00000", "00001", "00002"]
+    assert _stems(layout.val, "_img.jpg") == ["00003", "00004"] and not layout.problems
+    assert "imgs/*_img.jpg + gts/*_gt.png" in layout.description
+
+
+def test_values_a_value_map_does_not_list_are_a_note_not_an_error(tmp_path):
+    """Cityscapes' table ignores every id it does not map: an id outside it (here 34) is said, not refused."""
+    _cityscapes(tmp_path, mask=_regions((7, 20, H, 0, W), (34, 0, 4, 0, 4)))
+    report = training.scan_folder(_settings(f"cityscapes:{tmp_path}"), str(tmp_path))
+    assert not report.errors, report.text()
+    assert _find(report, "does not map to a class, read as ignored: [34]", error=False)

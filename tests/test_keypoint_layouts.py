@@ -220,3 +220,32 @@ def test_coco_layout_end_to_end_check_train_predict_with_filtered_boxes(tmp_path
     for result in results:
         xy = np.asarray(result["keypoints"]).reshape(-1, 3)[:, :2]
         assert (xy >= 0).all() and (xy <= SIZE - 1).all() and isinstance(result["outside"], list)
+
+
+def test_mpii_joint_records_are_read_with_boxes_from_centre_and_scale(tmp_path):
+    """mmpose's MPII files are a list of records with centre and scale instead of boxes; 16 joints take
+    the mpii preset's names and pairs."""
+    from zoo.tasks.keypoints.checks import check_keypoint_folder
+
+    folder = tmp_path / "mpii"
+    records = []
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        _picture(folder / "images" / f"{i:09d}.jpg", i)
+        joints = rng.uniform(10, 54, (16, 2)).round(1)
+        joints[3] = -1  # MPII marks a missing joint at -1
+        records.append({
+            "image": f"{i:09d}.jpg", "joints": joints.tolist(), "joints_vis": [1] * 16,
+            "center": [32.0, 32.0], "scale": 0.25,
+        })  # fmt: skip
+    (folder / "mpii_train.json").write_text(json.dumps(records))
+    source = folder_keypoint_source(str(folder), channels=3, val_fraction=0.2, seed=0, preset=load_preset("mpii"))
+    assert source.region == "box" and source.num_train + source.num_val == 5
+    assert source.keypoint_names[0] == "right_ankle" and source.flip_index[0] == 5
+    box = next(iter(source.train))["box"].numpy()
+    np.testing.assert_allclose(box, [7.0, 7.0, 57.0, 57.0])  # 0.25 x 200 px around the centre
+    points = source.train_annotations.points[0]
+    assert points[3, 2] == 0 and points[0, 2] == 1  # the missing joint is unlabelled
+    report = check_keypoint_folder(str(folder), channels=3, preset="mpii")
+    assert not report.errors, report.text()
+    assert "a list of joint records" in report.text()

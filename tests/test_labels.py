@@ -139,7 +139,10 @@ def test_check_names_0_255_masks_and_the_flag(folders):
 
 def test_check_names_one_based_labels_and_the_flag(folders):
     error = _only_error(_check(folders / "one-based", num_classes=4), "outside 0..3")
-    assert "--reduce-zero-label" in error.fix
+    # value 0 is present: never --reduce-zero-label (it would ignore a class 0 and shift the rest, as CamVid's
+    # sky); the value past the classes is void (--ignore-index) or one more class
+    assert "--ignore-index 4" in error.fix and "--num-classes 5" in error.fix
+    assert "--reduce-zero-label" not in error.fix
     fixed = _check(folders / "one-based", num_classes=4, reduce_zero_label=True)
     assert not fixed.errors, fixed.text()
 

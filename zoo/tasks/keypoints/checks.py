@@ -15,7 +15,12 @@ from zoo.data.layout import IMAGE_SUFFIXES
 
 
 def _keypoint_annotations(
-    folder: Path, report: DataReport, prefix: str, category: str | None = None, file: Path | None = None
+    folder: Path,
+    report: DataReport,
+    prefix: str,
+    category: str | None = None,
+    file: Path | None = None,
+    preset: str | None = None,
 ):
     """[(image file name, keypoints [K, 3] with NaN kept, row label)] and the declared names; ``file``: the
     annotation file (default: ``zoo.tasks.keypoints.sources.annotation_file``'s)."""
@@ -42,6 +47,8 @@ def _keypoint_annotations(
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             report.add("the COCO JSON cannot be parsed", f"fix the JSON ({err})", name)
             return [], []
+        if isinstance(data, list) and data and all(isinstance(r, dict) and "joints" in r for r in data):
+            return _joint_records(data, name, report), []
         if not isinstance(data, dict):
             report.add(
                 "the COCO JSON is not an object with images, annotations and categories",
@@ -95,7 +102,14 @@ def _keypoint_annotations(
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             report.add("the category's keypoints is not a list of names", 'write "keypoints": ["nose", ...]', name)
             return [], []
-        if first and not names:
+        if first and not names and preset:
+            report.add(
+                f"the category names no keypoints: the preset {preset} names them",
+                "nothing to do",
+                f"{name} category {first.get('name', first.get('id'))!r}",
+                error=False,
+            )
+        elif first and not names:
             report.add(
                 "the category names no keypoints: they are called kp0, kp1, ... and flips stay off",
                 "nothing to do; --preset NAME (e.g. 300w, wflw, cofw, aflw) gives names and left/right pairs",
@@ -235,6 +249,33 @@ def _keypoint_annotations(
     return entries, names
 
 
+def _joint_records(data: list, name: str, report: DataReport) -> list:
+    """The entries of mmpose's MPII-style list of records (``image``, ``joints``, ``joints_vis``, ``center``,
+    ``scale``), as ``_keypoint_annotations`` gives them (missing joints, at -1 or not visible, unlabelled)."""
+    entries = []
+    for i, record in enumerate(data):
+        label = f"{name} [{i}]"
+        try:
+            joints = np.asarray(record["joints"], np.float64).reshape(-1, 2)
+            shown = np.asarray(record.get("joints_vis", np.ones(len(joints))), np.float64).reshape(-1) > 0
+            image = str(record["image"])
+        except (KeyError, TypeError, ValueError):
+            report.add("joint records without image, or whose joints are not [[x, y], ...]", "fix the record", label)
+            continue
+        if len(shown) != len(joints):
+            report.add("joint records whose joints_vis and joints differ in length", "fix the record", label)
+            continue
+        shown &= (joints >= 0).all(-1)
+        if not shown.any():
+            continue  # training skips records without a labelled joint
+        kp = np.concatenate([np.where(shown[:, None], joints, 0.0), shown[:, None].astype(np.float64)], -1)
+        entries.append((image, kp, label))
+    report.summary.append(
+        f"{name}: a list of joint records (mmpose's MPII layout): boxes from each record's center and scale"
+    )
+    return entries
+
+
 def unmatched_sides(names: list[str]) -> list[str]:
     """Keypoint names that say a side (``left_eye``, ``l_hand``, ``kneeR``...) without a keypoint of the
     other side to swap with in a flip (``zoo.tasks.keypoints.sources.flip_index_from_names``' rule)."""
@@ -284,6 +325,7 @@ def check_keypoint_folder(
     coco: bool = False,
     images: str | None = None,
     val_split: str | None = None,
+    preset: str | None = None,
 ) -> DataReport:
     """Scans a keypoint folder (``images/`` + COCO JSON or CSV; or ``train/`` and ``val/``).
 
@@ -322,7 +364,7 @@ def check_keypoint_folder(
             splits.append((split, file, split / "images", f"{split.name}/" if split != folder else ""))
     declared = num_keypoints
     for split, file, images_dir, prefix in splits:
-        entries, names = _keypoint_annotations(split, report, "coco:" if coco else prefix, category, file)
+        entries, names = _keypoint_annotations(split, report, "coco:" if coco else prefix, category, file, preset)
         prefix = "" if coco else prefix
         declared = declared or (len(names) or None)
         lonely = unmatched_sides(names) if flips and not flip_pairs else []

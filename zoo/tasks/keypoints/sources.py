@@ -318,6 +318,10 @@ def _read_coco(path: Path, images_dir: Path, category: str | None = None) -> Ann
     annotations and annotations without a labelled keypoint are skipped (COCO's evaluation ignores them) and
     counted in ``skipped``."""
     data = json.loads(path.read_text())
+    if isinstance(data, list) and data and isinstance(data[0], dict) and "joints" in data[0]:
+        if category is not None:
+            raise ValueError("--category is for COCO files; a list of joints records has one kind of object")
+        return _read_joint_list(data, images_dir)
     for field in ("images", "annotations", "categories"):
         if field not in data:
             raise ValueError(f"COCO keypoints JSON needs {field!r}")
@@ -377,9 +381,65 @@ def _read_coco(path: Path, images_dir: Path, category: str | None = None) -> Ann
             x, y, w, h = (float(v) for v in ann["bbox"])
             out.boxes.append(enlarged_box(x, y, w, h))
             out.areas.append(float(ann.get("area") or w * h))
+        elif "center" in ann and "scale" in ann:  # MPII's person centre and scale (x 200 px), as mmpose keeps them
+            out.has_boxes = True
+            box = center_scale_box(ann["center"], ann["scale"])
+            out.boxes.append(box)
+            out.areas.append(float(ann.get("area") or (box[2] - box[0]) * (box[3] - box[1]) / BOX_AREA))
         else:
             out.boxes.append(np.zeros(4, np.float32))
             out.areas.append(float(ann.get("area") or 0.0))
+    out.visibility = visibility
+    return out
+
+
+BOX_AREA = 1.25**2  # a box's area over the object's: the centre/scale box is the enlarged one already
+MPII_SCALE = 200.0  # MPII's scale is the person's height in units of 200 pixels
+
+
+def center_scale_box(center, scale) -> np.ndarray:
+    """The box looked at for MPII's ``center`` (x, y) and ``scale`` (one number, or (sx, sy)): a square of
+    ``scale`` x 200 pixels around the centre (the person's height, about the enlarged box), as float32
+    ``[4]`` (x0, y0, x1, y1)."""
+    cx, cy = (float(v) for v in center)
+    sx, sy = (float(scale), float(scale)) if np.ndim(scale) == 0 else (float(v) for v in scale)
+    half_w, half_h = sx * MPII_SCALE / 2, sy * MPII_SCALE / 2
+    return np.array([cx - half_w, cy - half_h, cx + half_w, cy + half_h], np.float32)
+
+
+def _read_joint_list(data: list, images_dir: Path) -> Annotations:
+    """mmpose's MPII-style list of records (``image``, ``joints`` [[x, y], ...], ``joints_vis``, ``center``,
+    ``scale``): one example per record, its box from the centre and scale; names from the MPII preset when
+    there are 16 joints, else ``kp0..``; the pictures of one file name are one picture."""
+    count = len(data[0]["joints"])
+    names = [f"kp{i}" for i in range(count)]
+    out = Annotations([], [], [], [], [], names, names_generated=True)
+    numbers: dict = {}
+    visibility = {0: 0, 2: 0}
+    for record in data:
+        joints = np.asarray(record["joints"], np.float32).reshape(-1, 2)
+        if len(joints) != count:
+            raise ValueError(f"records with {len(joints)} and {count} joints; every record needs the same joints")
+        shown = np.asarray(record.get("joints_vis", np.ones(count)), np.float32).reshape(-1) > 0
+        shown &= (joints >= 0).all(-1)  # MPII marks missing joints at -1
+        if not shown.any():
+            out.skipped["records without a labelled joint"] = out.skipped.get("records without a labelled joint", 0) + 1
+            continue
+        visibility[2] += int(shown.sum())
+        visibility[0] += int((~shown).sum())
+        out.paths.append(str(images_dir / record["image"]))
+        out.points.append(
+            np.concatenate([np.where(shown[:, None], joints, 0.0), shown[:, None].astype(np.float32)], -1)
+        )
+        out.image_ids.append(numbers.setdefault(record["image"], len(numbers)))
+        if "center" in record and "scale" in record:
+            out.has_boxes = True
+            box = center_scale_box(record["center"], record["scale"])
+            out.boxes.append(box)
+            out.areas.append(float((box[2] - box[0]) * (box[3] - box[1]) / BOX_AREA))
+        else:
+            out.boxes.append(np.zeros(4, np.float32))
+            out.areas.append(0.0)
     out.visibility = visibility
     return out
 
@@ -522,7 +582,8 @@ def _split_by_picture(everything: Annotations, val_fraction: float, seed: int) -
     order = np.random.default_rng(seed).permutation(len(pictures))
     train_pictures = set(pictures[order[:n_train]].tolist())
     in_train = np.array([i in train_pictures for i in everything.image_ids], bool)
-    return everything.subset(np.flatnonzero(in_train)), everything.subset(np.flatnonzero(~in_train))
+    train, val = everything.subset(np.flatnonzero(in_train)), everything.subset(np.flatnonzero(~in_train))
+    return train, dataclasses.replace(val, skipped={}, visibility={})  # the file's counts, told once
 
 
 def _annotated_source(
@@ -538,8 +599,13 @@ def _annotated_source(
 ) -> KeypointSource:
     if preset is not None:
         apply_preset([train, val], preset, where)
-    region = resolve_region(region, train, where)
-    resolve_region(region, val, where)
+    offset = max(train.image_ids, default=-1) + 1  # both splits' pictures apart, counted together
+    both = dataclasses.replace(
+        train,
+        image_ids=list(train.image_ids) + [i + offset for i in val.image_ids],
+        has_boxes=train.has_boxes and (val.has_boxes or not val.paths),
+    )
+    region = resolve_region(region, both, where)
     names = train.names
     if flip_pairs == "none":
         flip = list(range(len(names)))

@@ -238,6 +238,7 @@ def scan_folder(settings: KeypointSettings, path: str):
         coco=settings.data.kind == "coco",
         images=settings.images,
         val_split=settings.val_split,
+        preset=settings.preset,
     )
 
 

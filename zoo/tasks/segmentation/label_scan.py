@@ -419,6 +419,14 @@ class MaskScan:
                     error=False,
                 )
                 return
+        elif enc.mapping is not None:  # a value map ignores what it does not list: said, not refused
+            report.add_files(
+                f"mask values the preset {enc.preset} does not map to a class, read as ignored: {bad[:8]}",
+                "nothing to do if that is right; otherwise write your own preset (--preset FILE) that maps them",
+                self.out_of_range,
+                error=False,
+            )
+            return
         elif enc.preset:
             what = f"mask values the preset {enc.preset} does not know (neither a class nor void): {bad[:8]}"
             fix = (

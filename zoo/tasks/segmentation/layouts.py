@@ -35,7 +35,10 @@ from zoo.tasks.segmentation.masks import MASK_SUFFIXES
 
 SHIPPED = ("voc", "ade20k", "cityscapes", "camvid", "mmseg", "coco", "labelme")
 IMAGE_DIRS = ("img_dir", "images", "imgs", "img", "image", "JPEGImages", "leftImg8bit")
-MASK_DIRS = ("ann_dir", "annotations", "masks", "mask", "labels", "label", "ann", "SegmentationClass", "gtFine")
+MASK_DIRS = (
+    "ann_dir", "annotations", "masks", "mask", "labels", "label", "ann", "gts", "gt", "SegmentationClass",
+    "SegmentationClassPNG", "gtFine",
+)  # fmt: skip
 TRAIN_NAMES = ("train", "training")
 VAL_NAMES = ("val", "validation", "valid")
 
@@ -327,6 +330,8 @@ def mmseg_layout(
         layout.val = _two_trees(layout, image_root / val_dir, mask_root / val_dir, si, sm, val_dir, val_dir)
         layout.description = f"mmseg:{root} ({names}, {train_dir} / {val_dir})"
         return layout
+    if not (train_split or val_split) and all((root / "splits" / f"{n}.txt").is_file() for n in ("train", "val")):
+        train_split, val_split = "splits/train.txt", "splits/val.txt"  # mmsegmentation's own pseudo dataset
     pairs = _two_trees(layout, image_root, mask_root, si, sm, "all", image_root.name)
     by_stem = {Path(image).name[: -len(si)]: (image, mask) for image, mask in pairs}
     by_stem.update({str(Path(image).relative_to(image_root))[: -len(si)]: (image, mask) for image, mask in pairs})
