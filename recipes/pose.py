@@ -177,8 +177,8 @@ def add_flags(a, d: PoseConfig) -> None:
         "--lower-body",
         dest="lower_body",
         metavar="IDS",
-        help="--half-body: the lower half's keypoint indices, e.g. 11,12,13,14,15,16 (default: hips, knees, ankles, "
-        "feet by name)",
+        help="--half-body: the lower half's keypoint indices, e.g. 11,12,13,14,15,16 (default: the --preset's, else "
+        "hips, knees, ankles, feet by name)",
     )
     a(
         "--oks-sigmas",

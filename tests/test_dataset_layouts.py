@@ -662,3 +662,53 @@ def test_values_a_value_map_does_not_list_are_a_note_not_an_error(tmp_path):
     report = training.scan_folder(_settings(f"cityscapes:{tmp_path}"), str(tmp_path))
     assert not report.errors, report.text()
     assert _find(report, "does not map to a class, read as ignored: [34]", error=False)
+
+
+def test_review_cases_gtfine_mixed_masks_voc_aug_and_refused_flags(tmp_path):
+    """Cityscapes' gtFine keeps colour, instance, label-id and train-id masks side by side: the train ids are
+    paired, never the colours; mmsegmentation's VOC aug.txt reads SBD's masks; --reduce-zero-label with a preset
+    that does not reduce is refused; --preset cityscapes on train-id masks is refused."""
+    city = ["aachen_000000_000019", "bochum_000000_000019"]
+    masks = [f"{c}_gtFine_{kind}.png" for c in city for kind in ("color", "instanceIds", "labelIds", "labelTrainIds")]
+    assert find_suffixes([f"{c}_leftImg8bit.png" for c in city], masks) == (
+        "_leftImg8bit.png",
+        "_gtFine_labelTrainIds.png",
+    )
+    voc = _voc(tmp_path / "voc", VOC_STEMS[:2])
+    for stem in VOC_STEMS[:2]:
+        _mask(voc / "SegmentationClassAug" / f"{stem}.png", _regions((7, 0, 20, 0, W)))
+    (voc / "ImageSets" / "Segmentation" / "aug.txt").write_text("".join(f"{s}\n" for s in VOC_STEMS[:2]))
+    aug = _layout(f"voc:{voc}", train_split="aug")
+    assert not aug.problems and all("SegmentationClassAug" in mask for _, mask in aug.train)
+    with pytest.raises(ValueError, match="would shift every class of the preset voc"):
+        training.label_setup(_settings("folder:x", reduce_zero_label=True), "voc")
+    _cityscapes(tmp_path / "cs", "_gtFine_labelTrainIds.png", _regions((0, 20, H, 0, W), background=255))
+    with pytest.raises(ValueError, match="--preset cityscapes reads label ids"):
+        _layout(f"cityscapes:{tmp_path / 'cs'}", preset="cityscapes")
+
+
+def test_review_cases_labelme_windows_paths_four_corner_rectangles_and_coco_without_segmentation(tmp_path):
+    (tmp_path / "labels.txt").write_text("__ignore__\n_background_\ncat\n")
+    (tmp_path / "shots").mkdir()
+    _picture(tmp_path / "shots" / "a.jpg")
+    rectangle = _shape("cat", "rectangle", [[2, 2], [20, 2], [20, 10], [2, 10]])  # newer labelme: four corners
+    (tmp_path / "json").mkdir()
+    _labelme(tmp_path / "json" / "a.json", "..\\shots\\a.jpg", [rectangle])  # written on Windows
+    _picture(tmp_path / "b.jpg")
+    _labelme(tmp_path / "b.json", "C:\\data\\b.jpg", [rectangle])
+    layout = _layout(f"labelme:{tmp_path}")
+    found = {Path(image).name for image, _ in layout.train + layout.val}
+    assert {"a.jpg", "b.jpg"} <= found, layout.problems  # ..\shots\a.jpg relative; C:\data\b.jpg: the name beside
+    key = next(key for image, key in layout.train + layout.val if image.endswith("b.jpg"))
+    classes = _classes(layout, key)
+    assert classes[5, 10] == 1 and classes[30, 30] == 0
+    boxes_only = tmp_path / "detections.json"
+    boxes_only.write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "b.jpg", "height": H, "width": W}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5], "area": 25, "iscrowd": 0}],
+        "categories": [{"id": 1, "name": "cat"}],
+    }))  # fmt: skip
+    with pytest.raises(ValueError, match="has a segmentation"):
+        _layout(f"coco:{boxes_only}")
+    with pytest.raises(ValueError, match="--val-split val: no such file"):
+        _layout(f"coco:{boxes_only}", val_split="val")

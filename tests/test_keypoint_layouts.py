@@ -91,10 +91,10 @@ def test_coco_pictures_are_found_by_file_name_or_images_flag(tmp_path):
     assert source.num_train + source.num_val == 4
 
 
-def test_out_of_range_skeleton_links_are_dropped_with_a_warning(tmp_path):
+def test_a_skeleton_with_out_of_range_links_is_dropped_whole_with_a_warning(tmp_path):
     path = coco_tree(tmp_path, skeleton=((1, 2), (2, 3), (16, 17)))
     source = coco_keypoint_source(str(path), channels=3, val_fraction=0.2, seed=0)
-    assert source.skeleton == [(0, 1), (1, 2)]
+    assert source.skeleton == []  # one link outside the keypoints: the skeleton was written for others
     assert any("[16, 17]" in w and "dropped" in w for w in source.warnings)
 
 
@@ -113,6 +113,7 @@ def test_face_files_without_names_get_generated_names_and_a_preset_gives_pairs(t
         str(folder), channels=3, val_fraction=0.2, seed=0, region="box", preset=load_preset("300w")
     )
     assert with_preset.flip_index[0] == 16 and with_preset.flip_index[36] == 45
+    assert with_preset.keypoint_names[0] == "kpt-0" and with_preset.lower_body == []  # a face: no lower half
     with pytest.raises(ValueError, match="names 17 keypoints but"):
         folder_keypoint_source(str(folder), channels=3, val_fraction=0.2, seed=0, preset=load_preset("coco_person"))
 
@@ -138,6 +139,13 @@ def test_category_all_trains_categories_with_the_same_keypoints_as_one(tmp_path)
     with pytest.raises(ValueError, match="--category all"):
         coco_keypoint_source(str(path), channels=3, val_fraction=0.25, seed=0)
     both = coco_keypoint_source(str(path), channels=3, val_fraction=0.25, seed=0, category="all")
+    ap10k = _preset(3, [[0, 1]])
+    assert (
+        coco_keypoint_source(
+            str(path), channels=3, val_fraction=0.25, seed=0, category="all", preset=ap10k
+        ).keypoint_names
+        == names
+    )
     dogs = coco_keypoint_source(str(path), channels=3, val_fraction=0.25, seed=0, category="dog")
     assert both.num_train + both.num_val == 8 and dogs.num_train + dogs.num_val == 4
     assert both.flip_index == [1, 0, 2]  # L_/R_ prefixes pair
@@ -168,7 +176,7 @@ def test_every_shipped_preset_loads_and_user_presets_are_checked(tmp_path):
 
 def _flags(dataset: str) -> list[str]:
     return [
-        "--dataset", dataset, "--model", "simple_baseline", "--backbone", "vgg16", "--encoder-weights", "none",
+        "--dataset", dataset, "--model", "simple_baseline", "--backbone", "mobilenetv2", "--encoder-weights", "none",
         "--input-size", "64", "--batch-size", "4", "--steps-per-epoch", "1", "--schedule", "all:1@1e-3",
         "--verbose", "0",
     ]  # fmt: skip
@@ -242,10 +250,33 @@ def test_mpii_joint_records_are_read_with_boxes_from_centre_and_scale(tmp_path):
     source = folder_keypoint_source(str(folder), channels=3, val_fraction=0.2, seed=0, preset=load_preset("mpii"))
     assert source.region == "box" and source.num_train + source.num_val == 5
     assert source.keypoint_names[0] == "right_ankle" and source.flip_index[0] == 5
+    assert source.lower_body == [0, 1, 2, 3, 4, 5, 6]  # the preset's lower half, for --half-body
     box = next(iter(source.train))["box"].numpy()
-    np.testing.assert_allclose(box, [7.0, 7.0, 57.0, 57.0])  # 0.25 x 200 px around the centre
+    # as mmpose reads MPII: the centre to 0-based pixels and 15 x scale lower, the scale 1.25 times larger
+    np.testing.assert_allclose(box, [31 - 31.25, 34.75 - 31.25, 31 + 31.25, 34.75 + 31.25])
     points = source.train_annotations.points[0]
     assert points[3, 2] == 0 and points[0, 2] == 1  # the missing joint is unlabelled
     report = check_keypoint_folder(str(folder), channels=3, preset="mpii")
     assert not report.errors, report.text()
     assert "a list of joint records" in report.text()
+
+
+def test_a_preset_of_another_dataset_is_refused_and_a_foreign_skeleton_dropped(tmp_path):
+    """--preset coco_person on a file whose own names pair otherwise (AP-10K's) is refused; a file's skeleton
+    with links outside its keypoints (CrowdPose carries COCO's 17-point one) is dropped whole, and the
+    preset's is drawn instead."""
+    names = ["left_eye", "right_eye", "nose"]
+    path = tmp_path / "animals.json"
+    write_coco(path, tmp_path / "images", 4, names=names, skeleton=((1, 2), (2, 3), (15, 17)), crowd=False)
+    with pytest.raises(ValueError, match="pairs left and right otherwise"):
+        coco_keypoint_source(str(path), channels=3, val_fraction=0.25, seed=0, preset=_preset(3, [[1, 2]]))
+    source = coco_keypoint_source(str(path), channels=3, val_fraction=0.25, seed=0, preset=_preset(3, [[0, 1]]))
+    assert source.keypoint_names == names and source.skeleton == [(0, 2), (1, 2)]  # the preset's skeleton
+
+
+def _preset(count: int, pairs):
+    return preset_from_json(
+        {"keypoints": [f"p{i}" for i in range(count)], "flip_pairs": pairs, "skeleton": [[0, 2], [1, 2]]},
+        "mine",
+        "mine",
+    )

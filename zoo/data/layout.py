@@ -34,11 +34,12 @@ def held_out(count: int, val_fraction: float, seed: int) -> tuple[list[int], lis
 
 
 def coco_images_dir(path: Path, images: str | None, file_name: str) -> Path:
-    """Where a COCO file's pictures are: ``--images``, else the first of the JSON's folder, its ``images/``,
+    """Where a COCO file's pictures are: ``--images`` when it holds ``file_name``, else the first of the JSON's folder, its ``images/``,
     ``images/`` beside the JSON's folder (mmpose's ``annotations/`` + ``images/``) and COCO's ``<split>2017/``
     (or ``images/<split>2017``) beside ``annotations/`` that holds ``file_name``."""
-    if images:
-        return Path(images).expanduser()
+    given = Path(images).expanduser() if images else None
+    if given is not None and (given / file_name).is_file():
+        return given
     folder = path.parent
     split = next((part for part in path.stem.split("_") if part[:1].isalpha() and part[-4:].isdigit()), None)
     candidates = [folder, folder / "images", folder.parent / "images"]  # (mmpose: annotations/ beside images/)
@@ -47,5 +48,9 @@ def coco_images_dir(path: Path, images: str | None, file_name: str) -> Path:
     for candidate in candidates:
         if (candidate / file_name).is_file():
             return candidate
+    if given is not None:  # (--images names the training file's pictures; a validation file's are found beside)
+        raise ValueError(
+            f"coco:{path}: --images {images} does not hold {file_name}, nor does any folder beside the file"
+        )
     tried = ", ".join(str(c) for c in candidates)
     raise ValueError(f"coco:{path}: the pictures (e.g. {file_name}) are in none of {tried}; give --images DIR")

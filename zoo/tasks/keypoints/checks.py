@@ -24,7 +24,7 @@ def _keypoint_annotations(
 ):
     """[(image file name, keypoints [K, 3] with NaN kept, row label)] and the declared names; ``file``: the
     annotation file (default: ``zoo.tasks.keypoints.sources.annotation_file``'s)."""
-    from zoo.tasks.keypoints.sources import annotation_file
+    from zoo.tasks.keypoints.sources import annotation_file, read_json
 
     if file is None:
         try:
@@ -43,7 +43,7 @@ def _keypoint_annotations(
     if jsons:
         name = f"{prefix}{jsons[0].name}"
         try:
-            data = json.loads(jsons[0].read_text())
+            data = read_json(jsons[0])
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             report.add("the COCO JSON cannot be parsed", f"fix the JSON ({err})", name)
             return [], []
@@ -135,6 +135,8 @@ def _keypoint_annotations(
                 files[image["id"]] = image["file_name"]
         for i, ann in enumerate(data["annotations"]):
             record = f"{name} annotations[{i}]" + (f" (id {ann['id']})" if "id" in ann else "")
+            if first and "category_id" in ann and "id" in first and ann["category_id"] not in same:
+                continue  # another category's objects (box-only categories, say): training reads none of them
             lacking = [f for f in ("image_id", "keypoints") if f not in ann]
             if lacking:
                 report.add(
@@ -155,9 +157,9 @@ def _keypoint_annotations(
                     "COCO keypoints that are not a list of numbers", "write keypoints as [x1, y1, v1, ...]", record
                 )
                 continue
-            if first and "category_id" in ann and "id" in first and ann["category_id"] not in same:
-                continue  # another category's objects
             flat = [math.nan if v is None else v for v in ann["keypoints"]]
+            if not flat:
+                continue  # "keypoints": []: no labelled keypoint, skipped as training skips it
             if len(flat) % 3 or (names and len(flat) != 3 * len(names)):
                 report.add(
                     f"COCO keypoints lists whose length is not 3 x {len(names) or 'K'} (x, y, v per keypoint"
@@ -288,7 +290,7 @@ def unmatched_sides(names: list[str]) -> list[str]:
 def _coco_splits(file: Path, images: str | None, val_split: str | None, report: DataReport) -> list:
     """[(folder, annotation file, pictures' folder, prefix)] of ``coco:FILE.json`` and its validation file."""
     from zoo.data.layout import coco_images_dir
-    from zoo.tasks.keypoints.sources import coco_val_file
+    from zoo.tasks.keypoints.sources import coco_val_file, first_picture, read_json
 
     if not file.is_file():
         report.add("the annotation file does not exist", "check the path after coco:", str(file))
@@ -301,10 +303,11 @@ def _coco_splits(file: Path, images: str | None, val_split: str | None, report: 
     out = []
     for one in files:
         try:
-            data = json.loads(one.read_text())
-            first = next(img["file_name"] for img in data["images"] if isinstance(img, dict) and "file_name" in img)
+            first = first_picture(read_json(one))
+            if first is None:
+                raise KeyError("images")
             out.append((one.parent, one, coco_images_dir(one, images, str(first)), f"{one.name}: "))
-        except (StopIteration, KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError):
+        except (KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError):
             out.append((one.parent, one, one.parent / "images", f"{one.name}: "))  # the scan names what is wrong
         except ValueError as err:
             report.add("the pictures are not found", str(err), one.name)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import json
 import re
 from pathlib import Path
@@ -52,6 +53,7 @@ class KeypointSource:
     warnings: list = dataclasses.field(default_factory=list)  # what reading changed (logged, and shown by check)
     preset: str | None = None  # the KeypointPreset's name, if one was applied
     no_sides: bool = False  # --flip-pairs none: no keypoint has a side, flips swap nothing
+    lower_body: list = dataclasses.field(default_factory=list)  # the preset's lower half (--half-body), if any
 
 
 def flip_index_from_pairs(count: int, pairs) -> list[int]:
@@ -317,7 +319,7 @@ def _read_coco(path: Path, images_dir: Path, category: str | None = None) -> Ann
     are dropped with a warning) and ``sigmas``; one example per annotation of the chosen categories; crowd
     annotations and annotations without a labelled keypoint are skipped (COCO's evaluation ignores them) and
     counted in ``skipped``."""
-    data = json.loads(path.read_text())
+    data = read_json(path)
     if isinstance(data, list) and data and isinstance(data[0], dict) and "joints" in data[0]:
         if category is not None:
             raise ValueError("--category is for COCO files; a list of joints records has one kind of object")
@@ -349,10 +351,12 @@ def _read_coco(path: Path, images_dir: Path, category: str | None = None) -> Ann
         cat.get("sigmas"),
         picture_ids={n: image_id for image_id, n in image_number.items()},
     )
-    if dropped:
+    if dropped:  # a skeleton written for other keypoints (CrowdPose's files carry COCO's): none of it is trusted
+        out.skeleton = []
         out.warnings.append(
-            f"{len(dropped)} skeleton links of {path.name} name keypoints outside 1..{len(names)} and are "
-            f"dropped (the skeleton is only drawn): {dropped[:6]}"
+            f"{len(dropped)} skeleton links of {path.name} name keypoints outside 1..{len(names)}: the file's "
+            f"skeleton was written for other keypoints and is dropped (it is only drawn; --preset gives one): "
+            f"{dropped[:6]}"
         )
     visibility = {0: 0, 1: 0, 2: 0}
     for ann in data["annotations"]:
@@ -393,24 +397,41 @@ def _read_coco(path: Path, images_dir: Path, category: str | None = None) -> Ann
     return out
 
 
+@functools.lru_cache(maxsize=2)
+def _parsed(path: str, stamp: tuple) -> object:
+    return json.loads(Path(path).read_text())
+
+
+def read_json(path: Path) -> object:
+    """A JSON file, parsed once while it is unchanged (``check`` and the loading that follows read a COCO file
+    of hundreds of megabytes several times). Do not modify what it returns."""
+    info = Path(path).stat()
+    return _parsed(str(path), (info.st_mtime_ns, info.st_size))
+
+
 BOX_AREA = 1.25**2  # a box's area over the object's: the centre/scale box is the enlarged one already
 MPII_SCALE = 200.0  # MPII's scale is the person's height in units of 200 pixels
 
 
-def center_scale_box(center, scale) -> np.ndarray:
-    """The box looked at for MPII's ``center`` (x, y) and ``scale`` (one number, or (sx, sy)): a square of
-    ``scale`` x 200 pixels around the centre (the person's height, about the enlarged box), as float32
-    ``[4]`` (x0, y0, x1, y1)."""
+def center_scale_box(center, scale, mpii: bool = False) -> np.ndarray:
+    """The box looked at for a ``center`` (x, y) and ``scale`` (one number, or (sx, sy)) in MPII's units: a box
+    of ``scale`` x 200 pixels around the centre, as float32 ``[4]`` (x0, y0, x1, y1). ``mpii``: MPII's own
+    annotations, read as mmpose and HRNet read them: the centre moved down 15 x scale pixels and from 1-based
+    to 0-based pixels, the scale enlarged 1.25 times (MPII's scale is the person's height, tightly)."""
     cx, cy = (float(v) for v in center)
     sx, sy = (float(scale), float(scale)) if np.ndim(scale) == 0 else (float(v) for v in scale)
+    if mpii:
+        cx, cy = cx - 1.0, cy - 1.0 + 15.0 * sy
+        sx, sy = 1.25 * sx, 1.25 * sy
     half_w, half_h = sx * MPII_SCALE / 2, sy * MPII_SCALE / 2
     return np.array([cx - half_w, cy - half_h, cx + half_w, cy + half_h], np.float32)
 
 
 def _read_joint_list(data: list, images_dir: Path) -> Annotations:
     """mmpose's MPII-style list of records (``image``, ``joints`` [[x, y], ...], ``joints_vis``, ``center``,
-    ``scale``): one example per record, its box from the centre and scale; names from the MPII preset when
-    there are 16 joints, else ``kp0..``; the pictures of one file name are one picture."""
+    ``scale``): one example per record, joints and centre moved to 0-based pixels, the box from the centre and
+    scale (``center_scale_box``'s MPII rule); the joints are called ``kp0..`` (``--preset mpii`` names them);
+    the records of one file name are one picture."""
     count = len(data[0]["joints"])
     names = [f"kp{i}" for i in range(count)]
     out = Annotations([], [], [], [], [], names, names_generated=True)
@@ -418,10 +439,12 @@ def _read_joint_list(data: list, images_dir: Path) -> Annotations:
     visibility = {0: 0, 2: 0}
     for record in data:
         joints = np.asarray(record["joints"], np.float32).reshape(-1, 2)
+        missing = (joints < 0).any(-1)  # MPII marks missing joints at -1
+        joints = joints - 1.0  # MPII counts pixels from 1
         if len(joints) != count:
             raise ValueError(f"records with {len(joints)} and {count} joints; every record needs the same joints")
         shown = np.asarray(record.get("joints_vis", np.ones(count)), np.float32).reshape(-1) > 0
-        shown &= (joints >= 0).all(-1)  # MPII marks missing joints at -1
+        shown &= ~missing
         if not shown.any():
             out.skipped["records without a labelled joint"] = out.skipped.get("records without a labelled joint", 0) + 1
             continue
@@ -434,7 +457,7 @@ def _read_joint_list(data: list, images_dir: Path) -> Annotations:
         out.image_ids.append(numbers.setdefault(record["image"], len(numbers)))
         if "center" in record and "scale" in record:
             out.has_boxes = True
-            box = center_scale_box(record["center"], record["scale"])
+            box = center_scale_box(record["center"], record["scale"], mpii=True)
             out.boxes.append(box)
             out.areas.append(float((box[2] - box[0]) * (box[3] - box[1]) / BOX_AREA))
         else:
@@ -567,7 +590,14 @@ def apply_preset(annotations: list[Annotations], preset, where: str) -> None:
                 f"--preset {preset.name} names {len(preset.keypoints)} keypoints but {where} has {count}; pick the "
                 "preset of this dataset or write your own (docs/datasets.md)"
             )
-        if ann.names_generated or not ann.names or ann.names != list(preset.keypoints):
+        own_flips = flip_index_from_names(ann.names) if ann.names and not ann.names_generated else None
+        if own_flips is not None and own_flips != list(range(count)):  # the file's names say their sides
+            if own_flips != flip_index_from_pairs(count, preset.flip_pairs):
+                raise ValueError(
+                    f"--preset {preset.name} pairs left and right otherwise than the keypoint names of {where} "
+                    f"({ann.names[:6]} ...): it is another dataset's preset; drop it or write your own"
+                )
+        else:
             ann.names, ann.names_generated = list(preset.keypoints), False
         if not ann.skeleton:
             ann.skeleton = list(preset.skeleton)
@@ -635,6 +665,7 @@ def _annotated_source(
         warnings=list(dict.fromkeys(train.warnings + val.warnings)),
         preset=preset.name if preset is not None else None,
         no_sides=flip_pairs == "none",
+        lower_body=list(preset.lower_body) if preset is not None else [],
     )
 
 
@@ -688,6 +719,16 @@ def coco_val_file(path: Path, val_split: str | None) -> Path | None:
     return sibling if "train" in path.name and sibling.is_file() else None
 
 
+def first_picture(data) -> str | None:
+    """The first picture a keypoint file names: a COCO file's first ``images`` ``file_name``, or the ``image`` of
+    a list of joint records (mmpose's MPII layout); None when it names none."""
+    if isinstance(data, dict):
+        return next((img.get("file_name") for img in data.get("images") or [] if isinstance(img, dict)), None)
+    if isinstance(data, list):
+        return next((r.get("image") for r in data if isinstance(r, dict) and r.get("image")), None)
+    return None
+
+
 def coco_keypoint_source(
     path: str,
     *,
@@ -711,12 +752,21 @@ def coco_keypoint_source(
         raise ValueError(f"coco:{file}: no such file (give the keypoints JSON, e.g. person_keypoints_train2017.json)")
 
     def read(one: Path) -> Annotations:
-        data = json.loads(one.read_text())
-        first = next((img.get("file_name") for img in data.get("images") or [] if isinstance(img, dict)), None)
+        try:
+            data = read_json(one)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"coco:{one} is not JSON ({err})") from None
+        first = first_picture(data)
         if first is None:
             raise ValueError(f"coco:{one}: lists no images")
         folder = coco_images_dir(one, images, str(first))
-        return _read_coco(one, folder, category)
+        try:
+            return _read_coco(one, folder, category)
+        except (TypeError, KeyError, AttributeError, IndexError) as err:
+            raise ValueError(
+                f"{one}: not a keypoint file this recipe can read ({type(err).__name__}: {err}); the recipe's "
+                "`check` command lists every problem in it"
+            ) from None
 
     val_file = coco_val_file(file, val_split)
     if val_file is not None:

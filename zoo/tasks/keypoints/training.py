@@ -408,7 +408,8 @@ class KeypointTrainer:
 
         if not self.settings.half_body:
             return None
-        lower = lower_body_mask(self.source.keypoint_names, self.settings.lower_body)
+        preset_lower = ",".join(str(i) for i in self.source.lower_body) or None  # --preset's lower half
+        lower = lower_body_mask(self.source.keypoint_names, self.settings.lower_body or preset_lower)
         return HalfBody(float(self.settings.half_body), lower, min_total=min(8, max(4, self.count // 2)))
 
     def train_data(self):

@@ -20,12 +20,14 @@ import dataclasses
 import json
 from pathlib import Path
 
+from zoo.data.presets import read_preset, shipped_names
+
 PRESET_DIR = Path(__file__).with_name("presets")
 
 
 def preset_names() -> tuple[str, ...]:
     """The shipped presets' names (``presets/*.json``)."""
-    return tuple(sorted(p.stem for p in PRESET_DIR.glob("*.json")))
+    return shipped_names(PRESET_DIR)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,17 +147,5 @@ def preset_from_json(data: dict, origin: str, name: str) -> SegmentationPreset:
 
 def load_preset(spec: str) -> SegmentationPreset:
     """``--preset NAME|FILE``: a shipped preset by name (``preset_names()``) or a JSON file of the same fields."""
-    text = str(spec)
-    if text.lower() in preset_names():
-        path = PRESET_DIR / f"{text.lower()}.json"
-        return preset_from_json(json.loads(path.read_text()), text.lower(), text.lower())
-    path = Path(text).expanduser()
-    if not path.is_file():
-        raise ValueError(
-            f"--preset {spec}: neither a shipped segmentation preset ({', '.join(preset_names())}) nor a JSON file"
-        )
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"--preset {spec} is not JSON ({err})") from None
-    return preset_from_json(data, str(path), path.stem)
+    data, origin, name = read_preset(spec, PRESET_DIR, "segmentation")
+    return preset_from_json(data, origin, name)

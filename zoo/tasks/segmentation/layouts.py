@@ -40,6 +40,7 @@ MASK_DIRS = (
     "SegmentationClassPNG", "gtFine",
 )  # fmt: skip
 TRAIN_NAMES = ("train", "training")
+NOT_LABELS = ("color", "colour", "instance", "polygon", "_vis", "_viz", "overlay")  # mask files that hold no labels
 VAL_NAMES = ("val", "validation", "valid")
 
 
@@ -152,7 +153,7 @@ def voc_layout(root: Path, train_split: str | None, val_split: str | None) -> Se
                 f"voc:{found}: no split file {value or default!r} in {splits} (--{role}-split names one, e.g. "
                 f"{', '.join(sorted(p.stem for p in splits.glob('*.txt'))) or 'train, val'})"
             )
-        aug = path.stem.replace("_", "") == "trainaug"
+        aug = "aug" in path.stem.lower()  # trainaug.txt, train_aug.txt, mmsegmentation's aug.txt
         mask_dir = found / ("SegmentationClassAug" if aug else "SegmentationClass")
         if not mask_dir.is_dir():
             raise ValueError(
@@ -265,15 +266,21 @@ def find_suffixes(
         if given:
             return [given]
         counts = Counter(s for n in names for s in set(_candidates(n)))
-        return [s for s, n in counts.items() if n >= 0.5 * len(names)] or [s for s, _ in counts.most_common(3)]
+        return [s for s, n in counts.most_common(24) if n >= 0.1 * len(names)] or [s for s, _ in counts.most_common(3)]
 
-    best, score, paired = None, (0, 0), set()
+    def preference(suffix: str) -> int:  # several mask kinds side by side (Cityscapes' gtFine): the labels win
+        lower = suffix.lower()
+        if any(word in lower for word in NOT_LABELS):
+            return -1
+        return 1 if "trainid" in lower else 0
+
+    best, score, paired = None, (0, 0, 0), set()
     for si in options(images, img_suffix):
         stems = {n[: -len(si)] for n in images if n.endswith(si) and len(n) > len(si)}
         for sm in options(masks, mask_suffix):
             common = stems & {n[: -len(sm)] for n in masks if n.endswith(sm) and len(n) > len(sm)}
             files = {(s + si, s + sm) for s in common}
-            candidate = (len(common), len(si) + len(sm))
+            candidate = (len(common), preference(sm), len(si) + len(sm))
             if candidate < score if files == paired else candidate > score:
                 best, score, paired = (si, sm), candidate, files
     if best is None or score[0] == 0:
@@ -371,8 +378,10 @@ def coco_layout(
         raise ValueError(
             f"coco:{path}: no such file (give the annotation JSON, e.g. annotations/instances_train2017.json)"
         )
-    files = {"train": CocoMasks(path)}
     val_path = Path(val_split).expanduser() if val_split else None
+    if val_path is not None and not val_path.is_file():
+        raise ValueError(f"--val-split {val_split}: no such file; give the validation annotation JSON")
+    files = {"train": CocoMasks(path)}
     if val_path is None and "train" in path.name and path.with_name(path.name.replace("train", "val")).is_file():
         val_path = path.with_name(path.name.replace("train", "val"))
     if val_path is not None:
@@ -435,7 +444,7 @@ def labelme_layout(folder: Path, val_fraction: float, seed: int) -> Segmentation
     import json
 
     from zoo.tasks.segmentation.dataset_presets import SegmentationPreset
-    from zoo.tasks.segmentation.polygons import VOID, LabelmeMasks, labelme_classes
+    from zoo.tasks.segmentation.polygons import VOID, LabelmeMasks, labelme_classes, labelme_picture
 
     if not folder.is_dir():
         raise ValueError(f"labelme:{folder} does not exist")
@@ -455,9 +464,7 @@ def labelme_layout(folder: Path, val_fraction: float, seed: int) -> Segmentation
             continue
         if not isinstance(data, dict) or "shapes" not in data:
             continue  # another JSON file (a class list, say)
-        image = path.parent / str(data.get("imagePath") or "")
-        if not data.get("imagePath") or not image.is_file():
-            image = next((path.with_suffix(s) for s in IMAGE_SUFFIXES if path.with_suffix(s).is_file()), None)
+        image = labelme_picture(path, data.get("imagePath"))
         if image is None:
             layout.problems.append((
                 "labelme files whose picture is missing (imagePath)",

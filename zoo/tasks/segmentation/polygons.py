@@ -42,7 +42,9 @@ class CocoMasks:
                 self.coco = COCO(str(self.path))
             except (json.JSONDecodeError, UnicodeDecodeError) as err:
                 raise ValueError(f"{self.path} is not JSON ({err})") from None
-            except (KeyError, TypeError, AssertionError) as err:
+            except OSError as err:
+                raise ValueError(f"{self.path}: cannot be read ({err.strerror or err})") from None
+            except (KeyError, TypeError, AssertionError, AttributeError) as err:
                 raise ValueError(f"{self.path} is not a COCO annotation file ({type(err).__name__}: {err})") from None
         categories = sorted(self.coco.loadCats(self.coco.getCatIds()), key=lambda c: c["id"])
         if not categories:
@@ -52,6 +54,15 @@ class CocoMasks:
         self.classes = ["background"] + [str(c.get("name", c["id"])) for c in categories]
         self.class_of = {c["id"]: i + 1 for i, c in enumerate(categories)}
         self.skipped: Counter = Counter()  # why annotations were left out
+        anns = self.coco.dataset.get("annotations") or []
+        without = sum(1 for a in anns if not a.get("segmentation"))
+        if anns and without == len(anns):
+            raise ValueError(
+                f"{self.path}: none of its {len(anns)} annotations has a segmentation (a detection file, boxes "
+                "only?): segmentation needs polygons or RLE"
+            )
+        if without:
+            self.skipped["annotations without a segmentation (boxes only)"] = without
 
     def images(self) -> list[dict]:
         """The file's pictures (``id``, ``file_name``, ``height``, ``width``), in id order."""
@@ -94,6 +105,34 @@ class CocoMasks:
     def open(self, key: str):
         """The Pillow mask of ``key`` (the picture's id as text)."""
         return _mask_image(self.mask(int(key)))
+
+
+def _decode_mask(text: str, path) -> np.ndarray:
+    """A labelme ``mask`` shape's base64 PNG as an array (ValueError naming the file when it is not one)."""
+    import base64
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(base64.b64decode(text))) as image:
+            return np.asarray(image.convert("L"))
+    except (ValueError, OSError) as err:
+        raise ValueError(f"{Path(path).name}: a mask shape's PNG cannot be read ({err})") from None
+
+
+def labelme_picture(json_path: Path, image_path: str | None) -> Path | None:
+    """The picture of a labelme file: its ``imagePath`` (relative to the JSON, Windows separators too), else
+    that name beside the JSON, else a picture of the JSON's stem beside it; None when there is none."""
+    from pathlib import PureWindowsPath
+
+    from zoo.data.layout import IMAGE_SUFFIXES
+
+    if image_path:
+        written = str(image_path).replace("\\", "/")
+        for candidate in (json_path.parent / written, json_path.parent / PureWindowsPath(str(image_path)).name):
+            if candidate.is_file():
+                return candidate
+    return next((json_path.with_suffix(s) for s in IMAGE_SUFFIXES if json_path.with_suffix(s).is_file()), None)
 
 
 def labelme_classes(folder: Path, files: list[Path]) -> tuple[list[str], list[str]]:
@@ -156,9 +195,13 @@ class LabelmeMasks:
             kind = shape.get("shape_type") or "polygon"
             if kind == "polygon" and len(points) >= 3:
                 draw.polygon(points, fill=value, outline=value)
-            elif kind == "rectangle" and len(points) == 2:
-                (x0, y0), (x1, y1) = points
-                draw.rectangle([min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)], fill=value)
+            elif kind == "rectangle" and len(points) >= 2:  # two corners, or (newer labelme) all four
+                xs, ys = [x for x, _ in points], [y for _, y in points]
+                draw.rectangle([min(xs), min(ys), max(xs), max(ys)], fill=value)
+            elif kind == "mask" and shape.get("mask") and points:  # labelme >= 5.3: a PNG of the box's pixels
+                region = _decode_mask(shape["mask"], path)
+                x0, y0 = (int(round(min(v))) for v in zip(*points))
+                canvas.paste(value, (x0, y0), Image.fromarray((region > 0).astype(np.uint8) * 255, "L"))
             elif kind == "circle" and len(points) == 2:
                 (cx, cy), (px, py) = points
                 r = float(np.hypot(px - cx, py - cy))

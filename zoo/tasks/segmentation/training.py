@@ -212,13 +212,18 @@ def label_setup(settings: SegmentationSettings, default=None):
         )
     if settings.reduce_zero_label and preset.values is not None:
         raise ValueError(f"the preset {preset.name} maps mask values to classes itself: drop --reduce-zero-label")
+    if settings.reduce_zero_label and not preset.reduce_zero_label:
+        raise ValueError(
+            f"--reduce-zero-label would shift every class of the preset {preset.name} by one (its names would no "
+            'longer fit): drop it, or write your own preset with "reduce_zero_label": true'
+        )
     check_label_settings(count, settings.ignore_index, f"the preset {preset.name}")
     if settings.ignore_index in {c for _, c in preset.values or ()}:
         raise ValueError(f"--ignore-index {settings.ignore_index} is one of the preset's classes")
     encoding = LabelEncoding(
         count,
         settings.ignore_index,
-        reduce_zero_label=preset.reduce_zero_label or settings.reduce_zero_label,
+        reduce_zero_label=preset.reduce_zero_label,
         mapping=preset.values,
         ignore_values=preset.ignore_values,
         preset=preset.name,
@@ -254,7 +259,15 @@ def shipped_layout(settings: SegmentationSettings):
     """The ``zoo.tasks.segmentation.layouts.SegmentationLayout`` of a shipped-layout ``--dataset``."""
     from zoo.tasks.segmentation.layouts import shipped_layout as read
 
-    return read(settings.data.kind, settings.data.value, settings)
+    layout = read(settings.data.kind, settings.data.value, settings)
+    pair = {"cityscapes", "cityscapes_trainids"}
+    if settings.preset in pair and layout.preset in pair and settings.preset != layout.preset:
+        raise ValueError(
+            f"--preset {settings.preset} reads {'label ids' if settings.preset == 'cityscapes' else 'train ids'} but "
+            f"the masks found are {layout.description.rsplit('*', 1)[-1].rstrip(')')}: drop --preset (the layout "
+            "picks the right one)"
+        )
+    return layout
 
 
 def load_source(
