@@ -1,8 +1,10 @@
 """Test set-up: quiet TensorFlow, an isolated weights store and Keras cache, one model at a time."""
 
+import fcntl
 import gc
 import os
 import tempfile
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Never touch the user's real store or cache, and never download in tests.
@@ -25,6 +27,24 @@ def _fresh_keras_session():
         gc.collect()
 
 
+def _built_once(tmp_path_factory, name: str, build) -> Path:
+    """``build(folder)`` run once for the whole test session: under pytest-xdist the workers share the
+    folder, the first builds it under a file lock and the others wait for it, as xdist's docs advise
+    (the runs below take 20-25 s each; readers only read them)."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    folder = tmp_path_factory.getbasetemp().parent / f"shared-{name}"
+    with open(f"{folder}.lock", "w") as lock:  # closing the file releases the lock
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / ".built").exists():
+            folder.mkdir(exist_ok=True)
+            build(folder)
+            (folder / ".built").touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def vgg16_notop(tmp_path_factory):
     """A VGG16 no-top weights file in the official layout, random weights; (path, layer -> arrays)."""
@@ -43,32 +63,33 @@ def gray_run(tmp_path_factory):
 
     from recipes import segment
 
-    root = tmp_path_factory.mktemp("gray")
-    write_gray_folder(root / "data")
-    run = root / "run"
-    code = segment.main(
-        [
-            "--dataset",
-            f"folder:{root / 'data'}",
-            "--binary-masks",
-            "--encoder-weights",
-            "none",
-            "--input-size",
-            "64x32",
-            "--schedule",
-            "all:2@1e-4",
-            "--out",
-            str(run),
-            "--batch-size",
-            "4",
-            "--steps-per-epoch",
-            "2",
-            "--verbose",
-            "0",
-        ]
-    )
-    assert code == 0
-    return run
+    def build(root):
+        write_gray_folder(root / "data")
+        assert segment.main(_gray_flags(root)) == 0
+
+    return _built_once(tmp_path_factory, "gray", build) / "run"
+
+
+def _gray_flags(root):
+    return [
+        "--dataset",
+        f"folder:{root / 'data'}",
+        "--binary-masks",
+        "--encoder-weights",
+        "none",
+        "--input-size",
+        "64x32",
+        "--schedule",
+        "all:2@1e-4",
+        "--out",
+        str(root / "run"),
+        "--batch-size",
+        "4",
+        "--steps-per-epoch",
+        "2",
+        "--verbose",
+        "0",
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -77,37 +98,39 @@ def faces_run(tmp_path_factory):
     (the default MSRA grid is the keypoint folder walk's, tests/test_pose_recipe.py)."""
     from recipes import pose
 
-    run = tmp_path_factory.mktemp("faces") / "run"
-    code = pose.main(
-        [
-            "--dataset",
-            "synthetic:faces",
-            "--model",
-            "simple_baseline",
-            "--backbone",
-            "vgg16",
-            "--encoder-weights",
-            "none",
-            "--input-size",
-            "64",
-            "--synthetic-count",
-            "24",
-            "--batch-size",
-            "4",
-            "--steps-per-epoch",
-            "2",
-            "--schedule",
-            "all:2@1e-3",
-            "--out",
-            str(run),
-            "--verbose",
-            "0",
-            "--flip-test",
-            "--eval-tta",
-            "flip",
-            "--codec",
-            "udp",
-        ]
-    )
-    assert code == 0
-    return run
+    def build(root):
+        assert pose.main(_faces_flags(root)) == 0
+
+    return _built_once(tmp_path_factory, "faces", build) / "run"
+
+
+def _faces_flags(root):
+    return [
+        "--dataset",
+        "synthetic:faces",
+        "--model",
+        "simple_baseline",
+        "--backbone",
+        "vgg16",
+        "--encoder-weights",
+        "none",
+        "--input-size",
+        "64",
+        "--synthetic-count",
+        "24",
+        "--batch-size",
+        "4",
+        "--steps-per-epoch",
+        "2",
+        "--schedule",
+        "all:2@1e-3",
+        "--out",
+        str(root / "run"),
+        "--verbose",
+        "0",
+        "--flip-test",
+        "--eval-tta",
+        "flip",
+        "--codec",
+        "udp",
+    ]

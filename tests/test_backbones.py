@@ -88,7 +88,7 @@ def test_each_backbone_has_both_imagenet_files_in_the_manifest_with_keras_urls(n
 
 
 # one file per family in the fast suite: ResNetV2 and DenseNet load as ResNet50 and MobileNetV2 do
-WRITTEN = {"mobilenetv2", "mobilenetv3small", "efficientnetb0", "efficientnetv2b0", "convnexttiny"}
+WRITTEN = {"mobilenetv2", "efficientnetb0"}  # a plain stem and a cloned graph (a nested stem: slow)
 
 
 @pytest.mark.parametrize("name", [n if n in WRITTEN else pytest.param(n, marks=pytest.mark.slow) for n in NAMES])

@@ -248,6 +248,53 @@ def test_predict_with_a_detections_file_and_the_warning_without_one(faces_run, t
     assert "warning" in json.loads((tmp_path / "whole" / "predictions.json").read_text())
 
 
+def test_predict_keeps_the_boxes_asked_for_and_names_pictures_through_annotations(faces_run, tmp_path, capsys):
+    """--box-category and --min-box-score filter detection results; results that carry only image_id are
+    matched through --annotations and refused without it; every keypoint written lies inside its picture."""
+    from zoo.__main__ import main as zoo_main
+
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    sizes = {"a.png": (70, 90), "b.png": (60, 50)}  # (height, width)
+    for name, (height, width) in sizes.items():
+        Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(folder / name)
+    annotations = tmp_path / "instances.json"
+    annotations.write_text(json.dumps({
+        "images": [{"id": 7, "file_name": "a.png", "height": 70, "width": 90},
+                   {"id": 8, "file_name": "b.png", "height": 60, "width": 50}],
+        "annotations": [],
+        "categories": [{"id": 1, "name": "person"}, {"id": 2, "name": "dog"}],
+    }))  # fmt: skip
+    detections = [
+        {"image_id": 7, "category_id": 1, "bbox": [-10.0, 40.0, 60.0, 50.0], "score": 0.9},  # over the edge
+        {"image_id": 7, "category_id": 2, "bbox": [0.0, 0.0, 30.0, 30.0], "score": 0.9},  # a dog
+        {"image_id": 8, "category_id": 1, "bbox": [5.0, 5.0, 20.0, 20.0], "score": 0.2},  # scored low
+        {"image_id": 8, "category_id": 1, "bbox": [10.0, 10.0, 30.0, 40.0], "score": 0.8},
+    ]
+    boxes = tmp_path / "detections.json"
+    boxes.write_text(json.dumps(detections))
+    base = ["predict", str(faces_run / "export"), str(folder), "--no-progress", "--boxes", str(boxes)]
+    capsys.readouterr()
+    assert zoo_main([*base, "--out", str(tmp_path / "p0")]) == 2  # image_id only: nothing names the pictures
+    assert "--annotations FILE" in capsys.readouterr().err
+    chosen = ["--annotations", str(annotations), "--box-category", "person", "--min-box-score", "0.5"]
+    assert zoo_main([*base, "--out", str(tmp_path / "p1"), *chosen]) == 0
+    results = json.loads((tmp_path / "p1" / "keypoints.json").read_text())
+    assert [(r["image_id"], r["bbox"]) for r in results] == [
+        (7, [-10.0, 40.0, 60.0, 50.0]),
+        (8, [10.0, 10.0, 30.0, 40.0]),
+    ]
+    for result, (height, width) in zip(results, sizes.values(), strict=True):
+        xy = np.asarray(result["keypoints"]).reshape(-1, 3)[:, :2]
+        assert (xy >= 0).all() and (xy[:, 0] <= width - 1).all() and (xy[:, 1] <= height - 1).all()
+        assert isinstance(result["outside"], list)
+    assert zoo_main([*base, "--out", str(tmp_path / "p2"), *chosen[:2], "--box-category", "cat"]) == 2
+    assert "--box-category cat: no such category name" in capsys.readouterr().err
+    assert zoo_main([*base, "--out", str(tmp_path / "p3"), *chosen[:2], "--min-box-score", "0.95"]) == 2
+    assert "no box is left" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("shift", [(0.5, 0.0), (0.0, -0.5)])
 def test_a_constant_half_pixel_shift_shows_in_the_mean_offset(shift):
     """The evaluation's ``mean_offset`` (mean signed error, source pixels) sees a systematic shift of half a

@@ -182,6 +182,23 @@ def _flags(dataset: str) -> list[str]:
     ]  # fmt: skip
 
 
+def test_coco_layout_check_says_what_training_will_do(tmp_path, capsys):
+    """check names the objects, skipped crowds, region, flips turned off without pairs, visibility and
+    sigmas, and refuses the flip test that training refuses (training itself: the slow test below)."""
+    from recipes import pose
+
+    path = coco_tree(tmp_path / "coco", names=("kp0", "kp1", "kp2"))
+    flags = _flags(f"coco:{path}")
+    assert pose.main(["check", *flags]) == 0
+    out = capsys.readouterr().out
+    assert "6 train / 3 val objects, region box; 2 crowd annotations skipped" in out
+    assert "flip pairs: none known, so training turns flips off" in out
+    assert "labelled hidden" in out and "visible" in out and "OKS sigmas:" in out
+    assert pose.main(["check", *flags, "--flip-test"]) == 2
+    assert "--flip-test / --eval-tta flip need the left/right keypoint pairs" in capsys.readouterr().out
+
+
+@pytest.mark.slow
 def test_coco_layout_end_to_end_check_train_predict_with_filtered_boxes(tmp_path, capsys):
     """check says what training will do; flips go off without pairs; predict keeps the boxes asked for,
     matches image_id-only detections through --annotations, refuses a file that names no picture, and
@@ -195,7 +212,6 @@ def test_coco_layout_end_to_end_check_train_predict_with_filtered_boxes(tmp_path
     out = capsys.readouterr().out
     assert "6 train / 3 val objects, region box; 2 crowd annotations skipped" in out
     assert "flip pairs: none known, so training turns flips off" in out
-    assert "labelled hidden" in out and "visible" in out and "OKS sigmas:" in out
     run = tmp_path / "run"
     assert pose.main([*flags, "--out", str(run)]) == 0
     assert "flips are turned off" in capsys.readouterr().out

@@ -12,7 +12,7 @@ import zoo
     [
         ("unet", "vgg16", (None, None, 1)),
         ("fcn8s", "resnet50", (None, None, 3)),
-        ("fcn16s", "resnet50", (64, 64, 3)),
+        pytest.param("fcn16s", "resnet50", (64, 64, 3), marks=pytest.mark.slow),  # fcn8s's path, a static size
         ("simple_baseline", "resnet50", (64, 64, 4)),
     ],
 )
@@ -28,7 +28,9 @@ def test_keras_round_trip_gives_identical_outputs(tmp_path, builder, backbone, i
     assert zoo.trainable_parts(loaded) == zoo.trainable_parts(model)
 
 
-@pytest.mark.parametrize("imports", ["import keras, zoo", "import zoo.models.layers, keras"])
+@pytest.mark.parametrize(
+    "imports", ["import keras, zoo", pytest.param("import zoo.models.layers, keras", marks=pytest.mark.slow)]
+)
 def test_a_fresh_process_loads_a_keras_file_after_the_documented_imports(tmp_path, imports):
     """`import zoo` is light (Keras loads on first use); the custom pieces register as the README says."""
     import subprocess

@@ -120,7 +120,7 @@ def test_native_tiles_of_a_real_network_agree_with_the_whole_picture_away_from_i
         predictor(image[None], scale="native", tile=128)
 
 
-@pytest.mark.parametrize("tta", ["flip", "flip+scales:0.75,1,1.25"])
+@pytest.mark.parametrize("tta", ["flip", pytest.param("flip+scales:0.75,1,1.25", marks=pytest.mark.slow)])
 def test_flip_tta_answers_a_mirrored_picture_with_the_mirrored_answer(keras_export, tta):
     from zoo.export import load
 
