@@ -261,7 +261,7 @@ def train(recipe: Recipe, settings, input_size: tuple[int, int], session) -> int
     from recipes.settings import bn_momentum_used, compile_options, verbosity
     from zoo.export import export_model
     from zoo.run.curves import plot_curves
-    from zoo.run.distribute import build_from_spec_under_multiworker, shard_by_data
+    from zoo.run.distribute import build_from_spec_before_fit, shard_by_data
     from zoo.run.phases import fit_phases
     from zoo.run.rundir import load_best, read_history
     from zoo.tasks import build_network
@@ -307,7 +307,7 @@ def train(recipe: Recipe, settings, input_size: tuple[int, int], session) -> int
     write_run_config(session, resolved)
     info = ExportInfo.from_run(session.settings, resolved)  # what the export will say it is, checked before training
 
-    build_from_spec_under_multiworker(model, train_ds.element_spec)
+    build_from_spec_before_fit(model, train_ds.element_spec)
     started = time.time()
     with strategy.scope():
         fit_phases(

@@ -26,7 +26,10 @@ def depth_recipe(monkeypatch):
     return module.RECIPE
 
 
-def test_a_task_folder_and_a_recipe_file_train_export_and_predict(depth_recipe, tmp_path):
+@pytest.mark.parametrize("learn", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_a_task_folder_and_a_recipe_file_train_export_and_predict(depth_recipe, tmp_path, learn):
+    """Fast: a short run, its SavedModel and predict. Slow (learn): long enough to beat the constant guess,
+    and the ONNX export answers as the SavedModel does."""
     from PIL import Image
 
     from recipes.driver import main
@@ -36,41 +39,30 @@ def test_a_task_folder_and_a_recipe_file_train_export_and_predict(depth_recipe, 
 
     assert set(TASKS) == {"depth", "keypoints", "segmentation"}
     run = tmp_path / "run"
-    code = main(
-        depth_recipe,
-        [
-            "--encoder-weights",
-            "none",
-            "--batch-size",
-            "8",
-            "--schedule",
-            "all:4@3e-3",
-            "--steps-per-epoch",
-            "10",
-            "--out",
-            str(run),
-            "--verbose",
-            "0",
-        ],
-    )
-    assert code == 0
+    schedule, steps = ("all:4@3e-3", "10") if learn else ("all:1@3e-3", "2")
+    flags = ["--encoder-weights", "none", "--batch-size", "8", "--schedule", schedule, "--steps-per-epoch", steps]
+    assert main(depth_recipe, [*flags, "--out", str(run), "--verbose", "0"]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["mean_absolute_error"] < 0.8 * metrics["constant_guess_error"]  # it learned something
+    assert metrics["constant_guess_error"] > 0 and metrics["mean_absolute_error"] >= 0
+    if learn:
+        assert metrics["mean_absolute_error"] < 0.8 * metrics["constant_guess_error"]  # it learned something
     info = json.loads((run / "export" / "model.json").read_text())
     assert info["task"] == "depth" and info["unit"].startswith("relative depth") and "depth" in info["outputs"]
 
-    onnx = export_run(run, "onnx")
     picture = np.full((40, 50, 3), 30, np.uint8)
     picture[10:30, 15:35] = 128  # a square at depth about 0.5
-    saved, converted = load(run / "export")(picture[None]), load(onnx)(picture[None])
+    saved = load(run / "export")(picture[None])
     assert saved["depth"].shape == (1, 40, 50)
-    np.testing.assert_allclose(converted["depth"], saved["depth"], atol=1e-4)
+    export = run / "export"
+    if learn:
+        export = export_run(run, "onnx")
+        np.testing.assert_allclose(load(export)(picture[None])["depth"], saved["depth"], atol=1e-4)
     Image.fromarray(picture).save(tmp_path / "picture.png")
-    summary = predict_files(onnx, [tmp_path / "picture.png"], tmp_path / "out", progress=False)
+    summary = predict_files(export, [tmp_path / "picture.png"], tmp_path / "out", progress=False)
     assert summary.written and not summary.skipped
     assert np.load(tmp_path / "out" / "picture_depth.npy").shape == (40, 50)
     with pytest.raises(ValueError, match="takes none of"):
-        predict_files(onnx, [tmp_path / "picture.png"], tmp_path / "out2", tta="flip")
+        predict_files(export, [tmp_path / "picture.png"], tmp_path / "out2", tta="flip")
 
 
 def test_without_its_folder_the_task_is_unknown_and_named():
