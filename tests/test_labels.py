@@ -424,3 +424,14 @@ def test_rare_class_iou_rises_with_class_weights_auto_and_with_ohem(tmp_path):
     for better in (weighted, ohem):
         assert better["per_class_iou"]["triangle"] > plain["per_class_iou"]["triangle"] + 0.03
         assert better["mean_iou"] > plain["mean_iou"] - 0.01
+
+
+def test_absent_classes_of_a_large_preset_are_listed_in_short():
+    from zoo.tasks.segmentation.labels import ClassCounter, statistics_warnings
+
+    names = [f"c{i}" for i in range(150)]
+    counter = ClassCounter(150)
+    counter.add(np.array([[0, 1], [1, 0]]))
+    (what, fix), (val_what, _) = statistics_warnings({"train": counter, "val": counter}, names)
+    assert what == "classes absent from the training split: " + ", ".join(names[2:14]) + " and 136 more"
+    assert "(or the preset)" in fix and val_what.endswith("and 136 more (their IoU cannot be measured)")

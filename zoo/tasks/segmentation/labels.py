@@ -446,6 +446,12 @@ def statistics_lines(splits: dict[str, ClassCounter], names: list[str]) -> list[
     return lines
 
 
+def _some(names: list[str], shown: int = 12) -> str:
+    """``names`` joined, the first ``shown`` of them and a count of the rest (a preset of 150 classes)."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
 def statistics_warnings(splits: dict[str, ClassCounter], names: list[str]) -> list[tuple[str, str]]:
     """(what, what to do) for classes under ``RARE_SHARE`` of the training pixels, absent from the training
     split or from the validation split."""
@@ -462,8 +468,8 @@ def statistics_warnings(splits: dict[str, ClassCounter], names: list[str]) -> li
             )
             warnings.append(
                 (
-                    f"classes absent from the training split: {', '.join(absent)}",
-                    "check --num-classes / classes.txt against the masks" + first,
+                    f"classes absent from the training split: {_some(absent)}",
+                    "check --num-classes / classes.txt (or the preset) against the masks" + first,
                 )
             )
         rare = [f"{names[c]} {100 * share[c]:.2f}%" for c in range(len(names)) if 0 < share[c] < RARE_SHARE]
@@ -479,7 +485,7 @@ def statistics_warnings(splits: dict[str, ClassCounter], names: list[str]) -> li
         if absent:
             warnings.append(
                 (
-                    f"classes absent from the validation split: {', '.join(absent)} (their IoU cannot be measured)",
+                    f"classes absent from the validation split: {_some(absent)} (their IoU cannot be measured)",
                     "put pictures with them in the validation split",
                 )
             )
