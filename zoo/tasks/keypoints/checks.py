@@ -254,24 +254,24 @@ def _keypoint_annotations(
 def _joint_records(data: list, name: str, report: DataReport) -> list:
     """The entries of mmpose's MPII-style list of records (``image``, ``joints``, ``joints_vis``, ``center``,
     ``scale``), as ``_keypoint_annotations`` gives them (missing joints, at -1 or not visible, unlabelled)."""
+    from zoo.tasks.keypoints.sources import joint_record
+
     entries = []
     for i, record in enumerate(data):
         label = f"{name} [{i}]"
         try:
-            joints = np.asarray(record["joints"], np.float64).reshape(-1, 2)
-            shown = np.asarray(record.get("joints_vis", np.ones(len(joints))), np.float64).reshape(-1) > 0
-            image = str(record["image"])
-        except (KeyError, TypeError, ValueError):
-            report.add("joint records without image, or whose joints are not [[x, y], ...]", "fix the record", label)
+            image, kp = joint_record(record)  # training's reading, 0-based pixels
+        except (KeyError, TypeError, ValueError) as err:
+            what = (
+                "joint records whose joints_vis and joints differ in length"
+                if "joints_vis" in str(err)
+                else "joint records without image, or whose joints are not [[x, y], ...]"
+            )
+            report.add(what, "fix the record", label)
             continue
-        if len(shown) != len(joints):
-            report.add("joint records whose joints_vis and joints differ in length", "fix the record", label)
-            continue
-        shown &= (joints >= 0).all(-1)
-        if not shown.any():
+        if not kp[:, 2].any():
             continue  # training skips records without a labelled joint
-        kp = np.concatenate([np.where(shown[:, None], joints, 0.0), shown[:, None].astype(np.float64)], -1)
-        entries.append((image, kp, label))
+        entries.append((image, kp.astype(np.float64), label))
     report.summary.append(
         f"{name}: a list of joint records (mmpose's MPII layout): boxes from each record's center and scale"
     )

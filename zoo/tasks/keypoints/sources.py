@@ -427,6 +427,21 @@ def center_scale_box(center, scale, mpii: bool = False) -> np.ndarray:
     return np.array([cx - half_w, cy - half_h, cx + half_w, cy + half_h], np.float32)
 
 
+def joint_record(record: dict) -> tuple[str, np.ndarray]:
+    """(picture, keypoints float32 [K, 3]) of one record of mmpose's MPII-style list (``image``, ``joints``
+    [[x, y], ...] counted from 1, ``joints_vis``): x, y in 0-based pixels and 1 where the joint is labelled (shown
+    and not at MPII's -1), 0 elsewhere. Used by training and ``check`` alike. Raises KeyError, TypeError or
+    ValueError (naming ``joints_vis``) for a malformed record."""
+    joints = np.asarray(record["joints"], np.float32).reshape(-1, 2)
+    shown = np.asarray(record.get("joints_vis", np.ones(len(joints))), np.float32).reshape(-1) > 0
+    if len(shown) != len(joints):
+        raise ValueError(f"joints_vis has {len(shown)} entries for {len(joints)} joints")
+    shown &= (joints >= 0).all(-1)  # MPII marks missing joints at -1
+    joints = joints - 1.0  # MPII counts pixels from 1
+    points = np.concatenate([np.where(shown[:, None], joints, 0.0), shown[:, None].astype(np.float32)], -1)
+    return str(record["image"]), points
+
+
 def _read_joint_list(data: list, images_dir: Path) -> Annotations:
     """mmpose's MPII-style list of records (``image``, ``joints`` [[x, y], ...], ``joints_vis``, ``center``,
     ``scale``): one example per record, joints and centre moved to 0-based pixels, the box from the centre and
@@ -438,23 +453,18 @@ def _read_joint_list(data: list, images_dir: Path) -> Annotations:
     numbers: dict = {}
     visibility = {0: 0, 2: 0}
     for record in data:
-        joints = np.asarray(record["joints"], np.float32).reshape(-1, 2)
-        missing = (joints < 0).any(-1)  # MPII marks missing joints at -1
-        joints = joints - 1.0  # MPII counts pixels from 1
-        if len(joints) != count:
-            raise ValueError(f"records with {len(joints)} and {count} joints; every record needs the same joints")
-        shown = np.asarray(record.get("joints_vis", np.ones(count)), np.float32).reshape(-1) > 0
-        shown &= ~missing
+        image, points = joint_record(record)
+        if len(points) != count:
+            raise ValueError(f"records with {len(points)} and {count} joints; every record needs the same joints")
+        shown = points[:, 2] > 0
         if not shown.any():
             out.skipped["records without a labelled joint"] = out.skipped.get("records without a labelled joint", 0) + 1
             continue
         visibility[2] += int(shown.sum())
         visibility[0] += int((~shown).sum())
-        out.paths.append(str(images_dir / record["image"]))
-        out.points.append(
-            np.concatenate([np.where(shown[:, None], joints, 0.0), shown[:, None].astype(np.float32)], -1)
-        )
-        out.image_ids.append(numbers.setdefault(record["image"], len(numbers)))
+        out.paths.append(str(images_dir / image))
+        out.points.append(points)
+        out.image_ids.append(numbers.setdefault(image, len(numbers)))
         if "center" in record and "scale" in record:
             out.has_boxes = True
             box = center_scale_box(record["center"], record["scale"], mpii=True)
