@@ -34,9 +34,9 @@ def held_out(count: int, val_fraction: float, seed: int) -> tuple[list[int], lis
 
 
 def coco_images_dir(path: Path, images: str | None, file_name: str) -> Path:
-    """Where a COCO file's pictures are: ``--images`` when it holds ``file_name``, else the first of the JSON's folder, its ``images/``,
-    ``images/`` beside the JSON's folder (mmpose's ``annotations/`` + ``images/``) and COCO's ``<split>2017/``
-    (or ``images/<split>2017``) beside ``annotations/`` that holds ``file_name``."""
+    """Where a COCO file's pictures are: ``--images`` when it holds ``file_name``, else the first of the JSON's
+    folder, its ``images/``, ``images/`` beside the JSON's folder (mmpose's ``annotations/`` + ``images/``) and
+    COCO's ``<split>2017/`` (or ``images/<split>2017``) beside ``annotations/`` that holds ``file_name``."""
     given = Path(images).expanduser() if images else None
     if given is not None and (given / file_name).is_file():
         return given
