@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install demo models bench bench-exports bench-learning lint test test-slow clean
+.PHONY: install demo models bench bench-exports bench-learning bench-rare bench-precision lint test test-slow clean
 
 install: $(STAMP)
 
@@ -37,8 +37,16 @@ bench-exports: install
 # Learning quality: the recipes against a plain Keras fit, 3 tasks x 2 seeds x 8 epochs (see the README's
 # "Learning quality" for the time it takes and for the other budgets and variants).
 bench-learning: install
-	$(BIN)/python -m benchmarks.learning --tasks cars,shapes,faces --epochs 8 --seeds 0,1 \
-		--variants default,before --out bench_learning.json
+	$(BIN)/python -m benchmarks.learning --tasks objects,cars,shapes,faces --epochs 8 --seeds 0,1,2 \
+		--variants default --out bench_learning.json
+
+# Rare classes on synthetic:rare at the demo's budget: the defaults against what `check` recommends (about an hour).
+bench-rare: install
+	$(BIN)/python -m benchmarks.rare --settings default,ohem --seeds 0,1,2 --out bench_rare.json
+
+# Where mixed bfloat16 departs from float32, part by part, on one batch (about a minute).
+bench-precision: install
+	$(BIN)/python -m benchmarks.precision --out bench_precision.json
 
 # ruff's checks and its formatter's, configured in pyproject.toml.
 lint: install

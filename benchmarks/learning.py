@@ -8,14 +8,18 @@ Tasks (generated here, offline, deterministic):
 - ``cars``: one gray object (the synthetic shapes merged into one class) on a textured
   background, 64x64 pictures with 0/255 masks in a folder, as a user's binary task
   would be; scored on held-out pictures of another size (96x80).
+- ``objects``: one gray object per picture (a smooth blob, sometimes two), darker or brighter than a
+  shaded, noisy background, 64x64 with 0/255 masks in a folder: the kind of binary task a user
+  brings (cells, parts, cars seen from above), where a plain fit already does well; scored on
+  held-out pictures of another size (80x96).
 - ``shapes``: the built-in shapes set (4 classes, RGB, 64x64) as a folder; scored on
   held-out pictures of the same size.
 - ``faces``: the built-in faces set (five landmarks, RGB, 64x64) as a folder with a CSV,
   trained with ``recipes.pose`` (Simple Baselines, heatmap stride 4); scored on held-out
   pictures of another size (80x72) by the mean pixel error of the landmarks.
 
-For each task, seed and epoch budget: the recipe (``recipes.segment`` on the folder, with
-the settings of each ``--variants`` entry over its defaults) and the plain way (the same
+For each task, precision, seed and epoch budget: the recipe (``recipes.segment`` on the folder
+with ``--epochs E`` and its defaults, a ``--variants`` entry changing some of them) and the plain way (the same
 builder, Adam 1e-3, batch 8, random horizontal flips, ``model.fit`` on every training
 picture for the same number of epochs). Both are scored the same way: the held-out
 pictures go through the export's serving function (resize to the training size and
@@ -25,6 +29,11 @@ For faces the plain way is the same network trained with Adam 1e-3 on Gaussian h
 keypoint-aware code a ten-line script does not have), and both are scored through the
 export's keypoint serving function (letterbox, DARK decoding, back to image pixels).
 The recipe's score is that of the model it keeps (its best checkpoint).
+
+``--precisions`` adds precision as a dimension: ``float32``, ``bfloat16`` (Keras' ``mixed_bfloat16``
+policy, for the recipe ``--mixed-precision bfloat16``) or ``auto`` (the recipe's own choice; the
+plain fit then runs in float32). The plain fit always runs in float32 unless ``--plain-precisions``
+says otherwise.
 """
 
 from __future__ import annotations
@@ -42,8 +51,14 @@ import numpy as np
 # Settings over the recipes' defaults (cosine rate after a warm-up, BatchNorm momentum by epoch
 # length; segmentation: light augmentation, 10% validation; keypoints: default augmentation, 20%
 # validation). "before" is the recipes as they were before issue 15; the others change one setting.
+# "{epochs}" is replaced by the budget.
 VARIANTS = {
     "default": [],
+    "lr-1e-3": ["--schedule", "all:{epochs}@1e-3"],
+    "lr-3e-4": ["--schedule", "all:{epochs}@3e-4"],
+    "lr-2e-3": ["--schedule", "all:{epochs}@2e-3"],
+    "warmup-0": ["--warmup", "0"],
+    "aug-none": ["--augment", "none"],
     "before": ["--lr-schedule", "constant", "--bn-momentum", "keras", "--augment", "default", "--val-fraction", "0.2"],
     "cosine-bn": ["--augment", "default", "--val-fraction", "0.2"],
     "cosine-bn-light": ["--val-fraction", "0.2"],
@@ -54,7 +69,8 @@ VARIANTS = {
     "light-aug": ["--augment", "light"],
     "val-0.1": ["--val-fraction", "0.1"],
 }
-TASKS = ("cars", "shapes", "faces")
+TASKS = ("cars", "objects", "shapes", "faces")
+PRECISIONS = {"float32": "off", "bfloat16": "bfloat16", "auto": "auto"}  # name -> --mixed-precision
 KEYPOINT_TASKS = ("faces",)
 
 
@@ -66,6 +82,10 @@ def write_task(task: str, folder: Path, count: int, size: int, test_count: int, 
 
     if task in KEYPOINT_TASKS:
         return write_faces(folder, count, size, test_count, seed)
+    if task == "objects":
+        images, masks = make_objects(count, size, size, seed=seed)
+        test_images, test_masks = make_objects(test_count, 80, 96, seed=seed + 1000)
+        return write_binary(folder, images, masks, test_images, test_masks)
 
     gray = task == "cars"
     channels = 1 if gray else 3
@@ -93,6 +113,59 @@ def write_task(task: str, folder: Path, count: int, size: int, test_count: int, 
         "classes": 2 if gray else len(synthetic.SHAPES_CLASSES),
         "channels": channels,
         "binary": gray,
+    }
+
+
+def make_objects(count: int, height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """One object class in gray: 1-2 smooth star-shaped blobs per picture (radius 15-30% of the
+    picture's side), their mean gray 35-80 levels above or below a shaded, noisy background.
+    Returns images uint8 ``[count, height, width, 1]`` and masks uint8 ``[count, height, width, 1]`` in {0, 1}."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    side = float(min(height, width))
+    base = rng.uniform(60, 190, (count, 1, 1)).astype(np.float32)
+    tilt = rng.uniform(-30, 30, (count, 2, 1, 1)).astype(np.float32)
+    image = base + tilt[:, 0] * (xx / width - 0.5) + tilt[:, 1] * (yy / height - 0.5)
+    mask = np.zeros((count, height, width), bool)
+    for index in range(2):
+        present = np.ones(count, bool) if index == 0 else rng.random(count) < 0.4
+        cx = rng.uniform(0.25, 0.75, (count, 1, 1)).astype(np.float32) * width
+        cy = rng.uniform(0.25, 0.75, (count, 1, 1)).astype(np.float32) * height
+        radius = rng.uniform(0.15, 0.3, (count, 1, 1)).astype(np.float32) * side
+        theta = np.arctan2(yy - cy, xx - cx)
+        wobble = np.ones_like(theta)
+        for k in (2, 3, 5):  # a few low harmonics make the outline irregular but smooth
+            amp = rng.uniform(0, 0.18 / k * 2, (count, 1, 1)).astype(np.float32)
+            phase = rng.uniform(0, 2 * np.pi, (count, 1, 1)).astype(np.float32)
+            wobble = wobble + amp * np.sin(k * theta + phase)
+        inside = (np.hypot(xx - cx, yy - cy) <= radius * wobble) & present[:, None, None]
+        contrast = rng.uniform(35, 80, (count, 1, 1)).astype(np.float32) * rng.choice([-1.0, 1.0], (count, 1, 1))
+        shade = base + contrast + rng.standard_normal(image.shape, dtype=np.float32) * 8
+        image = np.where(inside, shade, image)
+        mask |= inside
+    image += rng.standard_normal(image.shape, dtype=np.float32) * 10
+    return np.clip(image, 0, 255).astype(np.uint8)[..., None], mask.astype(np.uint8)[..., None]
+
+
+def write_binary(folder: Path, images, masks, test_images, test_masks) -> dict:
+    """A binary task as a user has it: ``folder/train/images/*.png`` (gray) and ``masks/*.png`` (0/255)."""
+    from PIL import Image
+
+    train = folder / "train"
+    (train / "images").mkdir(parents=True, exist_ok=True)
+    (train / "masks").mkdir(exist_ok=True)
+    for i in range(len(images)):
+        Image.fromarray(images[i][..., 0]).save(train / "images" / f"{i:04d}.png")
+        Image.fromarray((masks[i][..., 0] * 255).astype(np.uint8)).save(train / "masks" / f"{i:04d}.png")
+    return {
+        "train": str(train),
+        "images": images,
+        "masks": masks[..., 0],
+        "test_images": test_images,
+        "test_masks": test_masks[..., 0],
+        "classes": 2,
+        "channels": 1,
+        "binary": True,
     }
 
 
@@ -146,8 +219,31 @@ def score_keypoints(model, data: dict, size: int, backbone: str, stride: int) ->
     return float(np.linalg.norm(pred - data["test_keypoints"][..., :2], axis=-1).mean())
 
 
-def plain_fit_keypoints(data: dict, backbone: str, size: int, epochs: int, seed: int) -> float:
+def in_policy(policy: str):
+    """A context in which Keras builds models under the dtype ``policy`` (restored after)."""
+    import contextlib
+
+    import keras
+
+    @contextlib.contextmanager
+    def scope():
+        before = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy(policy)
+        try:
+            yield
+        finally:
+            keras.mixed_precision.set_global_policy(before)
+
+    return scope()
+
+
+def plain_fit_keypoints(data: dict, backbone: str, size: int, epochs: int, seed: int, policy: str = "float32") -> float:
     """The plain way for keypoints: the same network, Gaussian heatmap targets, MSE, Adam 1e-3, no augmentation."""
+    with in_policy(policy):
+        return _plain_fit_keypoints(data, backbone, size, epochs, seed)
+
+
+def _plain_fit_keypoints(data: dict, backbone: str, size: int, epochs: int, seed: int) -> float:
     import keras
     import tensorflow as tf
 
@@ -204,8 +300,16 @@ def score(model, data: dict, size: int, backbone: str) -> float:
     return float(np.mean(ious))
 
 
-def plain_fit(data: dict, model_name: str, backbone: str, size: int, epochs: int, seed: int) -> float:
-    """The ten lines a user would write: the builder, Adam 1e-3, batch 8, flips, fit on every picture."""
+def plain_fit(
+    data: dict, model_name: str, backbone: str, size: int, epochs: int, seed: int, policy: str = "float32"
+) -> float:
+    """The ten lines a user would write: the builder, Adam 1e-3, batch 8, flips, fit on every picture
+    (under the Keras dtype ``policy``)."""
+    with in_policy(policy):
+        return _plain_fit(data, model_name, backbone, size, epochs, seed)
+
+
+def _plain_fit(data: dict, model_name: str, backbone: str, size: int, epochs: int, seed: int) -> float:
     import keras
     import tensorflow as tf
 
@@ -260,8 +364,8 @@ def recipe(
         str(size),
         "--batch-size",
         str(data.get("batch", 8)),
-        "--schedule",
-        f"all:{epochs}@1e-3",
+        "--epochs",
+        str(epochs),
         "--seed",
         str(seed),
         "--out",
@@ -301,17 +405,40 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--count", type=int, default=240, help="training pictures per task (default 240)")
     p.add_argument("--test-count", type=int, default=40, help="held-out pictures per task (default 40)")
     p.add_argument("--no-plain", action="store_true", help="skip the plain fit (e.g. to compare variants only)")
+    p.add_argument(
+        "--precisions",
+        default="float32",
+        help=f"the recipe's precisions, comma-separated, from {sorted(PRECISIONS)} (default float32)",
+    )
+    p.add_argument(
+        "--plain-precisions",
+        default="float32",
+        help="the plain fit's precisions, comma-separated, float32 and/or bfloat16 (default float32)",
+    )
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the rows already in --out and run only the missing ones (a run split over sessions)",
+    )
     p.add_argument("--out", default="bench_learning.json")
     args = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     tasks = [t for t in args.tasks.split(",") if t]
     variants = [v for v in args.variants.split(",") if v]
+    precisions = [v for v in args.precisions.split(",") if v]
+    plain_precisions = [] if args.no_plain else [v for v in args.plain_precisions.split(",") if v]
     for name in tasks:
         if name not in TASKS:
             raise SystemExit(f"unknown task {name!r}; choose from {TASKS}")
     for name in variants:
         if name not in VARIANTS:
             raise SystemExit(f"unknown variant {name!r}; choose from {sorted(VARIANTS)}")
+    for name in precisions:
+        if name not in PRECISIONS:
+            raise SystemExit(f"unknown precision {name!r}; choose from {sorted(PRECISIONS)}")
+    for name in plain_precisions:
+        if name not in ("float32", "bfloat16"):
+            raise SystemExit(f"unknown plain-fit precision {name!r}; choose float32 or bfloat16")
     budgets = [int(e) for e in args.epochs.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
     from benchmarks.train import _device
@@ -319,20 +446,32 @@ def main(argv: list[str] | None = None) -> int:
 
     device = _device() + (", AMX bfloat16" if amx_in_use(cpu_flags()) else "")
     results = {"cpu": device, "settings": vars(args), "rows": []}
+    if args.keep and Path(args.out).exists():
+        results["rows"] = json.loads(Path(args.out).read_text())["rows"]
+    done = {(r["task"], r["way"], r.get("precision", "float32"), r["epochs"], r["seed"]) for r in results["rows"]}
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="bench-learning-") as tmp:
         for task in tasks:
-            data = write_task(task, Path(tmp) / task, args.count, args.size, args.test_count)
+            data = None
             for epochs in budgets:
                 for seed in seeds:
-                    runs = [(v, VARIANTS[v]) for v in variants] + ([] if args.no_plain else [("plain fit", None)])
-                    for name, extra in runs:
+                    runs = [(v, VARIANTS[v], p) for v in variants for p in precisions]
+                    runs += [("plain fit", None, p) for p in plain_precisions]
+                    for name, extra, precision in runs:
+                        if (task, name, precision, epochs, seed) in done:
+                            continue
+                        if data is None:
+                            data = write_task(task, Path(tmp) / task, args.count, args.size, args.test_count)
                         t0 = time.time()
+                        policy = "mixed_bfloat16" if precision == "bfloat16" else "float32"
                         if extra is None and task in KEYPOINT_TASKS:
-                            value, curve = plain_fit_keypoints(data, args.backbone, args.size, epochs, seed), []
+                            value = plain_fit_keypoints(data, args.backbone, args.size, epochs, seed, policy)
+                            curve = []
                         elif extra is None:
-                            value, curve = plain_fit(data, args.model, args.backbone, args.size, epochs, seed), []
+                            value = plain_fit(data, args.model, args.backbone, args.size, epochs, seed, policy)
+                            curve = []
                         else:
+                            flags = [f.replace("{epochs}", str(epochs)) for f in extra]
                             value, curve = recipe(
                                 data,
                                 args.model,
@@ -340,13 +479,14 @@ def main(argv: list[str] | None = None) -> int:
                                 args.size,
                                 epochs,
                                 seed,
-                                extra,
-                                Path(tmp) / f"run-{task}-{name}-{epochs}-{seed}",
+                                [*flags, "--mixed-precision", PRECISIONS[precision]],
+                                Path(tmp) / f"run-{task}-{name}-{precision}-{epochs}-{seed}",
                             )
                         measure = "pixel_error" if task in KEYPOINT_TASKS else "iou"
                         row = {
                             "task": task,
                             "way": name,
+                            "precision": precision,
                             "epochs": epochs,
                             "seed": seed,
                             measure: round(value, 4),
@@ -363,25 +503,27 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def table(results: dict) -> str:
-    """Mean and spread of the held-out score per task, budget and way, with the ratio to the plain fit
-    (IoU: recipe / plain, higher is better; pixel error: plain / recipe, so above 1 also means better)."""
+    """Mean and spread of the held-out score per task, budget, way and precision, with the ratio to the
+    float32 plain fit (IoU: recipe / plain, higher is better; pixel error: plain / recipe, so above 1 also
+    means better)."""
     groups: dict[tuple, list[float]] = {}
     for row in results["rows"]:
         value = row["pixel_error"] if "pixel_error" in row else row["iou"]
-        groups.setdefault((row["task"], row["epochs"], row["way"]), []).append(value)
+        key = (row["task"], row["epochs"], row["way"], row.get("precision", "float32"))
+        groups.setdefault(key, []).append(value)
     lines = [
-        f"held-out score, mean over seeds [min-max]: IoU of the object classes (higher is better) or "
-        f"landmark error in px (lower is better); 'vs plain' above 1 means better than the plain fit; "
+        f"held-out score, mean over seeds [min-max] (n seeds): IoU of the object classes (higher is better) or "
+        f"landmark error in px (lower is better); 'vs plain' above 1 means better than the float32 plain fit; "
         f"{results['cpu']}",
-        f"{'task':<8} {'epochs':>6}  {'way':<16} {'score':>6}  {'range':<15} {'vs plain':>8}",
+        f"{'task':<8} {'epochs':>6}  {'way':<16} {'precision':<9} {'score':>6}  {'range':<15} {'n':>2} {'vs plain':>8}",
     ]
-    for (task, epochs, way), values in sorted(groups.items()):
-        plain = groups.get((task, epochs, "plain fit"))
+    for (task, epochs, way, precision), values in sorted(groups.items()):
+        plain = groups.get((task, epochs, "plain fit", "float32"))
         if plain:
             ratio = np.mean(plain) / np.mean(values) if task in KEYPOINT_TASKS else np.mean(values) / np.mean(plain)
         lines.append(
-            f"{task:<8} {epochs:>6}  {way:<16} {np.mean(values):>6.3f}  "
-            f"[{min(values):.3f}-{max(values):.3f}] {f'{ratio:.3f}' if plain else '-':>8}"
+            f"{task:<8} {epochs:>6}  {way:<16} {precision:<9} {np.mean(values):>6.3f}  "
+            f"[{min(values):.3f}-{max(values):.3f}] {len(values):>2} {f'{ratio:.3f}' if plain else '-':>8}"
         )
     return "\n".join(lines)
 

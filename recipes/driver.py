@@ -78,7 +78,7 @@ class Recipe:
     check_data: Callable[[Any, tuple[int, int]], Any]
     trainer: Callable[[Any, tuple[int, int], Callable[[str], None]], TaskTrainer]
     need_top: Callable[[Any], bool] = lambda settings: False
-    scratch_lr: str = "3e-4"
+    scratch_lr: str = "1e-3"
 
     @property
     def name(self) -> str:

@@ -53,6 +53,8 @@ MUST_MATCH = (
     "label_tolerance",
     "class_weights",
     "ohem_fraction",
+    "repeat_rare",
+    "crop_max_share",
     "preset",
     "images",
     "masks",
@@ -87,6 +89,8 @@ class SegmentConfig(RecipeConfig):
     label_tolerance: int = 0
     class_weights: str | None = None
     ohem_fraction: float = 0.25
+    repeat_rare: float | None = None
+    crop_max_share: float | None = None
     masks: str | None = None
     img_suffix: str | None = None
     mask_suffix: str | None = None
@@ -136,7 +140,8 @@ def add_flags(a, d: SegmentConfig) -> None:
     a(
         "--loss",
         choices=LOSSES,
-        help=f"loss (default {d.loss}; ohem: cross-entropy over the hardest --ohem-fraction of each image's pixels)",
+        help=f"loss (default {d.loss}; ohem: cross-entropy over the hardest --ohem-fraction of each image's pixels; "
+        "lovasz: the Lovasz-softmax surrogate of each class's IoU)",
     )
     a(
         "--class-weights",
@@ -152,6 +157,22 @@ def add_flags(a, d: SegmentConfig) -> None:
         type=float,
         help=f"--loss ohem: the share of each image's valid pixels with the highest loss that count (default "
         f"{d.ohem_fraction})",
+    )
+    a(
+        "--repeat-rare",
+        dest="repeat_rare",
+        type=float,
+        metavar="T",
+        help="repeat-factor sampling: a picture holding a class found in fewer than a share T of the training "
+        "pictures is shown sqrt(T / share) times per pass (e.g. 0.3; default: off)",
+    )
+    a(
+        "--crop-max-share",
+        dest="crop_max_share",
+        type=float,
+        metavar="S",
+        help="--train-crop: draw a crop again (up to 10 times) while one class covers more than a share S of it, "
+        "so crops keep small classes in view (e.g. 0.75; default: off)",
     )
     a("--mask-key", dest="mask_key", help="tfds: mask feature name (default from the preset)")
     a("--masks", metavar="DIR", help="mmseg: the mask folder under ROOT (default: ann_dir, masks, labels, ...)")

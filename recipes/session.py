@@ -101,7 +101,7 @@ def open_session(
     must_match: tuple[str, ...],
     need_top: bool,
     log: Callable[[str], None],
-    scratch_lr: str = "3e-4",
+    scratch_lr: str = "1e-3",
 ) -> Session:
     """Checks the settings both recipes share, then decides strategy, chief/worker role,
     run directory policy (default ``runs/<model>_<backbone>_<dataset name>``), weights

@@ -3,7 +3,9 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from benchmarks import train as benchmark
 
@@ -127,7 +129,31 @@ def test_learning_benchmark_smoke_compares_the_recipes_with_a_plain_fit(tmp_path
             assert 0 <= row["pixel_error"] < 110
     assert len(rows[(task, "default")]["val_curve"]) == 1
     printed = capsys.readouterr().out
-    assert "vs plain" in printed and task in printed
+    assert "vs plain" in printed and task in printed and all(r["precision"] == "float32" for r in rows.values())
+
+
+def test_the_precision_benchmark_keeps_islands_in_float32_and_measures_their_error(tmp_path, capsys):
+    """benchmarks.precision on a tiny U-Net: the float32 islands compute in float32, the rest in bfloat16, the
+    weights are the float32 model's, and an island's own gradient error drops (the decoder's in float32)."""
+    import keras
+
+    import zoo
+    from benchmarks import precision
+
+    model = zoo.build("unet", backbone="vgg16", num_classes=2, input_shape=(32, 32, 1), encoder_weights=None)
+    copy = precision.mixed_copy(model, ("stem", "decoder"))
+    dtypes = {layer.name: layer.compute_dtype for layer in copy.layers}
+    assert dtypes["block1_conv1"] == "float32" and dtypes["block3_conv1"] == "bfloat16"
+    decoder = [layer.name for layer in zoo.models.freezing.layer_parts(copy)["decoder"]]
+    assert decoder and all(dtypes[name] == "float32" for name in decoder)
+    for a, b in zip(model.weights, copy.weights):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+    out = tmp_path / "precision.json"
+    assert precision.main(["--backbone", "vgg16", "--size", "32", "--batch", "2", "--out", str(out)]) == 0
+    rows = {row["policy"]: row for row in json.loads(out.read_text())["rows"]}
+    assert rows["bfloat16"]["all"] > 0 and rows["float32, pixels rounded to bfloat16"]["all"] > 0
+    assert rows["bfloat16, decoder in float32"]["decoder"] < rows["bfloat16"]["decoder"]
+    assert "relative error against float32" in capsys.readouterr().out
 
 
 def test_the_speed_benchmark_measures_each_model_through_its_recipes_parts(tmp_path):
@@ -180,7 +206,14 @@ def test_each_benchmark_writes_its_data_and_exports_its_subject_in_the_fast_tier
 
     shapes = learning.write_task("shapes", tmp_path / "shapes", count=6, size=32, test_count=2)
     faces = learning.write_task("faces", tmp_path / "faces", count=6, size=32, test_count=2)
+    objects = learning.write_task("objects", tmp_path / "objects", count=6, size=32, test_count=2)
     assert len(list(Path(shapes["train"]).glob("images/*.png"))) == 6 and shapes["classes"] == 4
+    with (
+        Image.open(Path(objects["train"]) / "masks" / "0000.png") as mask,
+        Image.open(Path(objects["train"]) / "images" / "0000.png") as image,
+    ):
+        assert image.mode == "L" and set(np.unique(np.asarray(mask))) == {0, 255}  # a user's binary folder
+    assert objects["test_images"].shape == (2, 80, 96, 1) and objects["binary"]
     assert faces["keypoints"].shape == (6, 5, 3) and (Path(faces["train"]) / "landmarks.csv").is_file()
     args = native.build_parser().parse_args(
         ["--model", "unet:mobilenetv3small", "--input-size", "64", "--classes", "3"]

@@ -435,3 +435,32 @@ def test_absent_classes_of_a_large_preset_are_listed_in_short():
     (what, fix), (val_what, _) = statistics_warnings({"train": counter, "val": counter}, names)
     assert what == "classes absent from the training split: " + ", ".join(names[2:14]) + " and 136 more"
     assert "(or the preset)" in fix and val_what.endswith("and 136 more (their IoU cannot be measured)")
+
+
+def test_repeat_factor_sampling_shows_pictures_of_a_rare_class_more_often():
+    """--repeat-rare T: a class in a share f < T of the pictures gets factor sqrt(T / f); a pass over the data
+    shows each picture max-factor times (the fraction by chance), others once; the ignore index counts for nothing."""
+    import tensorflow as tf
+
+    from zoo.tasks.segmentation.labels import repeat_factors
+    from zoo.tasks.segmentation.pipeline import _repeated_by_class
+
+    masks = np.zeros((100, 4, 4, 1), np.uint8)
+    masks[:4, 0, 0] = 2  # class 2 in 4% of the pictures
+    masks[:50, 3, 3] = 1  # class 1 in half
+    masks[60:, 2, 2] = 255
+    counter = ClassCounter(3)
+    for m in masks:
+        counter.add(m)
+    factors = repeat_factors(counter, 0.36)
+    assert factors == [1.0, 1.0, 3.0]  # sqrt(0.36 / 0.04); class 1 (0.5 > 0.36) and background stay at 1
+    with pytest.raises(ValueError, match="--repeat-rare 0: give a share"):
+        repeat_factors(counter, 0)
+    ds = _repeated_by_class(tf.data.Dataset.from_tensor_slices((np.zeros((100, 4, 4, 1), np.uint8), masks)), factors, 0)
+    seen = [int((m.numpy() == 2).any()) for _ in range(2) for _, m in ds]
+    assert seen.count(1) == 2 * 4 * 3 and seen.count(0) == 2 * 96
+    halves = _repeated_by_class(
+        tf.data.Dataset.from_tensor_slices((np.zeros((100, 4, 4, 1), np.uint8), masks)), [1.0, 1.0, 1.5], 0
+    )
+    rare = sum(int((m.numpy() == 2).any()) for _ in range(25) for _, m in halves)
+    assert 100 * 1.5 * 0.75 < rare < 100 * 1.5 * 1.25  # 4 pictures x 25 passes x 1.5 on average

@@ -107,7 +107,7 @@ def test_custom_ignore_index_is_honoured_and_255_is_then_an_ordinary_label():
     assert _value(SegmentationLoss(2, "ce", ignore_index=9), labels, garbage) == pytest.approx(expected, rel=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["ce", "dice", "ce+dice", "focal"])
+@pytest.mark.parametrize("kind", ["ce", "dice", "ce+dice", "focal", "lovasz", "ce+lovasz"])
 def test_perfect_prediction_is_near_zero_and_a_wrong_one_is_larger(kind):
     loss = SegmentationLoss(2, kind)
     right = _value(loss, LABELS, _confident(LABELS[..., 0], 2))
@@ -153,8 +153,8 @@ def test_focal_equals_alpha_quarter_gamma_two_and_is_below_ce():
     assert _value(loss, LABELS, _confident(1 - LABELS[..., 0], 2, margin=3.0)) > _value(loss, LABELS, LOGITS)
 
 
-@pytest.mark.parametrize("kind, expected", [("ce", 0.0), ("focal", 0.0), ("dice", 0.0), ("ce+dice", 0.0)])
-def test_an_image_with_every_pixel_ignored_gives_a_finite_constant(kind, expected):
+@pytest.mark.parametrize("kind", ["ce", "focal", "dice", "ce+dice", "lovasz", "ce+lovasz"])
+def test_an_image_with_every_pixel_ignored_gives_a_finite_constant(kind):
     # The pixel count is clamped to 1, so ce/focal give 0; no class is present, so Dice averages over none
     # and gives 0 too (not NaN, not Keras' 1 - 0 / eps). No gradient either way.
     labels = np.full((1, 2, 2, 1), IGNORE)
@@ -162,7 +162,7 @@ def test_an_image_with_every_pixel_ignored_gives_a_finite_constant(kind, expecte
     with tf.GradientTape() as tape:
         value = SegmentationLoss(3, kind)(labels, logits)
     assert math.isfinite(float(value))
-    assert float(value) == pytest.approx(expected, abs=1e-6)
+    assert float(value) == pytest.approx(0.0, abs=1e-6)
     np.testing.assert_array_equal(tape.gradient(value, logits).numpy(), 0.0)
 
 
@@ -267,3 +267,44 @@ def test_heatmap_loss_sample_weight_leaves_out_an_invisible_keypoint():
     # The invisible keypoint's 40.5 is dropped; the mean stays over all B x K = 4 entries.
     assert _value(HeatmapLoss(), true, pred, sample_weight=weight) == pytest.approx(0.25 / 4, rel=1e-6)
     assert _value(HeatmapLoss(), true, true, sample_weight=weight) == 0.0
+
+
+def test_lovasz_of_hard_predictions_is_one_minus_the_iou_over_the_classes_present():
+    """The Lovasz extension equals the IoU loss where the prediction is a set: confident logits give
+    1 - IoU per class, averaged over the classes in each image's labels (ignored pixels left out)."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, (2, 6, 6, 1))
+    labels[0, 0, :3] = IGNORE
+    labels[1][labels[1] == 2] = 1  # the second image holds no class 2: it must not count there
+    pred = rng.integers(0, 3, (2, 6, 6))
+    expected = []
+    for b in range(2):
+        lab, valid = labels[b, ..., 0], labels[b, ..., 0] != IGNORE
+        losses = [
+            1 - ((lab == c) & (pred[b] == c) & valid).sum() / (((lab == c) | (pred[b] == c)) & valid).sum()
+            for c in range(3)
+            if ((lab == c) & valid).any()
+        ]
+        expected.append(np.mean(losses))
+    got = _per_image(SegmentationLoss(3, "lovasz"), labels, _confident(pred, 3, margin=60.0))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    assert (
+        _value(
+            SegmentationLoss(3, "lovasz"), labels, _confident(np.where(labels[..., 0] == IGNORE, 0, labels[..., 0]), 3)
+        )
+        < 1e-6
+    )
+
+
+def test_lovasz_gradient_lowers_the_loss_and_weights_favour_their_class():
+    labels = np.array([[[[0], [1]], [[1], [0]]]])
+    logits = tf.Variable(np.zeros((1, 2, 2, 2), np.float32))
+    loss = SegmentationLoss(2, "ce+lovasz")
+    with tf.GradientTape() as tape:
+        before = loss(labels, logits)
+    logits.assign_sub(0.5 * tape.gradient(before, logits))
+    assert float(loss(labels, logits)) < float(before)
+    weighted = SegmentationLoss(2, "lovasz", class_weights=[1.0, 3.0])
+    # Class 1 wrong, class 0 right: the heavier class-1 weight makes the loss larger than unweighted.
+    wrong_one = _confident(np.array([[[0, 0], [0, 0]]]), 2, margin=60.0)
+    assert _value(weighted, labels, wrong_one) > _value(SegmentationLoss(2, "lovasz"), labels, wrong_one)

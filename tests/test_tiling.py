@@ -440,3 +440,24 @@ def test_crop_training_predicts_held_out_scenes_natively_about_as_well_as_it_val
     assert validation > 0.6
     assert native > validation - 0.08
     assert native > resized + 0.2
+
+
+def test_crops_are_drawn_again_while_one_class_fills_them():
+    """--crop-max-share: on a 200x200 picture whose only object is a 16x16 square, about 5% of 32x32 crops
+    touch it; with a share of 0.99 (the square must fill at least 1% of the crop) about half do (10 tries
+    each)."""
+    import tensorflow as tf
+
+    from zoo.tasks.segmentation.pipeline import _random_crop_fn
+
+    image = np.zeros((200, 200, 1), np.uint8)
+    mask = np.zeros((200, 200, 1), np.uint8)
+    mask[90:106, 90:106] = 1
+
+    def share_with_object(max_share):
+        crop = tf.function(_random_crop_fn(32, 32, 1, None, 255, seed=3, max_share=max_share))
+        return np.mean([(crop(image, mask)[1].numpy() == 1).any() for _ in range(100)])
+
+    plain, kept = share_with_object(None), share_with_object(0.99)
+    assert plain < 0.15
+    assert kept > 0.35 > plain + 0.2

@@ -264,7 +264,7 @@ class StopOnInterrupt(keras.callbacks.Callback):
 
 
 def resolve_schedule(
-    text: str, pretrained: bool, epochs: int, scratch_lr: str = "3e-4", head_lr: str = "1e-3", finetune_lr: str = "1e-4"
+    text: str, pretrained: bool, epochs: int, scratch_lr: str = "1e-3", head_lr: str = "1e-3", finetune_lr: str = "1e-4"
 ) -> str:
     """The schedule string; ``auto`` depends on whether the encoder starts pretrained.
 

@@ -1,8 +1,11 @@
-"""The Keras dtype policy a run trains under, chosen per device by what it has (``--mixed-precision``).
+"""The Keras dtype policy a run trains under, chosen per device (``--mixed-precision``).
 
 bfloat16 ran a U-Net/VGG16 train step in 0.35x the float32 time on a CPU with AMX units and in 3.7x on
-one without (AVX-512 BF16 only), so ``auto`` asks the CPU; GPUs take float16, TPUs bfloat16. The
-recipes and the benchmarks choose through ``choose_precision``.
+one without (AVX-512 BF16 only), but on an AMX CPU it cost a plain fit 0.045 IoU on average (0.08 on
+one seed) against float32 on a binary task (docs/performance.md, "Precision"), and Keras already keeps
+BatchNorm's statistics and the logits in float32. So ``auto`` trains CPUs in float32, accuracy first,
+and says what ``--mixed-precision bfloat16`` would trade where the CPU has AMX; GPUs take float16 (with
+loss scaling), TPUs bfloat16. The recipes and the benchmarks choose through ``choose_precision``.
 """
 
 from __future__ import annotations
@@ -79,12 +82,20 @@ def choose_precision(
     if tf.config.list_logical_devices("TPU"):
         return "mixed_bfloat16", "auto: TPU"
     if tf.config.list_logical_devices("GPU"):
-        return "mixed_float16", "auto: GPU"
+        return "mixed_float16", "auto: GPU (--mixed-precision off trains in float32)"
     if on_amx and wide_kernels:
         return "float32", f"auto: not bfloat16 on this AMX CPU for {what}: {_FC6_BF16_PROBLEM}"
     if on_amx:
-        return "mixed_bfloat16", "auto: CPU with AMX bfloat16 units"
+        return "float32", AMX_TRADE
     return "float32", "auto: CPU without AMX bfloat16 units"
+
+
+# What --mixed-precision auto says on an AMX CPU, where it keeps float32 (docs/performance.md, "Precision").
+AMX_TRADE = (
+    "auto: float32 for accuracy; this CPU has AMX bfloat16 units: --mixed-precision bfloat16 trains about "
+    "2.7x faster here but cost 0.01-0.08 IoU against float32 where it was measured (docs/performance.md, "
+    '"Precision")'
+)
 
 
 def restores_keras_policy(main: Callable) -> Callable:

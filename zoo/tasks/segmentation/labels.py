@@ -55,6 +55,8 @@ VOC_CLASSES = (
 IGNORE_KEY = "__ignore__"  # palette JSON: colours read as the ignore index
 UNKNOWN = LABEL_SLOTS  # raw value of a colour the palette does not hold (the label table maps it to ignore)
 RARE_SHARE = 0.01  # classes under this share of the training split's labelled pixels are warned about
+FEW_PICTURES = 0.1  # classes in under this share of the training pictures are warned about (--repeat-rare)
+REPEAT_ADVICE = 0.3  # the --repeat-rare threshold check recommends
 WEIGHT_CAP = 10.0  # auto class weights are clipped to [1 / cap, cap]
 
 
@@ -453,8 +455,8 @@ def _some(names: list[str], shown: int = 12) -> str:
 
 
 def statistics_warnings(splits: dict[str, ClassCounter], names: list[str]) -> list[tuple[str, str]]:
-    """(what, what to do) for classes under ``RARE_SHARE`` of the training pixels, absent from the training
-    split or from the validation split."""
+    """(what, what to do) for classes under ``RARE_SHARE`` of the training pixels, in under ``FEW_PICTURES`` of
+    the training pictures, absent from the training split or from the validation split."""
     warnings = []
     train, val = splits.get("train"), splits.get("val")
     if train is not None and train.examples:
@@ -478,6 +480,19 @@ def statistics_warnings(splits: dict[str, ClassCounter], names: list[str]) -> li
                 (
                     f"classes under {100 * RARE_SHARE:g}% of the training pixels: {', '.join(rare)}",
                     "consider --class-weights auto (or --loss ce+dice, --loss ohem) so they are still predicted",
+                )
+            )
+        few = [
+            f"{names[c]} in {int(train.images[c])} of {train.examples}"
+            for c in range(len(names))
+            if 0 < train.images[c] < FEW_PICTURES * train.examples
+        ]
+        if few:
+            warnings.append(
+                (
+                    f"classes in under {100 * FEW_PICTURES:g}% of the training pictures: {_some(few)}",
+                    f"--repeat-rare {REPEAT_ADVICE:g} shows the pictures that hold them more often (repeat-factor "
+                    "sampling)",
                 )
             )
     if val is not None and val.examples:
@@ -508,6 +523,19 @@ def auto_class_weights(counter: ClassCounter, power: float = 0.5, cap: float = W
     median = float(np.median(share[present]))
     weights = np.where(present, (median / np.where(present, share, 1.0)) ** power, 1.0)
     return [round(float(w), 4) for w in np.clip(weights, 1.0 / cap, cap)]
+
+
+def repeat_factors(counter: ClassCounter, threshold: float) -> list[float]:
+    """Image-level repeat-factor sampling (Gupta et al., LVIS 2019): class c's factor is
+    ``max(1, sqrt(threshold / f_c))``, f_c the share of the training pictures that hold it (1 for a class in
+    none); a picture is then seen ``max`` over its classes times as often (``--repeat-rare``)."""
+    if not 0 < threshold <= 1:
+        raise ValueError(f"--repeat-rare {threshold!r}: give a share of the pictures in (0, 1], e.g. 0.3")
+    if not counter.examples:
+        return [1.0] * counter.num_classes
+    share = counter.images / counter.examples
+    factors = np.where(share > 0, np.sqrt(threshold / np.where(share > 0, share, 1.0)), 1.0)
+    return [round(float(f), 4) for f in np.maximum(factors, 1.0)]
 
 
 CLASS_WEIGHT_RULES = {"auto": 0.5, "median": 1.0}  # --class-weights NAME: the power of median-frequency balancing

@@ -2,7 +2,8 @@
 
 Built on Keras: ``sparse_categorical_crossentropy``, ``dice`` and
 ``categorical_focal_crossentropy`` do the arithmetic; this module only masks out
-ignored pixels and averages per image over the valid ones. Metrics are Keras'
+ignored pixels and averages per image over the valid ones. The Lovasz-softmax loss
+(Berman et al. 2018) is written here: Keras has none. Metrics are Keras'
 confusion-matrix ``MeanIoU`` (with ``ignore_class``), plus pixel accuracy read from
 the same kind of confusion matrix.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-LOSSES = ("ce", "dice", "focal", "ce+dice", "ohem")
+LOSSES = ("ce", "dice", "focal", "ce+dice", "ohem", "lovasz", "ce+lovasz")
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -25,11 +26,13 @@ class SegmentationLoss(keras.losses.Loss):
             present in the image's labels; an image with no valid pixel adds 0), ``"focal"``
             (Keras' focal cross-entropy: gamma 2, alpha 0.25), ``"ce+dice"`` (their sum) or ``"ohem"``
             (online hard example mining: the cross-entropy of the ``ohem_fraction`` of each image's
-            valid pixels with the highest loss, averaged over them).
+            valid pixels with the highest loss, averaged over them), ``"lovasz"`` (the Lovasz-softmax
+            loss, a convex surrogate of each class's IoU, averaged over the classes present in the
+            image's labels) or ``"ce+lovasz"`` (cross-entropy plus Lovasz).
         ignore_index: label whose pixels count for nothing.
         class_weights: C weights, or None. Cross-entropy, focal and OHEM: each pixel's loss times its
             class's weight, averaged over the image's valid pixels (OHEM: the kept ones), as Eigen & Fergus
-            weigh it; Dice: the weighted mean of the per-class Dice over the classes present.
+            weigh it; Dice and Lovasz: the weighted mean of the per-class terms over the classes present.
         ohem_fraction: the share of valid pixels ``"ohem"`` keeps (0 < f <= 1).
     """
 
@@ -67,7 +70,7 @@ class SegmentationLoss(keras.losses.Loss):
         weights = None if self.class_weights is None else ops.convert_to_tensor(self.class_weights, "float32")
         pixel_weight = valid if weights is None else ops.take(weights, safe) * valid  # [B, H, W]
         total = 0.0
-        if self.kind in ("ce", "ce+dice", "ohem"):
+        if self.kind in ("ce", "ce+dice", "ohem", "ce+lovasz"):
             ce = keras.losses.sparse_categorical_crossentropy(safe, logits, from_logits=True) * pixel_weight
             if self.kind == "ohem":
                 total = total + self._hardest(ce, valid)
@@ -86,6 +89,8 @@ class SegmentationLoss(keras.losses.Loss):
         if self.kind == "focal":
             focal = keras.losses.categorical_focal_crossentropy(onehot, logits, from_logits=True)
             total = total + ops.sum(focal * pixel_weight, axis=(1, 2)) / count
+        if self.kind in ("lovasz", "ce+lovasz"):
+            total = total + lovasz_softmax(onehot, ops.softmax(logits, axis=-1), valid, weights)
         return total
 
     def _hardest(self, loss, valid):
@@ -113,6 +118,41 @@ class SegmentationLoss(keras.losses.Loss):
             "class_weights": self.class_weights,
             "ohem_fraction": self.ohem_fraction,
         }
+
+
+def lovasz_softmax(onehot, probs, valid, weights=None):
+    """The Lovasz-softmax loss per image (Berman, Rannen Triki & Blaschko, CVPR 2018).
+
+    For each class, the pixels' errors ``|onehot - probs|`` sorted in decreasing order are weighed by the
+    steps of the Jaccard loss along that order (the Lovasz extension of the IoU loss), so the loss's
+    gradient is that of the class's IoU; classes absent from an image's labels are left out.
+
+    Args:
+        onehot: float ``[B, H, W, C]``, 0 on ignored pixels.
+        probs: softmax probabilities ``[B, H, W, C]``.
+        valid: float ``[B, H, W]``, 1 where a pixel counts.
+        weights: C class weights or None.
+
+    Returns:
+        float ``[B]``: the mean over the classes present (weighted by ``weights``).
+    """
+    batch, classes = ops.shape(onehot)[0], onehot.shape[-1]
+    fg = ops.transpose(ops.reshape(onehot, (batch, -1, classes)), (0, 2, 1))  # [B, C, N]
+    p = ops.transpose(ops.reshape(probs, (batch, -1, classes)), (0, 2, 1))
+    errors = ops.abs(fg - p) * ops.reshape(valid, (batch, 1, -1))  # ignored pixels: error 0, sorted last
+    pixels = errors.shape[-1] if errors.shape[-1] is not None else ops.shape(errors)[-1]
+    ranked, order = ops.top_k(errors, pixels)
+    fg_ranked = ops.stop_gradient(ops.take_along_axis(fg, order, axis=-1))
+    total = ops.sum(fg_ranked, axis=-1, keepdims=True)
+    intersection = total - ops.cumsum(fg_ranked, axis=-1)
+    union = total + ops.cumsum(1.0 - fg_ranked, axis=-1)
+    jaccard = 1.0 - intersection / ops.maximum(union, 1e-6)
+    steps = ops.concatenate([jaccard[..., :1], jaccard[..., 1:] - jaccard[..., :-1]], axis=-1)
+    per_class = ops.sum(ranked * ops.stop_gradient(steps), axis=-1)  # [B, C]
+    present = ops.cast(ops.sum(fg, axis=-1) > 0, "float32")
+    if weights is not None:
+        present = present * weights
+    return ops.sum(per_class * present, axis=-1) / ops.maximum(ops.sum(present, axis=-1), 1e-6)
 
 
 @keras.saving.register_keras_serializable(package="zoo")

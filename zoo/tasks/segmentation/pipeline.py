@@ -48,6 +48,8 @@ def segmentation_pipeline(
     crop: bool = False,
     scale_jitter: tuple[float, float] | None = None,
     ignore_index: int = 255,
+    repeat_factors: list[float] | None = None,
+    crop_max_share: float | None = None,
 ) -> tf.data.Dataset:
     """Turns raw ``(image uint8 [h, w, c], mask [h, w, 1])`` examples into batches.
 
@@ -70,6 +72,12 @@ def segmentation_pipeline(
             tile falls off the picture, images are padded with 0 and masks with
             ``ignore_index`` (left out of loss and metrics).
         ignore_index: the label of padding (``crop``).
+        repeat_factors: training only: one factor per class (``labels.repeat_factors``); each pass over
+            the data shows a picture ``r`` times, ``r`` the largest factor of its classes (a fractional
+            part by chance), before the shuffle.
+        crop_max_share: ``crop`` training only: draw a crop again (up to 10 tries, as mmsegmentation's
+            ``cat_max_ratio``) while one class covers more than this share of its labelled pixels, so
+            crops of mostly background give way to crops that keep small classes in view.
 
     Returns:
         ``(images float32 [B, H, W, channels] preprocessed, masks int32 [B, H, W, 1])``.
@@ -96,9 +104,11 @@ def segmentation_pipeline(
         if num_examples is not None and num_examples * _example_bytes(ds) < CACHE_LIMIT_BYTES:
             ds = ds.cache()
         if training:
+            ds = _repeated_by_class(ds, repeat_factors, seed)
             ds = ds.shuffle(min(num_examples or 1000, 2000), seed=seed, reshuffle_each_iteration=True)
             ds = ds.map(
-                _random_crop_fn(height, width, channels, scale_jitter, ignore_index, seed), num_parallel_calls=AUTOTUNE
+                _random_crop_fn(height, width, channels, scale_jitter, ignore_index, seed, crop_max_share),
+                num_parallel_calls=AUTOTUNE,
             )
         else:
             ds = ds.flat_map(_tiles_fn(height, width, ignore_index))
@@ -111,8 +121,29 @@ def segmentation_pipeline(
         # Each new dataset object replays the same sequence of shuffled passes (the
         # generator lives with the object); fit_phases builds one per phase, so a
         # resumed phase can skip to where an uninterrupted run was.
+        ds = _repeated_by_class(ds, repeat_factors, seed)
         ds = ds.shuffle(min(num_examples or 1000, 2000), seed=seed, reshuffle_each_iteration=True)
     return _batched(ds, batch_size, training, repeat, augment, seed, preprocess, spec)
+
+
+def _repeated_by_class(ds: tf.data.Dataset, factors: list[float] | None, seed: int) -> tf.data.Dataset:
+    """Each ``(image, labels uint8 [h, w, 1])`` example ``floor(r)`` times, once more with probability
+    ``r - floor(r)``, ``r`` the largest of ``factors`` over the classes in its labels (the ignore index
+    and other labels outside the classes count for nothing); ``ds`` as is when ``factors`` is None or all 1."""
+    if factors is None or max(factors) <= 1.0:
+        return ds
+    table = tf.constant(factors, tf.float32)
+    classes = len(factors)
+
+    def repeated(image, mask):
+        labels = tf.reshape(tf.cast(mask, tf.int32), [-1])
+        present = tf.math.bincount(labels, minlength=classes, maxlength=classes) > 0
+        factor = tf.reduce_max(tf.where(present, table, 1.0))
+        whole = tf.floor(factor)
+        times = tf.cast(whole, tf.int64) + tf.cast(tf.random.uniform([], seed=seed) < factor - whole, tf.int64)
+        return tf.data.Dataset.from_tensors((image, mask)).repeat(times)
+
+    return ds.flat_map(repeated)
 
 
 def _batched(ds, batch_size, training, repeat, augment, seed, preprocess, spec) -> tf.data.Dataset:
@@ -144,8 +175,24 @@ def _pad_to_at_least(image, mask, height: int, width: int, ignore_index: int):
     return image, mask
 
 
-def _random_crop_fn(height: int, width: int, channels: int, scale_jitter, ignore_index: int, seed: int):
-    """``(image, mask) -> (crop, mask crop)`` of ``height`` x ``width`` at a random place (and scale)."""
+CROP_TRIES = 10  # crop_max_share: crops drawn at most per example
+
+
+def _random_crop_fn(
+    height: int, width: int, channels: int, scale_jitter, ignore_index: int, seed: int, max_share: float | None = None
+):
+    """``(image, mask) -> (crop, mask crop)`` of ``height`` x ``width`` at a random place (and scale); with
+    ``max_share``, the first of ``CROP_TRIES`` crops in which no class covers more than that share of the
+    labelled pixels (else the last drawn)."""
+
+    def too_uniform(both):
+        labels = tf.reshape(tf.cast(both[..., channels], tf.int32), [-1])
+        labels = tf.boolean_mask(labels, labels != ignore_index)
+        counts = tf.math.bincount(labels, minlength=1)
+        total = tf.reduce_sum(counts)
+        return tf.logical_and(
+            total > 0, tf.cast(tf.reduce_max(counts), tf.float32) > max_share * tf.cast(total, tf.float32)
+        )
 
     def crop(image, mask):
         if scale_jitter is not None:
@@ -163,8 +210,15 @@ def _random_crop_fn(height: int, width: int, channels: int, scale_jitter, ignore
             mask = tf.image.resize(mask, new, method="nearest")
         image, mask = _pad_to_at_least(image, mask, height, width, ignore_index)
         both = tf.concat([image, mask], axis=-1)
-        both = tf.image.random_crop(both, [height, width, channels + 1], seed=seed)
-        return both[..., :channels], both[..., channels:]
+        shape = [height, width, channels + 1]
+        cut = tf.image.random_crop(both, shape, seed=seed)
+        if max_share is not None:
+            _, cut = tf.while_loop(
+                lambda i, c: tf.logical_and(i < CROP_TRIES - 1, too_uniform(c)),
+                lambda i, c: (i + 1, tf.image.random_crop(both, shape, seed=seed)),
+                (tf.constant(0), cut),
+            )
+        return cut[..., :channels], cut[..., channels:]
 
     return crop
 

@@ -55,6 +55,8 @@ class SegmentationSettings(Protocol):
     label_tolerance: int  # with palette: colours within this distance snap to it
     class_weights: str | None  # "auto" or "w0,w1,..." (None: unweighted)
     ohem_fraction: float  # loss "ohem": the hardest share of pixels per image
+    repeat_rare: float | None  # repeat-factor sampling threshold (a share of the pictures); None: off
+    crop_max_share: float | None  # train_crop: redraw crops where one class covers more than this share
     preset: str | None  # a shipped preset's name or a JSON file (zoo.tasks.segmentation.dataset_presets)
     images: str | None  # coco: the pictures' folder; mmseg: the image folder under ROOT
     masks: str | None  # mmseg: the mask folder under ROOT
@@ -164,6 +166,13 @@ def validate(settings: SegmentationSettings) -> None:
         )
     if not 0 < settings.ohem_fraction <= 1:
         raise ValueError(f"--ohem-fraction {settings.ohem_fraction}: give a share of the pixels in (0, 1], e.g. 0.25")
+    if settings.repeat_rare is not None and not 0 < settings.repeat_rare <= 1:
+        raise ValueError(f"--repeat-rare {settings.repeat_rare}: give a share of the pictures in (0, 1], e.g. 0.3")
+    if settings.crop_max_share is not None:
+        if not 0 < settings.crop_max_share < 1:
+            raise ValueError(f"--crop-max-share {settings.crop_max_share}: give a share in (0, 1), e.g. 0.75")
+        if not settings.train_crop:
+            raise ValueError("--crop-max-share chooses among random crops: add --train-crop, or leave it out")
     from zoo.tasks.segmentation.labels import CLASS_WEIGHT_RULES, parse_class_weights
 
     if (
@@ -526,6 +535,23 @@ class SegmentationTrainer:
                 "median": "median-frequency balancing of the training pixels, clipped to [0.1, 10]",
             }.get(str(self.settings.class_weights).lower(), "as given")
             log("class weights (" + rule + "): " + ", ".join(f"{n} {w:.3g}" for n, w in zip(names, self.class_weights)))
+        self.repeat_factors = None
+        if self.settings.repeat_rare is not None:
+            from zoo.tasks.segmentation.labels import repeat_factors
+
+            self.repeat_factors = repeat_factors(splits["train"], self.settings.repeat_rare)
+            counter = splits["train"]
+            log(
+                f"repeat-factor sampling (--repeat-rare {self.settings.repeat_rare:g}): pictures with "
+                + ", ".join(
+                    f"{n} x{f:.2f} ({int(i)} of {counter.examples})"
+                    for n, f, i in zip(names, self.repeat_factors, counter.images)
+                    if f > 1
+                )
+                if max(self.repeat_factors) > 1
+                else f"repeat-factor sampling (--repeat-rare {self.settings.repeat_rare:g}): every class is in at "
+                "least that share of the pictures; nothing is repeated"
+            )
         return {name: counter.to_json(names) for name, counter in splits.items()}
 
     def data_line(self) -> str:
@@ -583,6 +609,7 @@ class SegmentationTrainer:
             "class_statistics": self.class_stats,
             "class_colours": self.source.colours,
             "class_weights": self.class_weights,
+            "repeat_factors": self.repeat_factors,
         }
 
     def train_data(self):
@@ -596,6 +623,8 @@ class SegmentationTrainer:
             num_examples=self.num_train,
             repeat=True,
             scale_jitter=parse_scale_jitter(self.settings.scale_jitter),
+            repeat_factors=self.repeat_factors,
+            crop_max_share=self.settings.crop_max_share,
             **self.options,
         )
 
