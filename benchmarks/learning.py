@@ -59,6 +59,8 @@ VARIANTS = {
     "lr-2e-3": ["--schedule", "all:{epochs}@2e-3"],
     "warmup-0": ["--warmup", "0"],
     "aug-none": ["--augment", "none"],
+    "lovasz": ["--loss", "ce+lovasz"],
+    "ohem": ["--loss", "ohem"],
     "before": ["--lr-schedule", "constant", "--bn-momentum", "keras", "--augment", "default", "--val-fraction", "0.2"],
     "cosine-bn": ["--augment", "default", "--val-fraction", "0.2"],
     "cosine-bn-light": ["--val-fraction", "0.2"],

@@ -380,10 +380,14 @@ def test_check_refuses_class_weights_of_the_wrong_count_and_label_flags_that_cla
 
 
 @pytest.mark.slow
-def test_rare_class_iou_rises_with_class_weights_auto_and_with_ohem(tmp_path):
-    """synthetic:rare (triangles on about 1% of the pixels), U-Net on VGG16 from random weights, 6 epochs, the same
-    seed: --class-weights auto and --loss ohem each raise the triangle's IoU over the unweighted run without losing
-    more than a point of mIoU (docs/performance.md, "Rare classes" runs; about 15 minutes here)."""
+def test_the_rare_class_setting_check_recommends_reaches_its_iou_and_ohem_helps_too(tmp_path):
+    """synthetic:rare (triangles on about 1% of the pixels), U-Net on VGG16 from random weights, the demo's budget
+    (1000 pictures, 6 epochs), the same seed: what check recommends (``RARE_ADVICE``: --loss ce+lovasz) brings the
+    triangle's IoU to at least 0.40 and well above plain cross-entropy, and --loss ohem raises it too, neither
+    losing mIoU (docs/performance.md, "Rare classes"; about 25 minutes here)."""
+    from zoo.tasks.segmentation.labels import RARE_ADVICE
+
+    assert "--loss ce+lovasz" in RARE_ADVICE
     from recipes import segment
 
     def run(name, *extra):
@@ -420,9 +424,11 @@ def test_rare_class_iou_rises_with_class_weights_auto_and_with_ohem(tmp_path):
         )
         return json.loads((out / "metrics.json").read_text())
 
-    plain, weighted, ohem = run("plain"), run("auto", "--class-weights", "auto"), run("ohem", "--loss", "ohem")
-    for better in (weighted, ohem):
-        assert better["per_class_iou"]["triangle"] > plain["per_class_iou"]["triangle"] + 0.03
+    plain, lovasz, ohem = run("plain"), run("lovasz", "--loss", "ce+lovasz"), run("ohem", "--loss", "ohem")
+    assert lovasz["per_class_iou"]["triangle"] >= 0.40
+    assert lovasz["per_class_iou"]["triangle"] > plain["per_class_iou"]["triangle"] + 0.1
+    assert ohem["per_class_iou"]["triangle"] > plain["per_class_iou"]["triangle"] + 0.03
+    for better in (lovasz, ohem):
         assert better["mean_iou"] > plain["mean_iou"] - 0.01
 
 
@@ -464,3 +470,20 @@ def test_repeat_factor_sampling_shows_pictures_of_a_rare_class_more_often():
     )
     rare = sum(int((m.numpy() == 2).any()) for _ in range(25) for _, m in halves)
     assert 100 * 1.5 * 0.75 < rare < 100 * 1.5 * 1.25  # 4 pictures x 25 passes x 1.5 on average
+
+
+def test_check_recommends_the_measured_rare_class_setting_and_repeat_factor_sampling():
+    """A class under 1% of the pixels gets RARE_ADVICE (the loss measured best); one in under 10% of the pictures
+    gets --repeat-rare; check and training print the same warnings (one function)."""
+    from zoo.tasks.segmentation.labels import statistics_warnings
+
+    counter = ClassCounter(3)
+    for i in range(100):
+        mask = np.zeros((10, 10), np.uint8)
+        mask[:5] = 1
+        if i < 4:
+            mask[0, 0] = 2  # 4 pictures, 4 pixels of 10,000
+        counter.add(mask)
+    warnings = dict(statistics_warnings({"train": counter}, ["background", "road", "sign"]))
+    assert warnings["classes under 1% of the training pixels: sign 0.04%"].startswith("train with --loss ce+lovasz")
+    assert "--repeat-rare 0.3" in warnings["classes in under 10% of the training pictures: sign in 4 of 100"]

@@ -143,7 +143,10 @@ def test_folder_of_gray_images_with_0_255_masks_trains_a_one_channel_model(gray_
     model.load_weights(gray_run / "checkpoints" / "phase0.weights.h5")
     assert model.get_layer("block1_conv1").get_weights()[0].shape[2] == 1
     rows = _history(gray_run)
-    assert len(rows) == 2 and all(np.isfinite(float(r["loss"])) for r in rows)
+    assert len(rows) == 2 and all(np.isfinite(float(r["loss"])) for r in rows)  # --loss ce+lovasz in a real fit
+    assert config["settings"]["loss"] == "ce+lovasz"
+    factors = config["resolved"]["repeat_factors"]  # --repeat-rare 0.5 from the training split's class counts
+    assert len(factors) == 2 and min(factors) >= 1.0
 
 
 def test_export_in_a_tensorflow_only_process_matches_keras_on_another_size(gray_run, tmp_path):
@@ -182,6 +185,10 @@ def test_bad_flags_give_one_clear_error(tmp_path, capsys):
     code = segment.cli(["--input-size", "100", "--out", str(tmp_path / "x")])
     assert code == 2
     assert "height 100" in capsys.readouterr().err
+    assert segment.cli(["--crop-max-share", "0.75", "--out", str(tmp_path / "x")]) == 2
+    assert "--crop-max-share chooses among random crops: add --train-crop" in capsys.readouterr().err
+    assert segment.cli(["--repeat-rare", "2", "--out", str(tmp_path / "x")]) == 2
+    assert "--repeat-rare 2.0: give a share of the pictures in (0, 1]" in capsys.readouterr().err
     code = segment.cli(["--schedule", "head:2", "--encoder-weights", "none", "--out", str(tmp_path / "y")])
     assert code == 2
     assert "does not parse" in capsys.readouterr().err
