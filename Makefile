@@ -34,8 +34,8 @@ bench: install
 bench-exports: install
 	$(BIN)/python -m benchmarks.exports --out bench_exports.json
 
-# Learning quality: the recipes against a plain Keras fit, 3 tasks x 2 seeds x 8 epochs (see the README's
-# "Learning quality" for the time it takes and for the other budgets and variants).
+# Learning quality: the recipes against a plain Keras fit, 4 tasks x 3 seeds x 8 epochs (about 90 minutes on
+# 2 cores; docs/performance.md, "Learning quality", has the figures, the other budgets and variants).
 bench-learning: install
 	$(BIN)/python -m benchmarks.learning --tasks objects,cars,shapes,faces --epochs 8 --seeds 0,1,2 \
 		--variants default --out bench_learning.json

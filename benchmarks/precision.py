@@ -6,7 +6,8 @@
 The network is built once in float32 (random weights, seed 0) and copied with the same weights under Keras'
 ``mixed_bfloat16`` policy, as a whole and with "islands" kept in float32 through per-layer dtype policies:
 the stem (the backbone's first convolution, which sees the raw-scale preprocessed pixels), the decoder (its
-resizes, skip additions and convolutions), or both. For a batch of the learning benchmark's ``objects`` task,
+resizes, skip additions and convolutions), or both. The copies are built under the policy as a recipe builds
+its network, so the layers the builders pin to float32 (the logits) stay float32 in every row. For a batch of the learning benchmark's ``objects`` task,
 each copy's gradients are compared with float32's: the relative error ``|g - g32| / |g32|`` over each part's
 variables (stage1..stage5, decoder), and the logits' relative error. The first row is the floor: float32 itself
 on the batch's pixels rounded to bfloat16 (a change of at most 2^-9 of each value), which shows how much of the
@@ -52,20 +53,24 @@ def island_layers(model, islands: tuple[str, ...]) -> set[str]:
     return names
 
 
-def mixed_copy(model, islands: tuple[str, ...]):
-    """A copy of float32 ``model`` computing in bfloat16 but for the ``islands``, with the same weights."""
+def mixed_copy(model, islands: tuple[str, ...], rebuild):
+    """The network ``rebuild()`` makes, built under Keras' ``mixed_bfloat16`` policy (so the layers its builder
+    pins to float32, the logits, stay float32, as in a recipe's run) with the ``islands`` set to float32 too,
+    and the weights of float32 ``model``."""
     import keras
 
     from zoo.models.copies import global_policy
 
-    keep = island_layers(model, islands)
-    config = model.get_config()
+    with global_policy("mixed_bfloat16"):
+        mixed = rebuild()
+    keep = island_layers(mixed, islands)
+    config = mixed.get_config()
     for layer in config["layers"]:
-        if layer["name"] not in keep and layer["class_name"] != "InputLayer":
+        if layer["name"] in keep and layer["class_name"] != "InputLayer":
             layer["config"]["dtype"] = {
                 "module": "keras",
                 "class_name": "DTypePolicy",
-                "config": {"name": "mixed_bfloat16"},
+                "config": {"name": "float32"},
                 "registered_name": None,
             }
     with global_policy("float32"):
@@ -108,10 +113,17 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.train import _device
     from zoo.models.freezing import layer_parts
 
+    def rebuild():
+        return zoo.build(
+            args.model,
+            backbone=args.backbone,
+            num_classes=2,
+            input_shape=(args.size, args.size, 1),
+            encoder_weights=None,
+        )
+
     keras.utils.set_random_seed(0)
-    model = zoo.build(
-        args.model, backbone=args.backbone, num_classes=2, input_shape=(args.size, args.size, 1), encoder_weights=None
-    )
+    model = rebuild()
     images, masks = make_objects(args.batch, args.size, args.size, seed=5)
     x = zoo.preprocess_input(images.astype("float32"), args.backbone)
     part_of = {v.path: part for part, layers in layer_parts(model).items() for layer in layers for v in layer.weights}
@@ -123,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         if islands is None:
             grads, logits = gradients(model, rounded, masks)
         else:
-            grads, logits = gradients(mixed_copy(model, islands), x, masks)
+            grads, logits = gradients(mixed_copy(model, islands, rebuild), x, masks)
         by_path = dict(zip(reference, grads.values()))  # same variable order, paths may differ
         row = {"policy": name, "logits": float(np.linalg.norm(logits - logits32) / np.linalg.norm(logits32))}
         for part in parts + ["all"]:

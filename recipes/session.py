@@ -136,7 +136,7 @@ def open_session(
     precision, why = choose_precision(cfg.mixed_precision, wide_kernels=has_fc6, what=f"{cfg.model} on {cfg.backbone}")
     lock = RunLock(run.root, log).acquire()
     try:
-        state = prepare_run_dir(run, settings, must_match, cfg.overwrite, cfg.resume, log)
+        state = prepare_run_dir(run, settings, must_match, cfg.overwrite, cfg.resume, log, cfg.schedule)
     except BaseException:
         lock.release()
         raise
@@ -206,8 +206,15 @@ def _differences(saved: dict, settings: dict, keys) -> dict:
     return {k: (saved.get(k), settings.get(k)) for k in keys if k in saved and saved[k] != settings.get(k)}
 
 
-def _described(differ: dict) -> str:
-    return ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in differ.items())
+def _described(differ: dict, schedule_given: str = "") -> str:
+    text = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in differ.items())
+    if "schedule" in differ and schedule_given == "auto":
+        old, new = differ["schedule"]
+        text += (
+            f"; --schedule auto now resolves to {new!r} (its defaults changed since): add --schedule {old} "
+            "to keep the run as it was"
+        )
+    return text
 
 
 def prepare_run_dir(
@@ -217,6 +224,7 @@ def prepare_run_dir(
     overwrite: bool,
     resume: bool,
     log: Callable[[str], None],
+    schedule_given: str = "",
 ) -> str:
     """Decides what to do with an existing run directory (the caller holds its lock).
 
@@ -226,7 +234,8 @@ def prepare_run_dir(
     again with other settings, or an unfinished one resumed with other
     ``keys_that_must_match``, raises ValueError naming them. Other settings may change on
     resume (e.g. ``steps_per_epoch``, ``augment``): they are logged here, and
-    ``write_run_config`` records them in ``config.json``.
+    ``write_run_config`` records them in ``config.json``. ``schedule_given`` is ``--schedule`` as typed: where
+    ``auto`` now resolves to another schedule than the run's, the error says so and how to keep it.
     """
     from zoo.run.safety import clear_run
 
@@ -245,7 +254,7 @@ def prepare_run_dir(
         differ = _differences(saved, settings, comparable)
         if differ:
             raise ValueError(
-                f"{run.root} holds a finished run trained with other settings ({_described(differ)}); "
+                f"{run.root} holds a finished run trained with other settings ({_described(differ, schedule_given)}); "
                 "it is left as it is. Add --overwrite to train it again with these settings, or "
                 "choose another --out"
             )
@@ -257,8 +266,8 @@ def prepare_run_dir(
     differ = _differences(saved, settings, keys_that_must_match)
     if differ:
         raise ValueError(
-            f"{run.root} holds an unfinished run with other settings ({_described(differ)}); re-run with the same "
-            "settings to resume it, or add --overwrite to start again"
+            f"{run.root} holds an unfinished run with other settings ({_described(differ, schedule_given)}); re-run "
+            "with the same settings to resume it, or add --overwrite to start again"
         )
     changed = _differences(saved, settings, [k for k in saved if k in settings and k not in ACTION_KEYS + ("verbose",)])
     if changed:

@@ -316,9 +316,10 @@ def add_distribution_flags(parser: argparse.ArgumentParser) -> None:
         dest="mixed_precision",
         choices=("auto", "off", "float16", "bfloat16"),
         help="compute in 16 bits, keep variables, the last layer and the loss in float32. auto: float16 on "
-        "GPUs, bfloat16 on TPUs and on CPUs with AMX bf16 units (not for FCN-VGG16 there: TF 2.21's "
-        "AMX kernels crash on its fc6), off otherwise (default auto; a U-Net/VGG16 train step took 0.35x "
-        "the float32 time with AMX, 3.7x without)",
+        "GPUs, bfloat16 on TPUs, float32 on every CPU: bfloat16 took a U-Net/VGG16 train step 0.35x the "
+        "float32 time with AMX (3.7x without) but cost 0.01-0.08 IoU; the log names the trade on AMX CPUs, "
+        "and bfloat16 takes it (not for FCN-VGG16 there: TF 2.21's AMX kernels crash on its fc6) "
+        "(default auto)",
     )
     a("--jit-compile", dest="jit_compile", action="store_true", help="compile train steps with XLA")
     a(

@@ -140,8 +140,13 @@ def test_the_precision_benchmark_keeps_islands_in_float32_and_measures_their_err
     import zoo
     from benchmarks import precision
 
-    model = zoo.build("unet", backbone="vgg16", num_classes=2, input_shape=(32, 32, 1), encoder_weights=None)
-    copy = precision.mixed_copy(model, ("stem", "decoder"))
+    def rebuild():
+        return zoo.build("unet", backbone="vgg16", num_classes=2, input_shape=(32, 32, 1), encoder_weights=None)
+
+    model = rebuild()
+    plain = {layer.name: layer.compute_dtype for layer in precision.mixed_copy(model, (), rebuild).layers}
+    assert plain["block1_conv1"] == "bfloat16" and plain["logits"] == "float32"  # as a recipe's run has it
+    copy = precision.mixed_copy(model, ("stem", "decoder"), rebuild)
     dtypes = {layer.name: layer.compute_dtype for layer in copy.layers}
     assert dtypes["block1_conv1"] == "float32" and dtypes["block3_conv1"] == "bfloat16"
     decoder = [layer.name for layer in zoo.models.freezing.layer_parts(copy)["decoder"]]

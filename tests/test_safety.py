@@ -344,6 +344,17 @@ def test_resuming_with_other_settings_records_them_in_config_json(tmp_path):
         prepare_run_dir(run, {**new, "model": "fcn8s"}, ("model",), False, False, logged.append)
 
 
+
+def test_a_run_whose_auto_schedule_resolved_otherwise_is_told_how_to_keep_it(tmp_path):
+    """--schedule auto from random weights was all:E@3e-4 before issue 31: re-running such a run's command now
+    resolves to all:E@1e-3, and the refusal says so with the --schedule that keeps the run as it was."""
+    run = RunDir(tmp_path / "run")
+    run.root.mkdir()
+    run.config.write_text(json.dumps({"settings": {"model": "unet", "schedule": "all:6@3e-4"}, "resolved": {}}))
+    with pytest.raises(ValueError, match="--schedule auto now resolves to 'all:6@1e-3'.*add --schedule all:6@3e-4"):
+        prepare_run_dir(run, {"model": "unet", "schedule": "all:6@1e-3"}, ("schedule",), False, False, print, "auto")
+
+
 def test_is_run_folder_and_out_checks(tmp_path, gray_run):
     assert is_run_folder(gray_run)
     empty = tmp_path / "empty"

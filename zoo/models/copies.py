@@ -35,7 +35,7 @@ def _float32_policies(config):
 def in_float32(model: keras.Model) -> keras.Model:
     """``model`` itself if it computes in float32, else a float32 copy with the same weights.
 
-    A model trained under a mixed policy (``mixed_bfloat16`` on TPUs and AMX CPUs,
+    A model trained under a mixed policy (``mixed_bfloat16`` on TPUs and where asked for,
     ``mixed_float16`` on GPUs) keeps float32 variables, so the copy's weights are the trained
     ones exactly. Exports are float32: LiteRT and ONNX do not convert bfloat16 convolutions,
     and 16-bit arithmetic is slow or missing on the CPUs and phones that run them.

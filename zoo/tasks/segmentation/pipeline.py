@@ -140,7 +140,7 @@ def _repeated_by_class(ds: tf.data.Dataset, factors: list[float] | None, seed: i
         present = tf.math.bincount(labels, minlength=classes, maxlength=classes) > 0
         factor = tf.reduce_max(tf.where(present, table, 1.0))
         whole = tf.floor(factor)
-        times = tf.cast(whole, tf.int64) + tf.cast(tf.random.uniform([], seed=seed) < factor - whole, tf.int64)
+        times = tf.cast(whole, tf.int64) + tf.cast(tf.random.uniform([], seed=seed + 2) < factor - whole, tf.int64)
         return tf.data.Dataset.from_tensors((image, mask)).repeat(times)
 
     return ds.flat_map(repeated)
@@ -215,7 +215,7 @@ def _random_crop_fn(
         if max_share is not None:
             _, cut = tf.while_loop(
                 lambda i, c: tf.logical_and(i < CROP_TRIES - 1, too_uniform(c)),
-                lambda i, c: (i + 1, tf.image.random_crop(both, shape, seed=seed)),
+                lambda i, c: (i + 1, tf.image.random_crop(both, shape, seed=seed + 1)),  # its own stream
                 (tf.constant(0), cut),
             )
         return cut[..., :channels], cut[..., channels:]
