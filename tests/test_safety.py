@@ -344,7 +344,6 @@ def test_resuming_with_other_settings_records_them_in_config_json(tmp_path):
         prepare_run_dir(run, {**new, "model": "fcn8s"}, ("model",), False, False, logged.append)
 
 
-
 def test_a_run_whose_auto_schedule_resolved_otherwise_is_told_how_to_keep_it(tmp_path):
     """--schedule auto from random weights was all:E@3e-4 before issue 31: re-running such a run's command now
     resolves to all:E@1e-3, and the refusal says so with the --schedule that keeps the run as it was."""
