@@ -1,7 +1,7 @@
 """Rare classes: the settings ``check`` recommends against the defaults on ``synthetic:rare`` at the demo's budget
 (figures: docs/performance.md, "Rare classes").
 
-    python -m benchmarks.rare --settings default,ohem,ohem+auto --seeds 0,1,2 --out bench_rare.json
+    python -m benchmarks.rare --settings default,lovasz,ohem --seeds 0,1,2 --out bench_rare.json
 
 ``synthetic:rare`` is the shapes set with its triangles at about half size: about 1% of the pixels, in about half
 the pictures. Each run is ``recipes.segment`` with the demo's budget (U-Net on VGG16, 1000 pictures at 64x64,
