@@ -221,27 +221,16 @@ def score_keypoints(model, data: dict, size: int, backbone: str, stride: int) ->
     return float(np.linalg.norm(pred - data["test_keypoints"][..., :2], axis=-1).mean())
 
 
-def in_policy(policy: str):
-    """A context in which Keras builds models under the dtype ``policy`` (restored after)."""
-    import contextlib
-
-    import keras
-
-    @contextlib.contextmanager
-    def scope():
-        before = keras.mixed_precision.global_policy()
-        keras.mixed_precision.set_global_policy(policy)
-        try:
-            yield
-        finally:
-            keras.mixed_precision.set_global_policy(before)
-
-    return scope()
+def with_budget(flags: list[str], epochs: int) -> list[str]:
+    """A variant's flags with ``{epochs}`` replaced by the budget."""
+    return [f.replace("{epochs}", str(epochs)) for f in flags]
 
 
 def plain_fit_keypoints(data: dict, backbone: str, size: int, epochs: int, seed: int, policy: str = "float32") -> float:
     """The plain way for keypoints: the same network, Gaussian heatmap targets, MSE, Adam 1e-3, no augmentation."""
-    with in_policy(policy):
+    from zoo.models.copies import global_policy
+
+    with global_policy(policy):
         return _plain_fit_keypoints(data, backbone, size, epochs, seed)
 
 
@@ -307,7 +296,9 @@ def plain_fit(
 ) -> float:
     """The ten lines a user would write: the builder, Adam 1e-3, batch 8, flips, fit on every picture
     (under the Keras dtype ``policy``)."""
-    with in_policy(policy):
+    from zoo.models.copies import global_policy
+
+    with global_policy(policy):
         return _plain_fit(data, model_name, backbone, size, epochs, seed)
 
 
@@ -473,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
                             value = plain_fit(data, args.model, args.backbone, args.size, epochs, seed, policy)
                             curve = []
                         else:
-                            flags = [f.replace("{epochs}", str(epochs)) for f in extra]
+                            flags = with_budget(extra, epochs)
                             value, curve = recipe(
                                 data,
                                 args.model,

@@ -41,6 +41,7 @@ RARE = "triangle"
 
 def run(flags: list[str], seed: int, out: Path, args) -> dict:
     """One recipe run; returns its metrics.json."""
+    from benchmarks.learning import with_budget
     from recipes import segment
 
     argv = [
@@ -68,7 +69,7 @@ def run(flags: list[str], seed: int, out: Path, args) -> dict:
         "0",
         "--mixed-precision",
         args.precision,
-        *(f.replace("{epochs}", str(args.epochs)) for f in flags),
+        *with_budget(flags, args.epochs),
     ]
     if segment.main(argv) != 0:
         raise RuntimeError(f"the recipe failed: {argv}")

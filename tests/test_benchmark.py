@@ -219,6 +219,7 @@ def test_each_benchmark_writes_its_data_and_exports_its_subject_in_the_fast_tier
     ):
         assert image.mode == "L" and set(np.unique(np.asarray(mask))) == {0, 255}  # a user's binary folder
     assert objects["test_images"].shape == (2, 80, 96, 1) and objects["binary"]
+    assert learning.with_budget(learning.VARIANTS["lr-1e-3"], 6) == ["--schedule", "all:6@1e-3"]
     assert faces["keypoints"].shape == (6, 5, 3) and (Path(faces["train"]) / "landmarks.csv").is_file()
     args = native.build_parser().parse_args(
         ["--model", "unet:mobilenetv3small", "--input-size", "64", "--classes", "3"]
