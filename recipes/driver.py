@@ -223,7 +223,7 @@ def check_same_network(run, network) -> None:
 @restores_keras_policy
 def main(recipe: Recipe, argv: list[str] | None = None) -> int:
     """``python -m recipes.<name> [check] [flags]``: returns the exit code."""
-    from recipes.session import open_session, run_check
+    from recipes.session import check_settings, open_session, run_check
     from recipes.settings import merge_config, parse_size
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -235,6 +235,7 @@ def main(recipe: Recipe, argv: list[str] | None = None) -> int:
     settings = merge_config(recipe.config(), args, recipe.log)
     input_size = parse_size(settings.input_size)
     settings.check_common(recipe.models)
+    check_settings(settings, input_size)  # before the task's checks, which may load TensorFlow: flag errors in < 1 s
     recipe.validate(settings)
     need_top = recipe.need_top(settings)
     if checking:
@@ -332,8 +333,10 @@ def train(recipe: Recipe, settings, input_size: tuple[int, int], session) -> int
         return 0
 
     used = load_best(model, run)
+    log(f"evaluating the {used} weights on the {task.num_val} validation example(s)")
     report = task.evaluate(model, run.samples)
     plot_curves(read_history(run.history), run.curves, task.curve_metric, f"{model.name} on {task.description}")
+    log(f"exporting the SavedModel to {run.export}")
     export_model(model, info, "saved_model", run.export, source={"run": str(run.root.resolve()), "weights": used})
     metrics = {
         **report,

@@ -25,8 +25,7 @@ from recipes.driver import cli as run_cli
 from recipes.driver import main as run_main
 from recipes.settings import RecipeConfig  # noqa: E402 - after the start-up hook
 from zoo.tasks.keypoints import training as task  # noqa: E402
-from zoo.tasks.keypoints.codecs import HEADS  # noqa: E402
-from zoo.tasks.keypoints.heatmap_codec import DECODINGS, GRIDS, STRIDES  # noqa: E402
+from zoo.tasks.keypoints.codecs import DECODINGS, GRIDS, HEADS, STRIDES  # noqa: E402
 from zoo.tasks.keypoints.metrics import NORMALIZERS  # noqa: E402
 
 MUST_MATCH = (

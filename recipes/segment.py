@@ -27,7 +27,7 @@ from recipes.driver import cli as run_cli
 from recipes.driver import main as run_main
 from recipes.settings import RecipeConfig  # noqa: E402 - after the start-up hook
 from zoo.tasks.segmentation import training as task  # noqa: E402
-from zoo.tasks.segmentation.losses import LOSSES  # noqa: E402
+from zoo.tasks.segmentation.loss_names import LOSSES  # noqa: E402
 
 MUST_MATCH = (
     "dataset",

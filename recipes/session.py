@@ -10,8 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from recipes.settings import ACTION_KEYS, EXECUTION_KEYS, legacy_settings
-from zoo.models.pretrained import resolve_encoder_weights
-from zoo.run.phases import resolve_schedule
+from zoo.models.schedule import parse_schedule, resolve_schedule
 from zoo.run.precision import choose_precision
 from zoo.run.rundir import RunDir
 
@@ -45,17 +44,39 @@ class Session:
 
 
 def check_settings(cfg, input_size: tuple[int, int]) -> None:
-    """The flag checks that need no data or device: batch size, backbone, input size for the
-    backbone's stride, schedule syntax. Raises ValueError naming the flag and the fix."""
+    """The flag checks that need no data, device or TensorFlow (the driver runs them first, ``check`` and
+    training alike): batch size and the other counts, seed, validation fraction, backbone, input size for
+    the backbone's stride, schedule syntax. Raises ValueError naming the flag and the fix."""
     from zoo.models.backbones import get_backbone
-    from zoo.models.freezing import parse_schedule
-    from zoo.models.layers import check_spatial_size
+    from zoo.models.sizes import check_spatial_size
 
     if cfg.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {cfg.batch_size}")
+    for flag, value, low in (
+        ("--steps-per-execution", cfg.steps_per_execution, 1),
+        ("--steps-per-epoch", cfg.steps_per_epoch, 1),  # None: a pass over the training split
+        ("--channels", cfg.channels, 1),  # None: the data's
+        ("--cpu-devices", cfg.cpu_devices, 1),
+        ("--synthetic-count", cfg.synthetic_count, 1),
+    ):
+        if value is not None and value < low:
+            raise ValueError(f"{flag} must be >= {low}, got {value} (leave it out for the default)")
+    if not 0 <= cfg.seed < 2**32:
+        raise ValueError(f"--seed must be between 0 and {2**32 - 1} (NumPy's seed range), got {cfg.seed}")
+    if not 0 < cfg.val_fraction < 1:
+        raise ValueError(f"--val-fraction must be between 0 and 1 (e.g. 0.1), got {cfg.val_fraction}")
     spec = get_backbone(cfg.backbone)
     check_spatial_size(*input_size, spec.divisor, f"{cfg.model} on {cfg.backbone}")
     parse_schedule(resolve_schedule(cfg.schedule, True, cfg.epochs))
+
+
+def session_precision(cfg, need_top: bool) -> tuple[str, str]:
+    """The dtype policy a run of ``cfg`` trains in and why (``zoo.run.precision.choose_precision``); the check
+    and the run ask the same. Raises ValueError where ``--mixed-precision`` asks for what crashes here."""
+    from zoo.models.backbones import get_backbone
+
+    has_fc6 = need_top and bool(get_backbone(cfg.backbone).top_dense)
+    return choose_precision(cfg.mixed_precision, wide_kernels=has_fc6, what=f"{cfg.model} on {cfg.backbone}")
 
 
 def check_weights(cfg, need_top: bool, report) -> None:
@@ -87,6 +108,10 @@ def run_check(
     check_settings(cfg, input_size)
     report = check_data(cfg, input_size)
     check_weights(cfg, need_top, report)
+    try:
+        session_precision(cfg, need_top)
+    except ValueError as err:
+        report.add(f"training refuses these settings: {err}", "")
     print(report.text(show_all))
     if report.errors:
         return 2
@@ -108,8 +133,7 @@ def open_session(
     and schedule for ``cfg``."""
     check_settings(cfg, input_size)
     default_out = f"runs/{cfg.model}_{cfg.backbone}_{cfg.data.short_name}"
-    from zoo.models.backbones import get_backbone
-    from zoo.models.freezing import parse_schedule
+    from zoo.models.pretrained import resolve_encoder_weights
     from zoo.run.distribute import is_chief, make_strategy, scale_learning_rate, worker_role
     from zoo.run.safety import RunLock, check_out_folder
 
@@ -132,8 +156,7 @@ def open_session(
     settings = {
         k: v for k, v in {**dataclasses.asdict(cfg), "schedule": schedule}.items() if k not in ("overwrite", "resume")
     }
-    has_fc6 = need_top and bool(get_backbone(cfg.backbone).top_dense)
-    precision, why = choose_precision(cfg.mixed_precision, wide_kernels=has_fc6, what=f"{cfg.model} on {cfg.backbone}")
+    precision, why = session_precision(cfg, need_top)
     lock = RunLock(run.root, log).acquire()
     try:
         state = prepare_run_dir(run, settings, must_match, cfg.overwrite, cfg.resume, log, cfg.schedule)

@@ -70,7 +70,7 @@ class RecipeConfig:
 
     def optimizer_config(self):
         """The ``zoo.run.optim.OptimizerConfig`` of these settings (raises ValueError naming a bad flag)."""
-        from zoo.run.optim import OptimizerConfig
+        from zoo.run.optim_config import OptimizerConfig
 
         return OptimizerConfig(
             lr_schedule=self.lr_schedule,
@@ -99,7 +99,7 @@ class RecipeConfig:
 
     def batchnorm_momentum(self, steps_per_epoch: int) -> float | None:
         """``--bn-momentum``: auto (``zoo.run.optim.auto_bn_momentum``), keras (as built: 0.99) or a number."""
-        from zoo.run.optim import auto_bn_momentum
+        from zoo.run.optim_config import auto_bn_momentum
 
         if self.bn_momentum == "auto":
             return auto_bn_momentum(steps_per_epoch)
@@ -260,7 +260,7 @@ def verbosity(value) -> int:
 
 def add_training_flags(parser: argparse.ArgumentParser, defaults: RecipeConfig) -> None:
     """How each phase trains: learning-rate schedule, optimizer, weight averaging, BatchNorm, augmentation."""
-    from zoo.run.optim import OPTIMIZERS, SCHEDULES
+    from zoo.run.optim_config import OPTIMIZERS, SCHEDULES
 
     a = parser.add_argument
     a(

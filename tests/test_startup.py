@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from zoo.utils.startup import STARTUP_NOISE, _filter
 
 CHECK = [
@@ -50,3 +52,59 @@ def test_the_filter_drops_startup_lines_and_keeps_everything_else():
         "E0000 00:00:1.4 1 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error\n"
     )
     assert _filter(text) == "E0000 00:00:1.3 1 some_kernel.cc:10] a real error\nand its second line\n"
+
+
+NOISY_PROGRAM = r"""
+import os, sys
+from zoo.utils.startup import quiet_startup
+quiet_startup()
+os.write(2, b"E0000 00:00:1764 1 mkl_util.h:123] oneDNN supports DT_UINT8 only on platforms with AVX-512. "
+            b"Falling back to the default Eigen-based implementation if present.\n")
+os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")
+os.write(2, b"step 1/2\r")
+print("the program's own line", file=sys.stderr)
+os.write(2, b"E0000 00:00:1.3 1 some_kernel.cc:10] a real error\n")
+raise SystemExit("exit message")
+"""
+
+
+def test_lines_printed_while_running_are_filtered_for_the_whole_process_and_the_rest_kept_in_order():
+    done = subprocess.run([sys.executable, "-c", NOISY_PROGRAM], capture_output=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.decode() == (
+        "step 1/2\rthe program's own line\nE0000 00:00:1.3 1 some_kernel.cc:10] a real error\nexit message\n"
+    )
+
+
+LIGHT = r"""
+import runpy, sys
+sys.argv = [sys.argv[1], *sys.argv[2:]]
+try:
+    runpy.run_module(sys.argv[0], run_name="__main__")
+except SystemExit as done:
+    code = done.code
+heavy = sorted(m for m in ("tensorflow", "keras") if m in sys.modules)
+print("LOADED", heavy, code)
+"""
+
+
+@pytest.mark.parametrize("recipe", ["recipes.segment", "recipes.pose"])
+@pytest.mark.parametrize(
+    "args, code",
+    [
+        (["--help"], 0),
+        (["--model", "nope"], 2),
+        (["--batch-size", "0"], 2),
+        (["check", "--steps-per-execution", "0"], 2),
+        (["--seed", "99999999999999"], 2),
+        (["--channels", "0"], 2),
+        (["--steps-per-epoch", "0"], 2),
+        (["--input-size", "100"], 2),
+        (["--schedule", "all:x@1"], 2),
+    ],
+)
+def test_recipe_help_and_flag_errors_answer_without_loading_tensorflow(recipe, args, code):
+    done = subprocess.run([sys.executable, "-c", LIGHT, recipe, *args], capture_output=True, text=True, timeout=60)
+    assert f"LOADED [] {code}" in done.stdout, (done.stdout[-2000:], done.stderr[-2000:])
+    if code == 2:
+        assert done.stderr.startswith("error: ") or "usage:" in done.stderr, done.stderr

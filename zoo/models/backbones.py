@@ -13,9 +13,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
+
+if TYPE_CHECKING:  # Keras is imported where a model is built, not with the table (``python -m recipes.* --help``)
+    import keras
 
 STAGES = ("stage1", "stage2", "stage3", "stage4", "stage5")
 
@@ -31,6 +34,25 @@ PREPROCESSING = ("caffe", "tf", "torch", "tf128")
 # NAME, where the layer making the deepest tensor at a stride has a name Keras numbers by a counter), "<output>" (the Keras
 # model's output) and "<output>:input" (the input of its last layer).
 OUTPUT_REF = "<output>"
+
+
+@dataclasses.dataclass(frozen=True)
+class KerasApplication:
+    """A ``keras.applications`` constructor named, not imported: the table (and ``--help``, which lists it)
+    loads no Keras; calling it imports Keras and builds the model with ``options`` and the call's arguments."""
+
+    name: str  # e.g. "VGG16", the attribute of keras.applications
+    options: tuple[tuple[str, object], ...] = ()  # fixed keyword arguments, e.g. (("include_preprocessing", False),)
+
+    @property
+    def func(self) -> Callable[..., keras.Model]:
+        """Keras' own constructor (without ``options``)."""
+        import keras
+
+        return getattr(keras.applications, self.name)
+
+    def __call__(self, **kwargs) -> keras.Model:
+        return self.func(**dict(self.options), **kwargs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +103,7 @@ class BackboneSpec:
     """
 
     name: str
-    constructor: Callable[..., keras.Model]
+    constructor: KerasApplication
     features: Mapping[int, str]
     fcn_features: Mapping[int, str]
     stage_prefixes: Mapping[str, tuple[str, ...]]
@@ -145,6 +167,8 @@ class BackboneSpec:
             three means, and of the three deviations); channels after the third are
             centred at 127.5 (scaled as the others).
         """
+        import keras
+
         if self.preprocessing == "tf":
             return keras.ops.cast(images, "float32") / 127.5 - 1.0
         if self.preprocessing == "tf128":
@@ -156,6 +180,8 @@ class BackboneSpec:
 
 def caffe_preprocess(images):
     """ "caffe" preprocessing for any channel count; see ``BackboneSpec.preprocess``."""
+    import keras
+
     x = keras.ops.cast(images, "float32")
     channels = x.shape[-1]
     if channels is None:
@@ -170,6 +196,8 @@ def caffe_preprocess(images):
 
 def torch_preprocess(images):
     """ "torch" preprocessing for any channel count; see ``BackboneSpec.preprocess``."""
+    import keras
+
     x = keras.ops.cast(images, "float32") / 255.0
     channels = x.shape[-1]
     if channels is None:
@@ -261,7 +289,7 @@ _RESNET_STAGES = {
 
 VGG16 = BackboneSpec(
     name="vgg16",
-    constructor=keras.applications.VGG16,
+    constructor=KerasApplication("VGG16"),
     features={
         1: "block1_conv2",
         2: "block2_conv2",
@@ -283,7 +311,7 @@ VGG16 = BackboneSpec(
 
 RESNET50 = BackboneSpec(
     name="resnet50",
-    constructor=keras.applications.ResNet50,
+    constructor=KerasApplication("ResNet50"),
     features={
         2: "conv1_relu",
         4: "conv2_block3_out",
@@ -306,7 +334,7 @@ RESNET50 = BackboneSpec(
 VGG19 = dataclasses.replace(
     VGG16,
     name="vgg19",
-    constructor=keras.applications.VGG19,
+    constructor=KerasApplication("VGG19"),
     features={
         1: "block1_conv2",
         2: "block2_conv2",
@@ -323,7 +351,7 @@ VGG19 = dataclasses.replace(
 RESNETS = [
     _keras_family(
         f"resnet{depth}",
-        getattr(keras.applications, f"ResNet{depth}"),
+        KerasApplication(f"ResNet{depth}"),
         {
             2: "conv1_relu",
             4: "conv2_block3_out",
@@ -343,7 +371,7 @@ RESNETS = [
 RESNETV2S = [
     _keras_family(
         f"resnet{depth}v2",
-        getattr(keras.applications, f"ResNet{depth}V2"),
+        KerasApplication(f"ResNet{depth}V2"),
         {
             2: "conv1_conv",
             4: "conv2_block3_1_relu",
@@ -362,7 +390,7 @@ RESNETV2S = [
 DENSENETS = [
     _keras_family(
         f"densenet{depth}",
-        getattr(keras.applications, f"DenseNet{depth}"),
+        KerasApplication(f"DenseNet{depth}"),
         {2: "conv1_relu", 4: "pool2_conv", 8: "pool3_conv", 16: "pool4_conv", 32: "relu"},
         "conv1_conv",
         "torch",
@@ -374,7 +402,7 @@ DENSENETS = [
 ]
 MOBILENETV2 = _keras_family(
     "mobilenetv2",
-    keras.applications.MobileNetV2,
+    KerasApplication("MobileNetV2"),
     {
         2: "block_1_expand_relu",
         4: "block_3_expand_relu",
@@ -404,7 +432,7 @@ _EFFICIENTNET_FEATURES = {
 EFFICIENTNETS = [
     _keras_family(
         f"efficientnet{variant}",
-        getattr(keras.applications, f"EfficientNet{variant.upper()}"),
+        KerasApplication(f"EfficientNet{variant.upper()}"),
         _EFFICIENTNET_FEATURES,
         "stem_conv",
         "torch",
@@ -430,7 +458,7 @@ _V2_EARLY = {
 EFFICIENTNETV2S = [
     _keras_family(
         f"efficientnetv2{variant}",
-        functools.partial(getattr(keras.applications, f"EfficientNetV2{variant.upper()}"), include_preprocessing=False),
+        KerasApplication(f"EfficientNetV2{variant.upper()}", (("include_preprocessing", False),)),
         {
             2: early[0],
             4: early[1],
@@ -453,7 +481,7 @@ EFFICIENTNETV2S = [
 MOBILENETV3S = [
     _keras_family(
         f"mobilenetv3{size.lower()}",
-        functools.partial(getattr(keras.applications, f"MobileNetV3{size}"), include_preprocessing=False),
+        KerasApplication(f"MobileNetV3{size}", (("include_preprocessing", False),)),
         {stride: f"expanded_conv{block}_depthwise_pad:input" for stride, block in zip((2, 4, 8, 16), blocks)}
         | {32: OUTPUT_REF},
         "conv",
@@ -475,7 +503,7 @@ def _convnext(size: str) -> BackboneSpec:
     prefix = f"convnext_{size.lower()}"
     return _keras_family(
         f"convnext{size.lower()}",
-        functools.partial(getattr(keras.applications, f"ConvNeXt{size}"), include_preprocessing=False),
+        KerasApplication(f"ConvNeXt{size}", (("include_preprocessing", False),)),
         {
             4: f"{prefix}_downsampling_block_0:input",
             8: f"{prefix}_downsampling_block_1:input",

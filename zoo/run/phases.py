@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -202,6 +203,33 @@ class EpochMetrics(keras.callbacks.Callback):
                 logs.update(self.fn())
 
 
+class EpochLine(keras.callbacks.Callback):
+    """One log line per epoch, for output that is not a terminal (Keras' own line there has no epoch number
+    and comes from a progress bar): ``epoch 3/10 (phase 1/2): 55 s, loss 0.3741, val_mean_iou 0.8120 (best)``."""
+
+    def __init__(self, total: int, index: int, phases: int, monitor: str, mode: str, best, log: Callable[[str], None]):
+        super().__init__()
+        self.total, self.index, self.phases = total, index, phases
+        self.monitor, self.mode, self.best, self.log = monitor, mode, best, log
+        self.started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        parts = [f"{time.monotonic() - self.started:.0f} s"]
+        if "loss" in logs:
+            parts.append(f"loss {float(logs['loss']):.4f}")
+        value = logs.get(self.monitor)
+        if value is not None:
+            value = float(value)
+            better = self.best is None or (value > self.best if self.mode == "max" else value < self.best)
+            self.best = value if better else self.best
+            parts.append(f"{self.monitor} {value:.4f}" + (" (best)" if better else f" (best {self.best:.4f})"))
+        self.log(f"epoch {epoch + 1}/{self.total} (phase {self.index + 1}/{self.phases}): {', '.join(parts)}")
+
+
 def _backup_epoch(backup_dir: Path) -> int | None:
     meta = backup_dir / "training_metadata.json"
     if not meta.is_file():
@@ -263,25 +291,6 @@ class StopOnInterrupt(keras.callbacks.Callback):
         self._check()
 
 
-def resolve_schedule(
-    text: str, pretrained: bool, epochs: int, scratch_lr: str = "1e-3", head_lr: str = "1e-3", finetune_lr: str = "1e-4"
-) -> str:
-    """The schedule string; ``auto`` depends on whether the encoder starts pretrained.
-
-    Pretrained: the decoder alone first (a fifth of the epochs, at least one) so that
-    its random initial weights do not disturb the encoder, then everything at a
-    lower rate. From random weights: everything from the start.
-    """
-    if text != "auto":
-        return text
-    if epochs < 1:
-        raise ValueError(f"--epochs must be >= 1, got {epochs}")
-    if not pretrained:
-        return f"all:{epochs}@{scratch_lr}"
-    head = max(1, epochs // 5)
-    return f"head:{head}@{head_lr}" + (f",all:{epochs - head}@{finetune_lr}" if epochs > head else "")
-
-
 def fit_phases(
     model: keras.Model,
     phases: Sequence[Phase],
@@ -312,7 +321,7 @@ def fit_phases(
             batches as an uninterrupted one); ``steps_per_epoch`` batches make an epoch.
         val_data: validation dataset (finite).
         monitor, mode: what the best checkpoint tracks.
-        verbose: ``model.fit`` verbosity.
+        verbose: ``model.fit`` verbosity; 2 (a line per epoch): ``EpochLine``'s line through ``log`` instead of Keras'.
         optimizer: how each phase's optimizer and learning-rate schedule are made
             (``zoo.run.optim``; schedules span the phase's ``epochs * steps_per_epoch`` steps;
             None: Adam at the phase's constant rate).
@@ -326,6 +335,7 @@ def fit_phases(
         The merged history of the epochs run in this call (see ``run_schedule``).
     """
     run.checkpoints.mkdir(parents=True, exist_ok=True)
+    lines = verbose == 2  # a line per epoch: zoo's (EpochLine), with the epoch's number and the best so far
     if bn_momentum is not None:
         set_bn_momentum(model, bn_momentum)
     starts = [sum(p.epochs for p in phases[:i]) for i in range(len(phases))]
@@ -373,6 +383,11 @@ def fit_phases(
             *extra_callbacks,
             AtomicBackupAndRestore(str(run.backup(index))),
             interrupt,
+            *(
+                [EpochLine(sum(p.epochs for p in phases), index, len(phases), monitor, mode, best, log)]
+                if lines
+                else []
+            ),
         ]
         # A new dataset per phase starts the same seeded sequence; a resumed phase skips
         # the batches its finished epochs used, so it sees what an uninterrupted run saw.
@@ -384,7 +399,7 @@ def fit_phases(
             "validation_data": val_data,
             "steps_per_epoch": steps_per_epoch,
             "callbacks": callbacks,
-            "verbose": verbose,
+            "verbose": 0 if lines else verbose,
             "shuffle": False,
         }
 

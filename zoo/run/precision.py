@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -107,12 +108,13 @@ def restores_keras_policy(main: Callable) -> Callable:
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
-        import keras
-
-        before = keras.mixed_precision.global_policy()
+        # Keras is not imported for this: --help and flag errors answer before TensorFlow loads
+        before = sys.modules["keras"].mixed_precision.global_policy() if "keras" in sys.modules else None
         try:
             return main(*args, **kwargs)
         finally:
-            keras.mixed_precision.set_global_policy(before)
+            if "keras" in sys.modules:
+                keras = sys.modules["keras"]
+                keras.mixed_precision.set_global_policy(before or keras.config.floatx())
 
     return wrapper

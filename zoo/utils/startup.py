@@ -10,17 +10,24 @@ sent to a temporary file for the import and the device scan, then restored; the 
 start-up lines are dropped and anything else (a real error) is written back to stderr.
 Nothing happens when TensorFlow is never imported (predict on an ONNX or LiteRT export).
 
+Some lines come later, while running, from C++ (oneDNN's ``E0000 ... oneDNN supports DT_UINT8 only
+on platforms with AVX-512`` on CPUs without AVX-512, LiteRT's ``INFO: Created TensorFlow Lite XNNPACK
+delegate``): ``quiet_startup()`` also sends descriptor 2 through a pipe for the rest of the process,
+and a thread writes everything but those lines to the real stderr (``_StderrFilter``).
+
 Only the command-line entry points call it (``python -m zoo``, ``python -m recipes.*``),
 and not with ``--debug``; importing the library changes nothing.
 """
 
 from __future__ import annotations
 
+import atexit
 import importlib.abc
 import os
 import re
 import sys
 import tempfile
+import threading
 
 # Start-up lines of TensorFlow's C++ runtime (checked on TensorFlow 2.21, CPU and CUDA builds).
 STARTUP_NOISE = re.compile(
@@ -33,23 +40,91 @@ STARTUP_NOISE = re.compile(
     r"|computation placer already registered"
     r"|TF-TRT Warning"
     r"|Attempting to register factory for plugin"
+    # printed later, while running, as errors or info though nothing is wrong: oneDNN on a CPU without AVX-512
+    # falling back for uint8 (a resize or cast of uint8 pictures), LiteRT's interpreter start
+    r"|oneDNN supports DT_\w+ only on platforms with"
+    r"|Created TensorFlow Lite XNNPACK delegate"
 )
 
 
-def _filter(text: str) -> str:
-    """``text`` without the start-up lines (a line that continues one of them goes with it)."""
-    kept, skipping = [], False
-    for line in text.splitlines(keepends=True):
+class _LineFilter:
+    """Drops the noise lines (``STARTUP_NOISE``) from text fed in pieces; a line that continues a dropped one
+    goes with it."""
+
+    def __init__(self, continued: bool = True):
+        self.continued = continued  # drop the lines that continue a noise line (start-up output only)
+        self.skipping = False
+
+    def keep(self, line: str) -> bool:
         if STARTUP_NOISE.search(line):
-            skipping = True
-            continue
+            self.skipping = self.continued
+            return False
         # TensorFlow's own lines start with a severity and a time stamp (I0000 00:00:...); a line that does
         # not (the AVX list after "This TensorFlow binary is optimized") continues the one before
-        if skipping and not re.match(r"[IWEF]\d{4} ", line) and line.strip():
-            continue
-        skipping = False
-        kept.append(line)
-    return "".join(kept)
+        if self.skipping and not re.match(r"[IWEF]\d{4} ", line) and line.strip():
+            return False
+        self.skipping = False
+        return True
+
+
+def _filter(text: str) -> str:
+    """``text`` without the noise lines (a line that continues one of them goes with it)."""
+    lines = _LineFilter()
+    return "".join(line for line in text.splitlines(keepends=True) if lines.keep(line))
+
+
+# A piece of output that may be the start of a noise line: held back until its line ends.
+_MAY_BE_NOISE = re.compile(r"([IWEF]\d|INFO|WARNING|All log|To enable)")
+
+
+class _StderrFilter:
+    """File descriptor 2 through a pipe for the rest of the process: a thread writes what comes through to
+    the real stderr, leaving out the noise lines TensorFlow and LiteRT print while running (C++ writes
+    them, so only the descriptor sees them). Pieces without a line end pass at once (progress bars)
+    unless they may begin a noise line. Closed at exit, after the last traceback is written."""
+
+    def __init__(self):
+        sys.stderr.flush()
+        self.real = os.dup(2)
+        read, write = os.pipe()
+        os.dup2(write, 2)
+        os.close(write)
+        self.lines = _LineFilter(continued=False)  # while running, a line after a noise line is the program's
+        self.thread = threading.Thread(target=self._pump, args=(read,), name="stderr-filter", daemon=True)
+        self.thread.start()
+        atexit.register(self.close)
+
+    def _write(self, text: str) -> None:
+        data = text.encode("utf-8", "replace")
+        while data:
+            data = data[os.write(self.real, data) :]
+
+    def _pump(self, read: int) -> None:
+        held = ""
+        with os.fdopen(read, "rb", buffering=0) as pipe:
+            while chunk := pipe.read(65536):
+                held += chunk.decode("utf-8", "replace")
+                pieces = re.split(r"(?<=[\n\r])", held)
+                held = pieces.pop()
+                out = "".join(piece for piece in pieces if self.lines.keep(piece))
+                if held and not _MAY_BE_NOISE.match(held):
+                    out, held = out + held, ""
+                if out:
+                    self._write(out)
+        if held and self.lines.keep(held):
+            self._write(held)
+
+    def close(self) -> None:
+        """Puts the real stderr back on descriptor 2 and lets the thread write what is left."""
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        os.dup2(self.real, 2)  # the pipe's last write end closes: the thread reads to its end
+        self.thread.join(timeout=5)
+
+
+_installed: list[_StderrFilter] = []
 
 
 class _QuietLoader(importlib.abc.Loader):
@@ -101,14 +176,18 @@ class _QuietFinder(importlib.abc.MetaPathFinder):
 
 
 def quiet_startup(debug: bool = False) -> None:
-    """Keeps TensorFlow's start-up lines off stderr for this process (see the module doc).
+    """Keeps TensorFlow's and LiteRT's start-up and known harmless run-time lines off stderr for this
+    process (see the module doc).
 
-    With ``debug``, or when TensorFlow is already imported, nothing changes. Also sets
-    ``TF_CPP_MIN_LOG_LEVEL=2`` (TensorFlow's C++ info and warning logs off, errors on)
-    unless it is set already.
+    With ``debug`` nothing changes. Otherwise descriptor 2 goes through ``_StderrFilter`` for the rest of
+    the process, TensorFlow's import (if it comes later) runs with descriptor 2 captured, and
+    ``TF_CPP_MIN_LOG_LEVEL=2`` (TensorFlow's C++ info and warning logs off, errors on) is set unless it is
+    set already.
     """
-    if debug or "tensorflow" in sys.modules:
+    if debug:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if not any(isinstance(finder, _QuietFinder) for finder in sys.meta_path):
+    if not _installed:
+        _installed.append(_StderrFilter())
+    if "tensorflow" not in sys.modules and not any(isinstance(finder, _QuietFinder) for finder in sys.meta_path):
         sys.meta_path.insert(0, _QuietFinder())

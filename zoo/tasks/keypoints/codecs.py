@@ -14,6 +14,11 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 
+# The heatmap codec's choices, named here so that the recipe's flags need no TensorFlow (``--help``)
+DECODINGS = ("argmax", "dark", "soft-argmax")  # the peak decoding methods (network decoders are zoo.models.decoders)
+GRIDS = ("msra", "udp")  # how heatmap pixels sit on the image (zoo.tasks.keypoints.heatmap_codec's docstring)
+STRIDES = (1, 2, 4, 8, 16, 32)  # heatmap strides a network can produce (input pixels per heatmap pixel)
+
 # --head NAME -> "module:class"
 HEADS = {
     "heatmap": "zoo.tasks.keypoints.heatmap_codec:HeatmapCodec",

@@ -34,10 +34,7 @@ from typing import ClassVar
 import tensorflow as tf
 
 from zoo.tasks.base import NetworkSpec
-
-DECODINGS = ("argmax", "dark", "soft-argmax")  # the peak decoding methods (network decoders are zoo.models.decoders)
-GRIDS = ("msra", "udp")  # how heatmap pixels sit on the image (see the module's docstring)
-STRIDES = (1, 2, 4, 8, 16, 32)  # heatmap strides a network can produce (input pixels per heatmap pixel)
+from zoo.tasks.keypoints.codecs import DECODINGS, GRIDS, STRIDES  # noqa: E402,F401 - the choices, named there
 
 
 def image_to_heatmap(coords: tf.Tensor, stride: int) -> tf.Tensor:

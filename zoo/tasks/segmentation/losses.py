@@ -13,7 +13,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-LOSSES = ("ce", "dice", "focal", "ce+dice", "ohem", "lovasz", "ce+lovasz")
+from zoo.tasks.segmentation.loss_names import LOSSES
 
 
 @keras.saving.register_keras_serializable(package="zoo")
