@@ -12,6 +12,7 @@ import numpy as np
 
 from zoo.data.checks import SHOWN, DataReport, check_channels, open_image, unsupported_files
 from zoo.data.layout import IMAGE_SUFFIXES
+from zoo.tasks.keypoints.validation import REPEATED_OBJECT, box_problem, object_key
 
 
 def _keypoint_annotations(
@@ -22,9 +23,10 @@ def _keypoint_annotations(
     file: Path | None = None,
     preset: str | None = None,
 ):
-    """[(image file name, keypoints [K, 3] with NaN kept, row label)] and the declared names; ``file``: the
-    annotation file (default: ``zoo.tasks.keypoints.sources.annotation_file``'s)."""
-    from zoo.tasks.keypoints.sources import annotation_file, read_json
+    """[(image file name, keypoints [K, 3] with NaN kept, row label, the box looked at (x0, y0, x1, y1) or None)]
+    and the declared names; ``file``: the annotation file (default:
+    ``zoo.tasks.keypoints.sources.annotation_file``'s)."""
+    from zoo.tasks.keypoints.sources import annotation_file, csv_picture_key, read_json
 
     if file is None:
         try:
@@ -201,7 +203,7 @@ def _keypoint_annotations(
                         f"{record} (bbox {box})",
                     )
                     continue
-            entries.append((files[ann["image_id"]], kp, record))
+            entries.append((files[ann["image_id"]], kp, record, _region(ann)))
         return entries, names
     name = f"{prefix}{csvs[0].name}"
     with open(csvs[0], newline="") as handle:
@@ -226,6 +228,7 @@ def _keypoint_annotations(
             name,
         )
         return [], []
+    first_rows: dict[str, int] = {}
     for line, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):
             report.add(
@@ -247,14 +250,40 @@ def _keypoint_annotations(
         empty = np.array([not row[1 + 2 * k].strip() and not row[2 + 2 * k].strip() for k in range(len(xy))])
         visible = (~empty).astype(np.float64)
         xy[empty] = 0.0  # empty cells: not labelled (allowed); NaN written as text stays NaN (an error)
-        entries.append((row[0], np.concatenate([xy, visible[:, None]], -1), f"{name} line {line}"))
+        first = first_rows.setdefault(csv_picture_key(row[0]), line)
+        if first != line:  # training's reader refuses it (zoo.tasks.keypoints.sources.csv_repeat_message)
+            report.add(
+                "CSV rows naming a picture an earlier row named (a row holds one picture's keypoints: the picture "
+                "would count twice in training and evaluation)",
+                "remove the repeated row (or merge the two)",
+                f"{name} line {line} ({row[0]}, first on line {first})",
+            )
+            continue
+        entries.append((row[0], np.concatenate([xy, visible[:, None]], -1), f"{name} line {line}", None))
     return entries, names
+
+
+def _region(ann: dict):
+    """The box a COCO annotation is looked at through (x0, y0, x1, y1), as training reads it: its ``bbox``
+    enlarged 1.25x, else its ``center`` and ``scale``; None without either (or when malformed: reported
+    elsewhere)."""
+    from zoo.tasks.keypoints.boxes import enlarged_box
+    from zoo.tasks.keypoints.sources import center_scale_box
+
+    try:
+        if ann.get("bbox"):
+            return enlarged_box(*(float(v) for v in ann["bbox"]))
+        if "center" in ann and "scale" in ann:
+            return center_scale_box(ann["center"], ann["scale"])
+    except (TypeError, ValueError):
+        return None
+    return None
 
 
 def _joint_records(data: list, name: str, report: DataReport) -> list:
     """The entries of mmpose's MPII-style list of records (``image``, ``joints``, ``joints_vis``, ``center``,
     ``scale``), as ``_keypoint_annotations`` gives them (missing joints, at -1 or not visible, unlabelled)."""
-    from zoo.tasks.keypoints.sources import joint_record
+    from zoo.tasks.keypoints.sources import center_scale_box, joint_record
 
     entries = []
     for i, record in enumerate(data):
@@ -271,7 +300,13 @@ def _joint_records(data: list, name: str, report: DataReport) -> list:
             continue
         if not kp[:, 2].any():
             continue  # training skips records without a labelled joint
-        entries.append((image, kp.astype(np.float64), label))
+        region = None
+        if "center" in record and "scale" in record:
+            try:
+                region = center_scale_box(record["center"], record["scale"], mpii=True)
+            except (TypeError, ValueError):
+                region = None
+        entries.append((image, kp.astype(np.float64), label, region))
     report.summary.append(
         f"{name}: a list of joint records (mmpose's MPII layout): boxes from each record's center and scale"
     )
@@ -279,12 +314,10 @@ def _joint_records(data: list, name: str, report: DataReport) -> list:
 
 
 def unmatched_sides(names: list[str]) -> list[str]:
-    """Keypoint names that say a side (``left_eye``, ``l_hand``, ``kneeR``...) without a keypoint of the
-    other side to swap with in a flip (``zoo.tasks.keypoints.sources.flip_index_from_names``' rule)."""
-    from zoo.tasks.keypoints.sources import _swapped_names, flip_index_from_names
+    """Keypoint names that say a side without a partner (``zoo.tasks.keypoints.sources.unmatched_sides``)."""
+    from zoo.tasks.keypoints.sources import unmatched_sides as lonely
 
-    flip = flip_index_from_names(names)
-    return [n for i, n in enumerate(names) if flip[i] == i and _swapped_names(n)]
+    return lonely(names)
 
 
 def _coco_splits(file: Path, images: str | None, val_split: str | None, report: DataReport) -> list:
@@ -329,6 +362,7 @@ def check_keypoint_folder(
     images: str | None = None,
     val_split: str | None = None,
     preset: str | None = None,
+    region: str | None = None,
 ) -> DataReport:
     """Scans a keypoint folder (``images/`` + COCO JSON or CSV; or ``train/`` and ``val/``).
 
@@ -338,7 +372,9 @@ def check_keypoint_folder(
     files with missing fields, visibility flags outside 0-2, boxes of zero size, categories
     without keypoint names (each record named by its index and annotation id); with ``flips``
     (flip augmentation or flip test) and no ``flip_pairs``, keypoint names of one side without a
-    partner of the other; empty splits.
+    partner of the other; empty splits; a CSV row naming a picture twice, the same object twice; unless
+    ``region`` is ``image`` (boxes unused), boxes that miss their keypoints or lie mostly outside their
+    picture (``zoo.tasks.keypoints.validation.box_problem``, the rule training refuses by).
     """
     from zoo.tasks.keypoints.sources import annotation_file
 
@@ -385,8 +421,8 @@ def check_keypoint_folder(
             )
         if images_dir.is_dir() and not coco:  # (COCO's picture folders hold other files' pictures too)
             unsupported_files(sorted(p for p in images_dir.iterdir() if p.is_file()), IMAGE_SUFFIXES, report, "image")
-        opened = {}
-        for file_name, kp, label in entries:
+        opened, seen = {}, {}
+        for file_name, kp, label, box in entries:
             report.examined += 1
             if declared is not None and len(kp) != declared:
                 report.add(
@@ -402,6 +438,11 @@ def check_keypoint_folder(
                     label,
                 )
                 continue
+            key = object_key(file_name, kp)
+            if key in seen:
+                report.add(*REPEATED_OBJECT, f"{label} repeats {seen[key]}")
+                continue
+            seen[key] = label
             if Path(file_name).suffix.lower() not in IMAGE_SUFFIXES:
                 continue  # reported by _unsupported when it exists
             if file_name not in opened:
@@ -421,6 +462,9 @@ def check_keypoint_folder(
                     "fix the coordinates, or mark those keypoints not visible (v=0 / empty cells)",
                     label,
                 )
+            problem = box_problem(box, kp, (size[1], size[0])) if box is not None and region != "image" else None
+            if problem is not None:
+                report.add(*problem[0], f"{label} ({problem[1]})")
     if report.examined == 0 and not report.errors:
         report.add("the dataset is empty (no annotated images)", "add annotations")
     elif (

@@ -183,25 +183,44 @@ COCO_LOWER_BODY = ("left_hip", "right_hip", "left_knee", "right_knee", "left_ank
 
 
 def lower_body_mask(names: list[str], given: str | None = None) -> tuple[bool, ...]:
-    """Which keypoints are the lower half: ``given`` (``--lower-body 11,12,...``, indices), else the names
-    of hips, knees, ankles and feet (COCO's person keypoints and the like). Raises ValueError when no
-    keypoint is found on one of the halves."""
+    """Which keypoints are the lower half: ``given`` (``--lower-body``: keypoint indices from 0 or keypoint
+    names, comma-separated, e.g. ``11,12`` or ``left_hip,right_hip``), else the names of hips, knees, ankles
+    and feet (COCO's person keypoints and the like). Raises ValueError naming the value and the fix for an
+    index outside the keypoints, a name that is not one of them, or no keypoint on one of the halves."""
     count = len(names)
     if given:
-        try:
-            index = {int(v) for v in str(given).split(",") if v.strip()}
-        except ValueError:
-            index = set()
-        if not index or not all(0 <= i < count for i in index):
-            raise ValueError(f"--lower-body {given!r}: give keypoint indices 0..{count - 1}, comma-separated")
+        index, unknown = set(), []
+        lower = {n.lower(): i for i, n in enumerate(names)}
+        for part in (v.strip() for v in str(given).split(",")):
+            if not part:
+                continue
+            if part.lstrip("-").isdigit():
+                if not 0 <= int(part) < count:
+                    unknown.append(part)
+                index.add(int(part))
+            elif part.lower() in lower:
+                index.add(lower[part.lower()])
+            else:
+                unknown.append(part)
+        if unknown or not index:
+            shown = ", ".join(names[:8]) + (", ..." if count > 8 else "")
+            raise ValueError(
+                f"--lower-body {given!r}: {', '.join(unknown) or 'nothing'} "
+                f"{'is' if len(unknown) == 1 else 'are'} not among the {count} keypoints; give their indices "
+                f"0..{count - 1} or names ({shown}), comma-separated"
+            )
         mask = tuple(i in index for i in range(count))
     else:
         words = ("hip", "knee", "ankle", "foot", "heel", "toe")
         mask = tuple(any(w in n.lower() for w in words) for n in names)
     if all(mask) or not any(mask):
         raise ValueError(
-            f"--half-body needs an upper and a lower half: the keypoints {names[:8]} have no "
-            f"{'upper' if all(mask) else 'lower'}-body keypoints by name; say which are the lower "
-            "half with --lower-body 11,12,..."
+            "--half-body needs an upper and a lower half: "
+            + (
+                f"--lower-body {given!r} leaves no {'upper' if all(mask) else 'lower'} half"
+                if given
+                else f"the keypoints {names[:8]} have no {'upper' if all(mask) else 'lower'}-body keypoints by name"
+            )
+            + "; say which are the lower half with --lower-body 11,12,... (indices or names), or drop --half-body"
         )
     return mask

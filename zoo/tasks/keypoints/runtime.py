@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from zoo.data.tta import parse_tta
-from zoo.tasks.keypoints.boxes import enlarged_box
+from zoo.tasks.keypoints.boxes import box_values_problem, clip_box, enlarged_box
 
 
 def run(predictor, images: np.ndarray, tta=None) -> dict[str, np.ndarray]:
@@ -20,6 +20,7 @@ def run(predictor, images: np.ndarray, tta=None) -> dict[str, np.ndarray]:
     averaged; so are the heatmaps (mirrored back and swapped; exact when the picture needs no letterbox
     padding, else within a pixel). ``zoo export --tta flip`` averages the heatmaps before decoding instead
     (the recipes' flip test)."""
+    check_pictures(images)
     tta = parse_tta(tta)
     if tta is None:
         return predictor.run(images)
@@ -42,6 +43,54 @@ def run(predictor, images: np.ndarray, tta=None) -> dict[str, np.ndarray]:
     return outputs
 
 
+def check_pictures(images: np.ndarray) -> None:
+    """Refuses, in one line, a batch ``[B, h, w, C]`` a network cannot answer: no picture (B = 0), or pictures
+    without pixels (h or w = 0), which the runtimes would meet with an error of their own."""
+    shape = tuple(int(v) for v in np.shape(images))
+    if len(shape) == 4 and shape[0] == 0:
+        raise ValueError(
+            f"images {list(shape)} holds no picture (batch 0); pass at least one picture, uint8 [batch, height, "
+            "width, channels]"
+        )
+    if len(shape) >= 3 and min(shape[-3:-1]) < 1:
+        raise ValueError(
+            f"images {list(shape)}: pictures of {shape[-3]} x {shape[-2]} pixels have nothing to look at; "
+            "pass pictures at least 1 pixel high and wide"
+        )
+
+
+def check_boxes(boxes, size: tuple[int, int]) -> np.ndarray:
+    """``boxes`` ``[N, 4]`` (x, y, width, height) as ``predict_boxes`` looks at them: each clipped to the picture
+    of ``size`` (H, W) (``zoo.tasks.keypoints.boxes.clip_box``). Refuses, naming the box by its index, a box with
+    a NaN or infinite value, a width or height not above 0, or no area inside the picture; nothing is
+    cropped before every box has passed."""
+    try:
+        given = np.asarray(boxes, np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"boxes must be numbers [N, 4] (x, y, width, height) in pixels, got {boxes!r:.120}") from None
+    if given.size % 4:
+        raise ValueError(f"boxes must be [N, 4] (x, y, width, height) in pixels, got shape {list(given.shape)}")
+    given = given.reshape(-1, 4)
+    clipped = []
+    for n, box in enumerate(given):
+        problem = box_values_problem(box.tolist())
+        if problem:
+            fix = "a positive width and height" if "width" in problem else "finite numbers"
+            raise ValueError(
+                f"box {n} {box.tolist()} {problem}: boxes need {fix} (x, y, width, height in the picture's pixels)"
+            )
+    for n, box in enumerate(given):
+        inside = clip_box(box, size)
+        if inside is None:
+            raise ValueError(
+                f"box {n} {box.tolist()} has no area inside the {size[1]} x {size[0]} picture (x, y, width, "
+                "height in its pixels, the picture spanning 0..width, 0..height): give the boxes of this picture, "
+                "in its pixels"
+            )
+        clipped.append(inside)
+    return np.stack(clipped) if clipped else np.zeros((0, 4), np.float64)
+
+
 def _crop_mirrored(image: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
     """``image[y0:y1, x0:x1]`` with whatever lies beyond the picture mirrored in (edge pixels repeated)."""
 
@@ -55,17 +104,23 @@ def _crop_mirrored(image: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np.
 def predict_boxes(predictor, image: np.ndarray, boxes, tta=None) -> dict[str, np.ndarray]:
     """One object per box of one picture.
 
-    Each box is enlarged 1.25x around its centre (what ``--region box`` training looked at), cut out of the
-    picture (mirrored beyond its edges, as the training warp fills), and run alone (``serving_default`` pads
-    it to the training aspect ratio and resizes it); the keypoints come back in the picture's pixels.
+    Each box is clipped to the picture (a box reaching past the edge frames the part of the object inside it,
+    as the training boxes do; a box with no area inside is refused), enlarged 1.25x around its centre (what
+    ``--region box`` training looked at), cut out of the picture (mirrored beyond its edges, as the training
+    warp fills), and run alone (``serving_default`` pads it to the training aspect ratio and resizes it); the
+    keypoints come back in the picture's pixels. Every box is checked (``check_boxes``) before any is cut out.
 
     Args:
-        image: uint8 ``[h, w, C]``.
-        boxes: ``[N, 4]`` (x, y, width, height) in the picture's pixels (COCO's ``bbox``).
+        image: uint8 ``[h, w, C]``, at least one pixel high and wide.
+        boxes: ``[N, 4]`` (x, y, width, height) in the picture's pixels (COCO's ``bbox``), finite, width and
+            height above 0.
         tta: None or ``"flip"``.
 
     Returns:
         ``keypoints`` float32 ``[N, K, 2]`` (x, y) and ``scores`` float32 ``[N, K]``.
+
+    Raises:
+        ValueError: one line naming the picture's or the box's problem (with the box's index).
     """
     info = predictor.info
     image = np.asarray(image)
@@ -73,9 +128,8 @@ def predict_boxes(predictor, image: np.ndarray, boxes, tta=None) -> dict[str, np
         raise ValueError(
             f"expected one uint8 image [height, width, {info.channels}], got {image.dtype} {list(image.shape)}"
         )
-    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    if len(boxes) and not (boxes[:, 2:] > 0).all():
-        raise ValueError(f"boxes need a positive width and height (x, y, width, height), got {boxes.tolist()}")
+    check_pictures(image[None])
+    boxes = check_boxes(boxes, image.shape[:2])
     count = len(info.fields.keypoint_names)
     keypoints, scores = np.zeros((len(boxes), count, 2), np.float32), np.zeros((len(boxes), count), np.float32)
     for n, box in enumerate(boxes):

@@ -20,6 +20,7 @@ import csv
 import dataclasses
 import functools
 import json
+import os
 import re
 from pathlib import Path
 
@@ -110,6 +111,13 @@ def flip_index_from_names(names: list[str]) -> list[int]:
                 used.update((i, j))
                 break
     return flip_index_from_pairs(len(names), pairs)
+
+
+def unmatched_sides(names: list[str]) -> list[str]:
+    """Keypoint names that say a side (``left_eye``, ``l_hand``, ``kneeR``...) without a keypoint of the
+    other side to swap with in a flip (``flip_index_from_names``' rule)."""
+    flip = flip_index_from_names(names)
+    return [n for i, n in enumerate(names) if flip[i] == i and _swapped_names(n)]
 
 
 def _face68_flip_index() -> list[int]:
@@ -270,11 +278,26 @@ class Annotations:
     warnings: list = dataclasses.field(default_factory=list)  # what was changed on reading (dropped links...)
     names_generated: bool = False  # the file named no keypoint: kp0, kp1, ...
     visibility: dict = dataclasses.field(default_factory=dict)  # COCO flag (0, 1, 2) -> keypoints, of the kept objects
+    records: list = dataclasses.field(
+        default_factory=list
+    )  # per example: where it is written ("f.json annotations[3]")
+    sizes: list = dataclasses.field(default_factory=list)  # per example: the picture's (height, width) as the file
+    # declares it (COCO images' height and width), or None
+
+    def record(self, index: int) -> str:
+        """Where example ``index`` is written in its file, for messages."""
+        if index < len(self.records):
+            return self.records[index]
+        return f"object {index} of {Path(self.paths[index]).name}"
+
+    def size(self, index: int) -> tuple[int, int] | None:
+        """The declared (height, width) of example ``index``'s picture, or None."""
+        return self.sizes[index] if index < len(self.sizes) else None
 
     def subset(self, index) -> Annotations:
         """The examples at ``index`` (in the file's order), with the file's skeleton and names."""
         index = sorted(int(i) for i in index)
-        pick = lambda values: [values[i] for i in index]  # noqa: E731
+        pick = lambda values: [values[i] for i in index] if len(values) == len(self.paths) else []  # noqa: E731
         return dataclasses.replace(
             self,
             paths=pick(self.paths),
@@ -282,6 +305,8 @@ class Annotations:
             boxes=pick(self.boxes),
             areas=pick(self.areas),
             image_ids=pick(self.image_ids),
+            records=pick(self.records),
+            sizes=pick(self.sizes),
         )
 
 
@@ -323,7 +348,7 @@ def _read_coco(path: Path, images_dir: Path, category: str | None = None) -> Ann
     if isinstance(data, list) and data and isinstance(data[0], dict) and "joints" in data[0]:
         if category is not None:
             raise ValueError("--category is for COCO files; a list of joints records has one kind of object")
-        return _read_joint_list(data, images_dir)
+        return _read_joint_list(data, images_dir, path.name)
     for field in ("images", "annotations", "categories"):
         if field not in data:
             raise ValueError(f"COCO keypoints JSON needs {field!r}")
@@ -359,7 +384,7 @@ def _read_coco(path: Path, images_dir: Path, category: str | None = None) -> Ann
             f"{dropped[:6]}"
         )
     visibility = {0: 0, 1: 0, 2: 0}
-    for ann in data["annotations"]:
+    for number, ann in enumerate(data["annotations"]):
         if "category_id" in ann and ann["category_id"] not in ids and cat.get("id") is not None:
             continue
         kp = np.asarray(ann["keypoints"], np.float32).reshape(-1, 3)
@@ -377,6 +402,8 @@ def _read_coco(path: Path, images_dir: Path, category: str | None = None) -> Ann
         for flag, count in zip(*np.unique(kp[:, 2].astype(int), return_counts=True)):
             visibility[int(flag)] = visibility.get(int(flag), 0) + int(count)
         image = files[ann["image_id"]]
+        out.records.append(f"{path.name} annotations[{number}]" + (f" (id {ann['id']})" if "id" in ann else ""))
+        out.sizes.append(declared_size(image))
         out.paths.append(str(images_dir / image["file_name"]))
         out.points.append(np.concatenate([kp[:, :2], (kp[:, 2:] > 0).astype(np.float32)], -1))
         out.image_ids.append(image_number[ann["image_id"]])
@@ -395,6 +422,14 @@ def _read_coco(path: Path, images_dir: Path, category: str | None = None) -> Ann
             out.areas.append(float(ann.get("area") or 0.0))
     out.visibility = visibility
     return out
+
+
+def declared_size(image: dict) -> tuple[int, int] | None:
+    """A COCO ``images`` entry's (height, width) when it declares both as positive numbers, else None."""
+    height, width = image.get("height"), image.get("width")
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in (height, width)):
+        return int(height), int(width)
+    return None
 
 
 @functools.lru_cache(maxsize=2)
@@ -442,7 +477,7 @@ def joint_record(record: dict) -> tuple[str, np.ndarray]:
     return str(record["image"]), points
 
 
-def _read_joint_list(data: list, images_dir: Path) -> Annotations:
+def _read_joint_list(data: list, images_dir: Path, file_name: str = "the records") -> Annotations:
     """mmpose's MPII-style list of records (``image``, ``joints`` [[x, y], ...], ``joints_vis``, ``center``,
     ``scale``): one example per record, joints and centre moved to 0-based pixels, the box from the centre and
     scale (``center_scale_box``'s MPII rule); the joints are called ``kp0..`` (``--preset mpii`` names them);
@@ -452,7 +487,7 @@ def _read_joint_list(data: list, images_dir: Path) -> Annotations:
     out = Annotations([], [], [], [], [], names, names_generated=True)
     numbers: dict = {}
     visibility = {0: 0, 2: 0}
-    for record in data:
+    for number, record in enumerate(data):
         image, points = joint_record(record)
         if len(points) != count:
             raise ValueError(f"records with {len(points)} and {count} joints; every record needs the same joints")
@@ -462,6 +497,7 @@ def _read_joint_list(data: list, images_dir: Path) -> Annotations:
             continue
         visibility[2] += int(shown.sum())
         visibility[0] += int((~shown).sum())
+        out.records.append(f"{file_name} [{number}]")
         out.paths.append(str(images_dir / image))
         out.points.append(points)
         out.image_ids.append(numbers.setdefault(image, len(numbers)))
@@ -527,15 +563,35 @@ def _read_annotations(folder: Path, category: str | None = None, annotations: st
         raise ValueError(f"{csvs[0]}: expected image,x0,y0,x1,y1,... (pairs of columns), got {len(columns)} columns")
     names = [c[:-2] if c.lower().endswith("_x") else f"kp{i}" for i, c in enumerate(columns[::2])]
     out = Annotations([], [], [], [], [], names)
+    first_rows: dict[str, int] = {}
     for number, row in enumerate(body):
+        line = number + 2  # the file's line: the header is line 1
+        repeated = first_rows.setdefault(csv_picture_key(row[0]), line)
+        if repeated != line:
+            raise ValueError(csv_repeat_message(csvs[0].name, line, row[0], repeated))
         values = np.array([float(v) if v.strip() else np.nan for v in row[1:]], np.float32).reshape(-1, 2)
         visible = np.isfinite(values).all(-1, keepdims=True).astype(np.float32)
+        out.records.append(f"{csvs[0].name} line {line}")
         out.paths.append(str(images_dir / row[0]))
         out.points.append(np.concatenate([np.nan_to_num(values), visible], -1))
         out.boxes.append(np.zeros(4, np.float32))  # whole image
         out.areas.append(0.0)
         out.image_ids.append(number)
     return out
+
+
+def csv_picture_key(name: str) -> str:
+    """The picture a CSV row names, as a key: ``a.png``, ``./a.png`` and ``sub//a.png`` vs ``sub/a.png`` alike."""
+    return os.path.normpath(name.strip()).replace(os.sep, "/")
+
+
+def csv_repeat_message(file: str, line: int, picture: str, first: int) -> str:
+    """The one line that refuses a CSV row naming a picture an earlier row named (training and ``check``)."""
+    return (
+        f"{file} line {line} names the picture {picture!r} again (first on line {first}): a CSV row holds one "
+        "picture's keypoints, and a repeated row would count the picture twice in training and evaluation; "
+        "remove the repeated row (or merge the two)"
+    )
 
 
 def files_dataset(annotations: Annotations, channels: int, whole_pictures: bool) -> tf.data.Dataset:

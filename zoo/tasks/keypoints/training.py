@@ -19,6 +19,7 @@ from zoo.tasks.base import NetworkSpec
 from zoo.tasks.keypoints.codecs import codec_from_settings
 from zoo.tasks.keypoints.evaluation import OksSettings, evaluate_keypoints, predict_split
 from zoo.tasks.keypoints.task import KEYPOINT_MODELS
+from zoo.tasks.keypoints.validation import add_to_report, data_problems, half_body_from, parse_pairs, refuse_problems
 
 MODELS = KEYPOINT_MODELS
 
@@ -62,35 +63,6 @@ class KeypointSettings(Protocol):
     preset: str | None  # a shipped keypoint preset's name or a JSON file (zoo.tasks.keypoints.dataset_presets)
     images: str | None  # coco: the pictures' folder (default: found beside the file)
     annotations: str | None  # folder: the annotation file, when the folder holds several
-
-
-def parse_pairs(text: str | None):
-    """``"0-1,3-4"`` -> [(0, 1), (3, 4)]; ``"none"`` -> ``"none"`` (no keypoint has a side: flips swap nothing);
-    refuses malformed pairs, a keypoint paired with itself or used twice."""
-    if not text:
-        return None
-    if str(text).strip().lower() == "none":
-        return "none"
-    pairs, used = [], set()
-    for part in str(text).split(","):
-        if not part.strip():
-            continue
-        try:
-            pair = tuple(int(v) for v in part.split("-"))
-        except ValueError:
-            pair = ()
-        if len(pair) != 2 or min(pair) < 0:
-            raise ValueError(
-                f"--flip-pairs {text!r}: {part.strip()!r} is not a pair of keypoint indices; write pairs like 0-1,3-4"
-            )
-        if pair[0] == pair[1] or used & set(pair):
-            raise ValueError(
-                f"--flip-pairs {text!r}: keypoint {pair[0] if pair[0] == pair[1] else sorted(used & set(pair))[0]} "
-                "is paired with itself or appears in two pairs; each keypoint swaps with at most one other"
-            )
-        used.update(pair)
-        pairs.append(pair)
-    return pairs
 
 
 def validate(settings: KeypointSettings) -> None:
@@ -239,12 +211,14 @@ def scan_folder(settings: KeypointSettings, path: str):
         images=settings.images,
         val_split=settings.val_split,
         preset=settings.preset,
+        region=settings.region,
     )
 
 
 def check_data(settings: KeypointSettings, input_size: tuple[int, int]):
     """Every problem of ``settings.dataset`` at once (``zoo.data.checks.dataset_report``): a full scan
-    for folders, then the loading training does; for TFDS and synthetic sets, that they load."""
+    for folders, then the loading training does; for TFDS and synthetic sets, that they load; then the
+    settings against the data (``zoo.tasks.keypoints.validation.data_problems``, which training refuses by)."""
     from zoo.data.checks import dataset_report
 
     loaded = []
@@ -254,6 +228,8 @@ def check_data(settings: KeypointSettings, input_size: tuple[int, int]):
         return loaded[-1]
 
     report = dataset_report(settings.data, lambda path: scan_folder(settings, path), load)
+    if loaded and not report.errors:  # the settings against the data: the rules training refuses by
+        add_to_report(report, data_problems(settings, loaded[-1]))
     if loaded and not report.errors:
         report.summary.extend(plan_lines(settings, loaded[-1]))
     return report
@@ -312,6 +288,8 @@ class KeypointTrainer:
         self.source = load_source(settings, input_size, log=log)
         for warning in self.source.warnings:
             log(f"warning: {warning}")
+        # what `check` reports about these settings on this data, refused here before anything is built
+        refuse_problems(data_problems(settings, self.source), log)
         from zoo.tasks.keypoints.geometry import KEYPOINT_AUGMENT_PRESETS
 
         self.augment = KEYPOINT_AUGMENT_PRESETS[settings.augment]
@@ -402,15 +380,9 @@ class KeypointTrainer:
         }
 
     def half_body(self):
-        """``--half-body``'s ``zoo.tasks.keypoints.geometry.HalfBody`` (None when off); at least 8 labelled keypoints
-        (fewer for skeletons of under 16), 2 in the chosen half, as MMPose's defaults for COCO."""
-        from zoo.tasks.keypoints.geometry import HalfBody, lower_body_mask
-
-        if not self.settings.half_body:
-            return None
-        preset_lower = ",".join(str(i) for i in self.source.lower_body) or None  # --preset's lower half
-        lower = lower_body_mask(self.source.keypoint_names, self.settings.lower_body or preset_lower)
-        return HalfBody(float(self.settings.half_body), lower, min_total=min(8, max(4, self.count // 2)))
+        """``--half-body``'s ``zoo.tasks.keypoints.geometry.HalfBody`` (None when off;
+        ``zoo.tasks.keypoints.validation.half_body_from``)."""
+        return half_body_from(self.settings, self.source)
 
     def train_data(self):
         from zoo.tasks.keypoints.pipeline import keypoint_pipeline
@@ -523,12 +495,12 @@ class KeypointTrainer:
         truth = self.source.val_annotations
         if truth is None or self.source.region != "box":
             raise ValueError("--eval-boxes needs a COCO keypoints folder trained on boxes (--region box)")
-        boxes = read_boxes(self.settings.eval_boxes)
+        boxes = read_boxes(self.settings.eval_boxes, flag="--eval-boxes")
         pictures = dict(zip(truth.image_ids, truth.paths))
         found = Annotations([], [], [], [], [], truth.names)
         box_scores = []
         for number, path in pictures.items():
-            entries = boxes.by_name.get(Path(path).name) or boxes.by_id.get(truth.picture_ids.get(number)) or []
+            entries = boxes.entries_for(path, truth.picture_ids.get(number))
             for _, (x, y, w, h), score in entries:
                 found.paths.append(path)
                 found.points.append(np.zeros((self.count, 3), np.float32))
