@@ -16,7 +16,6 @@ import shlex
 import shutil
 import sys
 import time
-import traceback
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -265,6 +264,7 @@ def train(recipe: Recipe, settings, input_size: tuple[int, int], session) -> int
     from zoo.run.distribute import build_from_spec_before_fit, shard_by_data
     from zoo.run.phases import fit_phases
     from zoo.run.rundir import load_best, read_history
+    from zoo.run.safety import bytes_needed, check_free_space
     from zoo.tasks import build_network
     from zoo.tasks.info import ExportInfo
     from zoo.utils.io import write_json_atomic
@@ -294,6 +294,9 @@ def train(recipe: Recipe, settings, input_size: tuple[int, int], session) -> int
         f"model: {model.name}, {model.count_params():,} parameters, input {(*input_size, task.channels)}, "
         f"output {tuple(model.output_shape[1:])}"
     )
+    # a run that cannot fit on its disk stops now, not at its first checkpoint (what a run holds: zoo.run.safety)
+    held = sum(f.stat().st_size for f in run.checkpoints.rglob("*") if f.is_file()) if run.checkpoints.is_dir() else 0
+    check_free_space(run.root, bytes_needed(model.count_params()) - held, f"training {model.name}")
     resolved = {
         **task.resolved(),
         "steps_per_epoch": steps,
@@ -367,31 +370,26 @@ def train(recipe: Recipe, settings, input_size: tuple[int, int], session) -> int
     return 0
 
 
-def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
-    """Calls ``main``; expected errors become one message and exit code 2 (``--debug``: traceback)."""
+# What a run's full disk means for it (zoo.utils.errors.report)
+RESUME_HINT = (
+    "nothing half-written is used: free some space and re-run the same command to resume from the last finished "
+    "epoch (or choose an --out on another disk)"
+)
+
+
+def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = None, command: bool = False) -> int:
+    """Calls ``main``; expected errors become one message and exit code 2 (``zoo.utils.errors.report``;
+    ``--debug``: traceback).
+
+    ``command``: the process is the command line (``python -m recipes.NAME``), which ends at once after a
+    full disk (``zoo.utils.errors.exit_at_once``); called from Python, the code is returned.
+    """
     from zoo.models.weights import WeightsUnavailableError
+    from zoo.utils.errors import EXPECTED, exit_at_once, is_disk_full, report
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv
     try:
         return main(argv)
-    except (ValueError, OSError, RuntimeError, WeightsUnavailableError) as err:
-        if debug:
-            traceback.print_exc()
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except Exception as err:  # TensorFlow's own errors (a file the data pipeline cannot decode, out of memory)
-        if type(err).__module__.split(".")[0] != "tensorflow" or not hasattr(err, "message"):
-            raise
-        if debug:
-            traceback.print_exc()
-        first = next((line.strip() for line in str(err.message).splitlines() if line.strip()), "")
-        print(
-            f"error: TensorFlow stopped with {type(err).__name__}: {first[:500]}\n(the recipe's `check` command "
-            "scans a folder dataset for broken files; --debug shows the traceback)",
-            file=sys.stderr,
-        )
-        return 2
     except KeyboardInterrupt:
         print(
             "interrupted (Ctrl-C): stopped; the state saved at the end of the last finished epoch is kept in "
@@ -400,8 +398,15 @@ def run_main(main: Callable[[list[str] | None], int], argv: list[str] | None = N
             file=sys.stderr,
         )
         return 130
+    except Exception as err:
+        hint = "the recipe's `check` command scans a folder dataset for broken files; "
+        if not report(err, "--debug" in argv, (*EXPECTED, WeightsUnavailableError), RESUME_HINT, hint):
+            raise
+        if command and is_disk_full(err):
+            exit_at_once(2)
+        return 2
 
 
-def cli(recipe: Recipe, argv: list[str] | None = None) -> int:
-    """``main`` with expected errors as one line and exit code 2 (``run_main``)."""
-    return run_main(lambda args: main(recipe, args), argv)
+def cli(recipe: Recipe, argv: list[str] | None = None, command: bool = False) -> int:
+    """``main`` with expected errors as one line and exit code 2 (``run_main``; ``command``: as there)."""
+    return run_main(lambda args: main(recipe, args), argv, command=command)

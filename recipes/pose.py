@@ -137,7 +137,8 @@ def add_flags(a, d: PoseConfig) -> None:
         dest="flip_pairs",
         help="left/right keypoint pairs swapped by flips, e.g. 0-1,3-4, or none when no keypoint has a side "
         "(default: the --preset's, else from the names: left/right anywhere, or a side letter of its own as in "
-        "l_eye, eyeL, L_F_Paw; with no pair known, flips are turned off)",
+        "l_eye, eyeL, L_F_Paw; with no pair known, flips are turned off); an error where the names or --preset "
+        "give the pairs",
     )
     a(
         "--region",
@@ -175,8 +176,9 @@ def add_flags(a, d: PoseConfig) -> None:
     a(
         "--lower-body",
         dest="lower_body",
-        metavar="IDS",
-        help="--half-body: the lower half's keypoint indices, e.g. 11,12,13,14,15,16 (default: the --preset's, else "
+        metavar="IDS|NAMES",
+        help="--half-body: the lower half's keypoints, by index or name, e.g. 11,12,13,14,15,16 or left_hip,right_hip "
+        "(default: the --preset's, else "
         "hips, knees, ankles, feet by name)",
     )
     a(
@@ -209,9 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     return run_main(RECIPE, argv)
 
 
-def cli(argv: list[str] | None = None) -> int:
-    return run_cli(RECIPE, argv)
+def cli(argv: list[str] | None = None, command: bool = False) -> int:
+    return run_cli(RECIPE, argv, command=command)
 
 
 if __name__ == "__main__":
-    sys.exit(cli())
+    sys.exit(cli(command=True))

@@ -231,9 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     return run_main(RECIPE, argv)
 
 
-def cli(argv: list[str] | None = None) -> int:
-    return run_cli(RECIPE, argv)
+def cli(argv: list[str] | None = None, command: bool = False) -> int:
+    return run_cli(RECIPE, argv, command=command)
 
 
 if __name__ == "__main__":
-    sys.exit(cli())
+    sys.exit(cli(command=True))

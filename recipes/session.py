@@ -45,7 +45,7 @@ class Session:
 
 def check_settings(cfg, input_size: tuple[int, int]) -> None:
     """The flag checks that need no data, device or TensorFlow (the driver runs them first, ``check`` and
-    training alike): batch size and the other counts, seed, validation fraction, backbone, input size for
+    training alike): batch size and the other counts, seed, backbone, input size for
     the backbone's stride, schedule syntax. Raises ValueError naming the flag and the fix."""
     from zoo.models.backbones import get_backbone
     from zoo.models.sizes import check_spatial_size
@@ -63,8 +63,6 @@ def check_settings(cfg, input_size: tuple[int, int]) -> None:
             raise ValueError(f"{flag} must be >= {low}, got {value} (leave it out for the default)")
     if not 0 <= cfg.seed < 2**32:
         raise ValueError(f"--seed must be between 0 and {2**32 - 1} (NumPy's seed range), got {cfg.seed}")
-    if not 0 < cfg.val_fraction < 1:
-        raise ValueError(f"--val-fraction must be between 0 and 1 (e.g. 0.1), got {cfg.val_fraction}")
     spec = get_backbone(cfg.backbone)
     check_spatial_size(*input_size, spec.divisor, f"{cfg.model} on {cfg.backbone}")
     parse_schedule(resolve_schedule(cfg.schedule, True, cfg.epochs))

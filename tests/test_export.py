@@ -145,6 +145,14 @@ def test_segmentation_export_gives_the_keras_models_mask(gray_run, tmp_path, fmt
         interpreter = litert_interpreter()(model_path=str(path / "model.tflite"))
         ops = {op["op_name"] for op in interpreter._get_ops_details()}
         assert "CONV_2D" in ops and not [op for op in ops if "FLEX" in op.upper() or op == "CUSTOM"], ops
+    for empty in ((0, 75, 51, 1), (1, 0, 51, 1)):  # no picture, a picture of no pixels: one line, every format
+        with pytest.raises(ValueError, match=r"give at least one picture of at least 1x1 pixels"):
+            load(path)(np.zeros(empty, np.uint8))
+    if fmt != "saved_model":  # a cut model file (an unfinished copy): one line naming the file and the fix
+        model_file = path / meta["file"]
+        model_file.write_bytes(model_file.read_bytes()[: model_file.stat().st_size // 2])
+        with pytest.raises(ValueError, match=r"cannot read it .*truncated or damaged.*export the run again"):
+            load(path)
 
 
 @pytest.mark.parametrize("fmt", ["litert", "onnx"])

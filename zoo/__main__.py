@@ -7,7 +7,6 @@ import argparse
 import shlex
 import sys
 import time
-import traceback
 from pathlib import Path
 
 
@@ -160,7 +159,9 @@ def _cmd_sample_data(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, command: bool = False) -> int:
+    """``python -m zoo``: returns the exit code (``command``: this process is the command line, which ends
+    at once after a full disk, ``zoo.utils.errors.exit_at_once``)."""
     from zoo.data.tiling import PROBABILITY_FORMATS
     from zoo.export.metadata import FORMATS
     from zoo.tasks import TASKS
@@ -209,7 +210,12 @@ def main(argv: list[str] | None = None) -> int:
         default=0.1,
         help="keypoints scored below this are drawn hollow (default 0.1)",
     )
-    p.add_argument("--no-progress", dest="no_progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--no-progress",
+        dest="no_progress",
+        action="store_true",
+        help="no progress bar (terminal), no progress lines every 10 s (log or pipe)",
+    )
     p.add_argument(
         "--scale",
         choices=SCALES,
@@ -292,9 +298,6 @@ def main(argv: list[str] | None = None) -> int:
     for sub_parser in (m, e, p, d, *wsub.choices.values()):
         sub_parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)
-    from zoo.utils.startup import quiet_startup
-
-    quiet_startup(debug=getattr(args, "debug", False))  # TensorFlow, if a command needs it, starts quietly
     commands = {
         "weights": _cmd_weights,
         "models": _cmd_models,
@@ -303,15 +306,20 @@ def main(argv: list[str] | None = None) -> int:
         "sample-data": _cmd_sample_data,
     }
     from zoo.models.weights import WeightsUnavailableError
+    from zoo.utils.errors import EXPECTED, exit_at_once, is_disk_full, report
 
     try:
         return commands[args.command](args)
-    except (ValueError, OSError, RuntimeError, WeightsUnavailableError) as err:
-        if getattr(args, "debug", False):
-            traceback.print_exc()
-        print(f"error: {err}", file=sys.stderr)
+    except Exception as err:
+        if not report(err, getattr(args, "debug", False), (*EXPECTED, WeightsUnavailableError)):
+            raise
+        if command and is_disk_full(err):
+            exit_at_once(2)
         return 2
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from zoo.utils.startup import quiet_startup
+
+    quiet_startup(debug="--debug" in sys.argv[1:])  # TensorFlow, if a command needs it, starts quietly
+    sys.exit(main(command=True))

@@ -125,6 +125,10 @@ def export_model(
     check_replaceable(out)
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
+    from zoo.run.safety import bytes_needed, check_free_space
+
+    # the export is written beside ``out`` and swapped in; the old one goes after: room for a second copy
+    check_free_space(out.parent, bytes_needed(model.count_params(), copies=2.2), f"the {fmt} export to {out}")
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     os.chmod(tmp, 0o755)  # mkdtemp makes it private; a server running as another user must read it
     try:

@@ -65,6 +65,11 @@ class Predictor:
                 f"expected uint8 images [batch, height, width, {self.info.channels}], got "
                 f"{images.dtype} {list(images.shape)}"
             )
+        if images.shape[0] == 0 or min(images.shape[1:3]) < 1:
+            raise ValueError(
+                f"images {list(images.shape)}: give at least one picture of at least 1x1 pixels "
+                "([batch >= 1, height >= 1, width >= 1, channels])"
+            )
         tta = parse_tta(tta)
         if tta is not None and self.info.tta:
             raise ValueError(
@@ -148,9 +153,21 @@ def litert_interpreter():
     return Interpreter
 
 
+def _damaged(file: Path, runtime: str, err: Exception) -> ValueError:
+    first = next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+    return ValueError(
+        f"{file}: {runtime} cannot read it ({first[:200]}); the file may be truncated or damaged (an unfinished "
+        "copy or download?): copy it again, or export the run again with `python -m zoo export RUN_DIR`"
+    )
+
+
 def _litert(file: Path, info: ExportInfo):
-    interpreter = litert_interpreter()(model_path=str(file), num_threads=os.cpu_count())
-    runner = interpreter.get_signature_runner("serving_default")
+    Interpreter = litert_interpreter()
+    try:
+        interpreter = Interpreter(model_path=str(file), num_threads=os.cpu_count())
+        runner = interpreter.get_signature_runner("serving_default")
+    except Exception as err:  # noqa: BLE001 - LiteRT raises ValueError or RuntimeError on a bad file
+        raise _damaged(file, "LiteRT", err) from None
     return lambda images: dict(runner(images=images))
 
 
@@ -161,7 +178,10 @@ def _onnx(file: Path, info: ExportInfo):
         raise RuntimeError(
             "running an ONNX export needs onnxruntime: `pip install onnxruntime` (onnxruntime-gpu on GPUs)"
         ) from None
-    session = onnxruntime.InferenceSession(str(file), providers=onnxruntime.get_available_providers())
+    try:
+        session = onnxruntime.InferenceSession(str(file), providers=onnxruntime.get_available_providers())
+    except Exception as err:  # noqa: BLE001 - onnxruntime's own classes (InvalidProtobuf, Fail, ...)
+        raise _damaged(file, "ONNX Runtime", err) from None
     names = [o.name for o in session.get_outputs()]
     feed = session.get_inputs()[0].name
     return lambda images: dict(zip(names, session.run(names, {feed: images})))
@@ -174,7 +194,10 @@ def _keras(file: Path, info: ExportInfo):
     import zoo.models.layers  # noqa: F401 - registers the custom layers the file refers to
     from zoo.export.serving import serving_fn
 
-    model = keras.saving.load_model(str(file), compile=False)
+    try:
+        model = keras.saving.load_model(str(file), compile=False)
+    except (OSError, ValueError, KeyError, TypeError, EOFError) as err:  # a .keras file is a zip: a cut one fails
+        raise _damaged(file, "Keras", err) from None
     serve = tf.function(serving_fn(model, info), reduce_retracing=True, autograph=False)
     return lambda images: {k: v.numpy() for k, v in serve(tf.constant(images)).items()}
 

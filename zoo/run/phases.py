@@ -76,8 +76,12 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         weights_name, meta_name, meta = backup_state(self)
-        self.model.save_weights(str(staging / weights_name))
-        (staging / meta_name).write_text(json.dumps(meta))
+        try:
+            self.model.save_weights(str(staging / weights_name))
+            (staging / meta_name).write_text(json.dumps(meta))
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)  # a full disk: its space back at once
+            raise
         if target.exists():
             shutil.rmtree(old, ignore_errors=True)
             os.replace(target, old)

@@ -5,6 +5,9 @@ and one process at a time per run.
   of its parents, the home folder, inside the dataset or holding it, or a folder with
   files that are not part of a run. Only a folder that is recognisably a run
   (``is_run_folder``) is ever resumed or replaced.
+- ``check_free_space``: a run that cannot fit on its disk is refused before its first
+  step; a disk that fills up during a run (another program's files) stops it with one line, and
+  the atomic writes leave the last finished epoch to resume from once space is freed.
 - ``RunLock``: an exclusive ``flock`` on ``<run>/.lock`` held while a recipe works on
   the run. The kernel releases it when the process ends in any way (``kill -9``
   included), so a stale lock is simply taken over (said in the log); a second process
@@ -15,6 +18,7 @@ and one process at a time per run.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -41,6 +45,33 @@ RUN_ENTRIES = frozenset(
         LOCK_FILE,
     }
 )
+
+
+# What a run keeps on disk at its fullest, in copies of its float32 weights: the best weights and a
+# phase's (weights only), the backup with Adam's two moments (3) and its next copy written beside it (3),
+# then the export. Measured: a finished U-Net/VGG16 run holds 2 + 1 copies; the backup's swap needs the 7.
+RUN_WEIGHT_COPIES = 8
+SPACE_MARGIN = 64 * 2**20  # bytes beyond the copies: logs, plots, history, the export's graph
+
+
+def bytes_needed(parameters: int, copies: float = RUN_WEIGHT_COPIES) -> int:
+    """Disk bytes a run of a network with ``parameters`` float32 weights needs at its fullest."""
+    return int(parameters * 4 * copies) + SPACE_MARGIN
+
+
+def check_free_space(folder: Path, needed: int, what: str) -> None:
+    """Raises ``OSError(ENOSPC)`` naming the shortfall and the fix when the disk holding ``folder`` (or its
+    nearest existing parent) has fewer than ``needed`` bytes free."""
+    place = Path(folder).absolute()
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    free = shutil.disk_usage(place).free
+    if free < needed:
+        raise OSError(
+            errno.ENOSPC,
+            f"{what} needs about {needed / 2**20:,.0f} MiB on the disk holding {folder}, which has "
+            f"{free / 2**20:,.0f} MiB free: free some space or choose a folder on another disk (--out)",
+        )
 
 
 class RunInUseError(RuntimeError):

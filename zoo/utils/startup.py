@@ -127,6 +127,13 @@ class _StderrFilter:
 _installed: list[_StderrFilter] = []
 
 
+def close_stderr_filter() -> None:
+    """Writes out what the filter holds and puts the real stderr back (before ``os._exit``, which skips the
+    exit handlers)."""
+    while _installed:
+        _installed.pop().close()
+
+
 class _QuietLoader(importlib.abc.Loader):
     """Runs TensorFlow's own loader with file descriptor 2 captured, then scans the devices the same way."""
 
