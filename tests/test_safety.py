@@ -546,3 +546,16 @@ def test_run_files_are_readable_and_weights_are_stored_once_each(gray_run):
     weight_bytes = sum(int(np.prod(w.shape)) * 4 for w in model.weights)
     for name in ("best.weights.h5", "phase0.weights.h5"):
         assert (gray_run / "checkpoints" / name).stat().st_size < 1.05 * weight_bytes, name
+
+
+def test_check_refuses_bfloat16_where_training_would_crash_on_it(tmp_path, capsys, monkeypatch):
+    """FCN-VGG16's fc6 in bfloat16 on an AMX CPU: training refuses it (zoo.run.precision); check says so too."""
+    from zoo.run import precision
+
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"amx_bf16", "amx_tile"})
+    args = ["--dataset", "synthetic:shapes", "--model", "fcn8s", "--mixed-precision", "bfloat16", *TINY]
+    code, out = _cli(segment, ["check", *args], capsys)
+    assert code == 2 and "training refuses these settings: --mixed-precision bfloat16 with fcn8s on vgg16" in out, out
+    code, out = _cli(segment, [*args, "--out", str(tmp_path / "r")], capsys)
+    assert code == 2 and _one_line_error(out)[0].startswith("error: --mixed-precision bfloat16 with fcn8s"), out
+    assert not (tmp_path / "r" / "history.csv").exists()

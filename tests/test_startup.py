@@ -88,23 +88,38 @@ print("LOADED", heavy, code)
 """
 
 
+BAD_SHARED_FLAGS = [
+    ["--model", "nope"],
+    ["--batch-size", "0"],
+    ["--steps-per-execution", "0"],
+    ["--seed", "99999999999999"],
+    ["--seed", "-1"],
+    ["--channels", "0"],
+    ["--steps-per-epoch", "0"],
+    ["--cpu-devices", "0"],
+    ["--synthetic-count", "0"],
+    ["--epochs", "0"],
+    ["--input-size", "100"],
+    ["--schedule", "all:x@1"],
+    ["--warmup", "-1"],
+    ["--bn-momentum", "2"],
+    ["--backbone", "vgg99"],
+]
+
+
 @pytest.mark.parametrize("recipe", ["recipes.segment", "recipes.pose"])
-@pytest.mark.parametrize(
-    "args, code",
-    [
-        (["--help"], 0),
-        (["--model", "nope"], 2),
-        (["--batch-size", "0"], 2),
-        (["check", "--steps-per-execution", "0"], 2),
-        (["--seed", "99999999999999"], 2),
-        (["--channels", "0"], 2),
-        (["--steps-per-epoch", "0"], 2),
-        (["--input-size", "100"], 2),
-        (["--schedule", "all:x@1"], 2),
-    ],
-)
-def test_recipe_help_and_flag_errors_answer_without_loading_tensorflow(recipe, args, code):
-    done = subprocess.run([sys.executable, "-c", LIGHT, recipe, *args], capture_output=True, text=True, timeout=60)
+@pytest.mark.parametrize("args", [["--help"], *BAD_SHARED_FLAGS])
+@pytest.mark.parametrize("command", ["check", "train"])
+def test_recipe_help_and_flag_errors_answer_without_loading_tensorflow_in_check_and_training_alike(
+    recipe, args, command
+):
+    """Every shared flag with a bad value: ``check`` and training refuse it in one line (exit 2), before
+    TensorFlow is imported (under a second): the driver checks them before it branches."""
+    if args == ["--help"] and command == "check":
+        pytest.skip("--help is the same parser")
+    argv = ["check", *args] if command == "check" else args
+    done = subprocess.run([sys.executable, "-c", LIGHT, recipe, *argv], capture_output=True, text=True, timeout=60)
+    code = 0 if args == ["--help"] else 2
     assert f"LOADED [] {code}" in done.stdout, (done.stdout[-2000:], done.stderr[-2000:])
     if code == 2:
         assert done.stderr.startswith("error: ") or "usage:" in done.stderr, done.stderr
