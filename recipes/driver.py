@@ -235,6 +235,15 @@ def main(recipe: Recipe, argv: list[str] | None = None) -> int:
     input_size = parse_size(settings.input_size)
     settings.check_common(recipe.models)
     check_settings(settings, input_size)  # before the task's checks, which may load TensorFlow: flag errors in < 1 s
+    if "epochs" in vars(args) and settings.schedule != "auto":  # typed, and a schedule that says its own epochs
+        from zoo.models.schedule import parse_schedule
+
+        total = sum(phase.epochs for phase in parse_schedule(settings.schedule))
+        if total != settings.epochs:
+            raise ValueError(
+                f"--epochs {settings.epochs} is for --schedule auto; --schedule {settings.schedule} trains {total} "
+                "epoch(s): leave --epochs out, or change the schedule's epochs"
+            )
     recipe.validate(settings)
     need_top = recipe.need_top(settings)
     if checking:

@@ -97,7 +97,7 @@ class SegmentConfig(RecipeConfig):
 
 
 def add_flags(a, d: SegmentConfig) -> None:
-    a("--num-classes", dest="num_classes", type=int, help="classes C (needed for folder/tfds without a preset)")
+    a("--num-classes", dest="num_classes", type=int, help="classes C, 2..255 (needed for folder/tfds without a preset)")
     a(
         "--binary-masks",
         dest="binary_masks",
@@ -108,7 +108,7 @@ def add_flags(a, d: SegmentConfig) -> None:
         "--ignore-index",
         dest="ignore_index",
         type=int,
-        help=f"mask value left out of loss and metrics (default {d.ignore_index})",
+        help=f"mask value left out of loss and metrics, from C to 255, no class (default {d.ignore_index})",
     )
     a(
         "--resize-masks",

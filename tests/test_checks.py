@@ -327,3 +327,75 @@ def test_classes_txt_names_the_classes_and_must_agree_with_the_flags(tmp_path):
     assert folder_class_names(tmp_path, 2, False) == ["class0", "class1"]
     with pytest.raises(ValueError, match="pass --num-classes, add classes.txt"):
         folder_class_names(tmp_path, None, False)
+
+
+# ---- bounded reports: one finding per cause, not a line per class or value --------------------------
+
+
+def _class_masks(root, values=(0, 1, 2, 3), count=6, dtype=np.uint8):
+    """Pairs whose masks hold ``values`` in horizontal bands (16-bit PNGs with ``dtype`` uint16)."""
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(count):
+        Image.fromarray(np.full((32, 40, 3), 90, np.uint8)).save(root / "images" / f"p{i}.png")
+        mask = np.zeros((32, 40), dtype)
+        for band, value in enumerate(values):
+            mask[band * 32 // len(values) :] = value
+        Image.fromarray(mask).save(root / "masks" / f"p{i}.png")
+
+
+def test_binary_masks_that_hold_class_indices_are_one_finding_with_the_fix(tmp_path, capsys):
+    _class_masks(tmp_path / "data")
+    report = _seg(tmp_path / "data", binary_masks=True, num_classes=None)
+    finding = _find(report, "--binary-masks, but masks hold values other than 0/1 or 0/255")
+    assert finding.error and "0, 1, 2, 3" in finding.what and len(finding.files) == 6
+    assert "drop --binary-masks and pass --num-classes 4" in finding.fix
+    flags = ["--dataset", f"folder:{tmp_path / 'data'}", "--binary-masks", "--encoder-weights", "none"]
+    assert segment.main(["check", *flags, "--input-size", "32", "--out", str(tmp_path / "run")]) == 2
+    printed = capsys.readouterr().out
+    assert len(printed.splitlines()) <= 10, printed  # not a line per class 0..255
+    # mixed: 0/255 masks are read; a 0..3 mask among them is named alone
+    mixed = tmp_path / "mixed"
+    _good(mixed, mask_values=(0, 255))
+    _pair(mixed, "classes", mask_values=(0, 3))
+    assert _find(_seg(mixed, binary_masks=True, num_classes=None), "other than 0/1").files == [
+        "masks/classes.png (values 0, 3)"
+    ]
+
+
+def test_class_shares_of_many_classes_are_bounded(tmp_path):
+    _class_masks(tmp_path, values=tuple(range(30)))
+    report = _seg(tmp_path, num_classes=200)
+    text = report.text()
+    assert len(text.splitlines()) < 40, text
+    assert "classes 20..199 (180 more)" in text and "170 absent" in text
+    assert "and 158 more" in text  # the absent classes, by name: the first 12
+
+
+def test_classes_txt_that_disagrees_with_binary_masks_is_said_as_such(tmp_path):
+    _class_masks(tmp_path)
+    (tmp_path / "classes.txt").write_text("background\ncar\nroad\nsky\n")
+    report = _seg(tmp_path, binary_masks=True, num_classes=None)
+    assert any("names 4 classes but --binary-masks means 2" in f.what for f in report.errors), report.text()
+    assert not any("the classes are not known" in f.what for f in report.findings.values())
+
+
+def test_more_classes_than_a_label_byte_holds_are_refused_alike_and_never_advised(tmp_path, capsys):
+    flags = ["--dataset", "synthetic:shapes", "--encoder-weights", "none", "--input-size", "32"]
+    for extra in (["--num-classes", "1000"], ["--num-classes", "1000", "--ignore-index", "1000"]):
+        for command in (["check"], []):
+            assert segment.cli([*command, *flags, *extra, "--out", str(tmp_path / "r")]) == 2
+            err = capsys.readouterr().err.strip()
+            assert "at most 255" in err and len(err.splitlines()) == 1, err
+    assert segment.cli(["check", *flags, "--num-classes", "3", "--ignore-index", "1"]) == 2
+    assert "Use a value from 3 to 255" in capsys.readouterr().err
+    _class_masks(tmp_path / "named")
+    (tmp_path / "named" / "classes.txt").write_text("\n".join(f"c{i}" for i in range(300)))
+    errors = [f.what for f in _seg(tmp_path / "named", num_classes=None).errors]
+    assert any("classes.txt gives 300 classes: at most 255" in what for what in errors), errors
+    # 16-bit masks: values above 255 are named, and no flag the training would refuse is advised
+    _class_masks(tmp_path / "wide", values=(0, 1, 300), dtype=np.uint16)
+    for options in (dict(num_classes=2), dict(num_classes=None)):
+        text = _seg(tmp_path / "wide", **options).text()
+        assert "300" in text and "at most 255 classes" in text, text
+        assert "--ignore-index 300" not in text and "--num-classes 301" not in text, text

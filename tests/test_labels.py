@@ -2,6 +2,7 @@
 training, class statistics and weights, OHEM, and per-class precision and recall."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -487,3 +488,46 @@ def test_check_recommends_the_measured_rare_class_setting_and_repeat_factor_samp
     warnings = dict(statistics_warnings({"train": counter}, ["background", "road", "sign"]))
     assert warnings["classes under 1% of the training pixels: sign 0.04%"].startswith("train with --loss ce+lovasz")
     assert "--repeat-rare 0.3" in warnings["classes in under 10% of the training pictures: sign in 4 of 100"]
+
+
+def test_class_lines_and_rare_classes_of_a_large_preset_are_bounded():
+    from zoo.tasks.segmentation.labels import ClassCounter, statistics_lines, statistics_warnings
+
+    names = [f"c{i}" for i in range(150)]
+    counter = ClassCounter(150)
+    labels = np.zeros(10_000, np.int64)
+    labels[: 150 * 5] = np.repeat(np.arange(150), 5)  # 149 classes on 0.05% of the pixels each
+    counter.add(labels)
+    lines = statistics_lines({"train": counter, "val": counter}, names)
+    assert len(lines) == 21 and lines[0].startswith("class 0 c0")  # 20 classes, then one line for the rest
+    assert (
+        lines[-1] == "classes 20..149 (130 more): train 0.1%..0.1% px each, 0 absent; val 0.1%..0.1% px each, 0 absent"
+    )
+    rare = dict(statistics_warnings({"train": counter}, names))
+    what = next(w for w in rare if w.startswith("classes under 1%"))
+    assert what.endswith("and 137 more") and len(what) < 300
+
+
+def test_advice_for_values_beyond_the_classes_never_names_a_setting_training_refuses():
+    from collections import Counter
+
+    from zoo.tasks.segmentation.label_scan import class_count_advice, value_advice
+
+    def refused(text):
+        return [int(n) for n in re.findall(r"--(?:num-classes|ignore-index) (\d+)", text) if int(n) > 255]
+
+    assert "--ignore-index 254; if it is a class, --num-classes 255" in value_advice(
+        Counter({0: 90, 254: 10}), [254], 2
+    )
+    every = Counter(dict.fromkeys(range(256), 10))
+    for advice in (
+        value_advice(every, list(range(2, 256)), 2),
+        value_advice(Counter({0: 5, 255: 5}), [255], 2),
+        value_advice(Counter({1: 5, 255: 5}), [255], 255),
+        value_advice(Counter({0: 5, 300: 5}), [300], 2),
+        class_count_advice(every, 1000),
+        class_count_advice(Counter({0: 5, 1: 5, 70000: 5}), 255),
+    ):
+        assert not refused(advice), advice
+    assert "--num-classes 255 --ignore-index 255" in class_count_advice(every, 1000)
+    assert "save the masks with class indices 0..254" in value_advice(Counter({0: 5, 300: 5}), [300], 2)

@@ -295,3 +295,73 @@ def test_shapes_run_learns(tmp_path):
     assert code == 0
     ious = [float(r["val_mean_iou"]) for r in _history(run)]
     assert ious[-1] > ious[0] + 0.2 and max(ious) > 0.5, ious
+
+
+def test_channels_below_one_are_refused_by_the_segmentation_settings():
+    from zoo.tasks.segmentation.training import validate
+
+    for channels in (0, -3):
+        with pytest.raises(ValueError, match=rf"^--channels must be >= 1, got {channels}: ") as err:
+            validate(segment.SegmentConfig(channels=channels))
+        assert "\n" not in str(err.value)
+    validate(segment.SegmentConfig(channels=1))
+
+
+def test_train_crop_runs_every_step_and_validates_every_tile_without_running_out(recwarn):
+    """Crops repeat for ``steps_per_epoch * epochs`` batches; validation tiles (a flat_map, of unknown length to
+    tf.data) have their length, so Keras runs them without "Your input ran out of data"."""
+    import keras
+
+    from zoo.tasks.segmentation.pipeline import segmentation_pipeline
+    from zoo.tasks.segmentation.sources import synthetic_scenes
+
+    source = synthetic_scenes(16, (64, 64), 3, 0, 0.1)  # one 256x256 scene per split
+    options = dict(table=source.table, input_size=(64, 64), channels=3, batch_size=4, backbone="vgg16", crop=True)
+    train = segmentation_pipeline(source.train, training=True, num_examples=1, repeat=True, **options)
+    val = segmentation_pipeline(source.val, training=False, num_examples=1, **options)
+    assert int(val.cardinality()) == 4  # 16 tiles of 64x64 in batches of 4
+    assert sum(1 for _ in val) == 4
+    inputs = keras.Input((64, 64, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(4, 1)(inputs))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=255))
+    history = model.fit(train, validation_data=val, steps_per_epoch=3, epochs=2, verbose=0)
+    assert int(model.optimizer.iterations) == 6 and len(history.history["val_loss"]) == 2
+    assert not [w for w in recwarn if "ran out of data" in str(w.message)]
+
+
+@pytest.mark.slow
+def test_train_crop_recipe_run_trains_every_epoch_without_running_out(tmp_path):
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "recipes.segment",
+            "--dataset",
+            "synthetic:scenes",
+            "--train-crop",
+            "--input-size",
+            "64",
+            "--synthetic-count",
+            "16",
+            "--epochs",
+            "2",
+            "--steps-per-epoch",
+            "3",
+            "--batch-size",
+            "2",
+            "--encoder-weights",
+            "none",
+            "--verbose",
+            "0",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=_subprocess_env(),
+        cwd=PROJECT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "ran out of data" not in done.stdout + done.stderr
+    assert [row["epoch"] for row in _history(tmp_path / "run")] == ["0", "1"]

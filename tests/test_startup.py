@@ -104,6 +104,7 @@ BAD_SHARED_FLAGS = [
     ["--warmup", "-1"],
     ["--bn-momentum", "2"],
     ["--backbone", "vgg99"],
+    ["--epochs", "3", "--schedule", "all:2@1e-3"],  # --epochs would be ignored
 ]
 
 

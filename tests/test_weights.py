@@ -4,8 +4,10 @@ import hashlib
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
+import h5py
 import keras
 import numpy as np
 import pytest
@@ -13,6 +15,8 @@ from helpers import randomised_backbone, write_legacy_h5
 
 import zoo
 from zoo.models import weights
+from zoo.models.encoder import weights_file_layers
+from zoo.models.pretrained import resolve_encoder_weights
 from zoo.models.weights import WeightsFile, WeightsUnavailableError
 
 
@@ -101,6 +105,117 @@ def test_a_file_that_is_not_hdf5_is_refused(tmp_path):
     bad.write_text("not weights")
     with pytest.raises(ValueError, match="not a readable HDF5 weights file"):
         zoo.unet("vgg16", input_shape=(64, 64, 3), encoder_weights=bad)
+
+
+# --- Keras 3 .weights.h5 files (layers keyed by class, not by name) and wrong files ----------------
+
+
+def _as_older_keras3(path):
+    """Rewrites a Keras 3 .weights.h5 file as Keras 3 versions before 3.15 wrote it: no layer names stored, no
+    entries for layers without weights."""
+    with h5py.File(path, "a") as handle:
+        for key in list(handle["layers"].keys()):
+            entry = handle["layers"][key]
+            if "vars" in entry and "name" in entry["vars"].attrs:
+                del entry["vars"].attrs["name"]
+            if "vars" in entry and len(entry["vars"]) == 0 and "layers" not in entry:
+                del handle["layers"][key]
+
+
+@pytest.mark.parametrize("layout", ["keras3.15", "older_keras3", "named_h5"])
+def test_keras3_with_top_file_gives_the_classifier(tmp_path, layout):
+    model = randomised_backbone(keras.applications.MobileNetV2, include_top=True, seed=6)
+    path = tmp_path / "mobilenetv2_top.weights.h5"
+    model.save_weights(path)
+    if layout != "keras3.15":
+        _as_older_keras3(path)
+    if layout == "named_h5":  # Keras 3 contents under a legacy name
+        path = path.rename(tmp_path / "mobilenetv2_top.h5")
+    logits = keras.applications.MobileNetV2(include_top=True, weights=None, classifier_activation=None)
+    logits.set_weights(model.get_weights())
+    maps = zoo.class_maps("mobilenetv2", encoder_weights=path, activation=None)
+    image = np.random.default_rng(2).uniform(-1, 1, (1, 224, 224, 3)).astype("float32")
+    expected = np.asarray(logits(image, training=False))
+    got = np.asarray(maps(image, training=False)).mean(axis=(1, 2))
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+    names = weights_file_layers(path, zoo.models.backbones.get_backbone("mobilenetv2"))
+    assert "predictions" in names and "Conv1" in names and not any(n.startswith("dense") for n in names)
+
+
+def test_keras3_vgg16_entry_keys_map_back_to_fc1_fc2(tmp_path):
+    """VGG16's with-top Keras 3 file keys its classifier as dense, dense_1, dense_2 (the class, numbered in
+    layer order); the names are read back through the model the same constructor builds."""
+    path = tmp_path / "vgg16_top.weights.h5"
+    with h5py.File(path, "w") as handle:  # older Keras 3 layout: entries for the 16 layers with weights only
+        for key in ["conv2d", *(f"conv2d_{i}" for i in range(1, 13)), "dense", "dense_1", "dense_2"]:
+            handle.create_group(f"layers/{key}/vars").create_dataset("0", data=np.zeros(1, "float32"))
+    names = weights_file_layers(path, zoo.models.backbones.get_backbone("vgg16"))
+    assert names[:3] == ["block1_conv1", "block1_conv2", "block2_conv1"] and names[-3:] == ["fc1", "fc2", "predictions"]
+
+
+@pytest.mark.slow
+def test_fcn_vgg16_fc6_fc7_come_from_a_keras3_with_top_file(tmp_path):
+    model = randomised_backbone(keras.applications.VGG16, True, seed=3)
+    path = tmp_path / "vgg16_top.weights.h5"
+    model.save_weights(path)
+    saved = {layer.name: layer.get_weights() for layer in model.layers if layer.weights}
+    del model
+    keras.backend.clear_session()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "fc6/fc7 start from random initial weights"
+        fcn = zoo.fcn8s("vgg16", num_classes=21, input_shape=(64, 64, 3), encoder_weights=path)
+    fc6_kernel, fc6_bias = fcn.get_layer("fc6").get_weights()
+    np.testing.assert_array_equal(fc6_kernel, saved["fc1"][0].reshape(7, 7, 512, 4096))
+    np.testing.assert_array_equal(fc6_bias, saved["fc1"][1])
+    np.testing.assert_array_equal(fcn.get_layer("fc7").get_weights()[0], saved["fc2"][0].reshape(1, 1, 4096, 4096))
+    np.testing.assert_array_equal(fcn.get_layer("block5_conv3").get_weights()[0], saved["block5_conv3"][0])
+
+
+def test_keras3_file_without_top_still_loads_the_encoder(tmp_path):
+    model = randomised_backbone(keras.applications.MobileNetV2, include_top=False, seed=7)
+    path = tmp_path / "mobilenetv2.weights.h5"
+    model.save_weights(path)
+    _as_older_keras3(path)
+    net = zoo.unet("mobilenetv2", num_classes=2, input_shape=(64, 64, 1), encoder_weights=path)
+    saved = {layer.name: layer.get_weights() for layer in model.layers if layer.weights}
+    _assert_encoder_equals(net, {k: v for k, v in saved.items() if k in {x.name for x in net.layers}}, "Conv1", 1)
+    with pytest.raises(ValueError, match=r"no ImageNet classifier \(predictions\)"):
+        zoo.class_maps("mobilenetv2", encoder_weights=path)
+
+
+def _wrong_files(tmp_path):
+    """Weights files that do not fit VGG16: another backbone's (Keras 3, as Keras 3.15 and older versions write
+    it, and legacy), an HDF5 file of something else, a text file, a whole .keras model."""
+    other = randomised_backbone(keras.applications.MobileNetV2, include_top=False, seed=8)
+    files = {"keras3": tmp_path / "other.weights.h5", "legacy": tmp_path / "other.h5"}
+    other.save_weights(files["keras3"])
+    files["older_keras3"] = tmp_path / "older.weights.h5"
+    files["older_keras3"].write_bytes(files["keras3"].read_bytes())
+    _as_older_keras3(files["older_keras3"])
+    write_legacy_h5(other, files["legacy"])
+    files["random_h5"] = tmp_path / "random.h5"
+    with h5py.File(files["random_h5"], "w") as handle:
+        handle["x"] = np.zeros(3)
+    files["text"] = tmp_path / "notes.h5"
+    files["text"].write_text("not weights")
+    files["keras_model"] = tmp_path / "model.keras"
+    other.save(files["keras_model"])
+    return files
+
+
+def test_a_wrong_weights_file_gives_one_line_and_no_keras_warnings(tmp_path):
+    for kind, path in _wrong_files(tmp_path).items():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(ValueError) as err:
+                zoo.unet("vgg16", num_classes=2, input_shape=(64, 64, 3), encoder_weights=path)
+            problem = resolve_encoder_weights(str(path), "vgg16", need_top=False, verify_file=True).problem
+        message = str(err.value)
+        assert "\n" not in message and str(path) in message and len(message) < 500, (kind, message)
+        assert [str(w.message) for w in caught if not issubclass(w.category, DeprecationWarning)] == [], kind
+        assert problem is not None and problem[2] and "\n" not in problem[0], (kind, problem)
+        if kind.endswith("keras3") or kind == "legacy":
+            assert "does not fit backbone 'vgg16'" in message, message
 
 
 # --- the store: resolution order, verification, import, offline errors -------------------------

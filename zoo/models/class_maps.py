@@ -40,7 +40,8 @@ def class_maps(
     Args:
         backbone: registry name (``zoo.BACKBONES``).
         encoder_weights: ``"imagenet"`` (the with-top file of the backbone: its classifier
-            is needed), None (random initial weights) or the path of a with-top weights file.
+            is needed), None (random initial weights) or the path of a with-top weights file (a legacy
+            Keras ``.h5`` or a Keras 3 ``.weights.h5``, ``zoo.models.encoder.load_pretrained``).
         input_shape: ``(height, width, channels)``; sizes may be None, else multiples of 32
             (and at least ``32 * classifier_window``, 224, for VGG16). Other than 3 channels
             adapt the first convolution as the builders do.

@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
+import tempfile
 import warnings
+import zipfile
 from pathlib import Path
 
 import h5py
@@ -81,39 +84,256 @@ def validate_input_shape(input_shape, spec: BackboneSpec, what: str) -> tuple:
     return (height, width, int(channels))
 
 
-def weights_file_layers(path: Path) -> list[str]:
-    """Names of the layers stored in a Keras weights file (legacy .h5 or Keras 3 .weights.h5)."""
+LEGACY, KERAS3 = "legacy", "keras3"
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightsFileContents:
+    """What a Keras weights file holds, read without loading it into a model.
+
+    Attributes:
+        path: the file.
+        format: ``"legacy"`` (Keras 2 HDF5, the format of the ``keras.applications`` downloads: layers by name)
+            or ``"keras3"`` (``model.save_weights("x.weights.h5")``: layers by class-named entry keys,
+            ``keras3_entry_keys``).
+        layers: legacy: the layer names the file lists; keras3: the entry keys under ``layers/`` that hold
+            weights (``conv2d``, ``dense_1``, ...).
+        names: keras3: entry key -> the layer name Keras stored with it (recent Keras 3 versions store it as
+            the ``name`` attribute of the entry's ``vars`` group; empty for files of older versions).
+        shapes: keras3: entry key -> the shapes of the entry's own variables, in order (``vars/0``, ``vars/1``, ...).
+        nested: keras3: the entries that hold layers of their own (a nested model, ConvNeXt's stem).
+    """
+
+    path: Path
+    format: str
+    layers: tuple[str, ...]
+    names: dict[str, str] = dataclasses.field(default_factory=dict)
+    shapes: dict[str, list[tuple[int, ...]]] = dataclasses.field(default_factory=dict)
+    nested: frozenset[str] = frozenset()
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def read_weights_file(path: str | os.PathLike) -> WeightsFileContents:
+    """Reads which layers a Keras weights file holds (legacy ``.h5`` or Keras 3 ``.weights.h5``, whatever its
+    file name ends with).
+
+    Raises:
+        ValueError: one line: the file is not HDF5, or an HDF5 file that holds no Keras weights.
+    """
+    path = Path(path)
+    if zipfile.is_zipfile(path):
+        raise ValueError(
+            f"{path} is a zip archive (a whole .keras model?), not a weights file; save its weights with "
+            "model.save_weights('x.weights.h5') and pass that file"
+        )
     try:
         with h5py.File(path, "r") as handle:
-            group = handle.get("model_weights", handle)
-            if "layer_names" in group.attrs:
-                return [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs["layer_names"]]
-            if "layers" in group:
-                return list(group["layers"].keys())
-            return list(group.keys())
+            return _contents(path, handle)
     except OSError as err:
-        raise ValueError(f"{path} is not a readable HDF5 weights file ({err})") from err
+        raise ValueError(
+            f"{path} is not a readable HDF5 weights file ({str(err).splitlines()[0]}); pass a Keras .h5 or "
+            ".weights.h5 file"
+        ) from err
+
+
+def _contents(path: Path, handle: h5py.File) -> WeightsFileContents:
+    group = handle["model_weights"] if "layer_names" not in handle.attrs and "model_weights" in handle else handle
+    if "layer_names" in group.attrs:
+        return WeightsFileContents(path, LEGACY, tuple(_text(n) for n in group.attrs["layer_names"]))
+    layers = handle.get("layers", handle.get("_layer_checkpoint_dependencies"))
+    if not isinstance(layers, h5py.Group):
+        found = ", ".join(list(handle.keys())[:5]) or "nothing"
+        raise ValueError(
+            f"{path} is an HDF5 file but not Keras weights: it has neither the layer_names of a Keras 2 .h5 file "
+            f"nor the layers group of a Keras 3 .weights.h5 file (it holds {found}); pass a file written by "
+            "model.save_weights"
+        )
+    keys, names, shapes, nested = [], {}, {}, set()
+    for key, entry in layers.items():
+        datasets: list[str] = []
+        entry.visititems(
+            lambda name, item, found=datasets: found.append(name) if isinstance(item, h5py.Dataset) else None
+        )
+        if not datasets:
+            continue  # a layer without weights (recent Keras 3 writes an empty entry for every layer)
+        keys.append(key)
+        own = entry.get("vars")
+        if isinstance(own, h5py.Group):
+            if "name" in own.attrs:
+                names[key] = _text(own.attrs["name"])
+            shapes[key] = [tuple(own[str(i)].shape) for i in range(len(own)) if str(i) in own]
+        if "layers" in entry:
+            nested.add(key)
+    return WeightsFileContents(path, KERAS3, tuple(keys), names, shapes, frozenset(nested))
+
+
+def _snake_case(name: str) -> str:
+    """A class name as Keras 3 writes it in a ``.weights.h5`` entry key (``keras.src.utils.naming.to_snake_case``:
+    ``Conv2D`` -> ``conv2d``, ``BatchNormalization`` -> ``batch_normalization``)."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def keras3_entry_keys(model: keras.Model) -> dict[str, str]:
+    """Entry key -> layer name for the layers of a functional ``model``, as Keras 3 keys them under
+    ``layers/`` in a ``.weights.h5`` file.
+
+    Keras 3 (``keras.src.saving.saving_lib._save_container_state``) does not key a layer by its name (names
+    are often generated) but by its class name in snake case, numbered in the order of ``model.layers``
+    (``conv2d``, ``conv2d_1``, ...: VGG16's ``fc1``, ``fc2``, ``predictions`` are ``dense``, ``dense_1``,
+    ``dense_2``), and loads by that structure: a file fits a model whose layers give the same keys.
+    """
+    used: dict[str, int] = {}
+    keys = {}
+    for layer in model.layers:
+        base = _snake_case(type(layer).__name__)
+        used[base] = used.get(base, -1) + 1
+        keys[f"{base}_{used[base]}" if used[base] else base] = layer.name
+    return keys
+
+
+def _weighted_keys(model: keras.Model) -> dict[str, str]:
+    """``keras3_entry_keys`` of the layers that have weights."""
+    return {key: name for key, name in keras3_entry_keys(model).items() if model.get_layer(name).weights}
+
+
+def _reference(spec: BackboneSpec, has_top: bool, keras_defaults: bool = False) -> keras.Model:
+    """``spec``'s Keras model with 3 channels, random weights: with its classifier at 224x224, else any size;
+    ``keras_defaults``: without zoo's fixed options (Keras' in-graph preprocessing kept)."""
+    shape = (224, 224, 3) if has_top else (None, None, 3)
+    constructor = spec.constructor.func if keras_defaults else spec.constructor
+    return constructor(include_top=has_top, weights=None, input_shape=shape)
+
+
+def _has_top(spec: BackboneSpec, names) -> bool:
+    return spec.top_marker.lower() in {name.lower() for name in names}  # Logits / logits
+
+
+def _keras3_reference(spec: BackboneSpec, contents: WeightsFileContents) -> tuple[keras.Model, bool, dict[str, str]]:
+    """The reference model whose Keras 3 entry keys are the file's: with or without the classifier (in the order
+    the stored layer names suggest where the file has them, else without first), with zoo's constructor options
+    or Keras' defaults. Returns (model, has_top, entry key -> layer name); raises a one-line ValueError when none
+    fits."""
+    named_top = _has_top(spec, contents.names.values())  # the stored names, where the file has them, go first
+    tops = [named_top, not named_top] if contents.names else [False, True]
+    variants = [False, True] if spec.constructor.options else [False]
+    wanted = set(contents.layers)
+    counts = {}
+    for has_top in tops:
+        for defaults in variants:
+            model = _reference(spec, has_top, defaults)
+            keys = _weighted_keys(model)
+            if set(keys) == wanted:
+                return model, has_top, keys
+            counts.setdefault(has_top, len(keys))
+            del model
+    described = ", ".join(sorted(contents.names.get(key, key) for key in contents.layers)[:3])
+    theirs = " or ".join(f"{n} {'with' if top else 'without'} its classifier" for top, n in counts.items())
+    raise ValueError(
+        f"weights file {contents.path} does not fit backbone {spec.name!r}: it holds {len(wanted)} layers with "
+        f"weights ({described}, ...), keras.applications.{spec.constructor.name} has {theirs}; pass a weights "
+        f"file saved from {spec.name} (model.save_weights of keras.applications.{spec.constructor.name}, with or "
+        "without top)"
+    )
+
+
+def _check_shapes(spec: BackboneSpec, contents: WeightsFileContents, model: keras.Model, keys: dict[str, str]) -> None:
+    """One line naming the first layer whose stored shapes differ from the reference's."""
+    for key, name in keys.items():
+        if key in contents.nested or key not in contents.shapes:
+            continue
+        want = [tuple(w.shape) for w in model.get_layer(name).weights]
+        found = contents.shapes[key]
+        if want != found:
+            raise ValueError(
+                f"weights file {contents.path} does not fit backbone {spec.name!r}: layer {name} (entry {key}) holds "
+                f"shapes {found}, {spec.name} needs {want}; pass a weights file saved from {spec.name}"
+            )
+
+
+def weights_file_layers(path: Path, spec: BackboneSpec | None = None) -> list[str]:
+    """Names of the layers with weights stored in a Keras weights file (legacy .h5 or Keras 3 .weights.h5).
+
+    A legacy file lists its layers by name. A Keras 3 file keys them by class (``dense_1``): with ``spec``, the
+    names are those of ``spec``'s Keras model whose layers give the same keys (``keras3_entry_keys``), in its
+    layer order; without, the names the file stored with them (recent Keras 3), else the keys themselves.
+    Raises ValueError (one line) for a file that is no Keras weights file, or (with ``spec``) a Keras 3 file
+    that does not fit the backbone.
+    """
+    contents = read_weights_file(path)
+    if contents.format == LEGACY:
+        return list(contents.layers)
+    if spec is None:
+        return [contents.names.get(key, key) for key in contents.layers]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, _, keys = _keras3_reference(spec, contents)
+    return list(keys.values())
+
+
+def _one_line(err: Exception) -> str:
+    """Keras' loading error without the variable values it prints, on one line."""
+    text = str(err) or type(err).__name__
+    for cut in ("Target variable:", " value=["):
+        text = text.split(cut)[0]
+    text = " ".join(text.split())
+    return text if len(text) <= 400 else text[:397] + "..."
+
+
+def _load_weights(model: keras.Model, contents: WeightsFileContents) -> None:
+    """``model.load_weights`` for the file's format whatever its name ends with (Keras picks the reader by the
+    suffix: ``.weights.h5`` for Keras 3, ``.h5`` for legacy)."""
+    path = contents.path
+    name = path.name.lower()
+    fits = (
+        name.endswith(".weights.h5")
+        if contents.format == KERAS3
+        else (name.endswith((".h5", ".hdf5")) and not name.endswith(".weights.h5"))
+    )
+    if fits:
+        model.load_weights(str(path))
+        return
+    with tempfile.TemporaryDirectory(prefix="zoo-weights-") as folder:
+        link = Path(folder) / ("file.weights.h5" if contents.format == KERAS3 else "file.h5")
+        link.symlink_to(path.resolve())
+        model.load_weights(str(link))
 
 
 def load_pretrained(spec: BackboneSpec, path: Path) -> dict[str, list[np.ndarray]]:
     """Reads a weights file for ``spec`` into a 3-channel reference model.
+
+    The file may be a legacy Keras ``.h5`` (the ImageNet downloads; layers by name) or a Keras 3
+    ``.weights.h5`` (``model.save_weights``; layers by class-named keys, mapped back to the layer names by the
+    reference model, ``keras3_entry_keys``), with or without the classifier. Keras' per-layer warnings while
+    trying a file are silenced: what does not fit is said in the one-line error.
 
     Returns:
         layer name -> list of weight arrays, for every layer with weights
         (Dense top layers included when the file has them).
 
     Raises:
-        ValueError: the file does not fit the backbone (both names in the message).
+        ValueError: one line: the file is no Keras weights file, or does not fit the backbone (both names).
     """
-    has_top = spec.top_marker.lower() in {name.lower() for name in weights_file_layers(path)}  # Logits / logits
-    shape = (224, 224, 3) if has_top else (None, None, 3)
-    reference = spec.constructor(include_top=has_top, weights=None, input_shape=shape)
-    try:
-        reference.load_weights(str(path))
-    except Exception as err:  # Keras raises ValueError / KeyError / TypeError here
-        raise ValueError(
-            f"weights file {path} does not fit backbone {spec.name!r} ({'with' if has_top else 'without'} top): {err}"
-        ) from err
+    contents = read_weights_file(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Keras warns per layer and container it cannot match
+        if contents.format == KERAS3:
+            reference, has_top, keys = _keras3_reference(spec, contents)
+            _check_shapes(spec, contents, reference, keys)
+        else:
+            has_top = _has_top(spec, contents.layers)
+            reference = _reference(spec, has_top)
+        try:
+            _load_weights(reference, contents)
+        except Exception as err:  # Keras raises ValueError / KeyError / TypeError here
+            raise ValueError(
+                f"weights file {path} does not fit backbone {spec.name!r} ({'with' if has_top else 'without'} top): "
+                f"{_one_line(err)}"
+            ) from err
     if spec.file_normalization is not None:
         _check_file_normalization(spec, path, reference)
     return {layer.name: layer.get_weights() for layer in reference.layers if layer.weights}

@@ -96,7 +96,8 @@ def resolve_encoder_weights(value: str, backbone: str, need_top: bool, verify_fi
                 resolved,
                 problem=(
                     f"--encoder-weights {value} cannot be used: {err}",
-                    "give a Keras .h5 / .weights.h5 file of this backbone, imagenet, auto or none",
+                    f"give a Keras .h5 / .weights.h5 file of {backbone} (with or without its classifier), "
+                    "or imagenet, auto or none",
                     True,
                 ),
             )

@@ -9,7 +9,7 @@ from pathlib import Path
 from zoo.data.checks import DataReport, check_channels, nested_files, open_image, unsupported_files
 from zoo.data.layout import IMAGE_SUFFIXES, held_out
 from zoo.tasks.segmentation.label_scan import MaskScan
-from zoo.tasks.segmentation.labels import LabelEncoding, Palette
+from zoo.tasks.segmentation.labels import LabelEncoding, Palette, check_class_count
 from zoo.tasks.segmentation.layout import folder_class_names, folder_pairs
 from zoo.tasks.segmentation.masks import LOSSY_MASK_SUFFIXES, MASK_SUFFIXES, describe_mode
 
@@ -162,8 +162,18 @@ def check_segmentation_folder(
         try:
             names = folder_class_names(folder, num_classes, binary_masks, palette.names if palette else None)
         except ValueError as err:
-            unknown_classes = str(err)
             names = [f"class{i}" for i in range(256)]
+            if (folder / "classes.txt").is_file() or palette is not None:  # they and the flags disagree: said as is
+                report.add(str(err), "")
+                unknown_classes = ""
+            else:
+                unknown_classes = str(err)
+        if unknown_classes is None:
+            try:
+                origin = f"{folder / 'classes.txt'}" if (folder / "classes.txt").is_file() else "--num-classes"
+                check_class_count(len(names), "--palette" if palette else origin)
+            except ValueError as err:
+                report.add(str(err), "")
         try:
             encoding = LabelEncoding(
                 len(names),
@@ -203,7 +213,7 @@ def check_segmentation_folder(
                 "add data or lower --val-fraction",
             )
     scan.report(report)
-    if unknown_classes is not None and not scan.explains_classes:
+    if unknown_classes and not scan.explains_classes:
         from zoo.tasks.segmentation.label_scan import class_count_advice
 
         advice = class_count_advice(scan.values, ignore_index) if scan.values else unknown_classes  # (no mask read)

@@ -14,6 +14,8 @@ from collections import Counter
 import numpy as np
 
 from zoo.tasks.segmentation.labels import (
+    MAX_CLASSES,
+    MAX_LABEL,
     UNKNOWN,
     ClassCounter,
     LabelEncoding,
@@ -24,7 +26,7 @@ from zoo.tasks.segmentation.labels import (
     unpack,
     voc_colormap,
 )
-from zoo.tasks.segmentation.masks import MaskFormatError, binary_kind, describe_mode, mask_values
+from zoo.tasks.segmentation.masks import BINARY_THRESHOLD, MaskFormatError, binary_kind, describe_mode, mask_values
 
 STRAY_VALUES = 10  # this many distinct values (or colours) beyond the expected ones look like JPEG damage
 MAIN_SHARE = 0.001  # in damaged masks, a value or colour on at least this share of the pixels may be a class's
@@ -76,23 +78,54 @@ def starter_palette(counts: Counter, bands: int) -> dict:
     return {f"class{i}": (list(unpack(k)) if bands == 3 else int(k)) for i, k in enumerate(keys)}
 
 
+def _listed(values, shown: int = 8) -> str:
+    values = sorted(values)
+    return ", ".join(str(v) for v in values[:shown]) + (
+        f" and {len(values) - shown} more" if len(values) > shown else ""
+    )
+
+
+def _too_large(values) -> str:
+    """The advice for stored values above ``MAX_LABEL`` (16-bit masks): no flag reads them."""
+    big = [v for v in values if v > MAX_LABEL]
+    return (
+        f"values above {MAX_LABEL} ({_listed(big)}) can be neither a class nor the ignore index (labels are one byte "
+        f"per pixel: at most {MAX_CLASSES} classes, 0..{MAX_CLASSES - 1}, and an ignore index up to {MAX_LABEL}): "
+        f"save the masks with class indices 0..{MAX_CLASSES - 1} and {MAX_LABEL} for void pixels"
+    )
+
+
 def value_advice(values: Counter, extra: list[int], num_classes: int) -> str:
     """What to pass when masks hold values ``extra`` (all >= ``num_classes``) beyond the classes: with 0 among
     the values, ``--ignore-index V`` (one value beyond the classes, usually void) or ``--num-classes M + 1``,
     never ``--reduce-zero-label`` (that would ignore class 0 and shift every class); without 0 and values
-    1..C, ``--reduce-zero-label``."""
+    1..C, ``--reduce-zero-label``. Only settings training accepts are named (at most ``MAX_CLASSES`` classes,
+    an ignore index up to ``MAX_LABEL``); values beyond those: how to save the masks instead."""
     total = sum(values.values()) or 1
     top = max(extra)
+    if top > MAX_LABEL:
+        return _too_large(extra)
     if 0 not in values and extra == [num_classes]:
+        more = f"; otherwise --num-classes {num_classes + 1}" if num_classes + 1 <= MAX_CLASSES else ""
         return (
             f"the masks hold 1..{num_classes} and no 0: pass --reduce-zero-label (1..{num_classes} become classes "
-            f"0..{num_classes - 1}); otherwise --num-classes {num_classes + 1}"
+            f"0..{num_classes - 1}){more}"
         )
     if len(extra) == 1:
         share = 100 * values[top] / total
+        as_class = (
+            f"if it is a class, --num-classes {top + 1}"
+            if top + 1 <= MAX_CLASSES
+            else f"it cannot be a class (at most {MAX_CLASSES} classes, 0..{MAX_CLASSES - 1})"
+        )
         return (
             f"value {top} is on {share:.1f}% of the pixels: if it marks void or unlabelled pixels, pass --ignore-index "
-            f"{top}; if it is a class, --num-classes {top + 1}"
+            f"{top}; {as_class}"
+        )
+    if top + 1 > MAX_CLASSES:
+        return (
+            f"if {top} marks void pixels, pass --num-classes {top} --ignore-index {top}; the values up to {top} cannot "
+            f"all be classes (at most {MAX_CLASSES} classes, 0..{MAX_CLASSES - 1})"
         )
     return (
         f"if the values up to {top} are classes, pass --num-classes {top + 1}; if {top} alone marks void pixels, "
@@ -101,17 +134,25 @@ def value_advice(values: Counter, extra: list[int], num_classes: int) -> str:
 
 
 def class_count_advice(values: Counter, ignore_index: int) -> str:
-    """The class count suggested by the values seen (``check`` without ``--num-classes``), one line."""
+    """The class count suggested by the values seen (``check`` without ``--num-classes``), one line; it names
+    only settings training accepts (``value_advice``)."""
     seen = sorted(v for v in values if v != ignore_index)
     if not seen:
         return "the masks hold no value but the ignore index; check the masks"
     top = seen[-1]
     shown = ", ".join(str(v) for v in seen[:12]) + (" ..." if len(seen) > 12 else "")
+    if top > MAX_LABEL:
+        return f"the masks hold {len(seen)} values ({shown}): {_too_large(seen)}"
+    share = 100 * values[top] / (sum(values.values()) or 1)
+    if top + 1 > MAX_CLASSES:  # 0..255 with another ignore index: 255 can only be void
+        return (
+            f"the masks hold {len(seen)} values ({shown}): at most {MAX_CLASSES} classes fit; if {top} "
+            f"({share:.1f}% of the pixels) marks void, pass --num-classes {top} --ignore-index {top}"
+        )
     line = f"the masks hold {len(seen)} values ({shown}): pass --num-classes {top + 1}"
     if 0 not in values and seen[0] == 1:
         line += f", or --num-classes {top} --reduce-zero-label if 0 marks unlabelled pixels"
     elif len(seen) > 2:
-        share = 100 * values[top] / (sum(values.values()) or 1)
         line += f", or --num-classes {top} --ignore-index {top} if {top} ({share:.1f}% of the pixels) marks void"
     if len(seen) < top + 1 and len(seen) > 2:
         line += f" ({top + 1 - len(seen)} of the values 0..{top} never occur)"
@@ -135,6 +176,8 @@ class MaskScan:
         self.many_values: list[str] = []  # masks with STRAY_VALUES or more distinct values
         self.binary_kinds: Counter = Counter()
         self.thresholded: list[str] = []
+        self.not_binary: list[str] = []  # --binary-masks: masks of several values all under 128 (class indices?)
+        self.not_binary_values: Counter = Counter()
         self.indexed_palettes: Counter = Counter()
         self.lossy: list[str] = []
         self.splits = {
@@ -181,6 +224,10 @@ class MaskScan:
             self.many_values.append(f"{name} ({len(present)} values)")
         if enc.binary:
             kind = binary_kind(present)
+            if kind == "thresholded" and present.max() < BINARY_THRESHOLD:  # every pixel would read as background
+                kind = f"values under {BINARY_THRESHOLD} other than 0/1"
+                self.not_binary.append(f"{name} (values {_listed(present.tolist(), 6)})")
+                self.not_binary_values.update(dict(zip(present.tolist(), counts.tolist())))
             self.binary_kinds[kind] += 1
             if kind == "thresholded":
                 self.thresholded.append(
@@ -339,9 +386,29 @@ class MaskScan:
         stored = set(self.values)
         return bool(self.colour_files or self._strays() or (stored <= {0, 255} and 255 in stored))
 
+    def _not_binary_finding(self, report) -> None:
+        """--binary-masks on masks of several small values (class indices 0..3, say): thresholded at 128 they
+        would be background everywhere. One finding: the values, the files, the flags that read them."""
+        values = self.not_binary_values
+        classes = sorted(values)
+        top = classes[-1]
+        read = (
+            f"drop --binary-masks and pass --num-classes {top + 1} (or classes.txt)"
+            if top + 1 <= MAX_CLASSES
+            else _too_large(classes)
+        )
+        report.add_files(
+            f"--binary-masks, but masks hold values other than 0/1 or 0/255: {_listed(classes)} (all under "
+            f"{BINARY_THRESHOLD}, so every pixel would read as background)",
+            f"these look like class-index masks: {read}; or save object-vs-background masks as 0/1 or 0/255",
+            self.not_binary,
+        )
+
     def _value_findings(self, report) -> None:
         enc = self.encoding
         values = Counter(self.values)
+        if self.not_binary:
+            self._not_binary_finding(report)
         if self.thresholded:
             report.add_files(
                 "binary masks with values other than 0/1 or 0/255 (anti-aliased edges or JPEG damage?): "

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.tasks.segmentation.masks import LABEL_SLOTS, MaskFormatError, mask_values
+from zoo.tasks.segmentation.masks import BINARY_THRESHOLD, LABEL_SLOTS, MaskFormatError, mask_values
 
 VOC_CLASSES = (
     "background",
@@ -64,6 +64,23 @@ RARE_ADVICE = (
     "seeds; --loss ohem: 0.79)"
 )
 WEIGHT_CAP = 10.0  # auto class weights are clipped to [1 / cap, cap]
+# Labels are one byte per pixel after the label table (the pipeline caches and crops them as uint8): the classes
+# and the ignore index all fit in 0..MAX_LABEL, so at most MAX_CLASSES classes (0..254) leave the ignore index a
+# value of its own. Masks may be stored in 16 bits; their values above 255 are no class and read as ignored.
+MAX_LABEL = 255
+MAX_CLASSES = MAX_LABEL
+CLASS_LINES = 20  # statistics_lines: one line per class up to this many classes, then one line for the rest
+
+
+def check_class_count(num_classes: int, origin: str) -> None:
+    """Refuses more classes than a label byte holds beside the ignore index (``MAX_CLASSES``), in the one message
+    ``check`` and training give. ``origin`` says where the count came from (``--num-classes``, ``classes.txt``)."""
+    if num_classes > MAX_CLASSES:
+        raise ValueError(
+            f"{origin} gives {num_classes} classes: at most {MAX_CLASSES} are supported (labels are stored as one "
+            f"byte per pixel: classes 0..{MAX_CLASSES - 1} and the ignore index {MAX_LABEL}); merge classes, or "
+            f"train on at most {MAX_CLASSES} of them (the others mapped to {MAX_LABEL}, ignored)"
+        )
 
 
 def voc_colormap(count: int = 256) -> np.ndarray:
@@ -325,7 +342,7 @@ class LabelEncoding:
         """Class indices (int32, ignore index kept) of ``raw`` values, as the pipeline computes them."""
         raw = np.asarray(raw, np.int64)
         if self.binary:
-            raw = raw if raw.size == 0 or raw.max() <= 1 else (raw >= 128).astype(np.int64)
+            raw = raw if raw.size == 0 or raw.max() <= 1 else (raw >= BINARY_THRESHOLD).astype(np.int64)
         return self.lookup[np.clip(raw, 0, LABEL_SLOTS)]
 
 
@@ -434,16 +451,27 @@ class ClassCounter:
         }
 
 
-def statistics_lines(splits: dict[str, ClassCounter], names: list[str]) -> list[str]:
-    """One line per class: its share of pixels and of images in each split; then the ignored pixels."""
+def statistics_lines(splits: dict[str, ClassCounter], names: list[str], limit: int = CLASS_LINES) -> list[str]:
+    """One line per class: its share of pixels and of images in each split (past ``limit`` classes, the first
+    ``limit`` and one line that sums up the rest: their range of training shares and how many are absent); then
+    the ignored pixels. ``ClassCounter.to_json`` keeps every class."""
     lines = []
-    width = max(len(n) for n in names)
-    for c, name in enumerate(names):
+    shown = names if len(names) <= limit else names[:limit]
+    width = max(len(n) for n in shown)
+    for c, name in enumerate(shown):
         parts = [
             f"{split} {100 * counter.share()[c]:5.1f}% px, {counter.images[c]}/{counter.examples} images"
             for split, counter in splits.items()
         ]
         lines.append(f"class {c} {name:<{width}}  " + "; ".join(parts))
+    if len(shown) < len(names):
+        rest = slice(len(shown), len(names))
+        parts = []
+        for split, counter in splits.items():
+            share = 100 * counter.share()[rest]
+            absent = int((counter.pixels[rest] == 0).sum())
+            parts.append(f"{split} {share.min():.1f}%..{share.max():.1f}% px each, {absent} absent")
+        lines.append(f"classes {len(shown)}..{len(names) - 1} ({len(names) - len(shown)} more): " + "; ".join(parts))
     ignored = [
         f"{split} {100 * counter.ignored / max(1, counter.ignored + counter.pixels.sum()):.1f}%"
         for split, counter in splits.items()
@@ -484,7 +512,7 @@ def statistics_warnings(splits: dict[str, ClassCounter], names: list[str]) -> li
         if rare:
             warnings.append(
                 (
-                    f"classes under {100 * RARE_SHARE:g}% of the training pixels: {', '.join(rare)}",
+                    f"classes under {100 * RARE_SHARE:g}% of the training pixels: {_some(rare)}",
                     RARE_ADVICE,
                 )
             )

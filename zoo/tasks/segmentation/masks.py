@@ -32,6 +32,7 @@ MASK_MODES = ("1", "L", "P", "I", "I;16", "I;16B", "I;16L")
 # Raw values at or above this are folded onto one table entry (always "ignore" or
 # out of range): a 16-bit mask can hold 65536 values, the label table has LABEL_SLOTS + 1.
 LABEL_SLOTS = 256
+BINARY_THRESHOLD = 128  # --binary-masks: a mask that is not all 0/1 reads as the object where its value is >= this
 
 
 class MaskFormatError(ValueError):
@@ -134,4 +135,4 @@ def binary_to_01(mask):
     import tensorflow as tf
 
     mask = tf.cast(mask, tf.int32)
-    return tf.where(tf.reduce_max(mask) <= 1, mask, tf.cast(mask >= 128, tf.int32))
+    return tf.where(tf.reduce_max(mask) <= 1, mask, tf.cast(mask >= BINARY_THRESHOLD, tf.int32))

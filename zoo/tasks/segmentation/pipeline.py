@@ -146,10 +146,28 @@ def _repeated_by_class(ds: tf.data.Dataset, factors: list[float] | None, seed: i
     return ds.flat_map(repeated)
 
 
+def known_length(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """``ds`` (finite) with a cardinality tf.data knows: as it is when it knows one, else counted in one pass and
+    asserted (validation tiles come from a ``flat_map``, one to many per picture).
+
+    Keras reads a dataset of unknown length until it ends and then warns "Your input ran out of data;
+    interrupting training" after the first validation pass, though nothing was lost; with the length known it
+    runs exactly that many batches. The pass fills an in-memory ``cache`` upstream, which validation then reads.
+    """
+    if int(ds.cardinality()) != int(tf.data.UNKNOWN_CARDINALITY):
+        return ds
+    count = int(ds.reduce(np.int64(0), lambda n, _: n + 1))
+    return ds.apply(tf.data.experimental.assert_cardinality(count))
+
+
 def _batched(ds, batch_size, training, repeat, augment, seed, preprocess, spec) -> tf.data.Dataset:
-    """Same-size uint8 examples -> batches: repeat, batch, float/int, augmentation, preprocessing, prefetch."""
+    """Same-size uint8 examples -> batches: repeat, batch, float/int, augmentation, preprocessing, prefetch. The
+    training data repeats forever with ``repeat`` (``steps_per_epoch`` batches an epoch); finite evaluation data
+    has a known length (``known_length``)."""
     if repeat:
         ds = ds.repeat()
+    elif not training:
+        ds = known_length(ds)
     ds = ds.batch(batch_size, drop_remainder=training, num_parallel_calls=AUTOTUNE)
     ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), tf.cast(y, tf.int32)), num_parallel_calls=AUTOTUNE)
     if training and augment is not None:

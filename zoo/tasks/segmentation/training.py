@@ -77,31 +77,47 @@ def parse_scale_jitter(text: str | None) -> tuple[float, float] | None:
     return low, high
 
 
+def check_ignore_index(ignore_index: int) -> None:
+    """Refuses an ignore index outside the label byte (``zoo.tasks.segmentation.labels.MAX_LABEL``)."""
+    from zoo.tasks.segmentation.labels import MAX_LABEL
+
+    if not 0 <= ignore_index <= MAX_LABEL:
+        raise ValueError(
+            f"--ignore-index {ignore_index}: must be between 0 and {MAX_LABEL}, above the classes (labels are "
+            f"stored as one byte per pixel); the default {MAX_LABEL} is usual"
+        )
+
+
 def check_label_settings(num_classes: int, ignore_index: int, origin: str) -> None:
-    """Refuses fewer than 2 classes and an ignore index that is one of the classes or does not fit in a
-    mask byte. ``origin`` says where the class count came from (for the message)."""
+    """Refuses fewer than 2 classes, more than ``zoo.tasks.segmentation.labels.MAX_CLASSES`` (labels are one byte
+    per pixel, with room for the ignore index), and an ignore index that is one of the classes or does not fit in
+    the label byte. ``origin`` says where the class count came from (for the message)."""
+    from zoo.tasks.segmentation.labels import MAX_LABEL, check_class_count
+
     if num_classes < 2:
         raise ValueError(
             f"{origin} gives {num_classes} class(es): a softmax segmentation model needs at least 2 (background "
             "and object), and with one it learns nothing and reports mIoU 1.0. For object-vs-background masks use "
             "--binary-masks (masks 0/1 or 0/255) or --num-classes 2"
         )
-    if not 0 <= ignore_index <= 255:
-        raise ValueError(
-            f"--ignore-index {ignore_index}: must be between 0 and 255 (masks are bytes after the "
-            "label lookup); the default 255 is usual"
-        )
+    check_class_count(num_classes, origin)
+    check_ignore_index(ignore_index)
     if ignore_index < num_classes:
+        choice = f"from {num_classes} to {MAX_LABEL}" if num_classes < MAX_LABEL else f"of {MAX_LABEL}"
         raise ValueError(
             f"--ignore-index {ignore_index} is one of the {num_classes} classes 0..{num_classes - 1} ({origin}): "
-            f"that class would be left out of the loss and the metrics. Use a value of {num_classes} or more "
-            "(default 255)"
+            f"that class would be left out of the loss and the metrics. Use a value {choice} (default {MAX_LABEL})"
         )
 
 
 def validate(settings: SegmentationSettings) -> None:
     """The segmentation settings' own checks, before any data is read (``check`` runs them too).
     Raises ValueError naming the flag and the fix."""
+    if settings.channels is not None and settings.channels < 1:
+        raise ValueError(
+            f"--channels must be >= 1, got {settings.channels}: give the model's input channels (1 gray, 3 RGB, "
+            "4 RGBA), or leave it out to take the data's"
+        )
     if settings.output_stride is not None:
         if settings.model not in DILATED_MODELS:
             raise ValueError(
@@ -191,8 +207,8 @@ def validate(settings: SegmentationSettings) -> None:
         check_label_settings(
             classes, settings.ignore_index, "--binary-masks" if settings.binary_masks else "--num-classes"
         )
-    elif not 0 <= settings.ignore_index <= 255:
-        check_label_settings(256, settings.ignore_index, "--ignore-index")
+    else:
+        check_ignore_index(settings.ignore_index)
 
 
 def load_settings_palette(settings: SegmentationSettings):
