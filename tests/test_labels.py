@@ -488,6 +488,13 @@ def test_check_recommends_the_measured_rare_class_setting_and_repeat_factor_samp
     warnings = dict(statistics_warnings({"train": counter}, ["background", "road", "sign"]))
     assert warnings["classes under 1% of the training pixels: sign 0.04%"].startswith("train with --loss ce+lovasz")
     assert "--repeat-rare 0.3" in warnings["classes in under 10% of the training pictures: sign in 4 of 100"]
+    from zoo.tasks.segmentation.labels import advice_in_use
+
+    # a run that already follows the advice is told so, not told to do it again
+    rare, few = warnings.values()
+    assert advice_in_use(rare, "ce+lovasz", None).startswith("--loss ce+lovasz is in use")
+    assert advice_in_use(rare, "ce", None) == rare
+    assert advice_in_use(few, "ce", 0.5) == "--repeat-rare 0.5 is in use"
 
 
 def test_class_lines_and_rare_classes_of_a_large_preset_are_bounded():

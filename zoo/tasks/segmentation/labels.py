@@ -488,6 +488,19 @@ def _some(names: list[str], shown: int = 12) -> str:
     return ", ".join(names[:shown]) + more
 
 
+def advice_in_use(fix: str, loss: str, repeat_rare: float | None) -> str:
+    """``fix`` (from ``statistics_warnings``) for a run whose settings already follow it: the rare-class advice
+    says which setting is in use instead of recommending it again."""
+    if fix == RARE_ADVICE and "lovasz" in loss:
+        return (
+            f"--loss {loss} is in use (the best measured for rare classes); more epochs, or --repeat-rare "
+            f"{REPEAT_ADVICE:g} where they are in few pictures, may lift them further"
+        )
+    if fix.startswith("--repeat-rare") and repeat_rare:
+        return f"--repeat-rare {repeat_rare:g} is in use"
+    return fix
+
+
 def statistics_warnings(splits: dict[str, ClassCounter], names: list[str]) -> list[tuple[str, str]]:
     """(what, what to do) for classes under ``RARE_SHARE`` of the training pixels, in under ``FEW_PICTURES`` of
     the training pictures, absent from the training split or from the validation split."""

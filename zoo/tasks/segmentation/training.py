@@ -428,7 +428,7 @@ def check_data(settings: SegmentationSettings, input_size: tuple[int, int]):
     for folders, then the loading training does; for TFDS and synthetic sets, that they load, and the
     class shares of both splits (a folder's scan gives them itself)."""
     from zoo.data.checks import Finding, dataset_report
-    from zoo.tasks.segmentation.labels import statistics_lines, statistics_warnings
+    from zoo.tasks.segmentation.labels import advice_in_use, statistics_lines, statistics_warnings
 
     loaded = []
 
@@ -446,6 +446,8 @@ def check_data(settings: SegmentationSettings, input_size: tuple[int, int]):
         report.summary.append(f"labels read as {source.labels}")
         report.summary.extend(statistics_lines(splits, source.class_names))
         report.advice.extend(Finding(what, fix, False) for what, fix in statistics_warnings(splits, source.class_names))
+    for finding in report.advice:  # advice the settings already follow says so
+        finding.fix = advice_in_use(finding.fix, settings.loss, settings.repeat_rare)
     return report
 
 
@@ -529,7 +531,12 @@ class SegmentationTrainer:
     def _class_statistics(self, log: Callable[[str], None]) -> dict:
         """Each class's share of pixels and images per split (logged, warned about, kept for config.json)
         and the class weights they give (``--class-weights``)."""
-        from zoo.tasks.segmentation.labels import parse_class_weights, statistics_lines, statistics_warnings
+        from zoo.tasks.segmentation.labels import (
+            advice_in_use,
+            parse_class_weights,
+            statistics_lines,
+            statistics_warnings,
+        )
 
         source, names = self.source, self.source.class_names
         splits = {
@@ -543,7 +550,7 @@ class SegmentationTrainer:
         for line in statistics_lines(splits, names):
             log(f"  {line}")
         for what, fix in statistics_warnings(splits, names):
-            log(f"warning: {what}; {fix}")
+            log(f"warning: {what}; {advice_in_use(fix, self.settings.loss, self.settings.repeat_rare)}")
         self.class_weights = parse_class_weights(self.settings.class_weights, source.num_classes, splits["train"])
         if self.class_weights is not None:
             rule = {
