@@ -192,12 +192,15 @@ def test_native_benchmark_times_a_picture_in_a_process_of_its_own(tmp_path):
                 "64",
                 "--tta",
                 "flip",
+                "--compare",
+                "200x260",  # the default tile against --tile, side by side (3000x3000 in the real benchmark)
                 "--out",
                 str(out),
             ]
         )
         == 0
     )
+    assert json.loads(out.read_text())["comparisons"][0]["ratio"] > 0
     rows = json.loads(out.read_text())["rows"]
     assert [(r["height"], r["width"], r["tta"]) for r in rows] == [(100, 150, "flip")]
     assert rows[0]["seconds"] > 0 and 0.1 < rows[0]["peak_gb"] < 20 and out.with_suffix(".png").is_file()

@@ -244,3 +244,39 @@ def test_onnx_and_litert_exports_predict_where_tensorflow_cannot_be_imported(run
         here = json.loads((tmp_path / "here" / "keypoints.json").read_text())
         there = json.loads((tmp_path / "there" / "keypoints.json").read_text())
         assert [r["keypoints"] for r in here] == [r["keypoints"] for r in there]
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--tile", "0"], "--tile 0: use a positive whole number of pixels"),
+        (["--tile", "-32"], "--tile -32: use a positive whole number of pixels"),
+        (["--overlap", "nan"], "--overlap nan: use a fraction of a tile from 0 to 0.5"),
+        (["--overlap", "-0.5"], "--overlap -0.5: use a fraction of a tile from 0 to 0.5"),
+        (["--overlap", "0.75"], "--overlap 0.75: use a fraction of a tile from 0 to 0.5"),
+        (["--tile", "64", "--overlap", "40"], "--overlap 40.0 gives 40 px on tiles of 64x64"),  # half a tile at most
+        (["--overlap", "4000"], "--overlap 4000.0 gives 4000 px on tiles of"),  # the default tile's half at most
+    ],
+)
+def test_bad_predict_flags_are_refused_before_any_picture_is_read(gray_run, tmp_path, capsys, flags, message):
+    image = tmp_path / "images" / "a.png"
+    image.parent.mkdir()
+    Image.fromarray(np.zeros((40, 50), np.uint8), mode="L").save(image)
+    out = tmp_path / "out"
+    code = main(
+        ["predict", str(gray_run / "export"), str(image.parent), "--out", str(out), "--scale", "native", *flags]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("error:") == 1, err
+    assert not out.exists()  # refused up front: nothing read, nothing written
+
+
+def test_progress_lines_stand_in_for_the_bar_off_a_terminal(capsys):
+    from zoo.predict import ProgressLines
+
+    lines = ProgressLines(3, every=0)
+    lines.update(1)
+    lines.update(2)
+    lines.close()
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("predict: 1/3 images, ") and err[1].startswith("predict: 3/3 images, ")

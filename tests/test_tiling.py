@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from zoo.data.tiling import blend_window, predict_tiled, tile_origins
+from zoo.data.tiling import blend_window, cap_tile, predict_tiled, tile_origins
 from zoo.tasks.segmentation.runtime import native_tile
 
 
@@ -65,6 +65,167 @@ def test_blend_window_ramps_only_at_shared_edges_and_overlap_is_checked():
     assert window[0, 7] == 1.0 and window[7, 7] < 0.2 and window[0, 0] < 0.2 and window.min() > 0
     with pytest.raises(ValueError, match="overlap 40 gives .* use 0 to half a tile"):
         predict_tiled(_pointwise, np.zeros((10, 10, 3), np.uint8), (64, 64), overlap=40)
+
+
+def _positional(tiles: np.ndarray) -> np.ndarray:
+    """A stand-in network whose answer depends on where a pixel lies in its tile, as a real one's does near
+    the tile's edges: the blend decides the result."""
+    x = tiles.astype(np.float32) / 255
+    h, w = tiles.shape[1:3]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    scores = np.stack([x[..., 0] + yy / h, x[..., 1] + xx / w, 1 - x[..., 0]], -1) * 3
+    e = np.exp(scores - scores.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def _tile_by_tile(run, image, tile, share):
+    """The blend as first written: one tile per call, every window built again, full-size sums."""
+    from zoo.data.tiling import _pad_to
+
+    (th, tw), (height, width) = tile, image.shape[:2]
+    padded = _pad_to(image, tile)
+    ys = tile_origins(padded.shape[0], th, th - share[0])
+    xs = tile_origins(padded.shape[1], tw, tw - share[1])
+    acc = np.zeros((*padded.shape[:2], 3), np.float32)
+    weight = np.zeros(padded.shape[:2], np.float32)
+    for row, y in enumerate(ys):
+        for x in xs:
+            window = blend_window(tile, share, (row > 0, row < len(ys) - 1, x > 0, x < xs[-1]))
+            acc[y : y + th, x : x + tw] += run(padded[None, y : y + th, x : x + tw])[0] * window[..., None]
+            weight[y : y + th, x : x + tw] += window
+    return (acc / weight[..., None])[:height, :width]
+
+
+@pytest.mark.parametrize("shape", [(96, 96, 3), (50, 70, 3), (90, 33, 3)])
+def test_batched_tiles_blend_as_the_tile_by_tile_loop_and_fill_a_pixel_budget(shape):
+    image = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
+    want = _tile_by_tile(_positional, image, (32, 32), (8, 8))
+    calls = []
+
+    def counted(tiles):
+        calls.append(tiles.shape)
+        return _positional(tiles)
+
+    for options in ({}, {"batch_size": 1}, {"batch_size": 5}, {"call_pixels": 7 * 32 * 32}):
+        calls.clear()
+        mask, probs = predict_tiled(counted, image, (32, 32), overlap=0.25, probabilities="float32", **options)
+        np.testing.assert_allclose(probs, want, atol=1e-6)
+        np.testing.assert_array_equal(mask, want.argmax(-1))
+        np.testing.assert_array_equal(predict_tiled(counted, image, (32, 32), overlap=0.25, **options)[0], mask)
+        tiles = sum(c[0] for c in calls) // 2
+        per_call = options.get("batch_size") or options.get("call_pixels", 4 * 512 * 512) // (32 * 32)
+        assert tiles == len(tile_origins(max(shape[0], 32), 32, 24)) * len(tile_origins(max(shape[1], 32), 32, 24))
+        assert len(calls) == 2 * -(-tiles // per_call)  # full calls across rows of tiles: 1M px by default
+
+
+def test_a_huge_tile_on_a_small_picture_is_one_tile_of_the_picture():
+    """A network that takes any size: the tile is capped at the picture rounded up to the divisor, not
+    the picture padded to the tile (a 100000 px tile once asked 27.9 GiB for a 50x70 picture)."""
+    import tracemalloc
+
+    image = np.random.default_rng(2).integers(0, 256, (50, 70, 3), dtype=np.uint8)
+    seen = []
+
+    def network(tiles):
+        seen.append(tiles.shape)
+        return _positional(tiles)
+
+    one_tile = _positional(np.pad(image, ((0, 14), (0, 26), (0, 0)), mode="reflect")[None])[0, :50, :70]
+    for tile in (2048, 100_000, (4096, 100_000)):
+        seen.clear()
+        tracemalloc.start()
+        mask, probs = predict_tiled(network, image, tile, overlap=0.25, probabilities="float32", multiple=32)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert seen == [(1, 64, 96, 3)] and peak < 2e6, (tile, seen, peak)
+        np.testing.assert_allclose(probs, one_tile, atol=1e-6)
+        np.testing.assert_array_equal(mask, one_tile.argmax(-1))
+    assert cap_tile((512, 100_000), (3000, 70), 32) == (512, 96)
+
+
+def _fake_export(native: bool, input_size=(64, 64)):
+    """A segmentation ``Predictor`` whose network is ``_positional``: with a ``native`` signature (as a
+    SavedModel) or only a training-size one (as LiteRT and ONNX); ``seen`` lists the tile shapes run."""
+    from zoo.export.runtime import Predictor
+    from zoo.tasks.info import ExportInfo
+
+    info = ExportInfo.from_json(
+        {
+            "format": "saved_model" if native else "litert",
+            "file": "." if native else "model.tflite",
+            "task": "segmentation",
+            "model": "unet",
+            "backbone": "vgg16",
+            "input_size": list(input_size),
+            "channels": 3,
+            "classes": ["a", "b", "c"],
+            "scale": "native",
+            "signatures": ["serving_default", "native"] if native else [],
+        }
+    )
+    seen = []
+
+    def answer(images):
+        seen.append(images.shape)
+        probs = _positional(images)
+        return {"probabilities": probs, "mask": probs.argmax(-1).astype(np.int32)}
+
+    def serve(images):
+        assert images.shape[1:3] == tuple(input_size), "serving_default resizes: tiles must be the training size"
+        return answer(images)
+
+    if native:
+        serve.native = answer
+    return Predictor(path=None, info=info, run=serve), seen
+
+
+def test_the_default_native_tile_is_the_training_size_raised_to_512_where_the_network_takes_any_size():
+    saved, seen = _fake_export(native=True)
+    fixed, seen_fixed = _fake_export(native=False)
+    assert native_tile(saved.info) == (512, 512) and native_tile(fixed.info) == (64, 64)
+    assert native_tile(_fake_export(True, (96, 600))[0].info) == (512, 608)  # rounded up to the divisor, 32
+    assert native_tile(saved.info, any_size=False) == (64, 64)
+    image = np.random.default_rng(3).integers(0, 256, (1, 600, 700, 3), dtype=np.uint8)
+    by_default = saved(image, scale="native", probabilities=None)["mask"]
+    default_tiles = list(seen)
+    seen.clear()
+    at_512 = saved(image, scale="native", tile=512, probabilities=None)["mask"]
+    assert default_tiles == seen == [(4, 512, 512, 3)]  # 2x2 tiles of 512 in one call: as fast as tile=512
+    np.testing.assert_array_equal(by_default, at_512)
+    small = saved(image[:, :70, :90], scale="native", probabilities=None)["mask"]  # capped: one 96x96 tile
+    assert seen[-1] == (1, 96, 96, 3) and small.shape == (1, 70, 90)
+    fixed(image[:, :96, :96], scale="native", probabilities=None)  # a fixed signature: training-size tiles
+    assert seen_fixed == [(4, 64, 64, 3)]
+    with pytest.raises(ValueError, match="runs tiles of its training size 64x64 only"):
+        fixed(image, scale="native", tile=512)
+
+
+@pytest.mark.parametrize(
+    "tile, overlap, message",
+    [
+        (0, 0.25, "tile 0: use a positive whole number of pixels"),
+        (-64, 0.25, "tile -64: use a positive whole number of pixels"),
+        ((64, 0), 0.25, r"tile \(64, 0\): use a positive whole number of pixels"),
+        (64.5, 0.25, "tile 64.5: use a positive whole number of pixels"),
+        (64, float("nan"), "overlap nan: use a fraction of a tile from 0 to 0.5"),
+        (64, -0.5, "overlap -0.5: use a fraction of a tile from 0 to 0.5"),
+        (64, -8, "overlap -8: use a fraction of a tile from 0 to 0.5"),
+        (64, 0.75, "overlap 0.75: use a fraction of a tile from 0 to 0.5"),
+        (64, 40, "overlap 40 gives 40 px on tiles of 64x64: use 0 to half a tile"),
+        (64, 12.5, "overlap 12.5: .* or whole pixels up to half a tile"),
+    ],
+)
+def test_bad_tiles_and_overlaps_are_refused_naming_the_value(tile, overlap, message):
+    image = np.zeros((1, 40, 50, 3), np.uint8)
+    with pytest.raises(ValueError, match=message):
+        predict_tiled(_pointwise, image[0], tile, overlap)
+    saved, seen = _fake_export(native=True)
+    with pytest.raises(ValueError, match=message):
+        saved(image, scale="native", tile=tile, overlap=overlap)
+    if message.startswith("overlap") and "gives" not in message:  # wrong whatever the tile: the default too
+        with pytest.raises(ValueError, match=message):
+            saved(image, scale="native", overlap=overlap)
+    assert seen == []  # refused before any tile ran
 
 
 @pytest.fixture(scope="module")
@@ -260,7 +421,7 @@ def test_the_saved_model_native_signature_runs_the_network_at_the_pictures_own_s
     odd = native(images=tf.constant(image[:, :75, :101]))  # padded to 96x128 inside, cropped back
     assert odd["mask"].shape == (1, 75, 101) and odd["probabilities"].shape == (1, 75, 101, 3)
     predictor = load(path)
-    assert native_tile(predictor.info) == (64, 64)  # the training size, as a crop-trained run is validated
+    assert native_tile(predictor.info) == (512, 512)  # the native signature takes any size: 512 px, for speed
     tiled = predictor(image, scale="native", tile=64, overlap=0.25)
     big_tile = predictor(image, scale="native", tile=(96, 160))  # one tile: the whole picture at its scale
     np.testing.assert_allclose(big_tile["probabilities"], want, atol=1e-5)

@@ -220,16 +220,16 @@ def main(argv: list[str] | None = None, command: bool = False) -> int:
         "--scale",
         choices=SCALES,
         help="segmentation: resize (each picture resized to the training size, as the SavedModel's "
-        "serving_default) or native (the picture at its own pixel scale, in overlapping tiles of "
-        "the training size, blended; memory bounded by a row of tiles) (default: model.json's "
+        "serving_default) or native (the picture at its own pixel scale, in overlapping tiles "
+        "(--tile), blended; memory bounded by a row of tiles) (default: model.json's "
         "scale, else resize)",
     )
     p.add_argument(
         "--tile",
         type=int,
-        help="native: tile side in pixels (default: the training size, as a --train-crop run is "
-        "validated; a SavedModel's 'native' signature takes larger tiles: fewer calls; other formats "
-        "run the training size only)",
+        help="native: tile side in pixels (default: a SavedModel, whose 'native' signature takes any size: "
+        "the training size raised to at least 512 and rounded up to a multiple of 32, for speed; other formats: "
+        "the training size, the only one they run; a tile larger than the picture is capped at it)",
     )
     p.add_argument(
         "--overlap",

@@ -244,7 +244,7 @@ def predict_files(
         annotations=annotations,
     )
     try:  # what does not apply to the export's task is refused, naming the flag
-        options = task.call_options(asked)
+        options = task.call_options(asked, info)
         box_file = task.read_boxes(asked) if boxes is not None else None
         if box_file is not None:
             from zoo.tasks.keypoints.boxes import check_boxes_match

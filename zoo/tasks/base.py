@@ -167,9 +167,10 @@ class Task(Protocol):
         """``extra_signatures``' name -> (function, input signature), for the SavedModel export."""
 
     # running a loaded export (NumPy; no TensorFlow)
-    def call_options(self, options: PredictOptions) -> dict:
-        """The keyword arguments of ``Task.run`` for ``options``; ValueError naming a flag that does not
-        apply to this task."""
+    def call_options(self, options: PredictOptions, info=None) -> dict:
+        """The keyword arguments of ``Task.run`` for ``options`` on the export ``info`` describes (None: any);
+        ValueError naming a flag that does not apply to this task, or a value it cannot take: ``predict``
+        asks before it reads a picture."""
 
     def run(self, predictor, images: np.ndarray, **options) -> dict:
         """``predictor``'s answers for uint8 ``images [B, h, w, C]`` with ``options`` (``call_options``'):

@@ -187,7 +187,7 @@ class KeypointTask:
         return {"boxes": (fn, spec)}
 
     # ---- running a loaded export
-    def call_options(self, options: PredictOptions) -> dict:
+    def call_options(self, options: PredictOptions, info: ExportInfo | None = None) -> dict:
         if options.scale is not None or options.save_probabilities is not None or options.tile is not None:
             raise ValueError(
                 f"--scale, --tile and --save-probabilities are for exports that answer per pixel "

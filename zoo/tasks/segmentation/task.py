@@ -116,9 +116,21 @@ class SegmentationTask:
         return {"native": (segmentation_native_fn(any_size_copy(model), info.backbone, tta=info.tta), images)}
 
     # ---- running a loaded export
-    def call_options(self, options: PredictOptions) -> dict:
+    def call_options(self, options: PredictOptions, info: ExportInfo | None = None) -> dict:
+        from zoo.data.tiling import check_tile, overlap_pixels
+        from zoo.tasks.segmentation.runtime import SCALES, native_tile
+
         if options.boxes is not None:
             raise ValueError("--boxes is for keypoint exports; a segmentation export answers every pixel")
+        if options.scale is not None and options.scale not in SCALES:
+            raise ValueError(f"--scale {options.scale!r}: choose one of {SCALES}")
+        try:  # before any picture is read, with the flags' names
+            tile = None if options.tile is None else check_tile(options.tile)
+            if tile is None and info is not None:
+                tile = native_tile(info)
+            overlap_pixels(options.overlap, tile or (2**31, 2**31))
+        except ValueError as err:
+            raise ValueError(f"--{err}") from None
         # probabilities kept only when written: a native map can be large
         return {
             "scale": options.scale,
