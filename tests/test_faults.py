@@ -180,6 +180,7 @@ runpy.run_module("recipes.segment", run_name="__main__")
 """
 
 
+@pytest.mark.slow
 def test_a_full_disk_stops_the_run_with_one_line_and_it_resumes_once_space_is_freed(tmp_path):
     run = tmp_path / "run"
     args = [*RUN, "--schedule", "all:3@1e-3", "--out", str(run)]

@@ -108,8 +108,14 @@ BAD_SHARED_FLAGS = [
 ]
 
 
-@pytest.mark.parametrize("recipe", ["recipes.segment", "recipes.pose"])
-@pytest.mark.parametrize("args", [["--help"], *BAD_SHARED_FLAGS])
+@pytest.mark.parametrize(
+    "recipe, args",
+    [
+        *(("recipes.segment", args) for args in [["--help"], *BAD_SHARED_FLAGS]),
+        # the driver is shared: pose's own flags and help, and a shared flag through it
+        *(("recipes.pose", args) for args in [["--help"], ["--batch-size", "0"], ["--head", "nope"]]),
+    ],
+)
 @pytest.mark.parametrize("command", ["check", "train"])
 def test_recipe_help_and_flag_errors_answer_without_loading_tensorflow_in_check_and_training_alike(
     recipe, args, command

@@ -17,6 +17,7 @@ Files inside ``out`` are not read (a second run does not predict on its own outp
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sys
@@ -244,7 +245,9 @@ def predict_files(
         annotations=annotations,
     )
     try:  # what does not apply to the export's task is refused, naming the flag
-        options = task.call_options(asked, info)
+        # the export's info lets a task check values against it (a tile's overlap); tasks written before take options alone
+        takes_info = len(inspect.signature(task.call_options).parameters) > 1
+        options = task.call_options(asked, info) if takes_info else task.call_options(asked)
         box_file = task.read_boxes(asked) if boxes is not None else None
         if box_file is not None:
             from zoo.tasks.keypoints.boxes import check_boxes_match

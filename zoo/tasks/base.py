@@ -170,7 +170,8 @@ class Task(Protocol):
     def call_options(self, options: PredictOptions, info=None) -> dict:
         """The keyword arguments of ``Task.run`` for ``options`` on the export ``info`` describes (None: any);
         ValueError naming a flag that does not apply to this task, or a value it cannot take: ``predict``
-        asks before it reads a picture."""
+        asks before it reads a picture. A task may take ``options`` alone (tasks written before ``info`` was
+        passed)."""
 
     def run(self, predictor, images: np.ndarray, **options) -> dict:
         """``predictor``'s answers for uint8 ``images [B, h, w, C]`` with ``options`` (``call_options``'):
