@@ -108,10 +108,27 @@ BAD_SHARED_FLAGS = [
 ]
 
 
+# The segmentation wing's own flags with bad values (its validate runs before any data is read).
+BAD_SEGMENT_FLAGS = [
+    ["--ohem-fraction", "0"],
+    ["--repeat-rare", "-1"],
+    ["--train-crop", "--crop-max-share", "2"],
+    ["--train-crop", "--scale-jitter", "0,1"],
+    ["--scale-jitter", "0.5,2"],  # without --train-crop it would do nothing
+    ["--ignore-index", "-1"],
+    ["--num-classes", "1"],
+    ["--num-classes", "1000"],
+    ["--label-tolerance", "-5"],
+    ["--loss", "nope"],
+    ["--output-stride", "4"],
+]
+
+
 @pytest.mark.parametrize(
     "recipe, args",
     [
         *(("recipes.segment", args) for args in [["--help"], *BAD_SHARED_FLAGS]),
+        *(("recipes.segment", args) for args in BAD_SEGMENT_FLAGS),
         # the driver is shared: pose's own flags and help, and a shared flag through it
         *(("recipes.pose", args) for args in [["--help"], ["--batch-size", "0"], ["--head", "nope"]]),
     ],
