@@ -122,7 +122,14 @@ def _as_older_keras3(path):
                 del handle["layers"][key]
 
 
-@pytest.mark.parametrize("layout", ["keras3.15", "older_keras3", "named_h5"])
+@pytest.mark.parametrize(
+    "layout",
+    [
+        "keras3.15",
+        pytest.param("older_keras3", marks=pytest.mark.slow),
+        pytest.param("named_h5", marks=pytest.mark.slow),
+    ],
+)
 def test_keras3_with_top_file_gives_the_classifier(tmp_path, layout):
     model = randomised_backbone(keras.applications.MobileNetV2, include_top=True, seed=6)
     path = tmp_path / "mobilenetv2_top.weights.h5"
