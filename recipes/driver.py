@@ -242,7 +242,7 @@ def main(recipe: Recipe, argv: list[str] | None = None) -> int:
         if total != settings.epochs:
             raise ValueError(
                 f"--epochs {settings.epochs} is for --schedule auto; --schedule {settings.schedule} trains {total} "
-                "epoch(s): leave --epochs out, or change the schedule's epochs"
+                "epoch(s): leave --epochs out, change the schedule's epochs, or add --schedule auto"
             )
     recipe.validate(settings)
     need_top = recipe.need_top(settings)
@@ -305,7 +305,8 @@ def train(recipe: Recipe, settings, input_size: tuple[int, int], session) -> int
     )
     # a run that cannot fit on its disk stops now, not at its first checkpoint (what a run holds: zoo.run.safety)
     held = sum(f.stat().st_size for f in run.checkpoints.rglob("*") if f.is_file()) if run.checkpoints.is_dir() else 0
-    check_free_space(run.root, bytes_needed(model.count_params()) - held, f"training {model.name}")
+    if not run.phase_weights(len(phases) - 1).is_file():  # trained already (an export failed): the export checks
+        check_free_space(run.root, bytes_needed(model.count_params()) - held, f"training {model.name}")
     resolved = {
         **task.resolved(),
         "steps_per_epoch": steps,

@@ -54,24 +54,32 @@ def test_the_filter_drops_startup_lines_and_keeps_everything_else():
 
 
 NOISY_PROGRAM = r"""
-import os, sys
+import os, sys, time
 from zoo.utils.startup import quiet_startup
 quiet_startup()
-os.write(2, b"E0000 00:00:1764 1 mkl_util.h:123] oneDNN supports DT_UINT8 only on platforms with AVX-512. "
+os.write(2, b"E")  # a noise line in two writes
+time.sleep(0.05)
+os.write(2, b"0000 00:00:1764 1 mkl_util.h:123] oneDNN supports DT_UINT8 only on platforms with AVX-512. "
             b"Falling back to the default Eigen-based implementation if present.\n")
 os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")
 os.write(2, b"step 1/2\r")
 print("the program's own line", file=sys.stderr)
-os.write(2, b"E0000 00:00:1.3 1 some_kernel.cc:10] a real error\n")
-raise SystemExit("exit message")
+os.write(2, "caf\u00e9".encode()[:-1])  # a character split across two writes
+time.sleep(0.05)
+os.write(2, "caf\u00e9".encode()[-1:] + b"\n")
+os.write(2, b"E0000 00:00:1.3 1 cuda_dnn.cc:535] Could not create cudnn handle\n")  # a real error, kept
+os.write(2, b"F0000 00:00:1.4 1 check.cc:1] a fatal check\n")
+os.abort()  # nothing written before a crash is lost
 """
 
 
 def test_lines_printed_while_running_are_filtered_for_the_whole_process_and_the_rest_kept_in_order():
     done = subprocess.run([sys.executable, "-c", NOISY_PROGRAM], capture_output=True, timeout=60)
-    assert done.returncode == 1
+    assert done.returncode == -6
     assert done.stderr.decode() == (
-        "step 1/2\rthe program's own line\nE0000 00:00:1.3 1 some_kernel.cc:10] a real error\nexit message\n"
+        "step 1/2\rthe program's own line\ncaf\u00e9\n"
+        "E0000 00:00:1.3 1 cuda_dnn.cc:535] Could not create cudnn handle\n"
+        "F0000 00:00:1.4 1 check.cc:1] a fatal check\n"
     )
 
 

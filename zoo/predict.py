@@ -246,8 +246,8 @@ def predict_files(
     )
     try:  # what does not apply to the export's task is refused, naming the flag
         # the export's info lets a task check values against it (a tile's overlap); tasks written before take options alone
-        takes_info = len(inspect.signature(task.call_options).parameters) > 1
-        options = task.call_options(asked, info) if takes_info else task.call_options(asked)
+        takes_info = "info" in inspect.signature(task.call_options).parameters
+        options = task.call_options(asked, info=info) if takes_info else task.call_options(asked)
         box_file = task.read_boxes(asked) if boxes is not None else None
         if box_file is not None:
             from zoo.tasks.keypoints.boxes import check_boxes_match
@@ -275,7 +275,9 @@ def predict_files(
         entries.append(entry)
         summary.written.append(str(path))
 
-    terminal = sys.stderr.isatty()
+    from zoo.utils.startup import stderr_is_terminal
+
+    terminal = stderr_is_terminal()  # behind the command line's stderr filter, descriptor 2 is a pipe
     bar = tqdm(total=len(files), unit="image", disable=not (terminal if progress is None else progress))
     if progress is None and not terminal:  # a log, not a terminal: a line now and then instead of a bar
         bar = ProgressLines(len(files))

@@ -61,8 +61,9 @@ class BackboneSpec:
 
     Attributes:
         name: registry key, e.g. ``"vgg16"``.
-        constructor: ``keras.applications`` function taking ``include_top``,
-            ``weights``, ``input_tensor`` / ``input_shape``.
+        constructor: a ``keras.applications`` function taking ``include_top``,
+            ``weights``, ``input_tensor`` / ``input_shape``: the table names them (``KerasApplication``, so that
+            the table loads no Keras); a backbone of one's own may give the function itself.
         features: stride (1, 2, 4, ..., 32) -> the deepest tensor at that stride, as a
             reference (see ``OUTPUT_REF``): mostly a layer name. U-Net skips use these.
         fcn_features: stride -> layer for FCN skip scores (the paper's pool3,
@@ -103,7 +104,7 @@ class BackboneSpec:
     """
 
     name: str
-    constructor: KerasApplication
+    constructor: KerasApplication | Callable[..., keras.Model]
     features: Mapping[int, str]
     fcn_features: Mapping[int, str]
     stage_prefixes: Mapping[str, tuple[str, ...]]

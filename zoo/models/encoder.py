@@ -205,8 +205,14 @@ def _reference(spec: BackboneSpec, has_top: bool, keras_defaults: bool = False) 
     """``spec``'s Keras model with 3 channels, random weights: with its classifier at 224x224, else any size;
     ``keras_defaults``: without zoo's fixed options (Keras' in-graph preprocessing kept)."""
     shape = (224, 224, 3) if has_top else (None, None, 3)
-    constructor = spec.constructor.func if keras_defaults else spec.constructor
+    constructor = getattr(spec.constructor, "func", spec.constructor) if keras_defaults else spec.constructor
     return constructor(include_top=has_top, weights=None, input_shape=shape)
+
+
+def _constructor_name(spec: BackboneSpec) -> str:
+    """``keras.applications.VGG16`` for the table's constructors, a plain function's own name otherwise."""
+    name = getattr(spec.constructor, "name", None)
+    return f"keras.applications.{name}" if name else getattr(spec.constructor, "__name__", "its constructor")
 
 
 def _has_top(spec: BackboneSpec, names) -> bool:
@@ -220,7 +226,7 @@ def _keras3_reference(spec: BackboneSpec, contents: WeightsFileContents) -> tupl
     fits."""
     named_top = _has_top(spec, contents.names.values())  # the stored names, where the file has them, go first
     tops = [named_top, not named_top] if contents.names else [False, True]
-    variants = [False, True] if spec.constructor.options else [False]
+    variants = [False, True] if getattr(spec.constructor, "options", ()) else [False]  # a plain function: as it is
     wanted = set(contents.layers)
     counts = {}
     for has_top in tops:
@@ -235,8 +241,8 @@ def _keras3_reference(spec: BackboneSpec, contents: WeightsFileContents) -> tupl
     theirs = " or ".join(f"{n} {'with' if top else 'without'} its classifier" for top, n in counts.items())
     raise ValueError(
         f"weights file {contents.path} does not fit backbone {spec.name!r}: it holds {len(wanted)} layers with "
-        f"weights ({described}, ...), keras.applications.{spec.constructor.name} has {theirs}; pass a weights "
-        f"file saved from {spec.name} (model.save_weights of keras.applications.{spec.constructor.name}, with or "
+        f"weights ({described}, ...), {_constructor_name(spec)} has {theirs}; pass a weights "
+        f"file saved from {spec.name} (model.save_weights of {_constructor_name(spec)}, with or "
         "without top)"
     )
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import keras
 
 from zoo.models.freezing import Phase, run_schedule
+from zoo.models.schedule import resolve_schedule  # noqa: F401 - where it was before zoo.models.schedule
 from zoo.run.optim import OptimizerConfig, current_learning_rate, make_optimizer, set_bn_momentum
 from zoo.run.rundir import RunDir, read_history, truncate_history
 from zoo.utils.io import atomic_path

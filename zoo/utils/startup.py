@@ -13,7 +13,7 @@ Nothing happens when TensorFlow is never imported (predict on an ONNX or LiteRT 
 Some lines come later, while running, from C++ (oneDNN's ``E0000 ... oneDNN supports DT_UINT8 only
 on platforms with AVX-512`` on CPUs without AVX-512, LiteRT's ``INFO: Created TensorFlow Lite XNNPACK
 delegate``): ``quiet_startup()`` also sends descriptor 2 through a pipe for the rest of the process,
-and a thread writes everything but those lines to the real stderr (``_StderrFilter``).
+and a child process writes everything but those lines to the real stderr (``_StderrFilter``).
 
 Only the command-line entry points call it (``python -m zoo``, ``python -m recipes.*``),
 and not with ``--debug``; importing the library changes nothing.
@@ -21,13 +21,11 @@ and not with ``--debug``; importing the library changes nothing.
 
 from __future__ import annotations
 
-import atexit
 import importlib.abc
 import os
 import re
 import sys
 import tempfile
-import threading
 
 # Start-up lines of TensorFlow's C++ runtime (checked on TensorFlow 2.21, CPU and CUDA builds).
 STARTUP_NOISE = re.compile(
@@ -40,23 +38,24 @@ STARTUP_NOISE = re.compile(
     r"|computation placer already registered"
     r"|TF-TRT Warning"
     r"|Attempting to register factory for plugin"
-    # printed later, while running, as errors or info though nothing is wrong: oneDNN on a CPU without AVX-512
-    # falling back for uint8 (a resize or cast of uint8 pictures), LiteRT's interpreter start
-    r"|oneDNN supports DT_\w+ only on platforms with"
-    r"|Created TensorFlow Lite XNNPACK delegate"
 )
+# Printed later, while running, as errors or info though nothing is wrong: oneDNN on a CPU without AVX-512
+# falling back for uint8 (a resize or cast of uint8 pictures), LiteRT's interpreter start. Only these: a
+# CUDA or kernel error while running is the program's business and is kept.
+RUNTIME_NOISE = re.compile(r"oneDNN supports DT_\w+ only on platforms with|Created TensorFlow Lite XNNPACK delegate")
 
 
 class _LineFilter:
     """Drops the noise lines (``STARTUP_NOISE``) from text fed in pieces; a line that continues a dropped one
     goes with it."""
 
-    def __init__(self, continued: bool = True):
+    def __init__(self, noise: re.Pattern = STARTUP_NOISE, continued: bool = True):
+        self.noise = noise
         self.continued = continued  # drop the lines that continue a noise line (start-up output only)
         self.skipping = False
 
     def keep(self, line: str) -> bool:
-        if STARTUP_NOISE.search(line):
+        if self.noise.search(line):
             self.skipping = self.continued
             return False
         # TensorFlow's own lines start with a severity and a time stamp (I0000 00:00:...); a line that does
@@ -73,65 +72,94 @@ def _filter(text: str) -> str:
     return "".join(line for line in text.splitlines(keepends=True) if lines.keep(line))
 
 
-# A piece of output that may be the start of a noise line: held back until its line ends.
-_MAY_BE_NOISE = re.compile(r"([IWEF]\d|INFO|WARNING|All log|To enable)")
+# A piece without a line end that looks like the start of a C++ log line is held until its line ends (the
+# noise may come later in it); anything else passes at once, as a progress bar's update must.
+LOG_START = re.compile(r"[IWEF]\d{4} |INFO: |WARNING: ")
+LOG_START_CHARS = 9  # characters needed to tell
+
+
+def _pump(read: int, write: int) -> None:
+    """Copies descriptor ``read`` to ``write`` until the last writer closes, leaving out ``RUNTIME_NOISE`` lines.
+    A piece without a line end passes at once (a progress bar's ``\\r`` update) unless it may be the start of a
+    log line (``LOG_START``); bytes are decoded incrementally (a character split across reads stays whole)."""
+    import codecs
+
+    lines, held = _LineFilter(RUNTIME_NOISE, continued=False), ""
+    decode = codecs.getincrementaldecoder("utf-8")("replace").decode
+
+    def put(text: str) -> None:
+        data = text.encode("utf-8", "replace")
+        while data:
+            try:
+                data = data[os.write(write, data) :]
+            except InterruptedError:
+                continue
+            except OSError:  # the real stderr is gone (a closed pipe): keep reading, so writers never block
+                return
+
+    while True:
+        try:
+            chunk = os.read(read, 65536)
+        except InterruptedError:
+            continue
+        held += decode(chunk, final=not chunk)
+        pieces = re.split(r"(?<=[\n\r])", held)
+        held = pieces.pop()
+        out = "".join(piece for piece in pieces if lines.keep(piece))
+        if not chunk:
+            out, held = out + (held if held and lines.keep(held) else ""), ""
+        elif held and (len(held) >= LOG_START_CHARS and not LOG_START.match(held) or len(held) > 65536):
+            out, held = out + held, ""
+        if out:
+            put(out)
+        if not chunk:
+            return
 
 
 class _StderrFilter:
-    """File descriptor 2 through a pipe for the rest of the process: a thread writes what comes through to
-    the real stderr, leaving out the noise lines TensorFlow and LiteRT print while running (C++ writes
-    them, so only the descriptor sees them). Pieces without a line end pass at once (progress bars)
-    unless they may begin a noise line. Closed at exit, after the last traceback is written."""
+    """File descriptor 2 through a pipe for the rest of the process; a child process (``fork``, before any
+    thread or TensorFlow exists) writes what comes through to the real stderr, leaving out the noise lines
+    TensorFlow and LiteRT print while running (C++ writes them, so only the descriptor sees them). The child
+    reads until every writer is gone, so nothing is lost when this process ends in any way (``os._exit``,
+    a crash, a signal); it ignores Ctrl-C, which goes to the whole process group."""
 
     def __init__(self):
         sys.stderr.flush()
-        self.real = os.dup(2)
+        self.terminal = os.isatty(2)
         read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the filter: reads the pipe, writes the real stderr, nothing else
+            try:
+                import signal
+
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                os.close(write)
+                null = os.open(os.devnull, os.O_RDWR)
+                os.dup2(null, 0)
+                os.dup2(null, 1)  # a reader of this process's stdout is not kept waiting by the filter
+                _pump(read, 2)
+            finally:
+                os._exit(0)
+        os.close(read)
         os.dup2(write, 2)
         os.close(write)
-        self.lines = _LineFilter(continued=False)  # while running, a line after a noise line is the program's
-        self.thread = threading.Thread(target=self._pump, args=(read,), name="stderr-filter", daemon=True)
-        self.thread.start()
-        atexit.register(self.close)
-
-    def _write(self, text: str) -> None:
-        data = text.encode("utf-8", "replace")
-        while data:
-            data = data[os.write(self.real, data) :]
-
-    def _pump(self, read: int) -> None:
-        held = ""
-        with os.fdopen(read, "rb", buffering=0) as pipe:
-            while chunk := pipe.read(65536):
-                held += chunk.decode("utf-8", "replace")
-                pieces = re.split(r"(?<=[\n\r])", held)
-                held = pieces.pop()
-                out = "".join(piece for piece in pieces if self.lines.keep(piece))
-                if held and not _MAY_BE_NOISE.match(held):
-                    out, held = out + held, ""
-                if out:
-                    self._write(out)
-        if held and self.lines.keep(held):
-            self._write(held)
-
-    def close(self) -> None:
-        """Puts the real stderr back on descriptor 2 and lets the thread write what is left."""
-        try:
-            sys.stderr.flush()
-        except (OSError, ValueError):
-            pass
-        os.dup2(self.real, 2)  # the pipe's last write end closes: the thread reads to its end
-        self.thread.join(timeout=5)
 
 
 _installed: list[_StderrFilter] = []
 
 
+def stderr_is_terminal() -> bool:
+    """Whether stderr shows on a terminal (behind ``quiet_startup``'s filter, descriptor 2 is a pipe)."""
+    return _installed[0].terminal if _installed else sys.stderr.isatty()
+
+
 def close_stderr_filter() -> None:
-    """Writes out what the filter holds and puts the real stderr back (before ``os._exit``, which skips the
-    exit handlers)."""
-    while _installed:
-        _installed.pop().close()
+    """Flushes what this process wrote to stderr (before ``os._exit``, which skips Python's own flush); the
+    filter process writes it out after this process ends."""
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
 
 
 class _QuietLoader(importlib.abc.Loader):
@@ -194,7 +222,7 @@ def quiet_startup(debug: bool = False) -> None:
     if debug:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if not _installed:
+    if not _installed and hasattr(os, "fork"):  # no fork (Windows): the start-up lines only
         _installed.append(_StderrFilter())
     if "tensorflow" not in sys.modules and not any(isinstance(finder, _QuietFinder) for finder in sys.meta_path):
         sys.meta_path.insert(0, _QuietFinder())
