@@ -126,7 +126,7 @@ CASES = [
     *(("recipes.segment", args, "train") for args in BAD_SEGMENT_FLAGS),
     *(
         ("recipes.pose", args, command)
-        for args in (["--batch-size", "0"], ["--head", "nope"])
+        for args in (["--batch-size", "0"], ["--head", "nope"], ["--sigma", "-1"])
         for command in ("check", "train")
     ),
 ]

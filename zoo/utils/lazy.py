@@ -26,3 +26,18 @@ def lazy_names(package: str, table: dict[str, str]) -> tuple[Callable[[str], obj
         return sorted(set(vars(sys.modules[package])) | set(table))
 
     return __getattr__, __dir__
+
+
+class LazyModule:
+    """A module that is imported on its first attribute access: ``tf = LazyModule("tensorflow")`` lets a module
+    whose functions use TensorFlow be imported (its settings checked, its constants read) without loading it.
+    Annotations only name it (``from __future__ import annotations``)."""
+
+    def __init__(self, name: str):
+        self.__dict__["_name"] = name
+
+    def __getattr__(self, attribute: str):
+        return getattr(importlib.import_module(self.__dict__["_name"]), attribute)
+
+    def __repr__(self) -> str:
+        return f"<module {self.__dict__['_name']!r}, imported on first use>"

@@ -31,10 +31,11 @@ import dataclasses
 import math
 from typing import ClassVar
 
-import tensorflow as tf
-
 from zoo.tasks.base import NetworkSpec
 from zoo.tasks.keypoints.codecs import DECODINGS, GRIDS, STRIDES  # noqa: E402,F401 - the choices, named there
+from zoo.utils.lazy import LazyModule
+
+tf = LazyModule("tensorflow")  # loaded on first use: the codec's settings are checked without it (--help, check)
 
 
 def image_to_heatmap(coords: tf.Tensor, stride: int) -> tf.Tensor:

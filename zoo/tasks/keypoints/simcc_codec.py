@@ -18,9 +18,10 @@ import dataclasses
 import math
 from typing import ClassVar
 
-import tensorflow as tf
-
 from zoo.tasks.base import NetworkSpec
+from zoo.utils.lazy import LazyModule
+
+tf = LazyModule("tensorflow")  # loaded on first use: the codec's settings are checked without it (--help, check)
 
 SIMCC_DECODINGS = ("argmax", "soft-argmax")
 
