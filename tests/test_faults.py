@@ -281,3 +281,31 @@ def test_errors_of_a_full_disk_from_tensorflow_and_h5py_are_one_line(capsys):
         assert line.startswith("error: the disk is full (No space left on device") and line.count("\n") == 1
     assert "writing /r/best.weights.h5); free some space" in line
     assert not report(KeyError("a bug"), debug=False)  # not expected: the caller re-raises it
+
+
+def test_training_checks_its_disk_before_its_first_step(tmp_path, monkeypatch, capsys):
+    """The recipe calls the space check with the network's size: a disk with 100 MiB free refuses a U-Net/VGG16
+    (19M weights) in one line before any epoch."""
+    from recipes import segment
+    from zoo.run import safety
+
+    usage = safety.shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(safety.shutil, "disk_usage", lambda path: usage._replace(free=100 * 2**20))
+    code = segment.cli([*RUN, "--synthetic-count", "8", "--schedule", "all:1@1e-3", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and "training unet_vgg16 needs about" in err and "100 MiB free" in err, err
+    assert not (tmp_path / "r" / "history.csv").exists() or not _epochs(tmp_path / "r")
+
+
+def test_the_epoch_line_names_the_epoch_the_loss_and_the_best_so_far():
+    from zoo.run.phases import EpochLine
+
+    lines = []
+    line = EpochLine(3, 0, 2, "val_mean_iou", "max", 0.65, lines.append)
+    for epoch, value in enumerate((0.7, 0.6)):
+        line.on_epoch_begin(epoch)
+        line.on_epoch_end(epoch, {"loss": 0.5, "val_mean_iou": value})
+    assert lines[0].startswith("epoch 1/3 (phase 1/2): ") and lines[0].endswith(
+        "loss 0.5000, val_mean_iou 0.7000 (best)"
+    )
+    assert lines[1].endswith("val_mean_iou 0.6000 (best 0.7000)")

@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -48,9 +49,15 @@ def test_two_phase_schedule_keeps_encoder_identical_through_head_then_trains_it(
             "--out",
             str(run),
             *FAST,
+            "--verbose",
+            "2",  # a log, not a terminal: zoo's line per epoch
         ]
     )
     assert code == 0
+    out = capsys.readouterr().out
+    for line in ("epoch 1/2 (phase 1/2): ", "epoch 2/2 (phase 2/2): ", "evaluating the best weights", "exporting the"):
+        assert line in out, out[-3000:]
+    assert re.search(r"epoch 2/2 \(phase 2/2\): \d+ s, loss \d\.\d{4}, val_mean_iou \d\.\d{4} \(best", out), out[-3000:]
     model = zoo.unet("vgg16", num_classes=4, input_shape=(64, 64, 3), encoder_weights=None)
     # Only the last finished phase keeps its weights file (tests/test_freezing.py checks a frozen
     # encoder bit for bit through a phase); stages 1-4 were frozen through both phases here.
