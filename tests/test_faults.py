@@ -42,6 +42,13 @@ def _env():
     return env
 
 
+def _segment(args, timeout=600, program=("-m", "recipes.segment")):
+    """Runs the segmentation recipe (or ``program``: ``-c`` and a script) to its end; its output captured."""
+    return subprocess.run(
+        [sys.executable, *program, *args], cwd=PROJECT, env=_env(), capture_output=True, text=True, timeout=timeout
+    )
+
+
 def _start(args):
     return subprocess.Popen(
         [sys.executable, "-m", "recipes.segment", *args],
@@ -107,14 +114,7 @@ def test_ctrl_c_then_sigkill_at_random_moments_then_resume_matches_an_uninterrup
     assert kills == 1, "the run finished before it could be killed"
     straight_out = straight.communicate(timeout=600)[0]
     assert straight.returncode == 0, straight_out[-3000:]
-    final = subprocess.run(
-        [sys.executable, "-m", "recipes.segment", *args, "--out", str(run)],
-        cwd=PROJECT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    final = _segment([*args, "--out", str(run)])
     assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
     assert "resuming" in final.stdout
     assert _epochs(run) == [0, 1, 2, 3]  # every epoch exactly once
@@ -134,14 +134,7 @@ def test_ctrl_c_then_sigkill_at_random_moments_then_resume_matches_an_uninterrup
 @pytest.mark.slow
 def test_a_loss_that_becomes_nan_stops_with_where_and_why_and_keeps_the_last_good_state(tmp_path):
     run = tmp_path / "diverged"
-    proc = subprocess.run(
-        [sys.executable, "-m", "recipes.segment", *RUN, "--schedule", "head:1@1e-4,all:2@1e30", "--out", str(run)],
-        cwd=PROJECT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = _segment([*RUN, "--schedule", "head:1@1e-4,all:2@1e30", "--out", str(run)])
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
     message = proc.stderr
     assert "the training loss became" in message and "at epoch 2, step" in message and "(phase 2)" in message
@@ -184,26 +177,12 @@ runpy.run_module("recipes.segment", run_name="__main__")
 def test_a_full_disk_stops_the_run_with_one_line_and_it_resumes_once_space_is_freed(tmp_path):
     run = tmp_path / "run"
     args = [*RUN, "--schedule", "all:3@1e-3", "--out", str(run)]
-    full = subprocess.run(
-        [sys.executable, "-c", FULL_DISK_AT_SECOND_BACKUP, *args],
-        cwd=PROJECT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    full = _segment(args, program=("-c", FULL_DISK_AT_SECOND_BACKUP))
     assert full.returncode == 2, full.stdout[-2000:] + full.stderr[-2000:]
     assert full.stderr.startswith("error: the disk is full (No space left on device") and "Traceback" not in full.stderr
     assert full.stderr.count("\n") == 1 and "re-run the same command to resume" in full.stderr
     assert _epochs(run) == [0, 1] and not (run / "metrics.json").exists()
-    again = subprocess.run(
-        [sys.executable, "-m", "recipes.segment", *args],
-        cwd=PROJECT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    again = _segment(args)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
     assert "resuming phase 1 from its backup at epoch 2" in again.stdout
     assert _epochs(run) == [0, 1, 2] and (run / "metrics.json").is_file()
@@ -257,9 +236,7 @@ def test_a_real_full_disk_mid_run_gives_one_line_exit_2_and_the_run_resumes(tmp_
         assert proc.returncode == 2, out[-2000:] + err[-2000:]
         assert err.startswith("error: the disk is full") and err.count("\n") == 1, err
         filler.unlink()
-        again = subprocess.run(
-            [sys.executable, "-m", "recipes.segment", *args], cwd=PROJECT, env=_env(), capture_output=True, text=True
-        )
+        again = _segment(args)
         assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
         assert _epochs(run) == [0, 1, 2, 3] and (run / "metrics.json").is_file()
     finally:
