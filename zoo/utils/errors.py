@@ -57,10 +57,8 @@ def report(
 
 def exit_at_once(code: int) -> None:
     """Ends the process now, output flushed: after a write failed on a full disk, h5py's file objects left
-    to the interpreter's exit print tracebacks and crash it (exit 139, measured). Command lines only."""
-    from zoo.utils.startup import close_stderr_filter
-
+    to the interpreter's exit print tracebacks and crash it (exit 139, measured). Command lines only; behind
+    ``zoo.utils.startup``'s stderr filter, the filter process writes out what is left after this one ends."""
     sys.stdout.flush()
     sys.stderr.flush()
-    close_stderr_filter()
     os._exit(code)

@@ -153,15 +153,6 @@ def stderr_is_terminal() -> bool:
     return _installed[0].terminal if _installed else sys.stderr.isatty()
 
 
-def close_stderr_filter() -> None:
-    """Flushes what this process wrote to stderr (before ``os._exit``, which skips Python's own flush); the
-    filter process writes it out after this process ends."""
-    try:
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
-
-
 class _QuietLoader(importlib.abc.Loader):
     """Runs TensorFlow's own loader with file descriptor 2 captured, then scans the devices the same way."""
 
