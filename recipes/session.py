@@ -99,11 +99,10 @@ def run_check(
 ) -> int:
     """The recipes' ``check`` command: settings, weights, then the dataset; prints every problem.
 
-    Runs the checks training runs before its first step (the caller has run the recipe's own
-    flag checks), so what ``check`` passes, training accepts. Returns 0 if nothing stops
-    training, 2 otherwise.
+    Runs the checks training runs before its first step (the caller has run ``check_settings`` and the
+    recipe's own flag checks, as before training), so what ``check`` passes, training accepts. Returns 0 if
+    nothing stops training, 2 otherwise.
     """
-    check_settings(cfg, input_size)
     report = check_data(cfg, input_size)
     check_weights(cfg, need_top, report)
     try:
@@ -126,10 +125,9 @@ def open_session(
     log: Callable[[str], None],
     scratch_lr: str = "1e-3",
 ) -> Session:
-    """Checks the settings both recipes share, then decides strategy, chief/worker role,
-    run directory policy (default ``runs/<model>_<backbone>_<dataset name>``), weights
-    and schedule for ``cfg``."""
-    check_settings(cfg, input_size)
+    """Decides strategy, chief/worker role, run directory policy (default
+    ``runs/<model>_<backbone>_<dataset name>``), weights and schedule for ``cfg`` (the caller has run
+    ``check_settings``: ``recipes.driver.main``)."""
     default_out = f"runs/{cfg.model}_{cfg.backbone}_{cfg.data.short_name}"
     from zoo.models.pretrained import resolve_encoder_weights
     from zoo.run.distribute import is_chief, make_strategy, scale_learning_rate, worker_role
