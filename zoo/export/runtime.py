@@ -17,6 +17,7 @@ import numpy as np
 
 from zoo.data.tta import parse_tta
 from zoo.export.metadata import METADATA_FILE, read_metadata
+from zoo.tasks.base import check_pictures
 from zoo.tasks.info import ExportInfo
 
 
@@ -65,11 +66,7 @@ class Predictor:
                 f"expected uint8 images [batch, height, width, {self.info.channels}], got "
                 f"{images.dtype} {list(images.shape)}"
             )
-        if images.shape[0] == 0 or min(images.shape[1:3]) < 1:
-            raise ValueError(
-                f"images {list(images.shape)}: give at least one picture of at least 1x1 pixels "
-                "([batch >= 1, height >= 1, width >= 1, channels])"
-            )
+        check_pictures(images)
         tta = parse_tta(tta)
         if tta is not None and self.info.tta:
             raise ValueError(

@@ -25,6 +25,20 @@ import numpy as np
 EARLIER_DEFAULTS = {"deeplabv3plus": {"output_stride": 32}}
 
 
+def check_pictures(images: np.ndarray) -> None:
+    """Refuses, in one line, a batch ``[B, h, w, C]`` a network cannot answer: no picture (B = 0), or pictures
+    without pixels (h or w = 0), which the runtimes would meet with an error of their own. ``Predictor`` calls
+    it for every task; a task's own entry points called directly (keypoints' ``run``, ``predict_boxes``) too."""
+    shape = tuple(int(v) for v in np.shape(images))
+    fix = "give at least one picture of at least 1x1 pixels ([batch >= 1, height >= 1, width >= 1, channels])"
+    if len(shape) == 4 and shape[0] == 0:
+        raise ValueError(f"images {list(shape)} holds no picture (batch 0): {fix}")
+    if len(shape) >= 3 and min(shape[-3:-1]) < 1:
+        raise ValueError(
+            f"images {list(shape)}: pictures of {shape[-3]} x {shape[-2]} pixels have nothing to look at: {fix}"
+        )
+
+
 @dataclasses.dataclass(frozen=True)
 class NetworkSpec:
     """How to rebuild a network: ``zoo.build(builder, **kwargs)`` (JSON-able, stored in a run's

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from zoo.data.tta import parse_tta
+from zoo.tasks.base import check_pictures
 from zoo.tasks.keypoints.boxes import box_values_problem, clip_box, enlarged_box
 
 
@@ -41,22 +42,6 @@ def run(predictor, images: np.ndarray, tta=None) -> dict[str, np.ndarray]:
     if "heatmaps" in plain:
         outputs["heatmaps"] = (plain["heatmaps"] + mirrored["heatmaps"][:, :, ::-1][..., flip]) / 2
     return outputs
-
-
-def check_pictures(images: np.ndarray) -> None:
-    """Refuses, in one line, a batch ``[B, h, w, C]`` a network cannot answer: no picture (B = 0), or pictures
-    without pixels (h or w = 0), which the runtimes would meet with an error of their own."""
-    shape = tuple(int(v) for v in np.shape(images))
-    if len(shape) == 4 and shape[0] == 0:
-        raise ValueError(
-            f"images {list(shape)} holds no picture (batch 0); pass at least one picture, uint8 [batch, height, "
-            "width, channels]"
-        )
-    if len(shape) >= 3 and min(shape[-3:-1]) < 1:
-        raise ValueError(
-            f"images {list(shape)}: pictures of {shape[-3]} x {shape[-2]} pixels have nothing to look at; "
-            "pass pictures at least 1 pixel high and wide"
-        )
 
 
 def check_boxes(boxes, size: tuple[int, int]) -> np.ndarray:
