@@ -5,6 +5,7 @@ import pytest
 
 import zoo
 from zoo.models.layers import bilinear_kernel
+from zoo.models.registry import MODELS, model_entry
 
 SEGMENTERS = ["fcn32s", "fcn16s", "fcn8s", "unet"]
 
@@ -44,7 +45,7 @@ def test_output_shapes(builder, backbone, channels):
     assert model.layers[-1].__class__.__name__ in ("Conv2D", "Conv2DTranspose")
 
 
-def test_dynamic_size_model_accepts_any_multiple_of_32():
+def test_dynamic_size_model_takes_multiples_of_32_as_they_are():
     model = zoo.unet("vgg16", num_classes=2, input_shape=(None, None, 1), encoder_weights=None)
     for h, w in [(32, 64), (96, 32)]:
         assert tuple(model(np.zeros((1, h, w, 1), "float32")).shape) == (1, h, w, 2)
@@ -83,32 +84,75 @@ def test_bilinear_transposed_convolution_interpolates_a_ramp():
     np.testing.assert_allclose(steps, 0.5, atol=1e-6)
 
 
-@pytest.mark.parametrize("builder", ["unet", "fcn8s", "simple_baseline"])
-def test_bad_static_size_names_size_divisor_and_neighbours(builder):
-    with pytest.raises(ValueError) as err:
-        zoo.build(builder, backbone="resnet50", input_shape=(100, 64, 3), encoder_weights=None)
-    message = str(err.value)
-    assert "height 100" in message and "multiple of 32" in message and "96 or 128" in message
+ODD_BUILDERS = [entry.name for entry in MODELS if not entry.fixed_size]
 
 
-def test_too_small_size_is_refused():
-    with pytest.raises(ValueError, match="width 16 .*multiple of 32.*Nearest valid widths: 32"):
-        zoo.unet("vgg16", input_shape=(64, 16, 3), encoder_weights=None)
+def _odd_model(builder, input_shape, backbone="mobilenetv2"):
+    outputs = model_entry(builder).outputs
+    return zoo.build(builder, backbone=backbone, input_shape=input_shape, encoder_weights=None, **{outputs: 3})
 
 
-def test_bad_dynamic_size_fails_clearly_at_call_time():
-    model = zoo.unet("vgg16", num_classes=2, input_shape=(None, None, 3), encoder_weights=None)
-    with pytest.raises(ValueError, match="height 100 .*multiple of 32.*96 or 128"):
-        model(np.zeros((1, 100, 64, 3), "float32"))
+def _expected(builder, height, width):
+    if model_entry(builder).outputs == "num_keypoints":
+        return (1, -(-height // 4), -(-width // 4), 3)  # heatmaps at stride 4 of the picture, rounded up
+    return (1, height, width, 3)
 
 
-def test_bad_dynamic_size_fails_clearly_inside_a_graph():
+@pytest.mark.parametrize("builder", ODD_BUILDERS)
+def test_every_builder_takes_an_odd_input_size_fixed_or_unknown(builder):
+    """Any input size (docs/builders.md): padded to the stride inside, the output cropped back to the picture."""
+    x = np.random.default_rng(0).random((1, 75, 50, 3)).astype("float32")
+    fixed = _odd_model(builder, (75, 50, 3))
+    assert fixed.get_layer("pad_to_stride") is not None and fixed.layers[-1].name == "crop_to_input"
+    assert tuple(fixed(x, training=False).shape) == _expected(builder, 75, 50)
+    unknown = _odd_model(builder, (None, None, 3))
+    unknown.set_weights(fixed.get_weights())  # the padding layers hold no weights: the same network
+    np.testing.assert_allclose(unknown(x, training=False), fixed(x, training=False), atol=1e-5)
+
+
+def test_a_500x375_picture_gives_a_500x375_output_and_a_multiple_of_32_is_not_padded():
+    picture = np.random.default_rng(1).random((1, 375, 500, 3)).astype("float32")
+    padded = zoo.unet("mobilenetv2", num_classes=2, input_shape=(None, None, 3), encoder_weights=None)
+    assert tuple(padded(picture, training=False).shape) == (1, 375, 500, 2)
+    plain = zoo.unet("mobilenetv2", num_classes=2, input_shape=(64, 96, 3), encoder_weights=None)
+    assert "pad_to_stride" not in [layer.name for layer in plain.layers]  # a fixed multiple: as before
+    plain.set_weights(padded.get_weights())
+    x = picture[:, :64, :96]
+    np.testing.assert_array_equal(padded(x, training=False), plain(x, training=False))
+
+
+def test_output_pixels_line_up_with_input_pixels_of_the_reflected_picture():
+    """The padded network's answer is the unpadded network's on the picture reflected at the bottom and right
+    (numpy's ``reflect``), cut back to the picture: no pixel shifts."""
+    model = zoo.unet("mobilenetv2", num_classes=2, input_shape=(None, None, 3), encoder_weights=None)
+    plain = zoo.unet("mobilenetv2", num_classes=2, input_shape=(64, 64, 3), encoder_weights=None)
+    plain.set_weights(model.get_weights())
+    x = np.random.default_rng(2).random((1, 50, 41, 3)).astype("float32")
+    reflected = np.pad(x, ((0, 0), (0, 14), (0, 23), (0, 0)), mode="reflect")
+    want = np.asarray(plain(reflected, training=False))[:, :50, :41]
+    np.testing.assert_allclose(model(x, training=False), want, atol=1e-5)
+
+
+def test_padding_reflects_and_repeats_on_pictures_smaller_than_the_padding():
+    from zoo.models.layers import PadToMultiple, reflect_indices
+
+    np.testing.assert_array_equal(reflect_indices(4, 8), [0, 1, 2, 3, 2, 1, 0, 1])
+    np.testing.assert_array_equal(reflect_indices(1, 4), [0, 0, 0, 0])
+    row = np.arange(5, dtype="float32").reshape(1, 1, 5, 1)
+    padded = np.asarray(PadToMultiple(8)(np.repeat(row, 3, axis=1)))
+    assert padded.shape == (1, 8, 8, 1)
+    np.testing.assert_array_equal(padded[0, 0, :, 0], [0, 1, 2, 3, 4, 3, 2, 1])
+    np.testing.assert_array_equal(padded[0, :, 0, 0], np.zeros(8))
+    model = zoo.unet("vgg16", num_classes=2, input_shape=(None, None, 1), encoder_weights=None)
+    assert tuple(model(np.zeros((1, 3, 2, 1), "float32")).shape) == (1, 3, 2, 2)  # 3x2 px reflected to 32x32
+
+
+def test_unknown_odd_sizes_inside_a_graph_keep_their_size():
     import tensorflow as tf
 
-    model = zoo.unet("vgg16", num_classes=2, input_shape=(None, None, 3), encoder_weights=None)
+    model = zoo.simple_baseline("mobilenetv2", num_keypoints=2, input_shape=(None, None, 3), encoder_weights=None)
     call = tf.function(lambda x: model(x), input_signature=[tf.TensorSpec([None, None, None, 3])])
-    with pytest.raises(tf.errors.InvalidArgumentError, match="multiples of 32 for unet on vgg16"):
-        call(tf.zeros((1, 100, 64, 3)))
+    assert tuple(call(tf.zeros((1, 100, 66, 3))).shape) == (1, 25, 17, 2)
 
 
 @pytest.mark.parametrize(

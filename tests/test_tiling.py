@@ -192,8 +192,8 @@ def test_the_default_native_tile_is_the_training_size_raised_to_512_where_the_ne
     at_512 = saved(image, scale="native", tile=512, probabilities=None)["mask"]
     assert default_tiles == seen == [(4, 512, 512, 3)]  # 2x2 tiles of 512 in one call: as fast as tile=512
     np.testing.assert_array_equal(by_default, at_512)
-    small = saved(image[:, :70, :90], scale="native", probabilities=None)["mask"]  # capped: one 96x96 tile
-    assert seen[-1] == (1, 96, 96, 3) and small.shape == (1, 70, 90)
+    small = saved(image[:, :70, :90], scale="native", probabilities=None)["mask"]  # capped: the picture, one tile
+    assert seen[-1] == (1, 70, 90, 3) and small.shape == (1, 70, 90)  # the network pads to its stride inside
     fixed(image[:, :96, :96], scale="native", probabilities=None)  # a fixed signature: training-size tiles
     assert seen_fixed == [(4, 64, 64, 3)]
     with pytest.raises(ValueError, match="runs tiles of its training size 64x64 only"):

@@ -138,7 +138,7 @@ def tta_probabilities_tf(probabilities: Callable, x, tta: TTA | None):
 
     Args:
         probabilities: ``float [B, h', w', C] -> float32 [B, h', w', K]`` at its input's size (the
-            network with its padding to the divisor; it must take the scaled sizes).
+            network, which must take the scaled sizes: an any-size copy pads to its stride inside).
         x: float ``[B, h, w, C]``: pictures, raw or preprocessed (the resize is linear, so it commutes
             with the backbones' per-channel preprocessing).
         tta: the views; None runs ``x`` once.

@@ -14,7 +14,7 @@ import numpy as np
 
 from zoo.models.encoder import build_encoder
 from zoo.models.freezing import freeze_encoder
-from zoo.models.layers import ResizeBilinear2x
+from zoo.models.layers import CropToInput, ResizeBilinear2x
 
 ACTIVATIONS = (None, "softmax", "sigmoid")
 
@@ -28,10 +28,16 @@ def check_outputs(num_outputs: int, what: str, activation) -> None:
 
 
 def finish(encoder, outputs, activation, encoder_freeze: bool, name: str) -> keras.Model:
-    """The functional model from the encoder's input to ``outputs`` (then ``activation``), frozen if asked."""
+    """The functional model from the encoder's input to ``outputs`` (then ``activation``), frozen if asked.
+
+    Where the encoder padded its input (``Encoder.padded``), spatial outputs (``[B, h, w, K]``) are cropped back
+    to the unpadded picture (``zoo.models.layers.CropToInput``), so output pixels line up with input pixels."""
+    if encoder.padded and len(outputs.shape) == 4:
+        outputs = CropToInput(encoder.spec.divisor, dtype="float32", name="crop_to_input")([outputs, encoder.inputs])
     if activation is not None:
         outputs = keras.layers.Activation(activation, dtype="float32", name="probabilities")(outputs)
-    model = keras.Model(encoder.inputs, outputs, name=name)
+    # not "fpn_keras_hub:mit_b0": TensorFlow refuses a ':' in the name scope a model is called under
+    model = keras.Model(encoder.inputs, outputs, name=name.replace(":", "_"))
     if encoder_freeze:
         freeze_encoder(model)
     return model

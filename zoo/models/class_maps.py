@@ -42,15 +42,16 @@ def class_maps(
         encoder_weights: ``"imagenet"`` (the with-top file of the backbone: its classifier
             is needed), None (random initial weights) or the path of a with-top weights file (a legacy
             Keras ``.h5`` or a Keras 3 ``.weights.h5``, ``zoo.models.encoder.load_pretrained``).
-        input_shape: ``(height, width, channels)``; sizes may be None, else multiples of 32
-            (and at least ``32 * classifier_window``, 224, for VGG16). Other than 3 channels
+        input_shape: ``(height, width, channels)``; any sizes, or None (other than multiples of 32 are padded to
+            one by reflection inside, ``zoo.models.layers.PadToMultiple``, and the maps cover the padded picture,
+            ``ceil(H / 32)``), at least ``32 * classifier_window``, 224, for VGG16. Other than 3 channels
             adapt the first convolution as the builders do.
         activation: ``"softmax"`` (class probabilities per position) or None (logits).
         name: model name (default ``class_maps_<backbone>``).
 
     Returns:
         A functional model: preprocessed pixels ``[B, H, W, C]`` (``zoo.preprocess_input``) ->
-        float32 ``[B, h, w, classes]``, with ``h = H / 32 - 6`` for VGG16 and ``H / 32`` for
+        float32 ``[B, h, w, classes]``, with ``h = ceil(H / 32) - 6`` for VGG16 and ``ceil(H / 32)`` for
         pooled classifiers (ResNet50). Raises ValueError for a weights file without the
         classifier (naming the file to fetch) or an input smaller than the classifier's window.
     """

@@ -49,11 +49,39 @@ def in_float32(model: keras.Model) -> keras.Model:
 
 
 def any_size_copy(model: keras.Model) -> keras.Model:
-    """``model`` itself if its input takes any height and width, else the same layers (the same
-    variables: the export stores them once) called on an input of any height and width (a run's
-    network is built at its training size)."""
+    """``model`` itself if its input takes any height and width, else the same layers (the same variables: the
+    export stores them once) called on an input of any height and width (a run's network is built at its
+    training size).
+
+    A network built at a multiple of its stride starts with the identity ``InputSizeCheck``: in the copy that
+    call becomes a ``PadToMultiple`` (reflection to the next multiple of the same divisor) and the spatial
+    outputs are cropped back (``CropToInput``), as a builder does for an input of unknown size
+    (docs/builders.md, "Any input size"). A network built at another size pads already."""
     if model.inputs[0].shape[1] is None and model.inputs[0].shape[2] is None:
         return model
+    from zoo.models.layers import CropToInput, InputSizeCheck, PadToMultiple
+
     shape = model.inputs[0].shape
     inputs = keras.Input(shape=(None, None, *shape[3:]), name=model.inputs[0].name, dtype=model.inputs[0].dtype)
-    return keras.models.clone_model(model, input_tensors=inputs, clone_function=lambda layer: layer)
+    check = next((layer for layer in model.layers if isinstance(layer, InputSizeCheck)), None)
+    if check is None:
+        return keras.models.clone_model(model, input_tensors=inputs, clone_function=lambda layer: layer)
+
+    def call(layer, *args, **kwargs):
+        if layer is check:
+            pad = PadToMultiple(check.divisor, backbone=check.backbone, dtype=check.dtype_policy, name="pad_to_stride")
+            return pad(*args, **kwargs)
+        return layer(*args, **kwargs)
+
+    clone = keras.models.clone_model(
+        model, input_tensors=inputs, clone_function=lambda layer: layer, call_function=call
+    )
+
+    def crop(tensor, index: int):
+        if len(tensor.shape) != 4:  # not a map (SimCC's bins)
+            return tensor
+        name = "crop_to_input" if index == 0 else f"crop_to_input_{index}"
+        return CropToInput(check.divisor, dtype="float32", name=name)([tensor, inputs])
+
+    outputs = [crop(tensor, index) for index, tensor in enumerate(clone.outputs)]
+    return keras.Model(inputs, outputs[0] if len(outputs) == 1 else outputs, name=model.name)

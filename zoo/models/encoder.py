@@ -45,6 +45,9 @@ class Encoder:
             file (``fc1``, ``fc2`` for VGG16), empty if none were loaded.
         weights_source: the file the encoder weights came from, or None.
         output_stride: the stride of the deepest features (32, or 16 / 8 when dilated).
+        padded: the input is padded to a multiple of the backbone's stride (``zoo.models.layers.PadToMultiple``:
+            its size is unknown or not such a multiple); the builder crops its outputs back
+            (``zoo.models.assembly.finish``).
     """
 
     inputs: keras.KerasTensor
@@ -54,6 +57,7 @@ class Encoder:
     top_weights: dict[str, list[np.ndarray]]
     weights_source: Path | None
     output_stride: int = 32
+    padded: bool = False
 
 
 OUTPUT_STRIDES = (8, 16, 32)
@@ -62,8 +66,9 @@ OUTPUT_STRIDES = (8, 16, 32)
 def validate_input_shape(input_shape, spec: BackboneSpec, what: str) -> tuple:
     """Checks ``(height, width, channels)``; returns it as a tuple.
 
-    Raises ValueError for a wrong length, a bad channel count, or a static size
-    that is not a multiple of the backbone's total stride.
+    Raises ValueError for a wrong length, a bad channel count or a size below 1. Any height and width work:
+    those that are not multiples of the backbone's total stride are padded to one inside the model
+    (``build_encoder``).
     """
 
     try:
@@ -80,7 +85,6 @@ def validate_input_shape(input_shape, spec: BackboneSpec, what: str) -> tuple:
     for size in (height, width):
         if size is not None and (not isinstance(size, (int, np.integer)) or size < 1):
             raise ValueError(f"input_shape height/width must be positive integers or None, got {input_shape!r}")
-    check_spatial_size(height, width, spec.divisor, what)
     return (height, width, int(channels))
 
 
@@ -502,8 +506,11 @@ def build_encoder(
             the stages past it keep their resolution and run dilated with the same weights
             (``_dilation_plan``); ``features`` then end at that stride.
 
-    The input check layer (``zoo.models.layers.InputSizeCheck``) records the backbone's name, which
-    ``zoo.models.freezing.model_backbone`` reads back.
+    Any input size: where the height or width is unknown or not a multiple of the backbone's total stride
+    (``spec.divisor``), the input is padded to one by reflection at the bottom and right
+    (``zoo.models.layers.PadToMultiple``) and ``padded`` is set: the builder crops its outputs back
+    (``zoo.models.assembly.finish``). A fixed multiple gets the identity ``InputSizeCheck`` instead. Either
+    first layer records the backbone's name, which ``zoo.models.freezing.model_backbone`` reads back.
     """
     spec = get_backbone(backbone)
     shape = validate_input_shape(input_shape, spec, what)
@@ -518,10 +525,14 @@ def build_encoder(
     path = resolve_weights(spec, encoder_weights, want_top, classifier)
 
     inputs = keras.Input(shape=shape, name="images")
-    x = InputSizeCheck(spec.divisor, what, backbone=spec.name, name="input_size_check")(inputs)
+    padded = any(size is None or size % spec.divisor for size in shape[:2])
+    if padded:
+        x = PadToMultiple(spec.divisor, backbone=spec.name, name="pad_to_stride")(inputs)
+    else:
+        x = InputSizeCheck(spec.divisor, what, backbone=spec.name, name="input_size_check")(inputs)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*input channels.*")
-        net = _build_net(spec, x, shape, output_stride)
+        net = _build_net(spec, x, tuple(x.shape[1:]), output_stride)
 
     features = {s: resolve_feature(net, ref) for s, ref in spec.features.items()}
     fcn_features = {s: resolve_feature(net, ref) for s, ref in spec.fcn_features.items()}
@@ -562,4 +573,5 @@ def build_encoder(
         top_weights=top,
         weights_source=path,
         output_stride=output_stride,
+        padded=padded,
     )

@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 import keras
 
-from zoo.models.backbones import BACKBONES, BackboneSpec
-from zoo.models.layers import InputSizeCheck
+from zoo.models.backbones import BACKBONES, BackboneSpec, get_backbone
+from zoo.models.layers import InputSizeCheck, PadToMultiple
 from zoo.models.schedule import (  # noqa: F401 - the schedule's names, where they were before schedule.py
     DECODER,
     PARTS,
@@ -35,7 +35,7 @@ from zoo.models.schedule import (  # noqa: F401 - the schedule's names, where th
 def model_backbone(model: keras.Model) -> BackboneSpec:
     """The registry entry of the backbone inside ``model``.
 
-    Models built by zoo record it in their input check layer (``zoo.models.layers.InputSizeCheck``).
+    Models built by zoo record it in their first layer (``zoo.models.layers.InputSizeCheck`` or ``PadToMultiple``).
     For models saved before that was recorded: candidates are the backbones whose first convolution the model has. Members of a family
     share layer names (ResNet50's are all inside ResNet101) and a decoder may use only the
     first stages (PSPNet at stride 8), so each candidate is scored by how many of its feature
@@ -43,8 +43,11 @@ def model_backbone(model: keras.Model) -> BackboneSpec:
     deeper family member wins where the shallower one's layers are also present.
     """
     for layer in model.layers:
-        if isinstance(layer, InputSizeCheck) and layer.backbone in BACKBONES:
-            return BACKBONES[layer.backbone]
+        if isinstance(layer, (InputSizeCheck, PadToMultiple)) and layer.backbone:
+            try:
+                return get_backbone(layer.backbone)
+            except ValueError:  # a backbone this version does not know: found by its layers below
+                break
     order = {layer.name: index for index, layer in enumerate(model.layers)}
     scored = []
     for spec in BACKBONES.values():

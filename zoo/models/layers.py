@@ -59,6 +59,101 @@ class InputSizeCheck(keras.layers.Layer):
         return {**super().get_config(), "divisor": self.divisor, "what": self.what, "backbone": self.backbone}
 
 
+def reflect_indices(size: int, target: int) -> np.ndarray:
+    """Row indices ``[target]`` that extend an axis of ``size`` pixels to ``target`` by reflection about its last
+    pixel (``a b c d`` -> ``a b c d c b a b ...``), repeated as often as a small picture needs."""
+    period = max(2 * (size - 1), 1)
+    index = np.arange(target) % period
+    return np.where(index < size, index, period - index).astype("int32")
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class PadToMultiple(keras.layers.Layer):
+    """Pads height and width at the bottom and right to the next multiple of ``multiple`` by reflection.
+
+    The zoo's encoders start with it where the input size is unknown or not a multiple of the backbone's
+    total stride (docs/builders.md, "Any input size"); ``CropToInput`` cuts the outputs back, so output
+    pixels line up with input pixels. Reflection (not zeros) so the padded border looks like the picture
+    near it; a picture smaller than the padding is reflected again (``reflect_indices``). Built from a
+    gather along each axis, which every export format runs. Like ``InputSizeCheck`` it records the
+    backbone's registry name (``zoo.models.freezing.model_backbone``).
+    """
+
+    def __init__(self, multiple: int = 32, backbone: str = "", **kwargs):
+        super().__init__(**kwargs)
+        self.multiple = int(multiple)
+        self.backbone = str(backbone)
+
+    def _target(self, size):
+        return None if size is None else -(-int(size) // self.multiple) * self.multiple
+
+    def call(self, inputs):
+        x = inputs
+        for axis in (1, 2):
+            size = x.shape[axis]
+            if size is not None:
+                if size % self.multiple:
+                    x = keras.ops.take(x, reflect_indices(size, self._target(size)), axis=axis)
+                continue
+            import tensorflow as tf  # unknown sizes: a TensorFlow graph (tf.function, SavedModel)
+
+            size = tf.shape(x)[axis]
+            target = (size + self.multiple - 1) // self.multiple * self.multiple
+            period = tf.maximum(2 * (size - 1), 1)
+            index = tf.math.floormod(tf.range(target), period)
+            x = tf.gather(x, tf.where(index < size, index, period - index), axis=axis)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        return (batch, self._target(height), self._target(width), channels)
+
+    def get_config(self):
+        return {**super().get_config(), "multiple": self.multiple, "backbone": self.backbone}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class CropToInput(keras.layers.Layer):
+    """Cuts an output computed on a ``PadToMultiple`` input back to the pixels of the unpadded input.
+
+    ``inputs``: ``[outputs [B, h', w', K], images [B, H, W, C]]``; the outputs sit at stride
+    ``s = H' / h'`` of the padded input (``H'``: ``H`` rounded up to ``multiple``), so ``ceil(H / s)`` rows
+    and ``ceil(W / s)`` columns are kept from the top left: the full size for scores at the input's
+    resolution, ``ceil(H / 4)`` for stride-4 heatmaps.
+    """
+
+    def __init__(self, multiple: int = 32, **kwargs):
+        super().__init__(**kwargs)
+        self.multiple = int(multiple)
+
+    def _kept(self, out, size):
+        padded = -(-size // self.multiple) * self.multiple
+        stride = padded // out
+        return -(-size // stride)
+
+    def call(self, inputs):
+        x, images = inputs
+        sizes = [images.shape[1], images.shape[2]]
+        outs = [x.shape[1], x.shape[2]]
+        if None not in sizes and None not in outs:
+            rows, cols = (self._kept(o, s) for o, s in zip(outs, sizes))
+            return x[:, :rows, :cols]
+        import tensorflow as tf  # unknown sizes: a TensorFlow graph (tf.function, SavedModel)
+
+        rows, cols = (self._kept(tf.shape(x)[a], tf.shape(images)[a]) for a in (1, 2))
+        return x[:, :rows, :cols]
+
+    def compute_output_shape(self, input_shapes):
+        x, images = input_shapes
+        kept = [
+            None if o is None or s is None else self._kept(o, s) for o, s in zip((x[1], x[2]), (images[1], images[2]))
+        ]
+        return (x[0], *kept, x[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "multiple": self.multiple}
+
+
 @keras.saving.register_keras_serializable(package="zoo")
 class ResizeBilinear2x(keras.layers.Layer):
     """Bilinear upsampling by an integer factor that works with unknown height and width.

@@ -126,7 +126,7 @@ def fcn32s(
     Args:
         backbone: ``"vgg16"`` or ``"resnet50"``.
         num_classes: C.
-        input_shape: ``(H, W, channels)``; H and W multiples of 32 or None.
+        input_shape: ``(H, W, channels)``; any H and W, or None (padded to a multiple of 32 inside, cut back).
         encoder_weights: ``"imagenet"`` (for VGG16 the with-top file, whose Dense
             layers initialise fc6/fc7), None, or a path to a weights file.
         encoder_freeze: freeze all encoder stages (BatchNorm in inference mode).

@@ -86,7 +86,8 @@ def unet(
 
     Returns:
         Uncompiled model: ``[batch, H, W, channels]`` -> ``[batch, H, W, C]`` float32;
-        the last layer is a 1x1 convolution (a per-pixel classifier).
+        the last layer is a 1x1 convolution (a per-pixel classifier; then the crop back to the picture where
+        the input is padded, docs/4-output-sizes.md).
     """
     check_outputs(num_classes, "num_classes", activation)
     encoder = build_encoder(backbone, input_shape, encoder_weights, what=f"unet on {backbone}")

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 
-def evaluate(
-    model, dataset, num_classes: int, ignore_index: int, class_names: list[str], tta=None, divisor: int = 32
-) -> dict:
+def evaluate(model, dataset, num_classes: int, ignore_index: int, class_names: list[str], tta=None) -> dict:
     """Confusion-matrix metrics over a finite dataset of ``(preprocessed x, labels)``: mIoU, per-class IoU,
     pixel accuracy. ``tta`` (``zoo.data.tta``): the mean probabilities over its views instead (other scales run
-    an any-size copy of ``model``, padded to ``divisor``)."""
+    an any-size copy of ``model``, which pads to its stride inside)."""
     import keras
     import tensorflow as tf
 
@@ -23,7 +21,7 @@ def evaluate(
         from zoo.models.copies import any_size_copy
         from zoo.tasks.segmentation.serving import network_probabilities
 
-        run = network_probabilities(model if tta.scales == (1.0,) else any_size_copy(model), divisor)
+        run = network_probabilities(model if tta.scales == (1.0,) else any_size_copy(model))
         predict = tf.function(lambda x: tta_probabilities_tf(run, x, tta))
     for images, masks in dataset:
         metric.update_state(masks, predict(images))

@@ -69,8 +69,8 @@ def run(
         scale: ``"resize"`` (as ``serving_default``) or ``"native"`` (the picture at its own pixel scale in
             overlapping tiles, blended); None: the export's ``scale`` in ``model.json``.
         tile: native tiles ``(height, width)`` or one side, pixels; default ``native_tile``. Other sizes
-            need a SavedModel (its ``native`` signature runs any size; the tile is capped at the picture's
-            size rounded up to the divisor); other formats run the training size only.
+            need a SavedModel (its ``native`` signature runs any size, padding to the network's stride inside;
+            the tile is capped at the picture's size); other formats run the training size only.
         overlap: native: pixels or fraction of a tile (0 to 0.5) shared by neighbouring tiles.
         tta: None or a ``zoo.data.tta`` mode: the mean of the probabilities over its views, each mapped back
             to the picture's pixels; native: applied to each tile.
@@ -124,7 +124,7 @@ def _native(predictor, images: np.ndarray, tile, overlap, tta, probabilities) ->
             f"{size[0]}x{size[1]} only (its signature resizes anything else); leave tile unset, or "
             "export as saved_model, whose 'native' signature takes any tile"
         )
-    multiple = divisor(info) if native is not None else None  # the native signature takes any size
+    multiple = 1 if native is not None else None  # the native signature takes any size (it pads inside)
     used = wanted if multiple is None else cap_tile(wanted, images.shape[1:3], multiple)
     if tta is not None and tta.scales != (1.0,):
 

@@ -22,16 +22,13 @@ def _from_probabilities(probabilities) -> dict:
     return {"probabilities": probabilities, "mask": tf.argmax(probabilities, axis=-1, output_type=tf.int32)}
 
 
-def network_probabilities(model, divisor: int):
-    """``fn(x float [B, h, w, C] preprocessed, any size) -> softmax float32 [B, h, w, K]``: ``x`` padded
-    with zeros (the ImageNet mean) at the bottom and right to a multiple of ``divisor``, the scores
-    cropped back. ``model`` must take any size (``zoo.models.copies.any_size_copy``)."""
+def network_probabilities(model):
+    """``fn(x float [B, h, w, C] preprocessed, any size) -> softmax float32 [B, h, w, K]``. ``model`` must take
+    any size (``zoo.models.copies.any_size_copy``: it pads to its stride inside by reflection and crops its
+    scores back)."""
 
     def run(x):
-        size = tf.shape(x)[1:3]
-        padded = (size + divisor - 1) // divisor * divisor
-        x = tf.pad(x, [[0, 0], [0, padded[0] - size[0]], [0, padded[1] - size[1]], [0, 0]])
-        return tf.nn.softmax(tf.cast(model(x, training=False), tf.float32)[:, : size[0], : size[1]], axis=-1)
+        return tf.nn.softmax(tf.cast(model(x, training=False), tf.float32), axis=-1)
 
     return run
 
@@ -45,7 +42,7 @@ def segmentation_serving_fn(model, input_size: tuple[int, int], backbone: str, t
     height, width = int(input_size[0]), int(input_size[1])
     tta = parse_tta(tta)
     if tta is not None:
-        run = network_probabilities(model if tta.scales == (1.0,) else any_size_copy(model), spec.divisor)
+        run = network_probabilities(model if tta.scales == (1.0,) else any_size_copy(model))
 
     def serve(images):
         size = tf.shape(images)[1:3]
@@ -60,11 +57,11 @@ def segmentation_serving_fn(model, input_size: tuple[int, int], backbone: str, t
 
 def segmentation_native_fn(model, backbone: str, tta=None):
     """``fn(images uint8 [B, h, w, C]) -> {"mask", "probabilities"}`` with the network at the pictures' own
-    scale: no resize (``network_probabilities``: padded to the backbone's divisor inside). ``model``
+    scale: no resize (the network pads to its stride inside, ``network_probabilities``). ``model``
     must take any size (``zoo.models.copies.any_size_copy``). ``tta``: as ``segmentation_serving_fn``,
     the views of the picture at its own scale."""
     spec = get_backbone(backbone)
-    run = network_probabilities(model, spec.divisor)
+    run = network_probabilities(model)
     tta = parse_tta(tta)
 
     def serve(images):

@@ -686,7 +686,6 @@ class SegmentationTrainer:
                 self.settings.ignore_index,
                 self.source.class_names,
                 tta=self.settings.eval_tta,
-                divisor=get_backbone(self.settings.backbone).divisor,
             )
             report["tta"] = {"mode": self.settings.eval_tta, **with_tta}
         raw = segmentation_pipeline(self.source.val.take(6), training=False, preprocess=False, **self.options)
