@@ -308,3 +308,46 @@ def test_lovasz_gradient_lowers_the_loss_and_weights_favour_their_class():
     # Class 1 wrong, class 0 right: the heavier class-1 weight makes the loss larger than unweighted.
     wrong_one = _confident(np.array([[[0, 0], [0, 0]]]), 2, margin=60.0)
     assert _value(weighted, labels, wrong_one) > _value(SegmentationLoss(2, "lovasz"), labels, wrong_one)
+
+
+def _reference_lovasz_softmax(probs, labels, ignore=IGNORE, weights=None):
+    """Berman et al.'s published Lovasz-softmax (``lovasz_softmax(..., classes="present", per_image=True,
+    ignore=...)`` of their ``lovasz_losses.py``), written out in NumPy: per image, ignored pixels dropped; per
+    class present in the labels, the errors ``|fg - p|`` sorted in decreasing order dotted with the steps of the
+    Jaccard loss along that order (``lovasz_grad``); the mean over those classes (with ``weights``: zoo's
+    weighted mean, sum(w l) / sum(w) over the classes present), then over the images."""
+    per_image = []
+    for p, lab in zip(probs, labels[..., 0]):
+        keep = lab.reshape(-1) != ignore
+        p, lab = p.reshape(-1, p.shape[-1])[keep], lab.reshape(-1)[keep]
+        losses, used = [], []
+        for c in range(p.shape[-1]):
+            fg = (lab == c).astype(np.float64)
+            if fg.sum() == 0:
+                continue
+            errors = np.abs(fg - p[:, c])
+            order = np.argsort(-errors, kind="stable")
+            fg_sorted = fg[order]
+            intersection = fg_sorted.sum() - np.cumsum(fg_sorted)
+            union = fg_sorted.sum() + np.cumsum(1.0 - fg_sorted)
+            jaccard = 1.0 - intersection / union
+            grad = np.concatenate([jaccard[:1], np.diff(jaccard)])
+            losses.append(errors[order] @ grad)
+            used.append(1.0 if weights is None else weights[c])
+        per_image.append(np.dot(losses, used) / np.sum(used))
+    return np.mean(per_image)
+
+
+@pytest.mark.parametrize("weights", [None, [0.5, 2.0, 1.0]])
+def test_lovasz_equals_the_published_formula_on_soft_predictions_with_ignored_pixels(weights):
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, 3, (3, 5, 4, 1))
+    labels[0, 1:3, 1:3] = IGNORE
+    labels[2][labels[2] == 1] = 0  # class 1 absent from the third picture: left out there
+    logits = rng.normal(0.0, 2.0, (3, 5, 4, 3)).astype(np.float32)
+    probs = _softmax(logits.astype(np.float64))
+    want = _reference_lovasz_softmax(probs, labels, weights=weights)
+    assert _value(SegmentationLoss(3, "lovasz", class_weights=weights), labels, logits) == pytest.approx(want, rel=1e-5)
+    ce = SegmentationLoss(3, "ce", class_weights=weights)
+    both = SegmentationLoss(3, "ce+lovasz", class_weights=weights)
+    assert _value(both, labels, logits) == pytest.approx(_value(ce, labels, logits) + want, rel=1e-5)
