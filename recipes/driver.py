@@ -64,6 +64,9 @@ class Recipe:
         trainer: ``trainer(settings, input_size, log)`` -> a ``TaskTrainer`` (loads the data).
         need_top: whether the network needs the backbone's classifier weights (FCNs on VGG16).
         scratch_lr: the learning rate of ``--schedule auto`` without pretrained weights.
+        any_input_size: ``--input-size`` may be any size (the network pads to its stride inside,
+            docs/4-output-sizes.md); False: multiples of the backbone's stride (keypoints: the heatmap grid
+            must tile the picture exactly).
     """
 
     task: str
@@ -78,6 +81,7 @@ class Recipe:
     trainer: Callable[[Any, tuple[int, int], Callable[[str], None]], TaskTrainer]
     need_top: Callable[[Any], bool] = lambda settings: False
     scratch_lr: str = "1e-3"
+    any_input_size: bool = False
 
     @property
     def name(self) -> str:
@@ -113,7 +117,8 @@ def build_parser(recipe: Recipe) -> argparse.ArgumentParser:
         help="imagenet (store, Keras cache, else download) | auto (imagenet if present locally, else none, said "
         f"plainly) | none | PATH (default {d.encoder_weights})",
     )
-    a("--input-size", dest="input_size", help=f"training size H or HxW, multiples of 32 (default {d.input_size})")
+    sizes = "any size (the network pads to 32 inside)" if recipe.any_input_size else "multiples of 32"
+    a("--input-size", dest="input_size", help=f"training size H or HxW, {sizes} (default {d.input_size})")
     a("--channels", type=int, help="model input channels (default: the data's; 1 for grayscale)")
     a("--batch-size", dest="batch_size", type=int, help=f"global batch, split across replicas (default {d.batch_size})")
     a(
@@ -234,7 +239,7 @@ def main(recipe: Recipe, argv: list[str] | None = None) -> int:
     settings = merge_config(recipe.config(), args, recipe.log)
     input_size = parse_size(settings.input_size)
     settings.check_common(recipe.models)
-    check_settings(settings, input_size)  # before the task's checks, which may load TensorFlow: flag errors in < 1 s
+    check_settings(settings, input_size, recipe.any_input_size)  # before the task's checks, which may load TensorFlow: flag errors in < 1 s
     if "epochs" in vars(args) and settings.schedule != "auto":  # typed, and a schedule that says its own epochs
         from zoo.models.schedule import parse_schedule
 

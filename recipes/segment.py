@@ -224,6 +224,7 @@ RECIPE = Recipe(
     check_data=task.check_data,
     trainer=task.SegmentationTrainer,
     need_top=lambda settings: settings.model.startswith("fcn"),
+    any_input_size=True,
 )
 
 

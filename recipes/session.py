@@ -43,10 +43,10 @@ class Session:
         self.close()
 
 
-def check_settings(cfg, input_size: tuple[int, int]) -> None:
+def check_settings(cfg, input_size: tuple[int, int], any_size: bool = False) -> None:
     """The flag checks that need no data, device or TensorFlow (the driver runs them first, ``check`` and
-    training alike): batch size and the other counts, seed, backbone, input size for
-    the backbone's stride, schedule syntax. Raises ValueError naming the flag and the fix."""
+    training alike): batch size and the other counts, seed, backbone, input size (unless ``any_size``, a
+    multiple of the backbone's stride), schedule syntax. Raises ValueError naming the flag and the fix."""
     from zoo.models.backbones import get_backbone
     from zoo.models.sizes import check_spatial_size
 
@@ -64,7 +64,8 @@ def check_settings(cfg, input_size: tuple[int, int]) -> None:
     if not 0 <= cfg.seed < 2**32:
         raise ValueError(f"--seed must be between 0 and {2**32 - 1} (NumPy's seed range), got {cfg.seed}")
     spec = get_backbone(cfg.backbone)
-    check_spatial_size(*input_size, spec.divisor, f"{cfg.model} on {cfg.backbone}")
+    if not any_size:
+        check_spatial_size(*input_size, spec.divisor, f"{cfg.model} on {cfg.backbone}")
     parse_schedule(resolve_schedule(cfg.schedule, True, cfg.epochs))
 
 

@@ -259,6 +259,9 @@ def test_check_command_prints_everything_and_training_stops_before_its_first_ste
     (tmp_path / "data" / "images" / "ok0.png").unlink()
     assert segment.main(["check", *flags]) == 0
     assert "no problems found in 3 example(s)" in capsys.readouterr().out
+    odd = [f if f != "32" else "40x57" for f in flags]  # segmentation: any size, the network pads inside
+    assert segment.main(["check", *odd]) == 0
+    capsys.readouterr()
 
 
 def test_pose_check_command_and_bad_flags(tmp_path, capsys):

@@ -94,7 +94,8 @@ BAD_SHARED_FLAGS = [
     ["--cpu-devices", "0"],
     ["--synthetic-count", "0"],
     ["--epochs", "0"],
-    ["--input-size", "100"],
+    ["--input-size", "0"],
+    ["--input-size", "64x"],
     ["--schedule", "all:x@1"],
     ["--warmup", "-1"],
     ["--bn-momentum", "2"],
@@ -126,7 +127,7 @@ CASES = [
     *(("recipes.segment", args, "train") for args in BAD_SEGMENT_FLAGS),
     *(
         ("recipes.pose", args, command)
-        for args in (["--batch-size", "0"], ["--head", "nope"], ["--sigma", "-1"])
+        for args in (["--batch-size", "0"], ["--head", "nope"], ["--sigma", "-1"], ["--input-size", "100"])
         for command in ("check", "train")
     ),
 ]
