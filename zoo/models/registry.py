@@ -55,6 +55,8 @@ MODELS: tuple[ModelEntry, ...] = (
     ModelEntry("pspnet", f"{_DECODERS}.pspnet", (SEGMENTATION,), output_stride=True),
     ModelEntry("deeplabv3plus", f"{_DECODERS}.deeplab", (SEGMENTATION,), output_stride=True, dilated_default=True),
     ModelEntry("unetplusplus", f"{_DECODERS}.unetplusplus", (SEGMENTATION,)),
+    ModelEntry("upernet", f"{_DECODERS}.upernet", (SEGMENTATION,)),
+    ModelEntry("segformer", f"{_DECODERS}.segformer", (SEGMENTATION,)),
     ModelEntry("simple_baseline", f"{_DECODERS}.heatmap", (KEYPOINTS,), outputs="num_keypoints"),
     ModelEntry("simcc", f"{_DECODERS}.simcc", (), outputs="num_keypoints", fixed_size=True),
 )
