@@ -109,7 +109,8 @@ def build_parser(recipe: Recipe) -> argparse.ArgumentParser:
     a(
         "--backbone",
         metavar="BACKBONE",  # checked with the settings (flags and --config alike)
-        help=f"one of {', '.join(sorted(BACKBONES))} (default {d.backbone})",
+        help=f"one of {', '.join(sorted(BACKBONES))}, or keras_hub:mit_b0 .. keras_hub:mit_b5 (SegFormer's MiT "
+        f'from keras-hub, pip install ".[hub]") (default {d.backbone})',
     )
     a(
         "--encoder-weights",
@@ -239,7 +240,9 @@ def main(recipe: Recipe, argv: list[str] | None = None) -> int:
     settings = merge_config(recipe.config(), args, recipe.log)
     input_size = parse_size(settings.input_size)
     settings.check_common(recipe.models)
-    check_settings(settings, input_size, recipe.any_input_size)  # before the task's checks, which may load TensorFlow: flag errors in < 1 s
+    check_settings(
+        settings, input_size, recipe.any_input_size
+    )  # before the task's checks, which may load TensorFlow: flag errors in < 1 s
     if "epochs" in vars(args) and settings.schedule != "auto":  # typed, and a schedule that says its own epochs
         from zoo.models.schedule import parse_schedule
 

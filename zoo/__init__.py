@@ -7,7 +7,8 @@ Builders return uncompiled functional ``keras.Model``\\ s; the table of them is 
 ``python -m zoo predict``) runs where TensorFlow is not installed. The custom Keras pieces
 (``zoo.models.layers``) are registered once anything that builds a model is used, and at ``import zoo``
 when Keras is already imported; in a fresh process that only loads a ``.keras`` file, write
-``import zoo.models.layers`` before ``keras.models.load_model(path)``.
+``import zoo.models.layers`` before ``keras.models.load_model(path)`` (and ``import zoo.models.hub_layers`` for
+a model on a keras-hub encoder, ``keras_hub:...``).
 """
 
 from __future__ import annotations
@@ -49,3 +50,5 @@ __getattr__, __dir__ = lazy_names(__name__, _LAZY)
 
 if "keras" in sys.modules:  # Keras is loaded anyway: register the custom pieces for keras.models.load_model
     importlib.import_module("zoo.models.layers")
+if "keras_hub" in sys.modules:  # and keras-hub: the layers of its encoders too (zoo.models.hub_layers)
+    importlib.import_module("zoo.models.hub_layers")

@@ -190,6 +190,10 @@ def _keras(file: Path, info: ExportInfo):
 
     import zoo.models.layers  # noqa: F401 - registers the custom layers the file refers to
     from zoo.export.serving import serving_fn
+    from zoo.models.hub_backbones import is_hub, register_hub_layers
+
+    if is_hub(info.backbone):
+        register_hub_layers()  # and a keras-hub encoder's (zoo.models.hub_layers)
 
     try:
         model = keras.saving.load_model(str(file), compile=False)

@@ -547,14 +547,25 @@ BACKBONES: dict[str, BackboneSpec] = {
 
 
 def get_backbone(name: str) -> BackboneSpec:
-    """Looks a backbone up by name; raises ValueError listing the known ones."""
+    """Looks a backbone up by name (``keras_hub:...``: ``zoo.models.hub_backbones``); raises ValueError listing
+    the known ones."""
     key = str(name).lower()
+    if key.startswith("keras_hub:"):
+        return _hub_backbone(key)
     if key not in BACKBONES:
         raise ValueError(
-            f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)} "
+            f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)} or keras_hub:mit_b0 .. keras_hub:mit_b5 "
             "(add a BackboneSpec to zoo.models.backbones.BACKBONES for a new one)"
         )
     return BACKBONES[key]
+
+
+@functools.cache
+def _hub_backbone(key: str) -> BackboneSpec:
+    """A keras-hub encoder's entry, made once per name (the table imports neither Keras nor keras-hub)."""
+    from zoo.models.hub_backbones import spec_fields
+
+    return BackboneSpec(**spec_fields(key))
 
 
 def preprocess_input(images, backbone: str = "vgg16"):

@@ -27,9 +27,10 @@ import h5py
 import keras
 import numpy as np
 
+from zoo.models import hub_backbones
 from zoo.models import weights as weights_store
 from zoo.models.backbones import BACKBONES, OUTPUT_REF, BackboneSpec, adapt_first_kernel, get_backbone, layer_strides
-from zoo.models.layers import InputSizeCheck, check_spatial_size
+from zoo.models.layers import InputSizeCheck, PadToMultiple
 
 
 @dataclasses.dataclass
@@ -328,6 +329,8 @@ def load_pretrained(spec: BackboneSpec, path: Path) -> dict[str, list[np.ndarray
     Raises:
         ValueError: one line: the file is no Keras weights file, or does not fit the backbone (both names).
     """
+    if hub_backbones.is_hub(spec.name):  # a keras-hub preset folder, read by keras-hub
+        return hub_backbones.preset_weights(spec.name, path)
     contents = read_weights_file(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Keras warns per layer and container it cannot match
@@ -367,7 +370,10 @@ def _check_file_normalization(spec: BackboneSpec, path: Path, reference: keras.M
 
 def resolve_weights(spec: BackboneSpec, encoder_weights, want_top: bool, classifier: bool = False) -> Path | None:
     """Turns ``encoder_weights`` ("imagenet", None or a path) into a file path or None. ``classifier``:
-    the with-top file is needed whatever the backbone (its class layer too)."""
+    the with-top file is needed whatever the backbone (its class layer too). A keras-hub backbone's: its preset
+    folder (``zoo.models.hub_backbones.preset_directory``, downloaded where needed)."""
+    if hub_backbones.is_hub(spec.name):
+        return hub_backbones.preset_directory(spec.name, encoder_weights)
     if encoder_weights is None:
         return None
     if isinstance(encoder_weights, str) and encoder_weights.lower() == "imagenet":

@@ -12,6 +12,7 @@ import os
 
 from zoo.models import weights as store
 from zoo.models.backbones import get_backbone
+from zoo.models.hub_backbones import encoder_weights_choice, is_hub
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +45,8 @@ def resolve_encoder_weights(value: str, backbone: str, need_top: bool, verify_fi
     ``verify_file``: load a PATH's weights into the backbone now (``check``) and report a file that does not
     exist or does not fit as a ``problem``; training finds it when the model is built.
     """
+    if is_hub(backbone):  # keras-hub presets (zoo.models.hub_backbones)
+        return EncoderWeights(*encoder_weights_choice(value, backbone, verify_file))
     key = str(value).lower()
     if key == "none":
         return EncoderWeights(None, "encoder starts from random initial weights (--encoder-weights none)")
