@@ -87,6 +87,7 @@ def _randomised_hub_b0(seed=1):
     return backbone
 
 
+@pytest.mark.slow  # 12-30 s: the fast tier keeps the build, freezing and the offline error
 def test_a_preset_folder_round_trip_gives_keras_hubs_weights_and_outputs(tmp_path, monkeypatch):
     hub = _randomised_hub_b0()
     folder = tmp_path / "mit_b0_preset"
@@ -204,6 +205,7 @@ def test_the_frozen_encoder_stays_bit_identical_through_a_training_step_and_stag
     }
 
 
+@pytest.mark.slow  # 12-30 s: the fast tier keeps the build, freezing and the offline error
 def test_a_keras_file_round_trip_rebuilds_the_layers_from_their_configs(tmp_path):
     model = zoo.unet(B0, num_classes=2, input_shape=(None, None, 1), encoder_weights=None)
     x = _pixels((1, 64, 96, 1))
