@@ -129,7 +129,8 @@ def open_session(
     """Decides strategy, chief/worker role, run directory policy (default
     ``runs/<model>_<backbone>_<dataset name>``), weights and schedule for ``cfg`` (the caller has run
     ``check_settings``: ``recipes.driver.main``)."""
-    default_out = f"runs/{cfg.model}_{cfg.backbone.replace(':', '_')}_{cfg.data.short_name}"  # keras_hub:mit_b0: no colon
+    # A keras-hub backbone (keras_hub:mit_b0) names its folder with "_" for ":".
+    default_out = f"runs/{cfg.model}_{cfg.backbone.replace(':', '_')}_{cfg.data.short_name}"
     from zoo.models.pretrained import resolve_encoder_weights
     from zoo.run.distribute import is_chief, make_strategy, scale_learning_rate, worker_role
     from zoo.run.safety import RunLock, check_out_folder
