@@ -51,9 +51,8 @@ def device_name() -> str:
 
 def build(model_name: str, backbone: str, size: tuple[int, int], channels: int, classes: int, policy: str):
     """The zoo's builder under the Keras dtype ``policy``, random weights; the policy is restored after."""
-    from zoo.models.copies import global_policy
-
     import zoo
+    from zoo.models.copies import global_policy
 
     with global_policy(policy):
         return zoo.build(
