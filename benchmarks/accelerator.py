@@ -104,18 +104,18 @@ def speed(model_name: str, policy: str, size: int, batch: int, steps: int, repea
     }
 
 
-def task_data(task: str) -> dict:
-    """Training pictures (64 px) and held-out pictures (80x96) of ``task``: ``objects`` or ``shapes``."""
+def task_data(task: str, count: int = 240) -> dict:
+    """``count`` training pictures (64 px) and 40 held-out pictures (80x96) of ``task``: ``objects`` or ``shapes``."""
     if task == "objects":
         from benchmarks.learning import make_objects
 
-        images, masks = make_objects(240, 64, 64, seed=0)
+        images, masks = make_objects(count, 64, 64, seed=0)
         test_images, test_masks = make_objects(40, 80, 96, seed=1)
         classes = 2
     elif task == "shapes":
         from zoo.tasks.segmentation.synthetic import make_shapes
 
-        images, masks = make_shapes(240, 64, 64, seed=0)
+        images, masks = make_shapes(count, 64, 64, seed=0)
         test_images, test_masks = make_shapes(40, 80, 96, seed=1)
         classes = int(max(masks.max(), test_masks.max())) + 1
     else:
@@ -156,14 +156,17 @@ def score(model, data: dict, backbone: str, size: int) -> float:
     return mean_iou(np.argmax(keras.ops.convert_to_numpy(back), axis=-1), data["test_masks"], data["classes"])
 
 
-def precision(task: str, policy: str, seeds: list[int], epochs: int, model_name: str = "unet:resnet50") -> list[dict]:
-    """The plain fit of ``model_name`` on ``task`` under ``policy``, once per seed (one compile)."""
+def precision(
+    task: str, policy: str, seeds: list[int], epochs: int, model_name: str = "unet:resnet50", count: int = 240
+) -> list[dict]:
+    """The plain fit of ``model_name`` on ``count`` pictures of ``task`` under ``policy``, once per seed (one
+    compile: each seed starts from its own fresh weights and the optimizer's first state)."""
     import keras
 
     import zoo
 
     decoder, backbone = model_name.split(":", 1)
-    data = task_data(task)
+    data = task_data(task, count)
     spec = zoo.get_backbone(backbone)
     size = data["images"].shape[1]
     model = compiled(build(decoder, backbone, (size, size), data["channels"], data["classes"], policy))
