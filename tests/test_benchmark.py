@@ -234,17 +234,25 @@ def test_each_benchmark_writes_its_data_and_exports_its_subject_in_the_fast_tier
     assert exports.build_parser().parse_args([]).formats.split(",") == ["saved_model", "litert", "onnx", "keras"]
 
 
-def test_the_accelerator_benchmark_times_networks_and_restarts_each_seed_from_scratch(capsys):
-    """benchmarks.accelerator on this backend: a finite speed per network, and a plain fit whose seeds share one
-    compiled network yet start afresh (the same seed twice gives the same run; another seed another)."""
+def test_the_accelerator_benchmark_times_a_network_and_tabulates(capsys):
+    """benchmarks.accelerator on this backend: a finite speed per network, the IoU it scores with, its tables."""
     from benchmarks import accelerator
 
     row = accelerator.speed("unet:vgg16", "float32", 32, 2, 1, 1)
     assert row["images_per_s"] > 0 and row["finite_loss"] and row["params"] > 0
+    assert accelerator.mean_iou(np.array([[0, 1], [1, 2]]), np.array([[0, 1], [2, 2]]), 3) == pytest.approx(0.5)
+    runs = [{"task": "objects", "policy": "float32", "iou": v} for v in (0.5, 0.7)]
+    text = accelerator.tables({"device": "cpu", "speed": [row], "precision": runs})
+    assert "| unet:vgg16 (32 px, batch 2) | float32 |" in text and "| objects | float32 | 2 | 0.600 |" in text
+
+
+@pytest.mark.slow  # three short fits (about 25 s)
+def test_the_accelerator_benchmark_restarts_each_seed_from_scratch():
+    """The plain fit's seeds share one compiled network yet start afresh: the same seed twice gives the same run,
+    another seed another."""
+    from benchmarks import accelerator
+
     runs = accelerator.precision("objects", "float32", [0, 0, 1], 1, model_name="unet:vgg16", count=16)
     assert [r["seed"] for r in runs] == [0, 0, 1] and all(0 <= r["iou"] <= 1 for r in runs)
     assert runs[0]["last_loss"] == pytest.approx(runs[1]["last_loss"], rel=1e-5)  # weights and Adam restored
     assert runs[2]["last_loss"] != pytest.approx(runs[0]["last_loss"], rel=1e-5)
-    assert accelerator.mean_iou(np.array([[0, 1], [1, 2]]), np.array([[0, 1], [2, 2]]), 3) == pytest.approx(0.5)
-    text = accelerator.tables({"device": "cpu", "speed": [row], "precision": runs})
-    assert "| unet:vgg16 (32 px, batch 2) | float32 |" in text and "| objects | float32 | 3 |" in text
