@@ -195,7 +195,20 @@ def build_parser(recipe: Recipe) -> argparse.ArgumentParser:
     recipe.add_flags(a, d)
     add_training_flags(p, d)
     a("--verbose", help="Keras fit verbosity: auto, 0, 1 (bar) or 2 (a line per epoch) (default auto)")
-    a("--config", help="JSON file with any of these settings (names with underscores); flags override it")
+    a(
+        "--config",
+        help="a JSON or YAML (.yaml, .yml) file with any of these settings (names with underscores, as "
+        "--print-config writes them); flags override it",
+    )
+    a(
+        "--print-config",
+        dest="print_config",
+        nargs="?",
+        const="yaml",
+        choices=("yaml", "json"),
+        help="print every setting (defaults, --config and flags merged and checked) as YAML (default) or JSON, "
+        "to start a --config file from, and exit without training",
+    )
     a("--debug", action="store_true", help="show tracebacks")
     a(
         "--show-all",
@@ -237,6 +250,7 @@ def main(recipe: Recipe, argv: list[str] | None = None) -> int:
     show_all = vars(args).pop("show_all", False)
     if show_all and not checking:
         raise ValueError("--show-all is for the check command (python -m recipes.NAME check ... --show-all)")
+    print_config = vars(args).pop("print_config", None)
     settings = merge_config(recipe.config(), args, recipe.log)
     input_size = parse_size(settings.input_size)
     settings.check_common(recipe.models)
@@ -252,6 +266,11 @@ def main(recipe: Recipe, argv: list[str] | None = None) -> int:
                 f"--epochs {settings.epochs} is for --schedule auto; --schedule {settings.schedule} trains {total} "
                 "epoch(s): leave --epochs out, change the schedule's epochs, or add --schedule auto"
             )
+    if print_config:
+        from recipes.settings import dump_settings
+
+        sys.stdout.write(dump_settings(settings, print_config))
+        return 0
     recipe.validate(settings)
     need_top = recipe.need_top(settings)
     if checking:

@@ -1,5 +1,5 @@
-"""A recipe's settings: the dataclass every recipe extends, the flags every recipe shares, and the merge of
-defaults, a ``--config`` JSON file and the flags typed on the command line."""
+"""A recipe's settings: the dataclass every recipe extends, the flags every recipe shares, the merge of
+defaults, a ``--config`` file (JSON or YAML) and the flags typed on the command line, and ``--print-config``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 import functools
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -197,10 +198,10 @@ def _check_type(name: str, value, annotation: str, source: str):
 
 
 def merge_config(defaults, args: argparse.Namespace, log: Callable[[str], None] | None = None):
-    """defaults <- ``--config FILE.json`` <- flags given on the command line.
+    """defaults <- ``--config FILE`` (``.json``, or ``.yaml``/``.yml``) <- flags given on the command line.
 
     ``args`` must come from a parser whose defaults are ``argparse.SUPPRESS`` so that
-    only the flags the user typed are present. The file is a JSON object of settings (or
+    only the flags the user typed are present. The file is an object (mapping) of settings (or
     a run's ``config.json``, whose ``settings`` are used); each value is checked against
     the setting's type. ``overwrite``, ``resume`` and ``out`` are never taken from a file:
     a run's ``config.json`` has them and they are left out (said with ``log``); in a file of
@@ -210,20 +211,13 @@ def merge_config(defaults, args: argparse.Namespace, log: Callable[[str], None] 
     given = vars(args).copy()
     config_file = given.pop("config", None)
     given.pop("debug", None)
+    given.pop("print_config", None)
     if config_file:
-        try:
-            loaded = json.loads(Path(config_file).read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise ValueError(f"--config {config_file}: cannot read it as JSON ({err})") from err
-        if not isinstance(loaded, dict):
-            raise ValueError(
-                f"--config {config_file}: the file holds a JSON {type(loaded).__name__}; it must be a "
-                'JSON object of settings, e.g. {"epochs": 10, "batch_size": 8}'
-            )
+        loaded = read_config_file(config_file)
         from_run = "settings" in loaded and "versions" in loaded
         settings = loaded["settings"] if from_run else loaded.get("settings", loaded)
         if not isinstance(settings, dict):
-            raise ValueError(f"--config {config_file}: 'settings' must be a JSON object")
+            raise ValueError(f"--config {config_file}: 'settings' must be an object (a mapping) of settings")
         unknown = sorted(set(settings) - set(values))
         if unknown:
             raise ValueError(f"--config {config_file}: unknown setting(s) {unknown}; known: {sorted(values)}")
@@ -244,6 +238,78 @@ def merge_config(defaults, args: argparse.Namespace, log: Callable[[str], None] 
         values.update({k: _check_type(k, v, types[k], config_file) for k, v in settings.items()})
     values.update(given)
     return type(defaults)(**values)
+
+
+def _yaml_loader():
+    """PyYAML's safe loader with YAML 1.2's scalars: ``1e-3`` is a float (YAML 1.1 reads a string) and only
+    true/false are booleans (YAML 1.1 reads ``off``, ``no``, ``on``, ``yes`` as booleans, which would turn
+    ``mixed_precision: off`` into false)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    resolvers = {}
+    for first, entries in yaml.SafeLoader.yaml_implicit_resolvers.items():
+        resolvers[first] = [(tag, rx) for tag, rx in entries if tag != "tag:yaml.org,2002:bool"]
+    Loader.yaml_implicit_resolvers = resolvers
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+    )
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+        list("-+0123456789."),
+    )
+    return Loader
+
+
+def read_config_file(path: str) -> dict:
+    """The settings object of a ``--config`` file: YAML for ``.yaml``/``.yml``, JSON otherwise.
+
+    Raises:
+        ValueError: unreadable, not the format its name says, or not an object of settings (one line).
+    """
+    as_yaml = Path(path).suffix.lower() in (".yaml", ".yml")
+    kind = "YAML" if as_yaml else "JSON"
+    try:
+        text = Path(path).read_text()
+        if as_yaml:
+            import yaml
+
+            try:
+                loaded = yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
+            except yaml.YAMLError as err:
+                raise ValueError(" ".join(str(err).split())) from err
+        else:
+            loaded = json.loads(text)
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        hint = "" if as_yaml else " (a YAML file must end in .yaml or .yml)"
+        raise ValueError(f"--config {path}: cannot read it as {kind} ({err}){hint}") from err
+    if not isinstance(loaded, dict):
+        example = "epochs: 10 and batch_size: 8 on lines of their own" if as_yaml else '{"epochs": 10, "batch_size": 8}'
+        raise ValueError(
+            f"--config {path}: the file holds a {kind} {type(loaded).__name__}; it must be an object of settings, "
+            f"e.g. {example}"
+        )
+    return loaded
+
+
+def dump_settings(settings, fmt: str) -> str:
+    """``--print-config``: every setting of ``settings`` (a recipe's dataclass) as ``yaml`` or ``json`` text that
+    ``--config`` reads back, less ``out``, ``resume`` and ``overwrite`` (said on the command line only)."""
+    values = {k: v for k, v in dataclasses.asdict(settings).items() if k not in ACTION_KEYS}
+    if fmt == "json":
+        return json.dumps(values, indent=2) + "\n"
+    if fmt != "yaml":
+        raise ValueError(f"--print-config {fmt}: use yaml or json")
+    import yaml
+
+    head = (
+        "# Settings for --config (flags typed with --config override it). 'auto' values are resolved when the run\n"
+        "# starts; the run's config.json records what they became, and why, under 'resolved'.\n"
+    )
+    return head + yaml.safe_dump(values, sort_keys=False, default_flow_style=False)
 
 
 def compile_options(cfg) -> dict:

@@ -310,11 +310,30 @@ def test_a_runs_config_json_never_overwrites_or_retrains(gray_run, tmp_path, cap
         ('{"augment": 3}', "setting 'augment' must be str"),
         ('{"augment": "no"}', "--augment 'no': choose one of"),
         ('{"val_fraction": null}', "setting 'val_fraction' must be float"),
-        ('{"settings": [1]}', "'settings' must be a JSON object"),
+        ('{"settings": [1]}', "'settings' must be an object (a mapping) of settings"),
+        ("epochs: 3", "cannot read it as JSON"),  # YAML in a .json file: the hint names the suffix
     ],
 )
 def test_config_values_of_the_wrong_type_are_named(tmp_path, capsys, content, words):
     path = tmp_path / "c.json"
+    path.write_text(content)
+    code, text = _cli(segment, ["--config", str(path)], capsys)
+    assert code == 2 and words in text and _one_line_error(text), text
+
+
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        ("- 1\n- 2\n", "holds a YAML list"),
+        ("epochs: ten\n", "setting 'epochs' must be int, got \"ten\""),
+        ("batch_size: true\n", "setting 'batch_size' must be int"),
+        ("epochs: [1\n", "cannot read it as YAML"),
+        ("overwrite: true\n", "overwrite are not read from a config file"),
+        ("augment: no\n", "--augment 'no': choose one of"),  # YAML 1.2: no is a string, then checked as one
+    ],
+)
+def test_yaml_config_errors_are_the_json_ones(tmp_path, capsys, content, words):
+    path = tmp_path / "c.yaml"
     path.write_text(content)
     code, text = _cli(segment, ["--config", str(path)], capsys)
     assert code == 2 and words in text and _one_line_error(text), text
@@ -559,3 +578,24 @@ def test_check_refuses_bfloat16_where_training_would_crash_on_it(tmp_path, capsy
     code, out = _cli(segment, [*args, "--out", str(tmp_path / "r")], capsys)
     assert code == 2 and _one_line_error(out)[0].startswith("error: --mixed-precision bfloat16 with fcn8s"), out
     assert not (tmp_path / "r" / "history.csv").exists()
+
+
+def test_print_config_writes_what_config_reads_back_in_yaml_and_json(tmp_path, capsys):
+    """--print-config: every setting (flags and --config merged and checked), no training, exit 0; the text read
+    back by --config gives the same settings; YAML 1.2 scalars (off stays a string, 1e-3 is a float)."""
+    mine = tmp_path / "mine.yml"
+    mine.write_text("dataset: synthetic:shapes\nmixed_precision: off\nclip_norm: 1e-3\ninput_size: 64x48\n")
+    code, text = _cli(segment, ["--config", str(mine), "--epochs", "3", "--print-config"], capsys)
+    assert code == 0 and "# Settings for --config" in text and "\nout:" not in text and "resume" not in text
+    printed = tmp_path / "printed.yaml"
+    printed.write_text(text)
+    code, as_json = _cli(segment, ["--config", str(printed), "--print-config", "json"], capsys)
+    values = json.loads(as_json)
+    assert code == 0 and values["mixed_precision"] == "off" and values["clip_norm"] == 0.001
+    assert values["epochs"] == 3 and values["input_size"] == "64x48" and values["dataset"] == "synthetic:shapes"
+    back = tmp_path / "back.json"
+    back.write_text(as_json)
+    code, again = _cli(segment, ["--config", str(back), "--print-config", "json"], capsys)
+    assert code == 0 and json.loads(again) == values
+    code, text = _cli(segment, ["--config", str(mine), "--batch-size", "0", "--print-config"], capsys)
+    assert code == 2 and _one_line_error(text), text  # the same checks as training before printing
