@@ -122,6 +122,10 @@ def test_segmentation_export_gives_the_keras_models_mask(gray_run, tmp_path, fmt
     assert meta["format"] == fmt and meta["task"] == "segmentation" and meta["classes"] == ["background", "object"]
     assert meta["input_size"] == [64, 32] and meta["channels"] == 1 and meta["source"]["weights"] == "best"
     assert meta["versions"]["tensorflow"] == tf.__version__ and "preprocessing" in meta
+    card = (path / "README.md").read_text()  # the model card, from model.json and the run's files
+    metrics = json.loads((gray_run / "metrics.json").read_text())
+    assert card.startswith("---\nlibrary_name: keras\npipeline_tag: image-segmentation") and "| 1 | object |" in card
+    assert f"mean IoU {metrics['mean_iou']:.3f}" in card and "random weights" in card and "uint8, 1 channel" in card
     got = load(path)(image)
     assert got["mask"].shape == (2, 75, 51) and got["probabilities"].shape == (2, 75, 51, 2)
     # Tolerance: the runtimes sum in other orders; probabilities agree to float32 round-off
@@ -355,3 +359,48 @@ def test_export_errors_name_the_problem(tmp_path, gray_run):
         load(bare)
     with pytest.raises(ValueError, match=r"expected uint8 images \[batch, height, width, 1\]"):
         load(gray_run / "export")(np.zeros((1, 8, 8, 3), np.uint8))
+
+
+def _run_card(folder, blocks):
+    """Runs a card's code blocks in a fresh Python inside ``folder``, as a reader would; returns its output."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", "\n\n".join(blocks)], cwd=folder, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_the_model_cards_tensorflow_and_package_snippets_run_as_written(gray_run, tmp_path):
+    """The SavedModel's card: its TensorFlow-only block and this package's block run from inside the folder."""
+    import shutil
+
+    from zoo.export.card import card_code_blocks
+
+    run = shutil.copytree(gray_run, tmp_path / "run")
+    blocks = card_code_blocks((run / "export" / "README.md").read_text())
+    assert len(blocks) == 5  # TensorFlow, ONNX Runtime, LiteRT, Keras, this package
+    out = _run_card(run / "export", [blocks[0], blocks[4]])
+    assert "'mask': TensorShape([1, 240, 320])" in out and "'mask': (1, 240, 320)" in out
+
+
+@pytest.mark.slow  # four exports per task and a Python per card (about 2 minutes)
+@pytest.mark.parametrize("which", ["gray_run", "faces_run"])
+def test_every_block_of_every_formats_model_card_runs(which, request, tmp_path):
+    """Each format's card, read where `zoo export` puts it (RUN/export, RUN/export-onnx, ...): every code block
+    runs from inside its folder (the other formats by relative path) and prints the outputs' shapes."""
+    import shutil
+
+    from zoo.export.card import card_code_blocks
+
+    run = shutil.copytree(request.getfixturevalue(which), tmp_path / "run")
+    for fmt in ("onnx", "litert", "keras"):
+        export_run(run, fmt)
+    outputs = "mask" if which == "gray_run" else "keypoints"
+    for folder in ("export", "export-onnx", "export-litert", "export-keras"):
+        card = (run / folder / "README.md").read_text()
+        out = _run_card(run / folder, card_code_blocks(card))
+        assert out.count(f"'{outputs}'") == 4 and "(1, " in out, (folder, out)
+        assert ("## Classes" in card) == (which == "gray_run") and ("## Keypoints" in card) == (which == "faces_run")

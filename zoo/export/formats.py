@@ -28,6 +28,7 @@ import keras
 import tensorflow as tf
 
 from zoo.data.tta import parse_tta
+from zoo.export.card import write_card
 from zoo.export.metadata import FILES, FORMATS, describe_io, write_metadata
 from zoo.export.onnx_convert import DEFAULT_OPSET
 from zoo.export.serving import serving_fn, serving_model
@@ -149,7 +150,9 @@ def export_model(
             **({"onnx_opset": int(opset)} if fmt == "onnx" else {}),
         }
         signatures = ("serving_default", *info.spec.extra_signatures) if fmt == "saved_model" else ()
-        write_metadata(tmp, info.replace(format=fmt, file=FILES[fmt], signatures=signatures, descriptive=descriptive))
+        final = info.replace(format=fmt, file=FILES[fmt], signatures=signatures, descriptive=descriptive)
+        write_metadata(tmp, final)
+        write_card(tmp, final, source)  # README.md: the model card (zoo.export.card)
         old = None
         if out.exists():  # moved aside, not deleted first: a crash here leaves one complete folder
             old = out.with_name(f".{out.name}.old-{os.getpid()}")
@@ -165,6 +168,7 @@ def export_model(
 
 EXPORT_ENTRIES = {
     "model.json",
+    "README.md",
     "saved_model.pb",
     "variables",
     "assets",
