@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install demo models bench bench-exports bench-learning bench-rare bench-precision lint test test-slow clean
+.PHONY: install demo models bench bench-exports bench-learning bench-rare bench-precision lint test test-slow browser clean
 
 install: $(STAMP)
 
@@ -61,6 +61,16 @@ test: lint
 # The long learning and guide tests (marked slow), in the same two workers.
 test-slow: install
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --max-worker-restart 0 -m slow
+
+# A run's report.html in a real browser (tests/test_report_browser.py): headless Chromium from Debian's package,
+# installed first where it is missing (apt-get, as root or through sudo), driven by Playwright (the test extra);
+# the test refreshes docs/images/report.png. About 2 minutes (two tiny runs).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser: install
+	test -x $(CHROMIUM) || { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+	ZOO_CHROMIUM=$(CHROMIUM) ZOO_REQUIRE_BROWSER=1 ZOO_REPORT_SCREENSHOT=docs/images/report.png \
+		$(BIN)/python -m pytest -q tests/test_report_browser.py
 
 clean:
 	rm -rf $(VENV) runs *.egg-info

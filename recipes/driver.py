@@ -136,6 +136,12 @@ def build_parser(recipe: Recipe) -> argparse.ArgumentParser:
     add_distribution_flags(p)
     a("--seed", type=int, help=f"random seed for data, splits and weights (default {d.seed})")
     a(
+        "--track",
+        metavar="mlflow[:URI]",
+        help="log params, per-epoch metrics, the report and the export to MLflow: mlflow (a SQLite store "
+        "mlflow.db beside the run folder) or mlflow:URI (the optional extra .[track]; default none)",
+    )
+    a(
         "--steps-per-epoch",
         dest="steps_per_epoch",
         type=int,
@@ -294,16 +300,11 @@ def train(recipe: Recipe, settings, input_size: tuple[int, int], session) -> int
     import keras
 
     from recipes.session import check_batch, write_run_config
-    from recipes.settings import bn_momentum_used, compile_options, verbosity
-    from zoo.export import export_model
-    from zoo.run.curves import plot_curves
+    from recipes.settings import bn_momentum_used, compile_options
     from zoo.run.distribute import build_from_spec_before_fit, shard_by_data
-    from zoo.run.phases import fit_phases
-    from zoo.run.rundir import load_best, read_history
     from zoo.run.safety import bytes_needed, check_free_space
     from zoo.tasks import build_network
     from zoo.tasks.info import ExportInfo
-    from zoo.utils.io import write_json_atomic
 
     log, strategy, run, phases = recipe.log, session.strategy, session.run, session.phases
     keras.utils.set_random_seed(settings.seed)
@@ -344,11 +345,82 @@ def train(recipe: Recipe, settings, input_size: tuple[int, int], session) -> int
         "training": settings.optimizer_config().describe(),
         "bn_momentum": momentum,
         "network": network.to_json(),
+        "why": resolved_why(settings, session, steps),
     }
     write_run_config(session, resolved)
     info = ExportInfo.from_run(session.settings, resolved)  # what the export will say it is, checked before training
 
     build_from_spec_before_fit(model, train_ds.element_spec)
+    tracker = open_tracker(recipe, settings, session, resolved)
+    try:
+        return _fit_evaluate_export(
+            recipe, settings, session, task, model, info, compile_kwargs, val_ds, steps, bn_momentum, tracker
+        )
+    except BaseException as err:
+        if tracker is not None:
+            tracker.fail(interrupted=isinstance(err, KeyboardInterrupt))
+        raise
+
+
+def resolved_why(settings, session, steps: int) -> dict:
+    """Why the settings resolved as they did, by config.json "resolved" field (the report's "why" column)."""
+    from zoo.run.optim_config import auto_bn_momentum
+
+    why = {
+        "encoder_weights": session.weights_note,
+        "precision": session.precision_note or f"--mixed-precision {settings.mixed_precision}",
+        "steps_per_epoch": f"--steps-per-epoch {settings.steps_per_epoch}"
+        if settings.steps_per_epoch
+        else f"training examples // --batch-size {settings.batch_size}",
+    }
+    if settings.schedule == "auto":
+        weights = "pretrained" if session.encoder_weights is not None else "no pretrained"
+        why["schedule"] = f"--schedule auto for --epochs {settings.epochs} with {weights} encoder weights"
+    if settings.bn_momentum == "auto":
+        why["bn_momentum"] = f"--bn-momentum auto: {auto_bn_momentum(steps):g} for {steps} steps per epoch"
+    return why
+
+
+def refresh_report(run, curve_metric: str, title: str) -> None:
+    """curves.png and report.html of a run in progress (the chief, at each epoch's end: ``RefreshReport``)."""
+    from zoo.run.curves import plot_curves
+    from zoo.run.report import write_report
+    from zoo.run.rundir import read_history
+
+    plot_curves(read_history(run.history), run.curves, curve_metric, title)
+    write_report(run.root)
+
+
+def open_tracker(recipe: Recipe, settings, session, resolved: dict):
+    """The run's MLflow run (``--track``; ``zoo.run.tracking``), opened with its params; None when off or on a
+    worker that is not the chief."""
+    from zoo.run.tracking import Tracker, parse_track
+
+    uri = parse_track(settings.track)
+    if uri is None or not session.chief:
+        return None
+    tracker = Tracker(uri, session.run.root, f"zoo-{recipe.name}", recipe.log)
+    tracker.start(dataclasses.asdict(settings), resolved)
+    return tracker
+
+
+def _fit_evaluate_export(
+    recipe, settings, session, task, model, info, compile_kwargs, val_ds, steps, bn_momentum, tracker
+) -> int:
+    """Trains the schedule, then (the chief) evaluates the best weights, exports and writes metrics.json."""
+    from recipes.settings import verbosity
+    from zoo.export import export_model
+    from zoo.run.curves import plot_curves
+    from zoo.run.distribute import shard_by_data
+    from zoo.run.phases import RefreshReport, fit_phases
+    from zoo.run.report import export_commands, write_report
+    from zoo.run.rundir import load_best, read_history
+    from zoo.utils.io import write_json_atomic
+
+    log, strategy, run, phases = recipe.log, session.strategy, session.run, session.phases
+    title = f"{model.name} on {task.description}"
+    # report.html at each epoch's end, written by the chief alone (zoo.run.report)
+    refresh = [RefreshReport(lambda: refresh_report(run, task.curve_metric, title), log)] if session.chief else []
     started = time.time()
     with strategy.scope():
         fit_phases(
@@ -366,6 +438,7 @@ def train(recipe: Recipe, settings, input_size: tuple[int, int], session) -> int
             monitor=task.monitor,
             mode=task.mode,
             epoch_metrics=task.epoch_metrics(model),
+            extra_callbacks=[*refresh, *([tracker.callback()] if tracker is not None else [])],
         )
     train_seconds = time.time() - started
     if not session.chief:
@@ -375,9 +448,7 @@ def train(recipe: Recipe, settings, input_size: tuple[int, int], session) -> int
     used = load_best(model, run)
     log(f"evaluating the {used} weights on the {task.num_val} validation example(s)")
     report = task.evaluate(model, run.samples)
-    plot_curves(read_history(run.history), run.curves, task.curve_metric, f"{model.name} on {task.description}")
-    log(f"exporting the SavedModel to {run.export}")
-    export_model(model, info, "saved_model", run.export, source={"run": str(run.root.resolve()), "weights": used})
+    plot_curves(read_history(run.history), run.curves, task.curve_metric, title)
     metrics = {
         **report,
         "weights": used,
@@ -386,24 +457,20 @@ def train(recipe: Recipe, settings, input_size: tuple[int, int], session) -> int
         "num_val": task.num_val,
         "train_seconds_this_invocation": round(train_seconds, 1),
     }
+    log(f"exporting the SavedModel to {run.export}")
+    source = {"run": str(run.root.resolve()), "weights": used}
+    export_model(model, info, "saved_model", run.export, source=source, metrics=metrics)
+    metrics["wall_seconds_this_invocation"] = round(time.time() - session.opened, 1)  # data, training, ..., export
     write_json_atomic(run.metrics, metrics)  # last: marks the run finished
+    try:
+        log(f"report: {write_report(run.root)} (python -m zoo report {shlex.quote(str(run.root))} rebuilds it)")
+    except (OSError, ValueError) as err:
+        log(f"warning: report.html not written ({err}); python -m zoo report {shlex.quote(str(run.root))} writes it")
+    if tracker is not None:
+        tracker.finish(metrics, run.export)
     log(task.summary(report, used))
     log(f"run directory: {run.root}")
-    print(
-        "\n".join(
-            [
-                "",
-                "Load the export with TensorFlow alone:",
-                "    import numpy as np, tensorflow as tf",
-                f"    serve = tf.saved_model.load({str(run.export)!r}).signatures['serving_default']",
-                *task.usage(),
-                f"Other formats: python -m zoo export {shlex.quote(str(run.root))} --format litert|onnx|keras",
-                f"Run on image files or folders: python -m zoo predict {shlex.quote(str(run.export))} IMAGE_OR_FOLDER... "
-                "--out DIR",
-                "",
-            ]
-        )
-    )
+    print("\n".join(["", *export_commands(str(run.root), str(run.export), task.usage()), ""]))
     return 0
 
 

@@ -30,6 +30,8 @@ class Session:
     settings: dict
     precision: str = "float32"
     lock: object = None  # zoo.run.safety.RunLock held until the session is closed
+    precision_note: str = ""  # why that precision (zoo.run.precision.choose_precision), "" when asked for
+    opened: float = dataclasses.field(default_factory=time.time)  # when this invocation opened it (wall time)
 
     def close(self) -> None:
         """Releases the run's lock."""
@@ -67,6 +69,9 @@ def check_settings(cfg, input_size: tuple[int, int], any_size: bool = False) -> 
     if not any_size:
         check_spatial_size(*input_size, spec.divisor, f"{cfg.model} on {cfg.backbone}")
     parse_schedule(resolve_schedule(cfg.schedule, True, cfg.epochs))
+    from zoo.run.tracking import check_tracking
+
+    check_tracking(cfg.track)
 
 
 def session_precision(cfg, need_top: bool) -> tuple[str, str]:
@@ -178,7 +183,20 @@ def open_session(
             + (", XLA" if cfg.jit_compile else "")
             + (f", {cfg.steps_per_execution} steps per execution" if cfg.steps_per_execution > 1 else "")
         )
-    return Session(strategy, chief, run, encoder_weights, note, schedule, phases, state, settings, precision, lock)
+    return Session(
+        strategy,
+        chief,
+        run,
+        encoder_weights,
+        note,
+        schedule,
+        phases,
+        state,
+        settings,
+        precision,
+        lock,
+        precision_note=why,
+    )
 
 
 def check_batch(batch_size: int, strategy) -> int:

@@ -61,6 +61,7 @@ class RecipeConfig:
     bn_momentum: str = "auto"
     verbose: str = "auto"
     eval_tta: str | None = None  # zoo.data.tta mode of the final evaluation, reported beside the plain one
+    track: str = "none"  # experiment tracking: none, mlflow or mlflow:URI (zoo.run.tracking)
 
     @functools.cached_property
     def data(self):
@@ -161,6 +162,7 @@ EXECUTION_KEYS = (
     "data_dir",
     "mixed_precision",
     "deterministic",
+    "track",
 )
 
 

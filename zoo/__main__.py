@@ -1,5 +1,5 @@
-"""Command line: ``python -m zoo weights list|fetch NAME|import FILE``, ``models``, ``export``, ``predict``
-and ``sample-data``."""
+"""Command line: ``python -m zoo weights list|fetch NAME|import FILE``, ``models``, ``export``, ``predict``,
+``report`` and ``sample-data``."""
 
 from __future__ import annotations
 
@@ -128,6 +128,14 @@ def _cmd_predict(args) -> int:
     for path, reason in summary.skipped.items():
         print(f"  skipped {path}: {reason}", file=sys.stderr)
     return 1 if summary.skipped else 0
+
+
+def _cmd_report(args) -> int:
+    from zoo.run.report import write_report
+
+    path = write_report(args.run_dir)
+    print(f"report of {args.run_dir} written to {path} (open it in a browser; it needs no network)")
+    return 0
 
 
 def _cmd_sample_data(args) -> int:
@@ -275,6 +283,10 @@ def main(argv: list[str] | None = None, command: bool = False) -> int:
         metavar="JSON",
         help="keypoints: the COCO annotation file whose images give --boxes' image_id their file names",
     )
+    r = sub.add_parser(
+        "report", help="rebuild RUN_DIR/report.html: metrics, curves, samples, data, settings, timings and export"
+    )
+    r.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by recipes.segment or recipes.pose")
     d = sub.add_parser("sample-data", help="write a built-in synthetic set as a folder dataset (a template for yours)")
     kinds = {kind: what for task in TASKS.values() for kind, what in task.sample_kinds.items()}
     d.add_argument(
@@ -295,7 +307,7 @@ def main(argv: list[str] | None = None, command: bool = False) -> int:
         + "; ".join(f"{k}: {v}" for k, v in MASK_ENCODINGS.items())
         + " (default index)",
     )
-    for sub_parser in (m, e, p, d, *wsub.choices.values()):
+    for sub_parser in (m, e, p, r, d, *wsub.choices.values()):
         sub_parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)
     commands = {
@@ -303,6 +315,7 @@ def main(argv: list[str] | None = None, command: bool = False) -> int:
         "models": _cmd_models,
         "export": _cmd_export,
         "predict": _cmd_predict,
+        "report": _cmd_report,
         "sample-data": _cmd_sample_data,
     }
     from zoo.models.weights import WeightsUnavailableError

@@ -119,12 +119,16 @@ def add_load_errors(report: DataReport, load) -> None:
         report.add(f"training refuses these settings: {err}", "")
 
 
-def stop_on_errors(report: DataReport, log) -> None:
+def stop_on_errors(report: DataReport, log) -> list[str]:
     """Before training: raises ``DatasetError`` with the whole report if it has errors,
-    else logs one line per note (conversions the pipeline makes)."""
+    else logs one line per note (conversions the pipeline makes) and returns the notes (for the run's
+    data summary in ``config.json``)."""
     report.raise_if_errors()
+    notes = []
     for finding in report.findings.values():
-        log(f"data note: {finding.what}" + (f" ({len(finding.files)})" if finding.files else ""))
+        notes.append(finding.what + (f" ({len(finding.files)})" if finding.files else ""))
+        log(f"data note: {notes[-1]}")
+    return notes
 
 
 _BANDS = {

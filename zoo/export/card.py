@@ -11,13 +11,13 @@ as written from inside the export folder once the sibling exports it names exist
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 from zoo.tasks.info import ExportInfo
 
 CARD_FILE = "README.md"
-PIPELINE_TAGS = {"segmentation": "image-segmentation", "keypoints": "keypoint-detection"}
 # the folder of each format beside a run's SavedModel export (zoo.export.from_run.default_out)
 SIBLINGS = {"saved_model": "export", "litert": "export-litert", "onnx": "export-onnx", "keras": "export-keras"}
 
@@ -41,42 +41,25 @@ def _number(value, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _classes_section(info: ExportInfo) -> list[str]:
-    from zoo.tasks.base import palette
-
+def _task_sections(info: ExportInfo, metrics: dict) -> dict:
+    """The task's own card lines (``Task.card_sections``); a task without them gets its fields and the
+    metrics' top-level numbers listed."""
+    own = getattr(info.spec, "card_sections", None)
+    if own is not None:
+        return own(info, metrics)
     fields = info.fields
-    colours = fields.class_colours or [tuple(int(v) for v in c) for c in palette(len(fields.classes))]
-    where = (
-        "the training masks' colours (`--palette`)"
-        if fields.class_colours
-        else "the colours `python -m zoo predict` paints them in"
-    )
-    lines = [
-        "## Classes",
-        "",
-        f"Index, name and colour ({where}):",
-        "",
-        "| index | class | colour (RGB) |",
-        "|---|---|---|",
-    ]
-    for index, (name, colour) in enumerate(zip(fields.classes, colours)):
-        hex_colour = "#{:02x}{:02x}{:02x}".format(*colour)
-        lines.append(f"| {index} | {name} | {tuple(colour)} {hex_colour} |")
-    return lines
+    if hasattr(fields, "to_json"):
+        fields = fields.to_json()
+    elif dataclasses.is_dataclass(fields):
+        fields = dataclasses.asdict(fields)
+    else:
+        fields = dict(fields or {})
+    what = ["## What it predicts", "", *(f"- {k}: {json.dumps(v)}" for k, v in fields.items())]
+    numbers = [f"- {k}: {v:.4g}" for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return {"pipeline_tag": info.task, "what": what, "contract": [], "metrics": numbers, "limitations": []}
 
 
-def _keypoints_section(info: ExportInfo) -> list[str]:
-    fields = info.fields
-    names = list(fields.keypoint_names)
-    lines = ["## Keypoints", "", "| index | keypoint | its mirror image |", "|---|---|---|"]
-    for index, name in enumerate(names):
-        lines.append(f"| {index} | {name} | {names[fields.flip_index[index]]} |")
-    skeleton = ", ".join(f"{names[a]}-{names[b]}" for a, b in fields.skeleton) or "none"
-    lines += ["", f"Skeleton (edges `predict` draws): {skeleton}."]
-    return lines
-
-
-def _input_section(info: ExportInfo) -> list[str]:
+def _input_section(info: ExportInfo, task_lines: list[str]) -> list[str]:
     (height, width), descriptive = info.input_size, info.descriptive
     lines = [
         "## Input contract",
@@ -86,25 +69,7 @@ def _input_section(info: ExportInfo) -> list[str]:
         f"- Preprocessing: {descriptive.get('preprocessing', f'resized to {height}x{width}, backbone preprocessing')}.",
         f"- Trained at {height}x{width} px.",
     ]
-    if info.task == "segmentation":
-        scale = info.fields.scale
-        lines.append(
-            f"- Scale: `{scale}` ("
-            + (
-                "pictures are resized to the training size and the answer back"
-                if scale == "resize"
-                else "pictures are met at their own pixel scale in tiles (the `native` signature)"
-            )
-            + ")."
-        )
-    else:
-        region = info.fields.region
-        lines.append(
-            "- Region: `box`: trained on each object's box enlarged 1.25x: give it boxes (the SavedModel's `boxes` "
-            "signature, or `predict --boxes`); a whole picture holding many objects is not what it learned."
-            if region == "box"
-            else "- Region: `image`: trained on whole pictures, one object per picture."
-        )
+    lines += task_lines
     for name, text in (descriptive.get("outputs") or {}).items():
         lines.append(f"- Output `{name}`: {text}.")
     if info.tta:
@@ -139,38 +104,17 @@ def _data_section(config: dict) -> list[str]:
     return lines
 
 
-def _metrics_section(info: ExportInfo, metrics: dict) -> list[str]:
+def _metrics_section(metrics: dict, table: list[str]) -> list[str]:
     if not metrics:
         return ["## Validation metrics", "", "Not recorded (no metrics.json with this export's run)."]
-    split = f"{metrics.get('split', 'validation')} split, {metrics.get('num_val', '?')} examples, {metrics.get('weights', '')} weights"
-    lines = ["## Validation metrics", "", f"On the run's {split}:", ""]
-    if info.task == "segmentation":
-        lines += [
-            f"- mean IoU {_number(metrics.get('mean_iou'))}, pixel accuracy {_number(metrics.get('pixel_accuracy'))}",
-            "",
-            "| class | IoU | precision | recall |",
-            "|---|---|---|---|",
-        ]
-        for name, iou in (metrics.get("per_class_iou") or {}).items():
-            precision = (metrics.get("per_class_precision") or {}).get(name)
-            recall = (metrics.get("per_class_recall") or {}).get(name)
-            lines.append(f"| {name} | {_number(iou)} | {_number(precision)} | {_number(recall)} |")
-    else:
-        ap = metrics.get("ap") or {}
-        lines += [
-            f"- OKS AP {_number(ap.get('ap'))} (AP50 {_number(ap.get('ap50'))}), PCK@{metrics.get('pck_threshold', '?')} "
-            f"{_number(metrics.get('pck'))}, mean error {_number(metrics.get('mean_pixel_error'), 2)} px "
-            f"(decoding `{metrics.get('decode', '?')}`)",
-            "",
-            "| keypoint | PCK | mean error (px) |",
-            "|---|---|---|",
-        ]
-        for name, row in (metrics.get("per_keypoint") or {}).items():
-            lines.append(f"| {name} | {_number(row.get('pck'))} | {_number(row.get('mean_pixel_error'), 2)} |")
-    return lines
+    split = (
+        f"{metrics.get('split', 'validation')} split, {metrics.get('num_val', '?')} examples, "
+        f"{metrics.get('weights', '')} weights"
+    )
+    return ["## Validation metrics", "", f"On the run's {split}:", "", *table]
 
 
-def limitations(info: ExportInfo, config: dict, metrics: dict) -> list[str]:
+def limitations(info: ExportInfo, config: dict, metrics: dict, task_limits: list[str] = ()) -> list[str]:
     """What the run knows this model is not good for, one sentence each."""
     settings, resolved = config.get("settings") or {}, config.get("resolved") or {}
     (height, width) = info.input_size
@@ -187,8 +131,7 @@ def limitations(info: ExportInfo, config: dict, metrics: dict) -> list[str]:
         )
     if str(settings.get("encoder_weights", "")).lower() == "none" or "random" in str(resolved.get("weights_note", "")):
         notes.append("The encoder started from random weights (no ImageNet pretraining): expect less on unseen data.")
-    if info.task == "keypoints" and info.fields.region == "box":
-        notes.append("Expects object (person) boxes: it was trained on one object per box.")
+    notes += list(task_limits)
     num_val = metrics.get("num_val") or resolved.get("num_val")
     if isinstance(num_val, int) and num_val < 50:
         notes.append(f"The validation figures come from {num_val} examples only: they are rough.")
@@ -290,16 +233,19 @@ def _usage_section(info: ExportInfo, here: str) -> list[str]:
     return blocks
 
 
-def model_card(info: ExportInfo, source: dict | None = None) -> str:
+def model_card(info: ExportInfo, source: dict | None = None, metrics: dict | None = None) -> str:
     """The card's Markdown for an export described by ``info`` (its final ``model.json`` record) whose weights
-    came from ``source`` (``{"run": RUN_DIR, "weights": ...}``, or {} for an export made from a bare model)."""
-    config, metrics = _run_files(source or {})
+    came from ``source`` (``{"run": RUN_DIR, "weights": ...}``, or {} for an export made from a bare model);
+    ``metrics``: the validation metrics (None: the run's ``metrics.json``; a recipe exports before writing it)."""
+    config, stored = _run_files(source or {})
+    metrics = stored if metrics is None else metrics
     settings = config.get("settings") or {}
+    task = _task_sections(info, metrics)
     title = f"{info.model} on {info.backbone}: {info.task}"
     header = [
         "---",
         "library_name: keras",
-        f"pipeline_tag: {PIPELINE_TAGS.get(info.task, info.task)}",
+        f"pipeline_tag: {task['pipeline_tag']}",
         "tags:",
         f"- {info.model}",
         f"- {info.backbone.replace(':', '-')}",
@@ -315,13 +261,12 @@ def model_card(info: ExportInfo, source: dict | None = None) -> str:
         + ". `model.json` beside this card is the machine-readable contract.",
         "",
     ]
-    body = _classes_section(info) if info.task == "segmentation" else _keypoints_section(info)
     sections = [
-        body,
-        _input_section(info),
+        task["what"],
+        _input_section(info, task["contract"]),
         _data_section(config),
-        _metrics_section(info, metrics),
-        ["## Limitations", "", *(f"- {note}" for note in limitations(info, config, metrics))],
+        _metrics_section(metrics, task["metrics"]),
+        ["## Limitations", "", *(f"- {note}" for note in limitations(info, config, metrics, task["limitations"]))],
         _usage_section(info, info.format or "saved_model"),
     ]
     out = header
@@ -330,10 +275,10 @@ def model_card(info: ExportInfo, source: dict | None = None) -> str:
     return "\n".join(out)
 
 
-def write_card(folder: Path, info: ExportInfo, source: dict | None = None) -> Path:
+def write_card(folder: Path, info: ExportInfo, source: dict | None = None, metrics: dict | None = None) -> Path:
     """Writes ``folder/README.md`` (``model_card``); returns its path."""
     path = Path(folder) / CARD_FILE
-    path.write_text(model_card(info, source))
+    path.write_text(model_card(info, source, metrics))
     return path
 
 

@@ -100,6 +100,7 @@ def export_model(
     source: dict | None = None,
     opset: int = DEFAULT_OPSET,
     tta: str | None = None,
+    metrics: dict | None = None,
 ) -> Path:
     """Writes ``model`` (trained; described by ``info``) as format ``fmt`` into folder ``out``.
 
@@ -114,6 +115,8 @@ def export_model(
         tta: test-time augmentation baked into the export (``zoo.data.tta``: ``"flip"``,
             ``"flip+scales:0.75,1,1.25"``; keypoints ``"flip"`` only), recorded as ``tta`` in
             ``model.json``; None: ``info``'s (a run's own, if any).
+        metrics: the validation metrics for the model card (``README.md``, ``zoo.export.card``); None: the
+            ``metrics.json`` of ``source``'s run, if any.
 
     Returns:
         ``out`` as a Path. ``out/model.json`` describes the export. The export computes in
@@ -152,7 +155,7 @@ def export_model(
         signatures = ("serving_default", *info.spec.extra_signatures) if fmt == "saved_model" else ()
         final = info.replace(format=fmt, file=FILES[fmt], signatures=signatures, descriptive=descriptive)
         write_metadata(tmp, final)
-        write_card(tmp, final, source)  # README.md: the model card (zoo.export.card)
+        write_card(tmp, final, source, metrics)  # README.md: the model card (zoo.export.card)
         old = None
         if out.exists():  # moved aside, not deleted first: a crash here leaves one complete folder
             old = out.with_name(f".{out.name}.old-{os.getpid()}")

@@ -1,5 +1,6 @@
 """Training a model through a schedule's phases in a run directory (``zoo.run.rundir``): one compile per
-phase, callbacks (backups, best checkpoint, history, non-finite loss, Ctrl-C), resume.
+phase, callbacks (backups, best checkpoint, history with each epoch's seconds, non-finite loss, Ctrl-C, the
+report's refresh), resume.
 
 Resuming: the last phase that finished left ``checkpoints/phaseN.weights.h5``; the
 phases up to it are skipped and its weights loaded. The phase that was running restarts from its
@@ -194,6 +195,48 @@ class PhaseTag(keras.callbacks.Callback):
             )
 
 
+class EpochTimer(keras.callbacks.Callback):
+    """Adds ``epoch_seconds`` (the epoch's training and validation wall time, ``EpochMetrics`` included) to
+    each epoch's logs, before CSVLogger writes them to history.csv."""
+
+    def __init__(self):
+        super().__init__()
+        self.started = time.monotonic()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["epoch_seconds"] = round(time.monotonic() - self.started, 3)
+
+
+class RefreshReport(keras.callbacks.Callback):
+    """Calls ``refresh()`` at each epoch's end, once history.csv holds the epoch's row: the recipe driver
+    redraws curves.png and rewrites report.html (``zoo.run.report``) there, on the chief alone. A refresh
+    that fails is logged and training goes on (the report is rebuilt at the end, or by ``python -m zoo report``)."""
+
+    def __init__(self, refresh: Callable[[], None], log: Callable[[str], None] = print):
+        super().__init__()
+        self.refresh, self.log = refresh, log
+
+    def on_epoch_end(self, epoch, logs=None):
+        try:
+            self.refresh()
+        except (OSError, ValueError, RuntimeError) as err:
+            self.log(f"warning: report.html not refreshed after epoch {epoch + 1}: {err}")
+
+
+def _times_epochs(history: Path) -> bool:
+    """Whether the epochs get an ``epoch_seconds`` column: a new history.csv, or one that has it (a run
+    started before the column existed keeps its columns, so its rows stay aligned with the header)."""
+    if not history.is_file():
+        return True
+    with open(history, newline="") as handle:
+        header = handle.readline()
+    return not header.strip() or "epoch_seconds" in header.strip().split(",")
+
+
 class EpochMetrics(keras.callbacks.Callback):
     """Adds the metrics ``fn()`` returns (e.g. a full validation evaluation) to each epoch's logs
     (computed on the averaged weights with ``ema``, like validation)."""
@@ -331,7 +374,8 @@ def fit_phases(
             (``zoo.run.optim``; schedules span the phase's ``epochs * steps_per_epoch`` steps;
             None: Adam at the phase's constant rate).
         bn_momentum: set on every BatchNormalization layer first (None: as built).
-        extra_callbacks: added to every phase.
+        extra_callbacks: added to every phase, after history.csv has the epoch's row and before the backup
+            that marks the epoch done (e.g. ``RefreshReport``).
         epoch_metrics: called after each epoch; the dict it returns is added to the
             epoch's logs (before history.csv and the best checkpoint see them).
         log: where progress messages go.
@@ -360,6 +404,7 @@ def fit_phases(
     if resume_epoch is not None:
         log(f"resuming phase {first + 1} from its backup at epoch {resume_epoch + 1}")
     truncate_history(run.history, resume_epoch if resume_epoch is not None else starts[first])
+    timed = _times_epochs(run.history)
 
     def saved_state(index: int) -> str:
         backup, done = _backup_epoch(run.backup(index)), [run.phase_weights(i) for i in range(index)]
@@ -382,6 +427,7 @@ def fit_phases(
             StopOnNonFinite(index, lambda: saved_state(index)),
             PhaseTag(index, phase),
             *([EpochMetrics(epoch_metrics, ema)] if epoch_metrics else []),
+            *([EpochTimer()] if timed else []),
             BestWeights(run.best_weights, monitor, mode, best, ema),
             keras.callbacks.CSVLogger(str(run.history), append=True),
             keras.callbacks.TensorBoard(str(run.logs), write_graph=False),

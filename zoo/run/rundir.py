@@ -10,6 +10,7 @@ Run directory (docs/architecture.md, "Data flow of a run")::
     <run>/logs/           TensorBoard
     <run>/history.csv     one row per epoch with its phase (CSVLogger)
     <run>/curves.png, samples.png, confusion.png (segmentation), metrics.json, export/
+    <run>/report.html     one self-contained page of all of the above (zoo.run.report)
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ class RunDir:
     @property
     def metrics(self) -> Path:
         return self.root / "metrics.json"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.html"
 
     @property
     def export(self) -> Path:

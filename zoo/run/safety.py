@@ -40,6 +40,8 @@ RUN_ENTRIES = frozenset(
         "samples.png",
         "confusion.png",
         "metrics.json",
+        "report.html",
+        "mlflow.json",
         "export",
         ".workers",
         LOCK_FILE,

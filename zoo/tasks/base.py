@@ -173,6 +173,12 @@ class Task(Protocol):
         """``info`` with test-time augmentation ``tta`` (a ``zoo.data.tta.TTA``) baked into its serving
         functions; ValueError for a mode the task cannot take."""
 
+    # the model card (optional: zoo.export.card lists the task's fields and numbers where a task has none)
+    def card_sections(self, info, metrics: dict) -> dict:
+        """``{"pipeline_tag": str, "what": [...], "contract": [...], "metrics": [...], "limitations": [...]}``:
+        Markdown lines of the export's ``README.md`` for what the network predicts, the input contract's task
+        lines, the validation table from the run's ``metrics`` ({} if unknown) and task-specific limitations."""
+
     # what the exports compute (TensorFlow)
     def serving_fn(self, model, info) -> Callable:
         """``fn(images uint8 [B, h, w, C]) -> dict`` of tensors: what every export computes."""

@@ -76,6 +76,13 @@ class KeypointTask:
 
         return SAMPLE_KINDS
 
+    # ---- the model card (zoo.export.card)
+    def card_sections(self, info, metrics: dict) -> dict:
+        """The task's lines of an export's ``README.md`` (``zoo.tasks.keypoints.card``)."""
+        from zoo.tasks.keypoints.card import card_sections
+
+        return card_sections(info, metrics)
+
     # ---- model.json
     def info_from_run(self, settings: dict, resolved: dict) -> KeypointFields | None:
         if "keypoint_names" not in resolved:

@@ -129,10 +129,14 @@ def validate(settings: KeypointSettings) -> None:
 
 
 def load_source(
-    settings: KeypointSettings, input_size: tuple[int, int], scan: bool = True, log: Callable[[str], None] = print
+    settings: KeypointSettings,
+    input_size: tuple[int, int],
+    scan: bool = True,
+    log: Callable[[str], None] = print,
+    notes: list[str] | None = None,
 ):
     """The dataset's source (``zoo.tasks.keypoints.sources``); a folder is scanned first (``check``)
-    unless ``scan`` is False or ``skip_check``."""
+    unless ``scan`` is False or ``skip_check``, its notes appended to ``notes``."""
     from zoo.tasks.keypoints import sources as ks
 
     kind, rest = settings.data.kind, settings.data.value
@@ -157,7 +161,9 @@ def load_source(
         if scan and not settings.skip_check:
             from zoo.data.checks import stop_on_errors
 
-            stop_on_errors(scan_folder(settings, rest), log)
+            found = stop_on_errors(scan_folder(settings, rest), log)
+            if notes is not None:
+                notes.extend(found)
         options = dict(
             channels=settings.channels or 3,
             val_fraction=settings.val_fraction,
@@ -285,7 +291,8 @@ class KeypointTrainer:
     def __init__(self, settings: KeypointSettings, input_size: tuple[int, int], log: Callable[[str], None]):
         self.settings, self.input_size = settings, input_size
         self.codec = codec_from_settings(settings, input_size)
-        self.source = load_source(settings, input_size, log=log)
+        self.data_notes: list[str] = []  # the scan's notes on the files (config.json "data_summary")
+        self.source = load_source(settings, input_size, log=log, notes=self.data_notes)
         for warning in self.source.warnings:
             log(f"warning: {warning}")
         # what `check` reports about these settings on this data, refused here before anything is built
@@ -377,6 +384,23 @@ class KeypointTrainer:
             "region": self.source.region,
             "skeleton": [list(pair) for pair in self.source.skeleton],
             "oks_sigmas": self.oks.sigmas,
+            "data_summary": self.data_summary(),
+        }
+
+    def data_summary(self) -> dict:
+        """What the run's report shows about the data (``zoo.run.report``): the objects skipped by reason, what
+        reading changed, the scan's notes and the keypoints' COCO visibility flags, both splits together."""
+        skipped, visibility = {}, {}
+        for part in (self.source.train_annotations, self.source.val_annotations):
+            for reason, count in (getattr(part, "skipped", None) or {}).items():
+                skipped[reason] = skipped.get(reason, 0) + int(count)
+            for flag, count in (getattr(part, "visibility", None) or {}).items():
+                visibility[str(flag)] = visibility.get(str(flag), 0) + int(count)
+        return {
+            "skipped": skipped,
+            "warnings": list(self.source.warnings),
+            "notes": self.data_notes,
+            "visibility": dict(sorted(visibility.items())),
         }
 
     def half_body(self):

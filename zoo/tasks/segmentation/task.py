@@ -53,6 +53,13 @@ class SegmentationTask:
 
         return SAMPLE_KINDS
 
+    # ---- the model card (zoo.export.card)
+    def card_sections(self, info, metrics: dict) -> dict:
+        """The task's lines of an export's ``README.md`` (``zoo.tasks.segmentation.card``)."""
+        from zoo.tasks.segmentation.card import card_sections
+
+        return card_sections(info, metrics)
+
     # ---- model.json
     def info_from_run(self, settings: dict, resolved: dict) -> SegmentationFields | None:
         if "class_names" not in resolved:

@@ -296,10 +296,15 @@ def shipped_layout(settings: SegmentationSettings):
 
 
 def load_source(
-    settings: SegmentationSettings, input_size: tuple[int, int], scan: bool = True, log: Callable[[str], None] = print
+    settings: SegmentationSettings,
+    input_size: tuple[int, int],
+    scan: bool = True,
+    log: Callable[[str], None] = print,
+    notes: list[str] | None = None,
 ):
     """The dataset's source (``zoo.tasks.segmentation.sources``); a folder is scanned first (``check``) unless
-    ``scan`` is False or ``skip_check``. Class count and ignore index are checked against each other."""
+    ``scan`` is False or ``skip_check``, its notes appended to ``notes``. Class count and ignore index are
+    checked against each other."""
     from zoo.tasks.segmentation import sources as seg
 
     kind, rest = settings.data.kind, settings.data.value
@@ -332,7 +337,9 @@ def load_source(
         if scan and not settings.skip_check:
             from zoo.data.checks import stop_on_errors
 
-            stop_on_errors(scan_folder(settings, rest), log)
+            found = stop_on_errors(scan_folder(settings, rest), log)
+            if notes is not None:
+                notes.extend(found)
         source = seg.folder_source(
             rest,
             channels=settings.channels or folder_channels(rest),
@@ -351,7 +358,9 @@ def load_source(
         if scan and not settings.skip_check:
             from zoo.data.checks import stop_on_errors
 
-            stop_on_errors(scan_folder(settings, rest, layout), log)
+            found = stop_on_errors(scan_folder(settings, rest, layout), log)
+            if notes is not None:
+                notes.extend(found)
         names, encoding, colours = layout_labels(settings, layout)
         source = seg.layout_source(
             layout, channels=settings.channels or 3, names=names, encoding=encoding, colours=colours
@@ -518,7 +527,9 @@ class SegmentationTrainer:
 
     def __init__(self, settings: SegmentationSettings, input_size: tuple[int, int], log: Callable[[str], None]):
         self.settings, self.input_size = settings, input_size
-        self.source = load_source(settings, input_size, log=log)
+        self.data_notes: list[str] = []  # the scan's notes on the files (config.json "data_summary")
+        self.data_warnings: list[str] = []  # rare or absent classes
+        self.source = load_source(settings, input_size, log=log, notes=self.data_notes)
         self.channels = settings.channels or self.source.channels or 3
         self.options = pipeline_options(settings, self.source, input_size, self.channels)
         self.num_train, self.num_val, self.description = (
@@ -551,6 +562,7 @@ class SegmentationTrainer:
             log(f"  {line}")
         for what, fix in statistics_warnings(splits, names):
             log(f"warning: {what}; {advice_in_use(fix, self.settings.loss, self.settings.repeat_rare)}")
+            self.data_warnings.append(what)
         self.class_weights = parse_class_weights(self.settings.class_weights, source.num_classes, splits["train"])
         if self.class_weights is not None:
             rule = {
@@ -630,6 +642,9 @@ class SegmentationTrainer:
             "num_val": self.num_val,
             "labels": self.source.labels,
             "class_statistics": self.class_stats,
+            # what the run's report shows about the data beside the class shares (zoo.run.report): a broken file
+            # stops training (the check), so nothing is skipped
+            "data_summary": {"skipped": {}, "warnings": self.data_warnings, "notes": self.data_notes},
             "class_colours": self.source.colours,
             "class_weights": self.class_weights,
             "repeat_factors": self.repeat_factors,
