@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install demo models bench bench-exports bench-learning bench-rare bench-precision lint test test-slow browser clean
+.PHONY: install demo models bench bench-exports bench-learning bench-rare bench-precision lint test test-slow browser chromium clean
 
 install: $(STAMP)
 
@@ -55,7 +55,7 @@ lint: install
 
 # The fast tier: lint, then two worker processes (pytest-xdist), one per core; the files' tests stay together.
 # A worker that crashes (a native abort) fails the run at once: replacing it hung xdist here.
-test: lint
+test: lint chromium
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --max-worker-restart 0
 
 # The long learning and guide tests (marked slow), in the same two workers.
@@ -67,10 +67,12 @@ test-slow: install
 # the test refreshes docs/images/report.png. About 2 minutes (two tiny runs).
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-browser: install
+chromium:
 	test -x $(CHROMIUM) || { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
+browser: install chromium
 	ZOO_CHROMIUM=$(CHROMIUM) ZOO_REQUIRE_BROWSER=1 ZOO_REPORT_SCREENSHOT=docs/images/report.png \
-		$(BIN)/python -m pytest -q tests/test_report_browser.py
+		$(BIN)/python -m pytest -q -m browser tests/test_report_browser.py
 
 clean:
 	rm -rf $(VENV) runs *.egg-info

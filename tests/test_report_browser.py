@@ -102,6 +102,7 @@ def _check_page(page, problems, requests, metrics: dict, images: int) -> list[di
     return cells
 
 
+@pytest.mark.browser  # a run of its own and the screenshot: make browser (the fast tier opens the other two pages)
 def test_the_segmentation_report_opens_offline_with_every_picture_and_the_metrics_json_numbers(
     browser, shapes_run, tmp_path
 ):
@@ -140,11 +141,12 @@ def test_the_keypoint_report_shows_every_table_of_its_metrics(browser, request, 
     page.close()
 
 
-def test_a_report_mid_run_opens_and_says_training_is_in_progress(browser, shapes_run, tmp_path):
+def test_a_report_mid_run_opens_and_says_training_is_in_progress(browser, request, tmp_path):
+    finished = request.getfixturevalue("gray_run")  # tests/conftest.py's segmentation run (2 epochs)
     run = tmp_path / "mid"
     run.mkdir()
     for name in ("config.json", "history.csv", "curves.png"):
-        shutil.copy(shapes_run / name, run / name)
+        shutil.copy(finished / name, run / name)
     write_report(run)
     page, problems, requests = _open(browser, run / "report.html")
     assert problems == [] and page.evaluate(IMAGES)[0]["width"] > 0
