@@ -152,6 +152,7 @@ def test_unetplusplus_nests_its_skips_where_the_encoder_has_features():
     assert "decoder_x2_1_b_conv" not in held  # no stride-2 features in ConvNeXt: only the upsampling node
 
 
+@pytest.mark.slow  # every builder twice (about 11 s); a U-Net's float32 logits under bfloat16 stay fast (test_benchmark)
 def test_every_builder_gives_float32_scores_under_mixed_precision():
     from zoo.models.registry import model_entry
 

@@ -159,7 +159,7 @@ def test_segmentation_export_gives_the_keras_models_mask(gray_run, tmp_path, fmt
             load(path)
 
 
-@pytest.mark.parametrize("fmt", ["litert", "onnx"])
+@pytest.mark.parametrize("fmt", [pytest.param("litert", marks=pytest.mark.slow), "onnx"])  # fast tier: ONNX
 def test_keypoint_export_gives_the_keras_models_keypoints(faces_run, tmp_path, fmt):
     images = np.random.default_rng(0).integers(0, 256, (2, 90, 130, 3), dtype=np.uint8)
     expected, info = _reference(faces_run, images)

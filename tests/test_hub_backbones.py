@@ -175,6 +175,7 @@ def test_without_the_network_imagenet_fails_in_one_line_saying_how_to_get_the_pr
     assert resolve_encoder_weights("mit_b0_nope", B0, need_top=False).problem[2] is True
 
 
+@pytest.mark.slow  # a MiT training step (about 13 s); the fast tier freezes keras.applications encoders (test_freezing)
 def test_the_frozen_encoder_stays_bit_identical_through_a_training_step_and_stages_unfreeze():
     keras.utils.set_random_seed(0)
     model = zoo.fpn(B0, num_classes=2, input_shape=(64, 64, 3), encoder_weights=None, encoder_freeze=True)

@@ -212,7 +212,9 @@ print("frameworks loaded:", loaded, "outputs:", sorted(outputs))
 """
 
 
-@pytest.mark.parametrize("run_fixture, fmt", [("gray_run", "onnx"), ("faces_run", "litert")])
+@pytest.mark.parametrize(
+    "run_fixture, fmt", [("gray_run", "onnx"), pytest.param("faces_run", "litert", marks=pytest.mark.slow)]
+)
 def test_onnx_and_litert_exports_predict_where_tensorflow_cannot_be_imported(run_fixture, fmt, tmp_path, request):
     run = request.getfixturevalue(run_fixture)
     export = tmp_path / "export"
