@@ -203,3 +203,16 @@ def test_zoo_dot_a_builders_name_is_that_builder_for_every_entry_of_the_table():
         assert getattr(zoo, entry.name) is entry.builder is BUILDERS[entry.name], entry.name
     assert "simcc" in BUILDERS and "simcc" not in model_choices("keypoints")  # a head: --head simcc
     assert set(model_choices("segmentation")) & set(model_choices("keypoints")) == {"unet"}
+
+
+def test_zoo_models_builds_the_chosen_networks_at_an_odd_fixed_size_and_refuses_bad_choices(capsys):
+    """`python -m zoo models --input-size 75x101 --fixed`: each network built for exactly that size answers at it;
+    an unknown builder or a malformed size is one line."""
+    from zoo.__main__ import main as zoo_main
+
+    argv = ["models", "--input-size", "75x101", "--fixed", "--models", "unet,simple_baseline", "--backbones", "vgg16"]
+    assert zoo_main(argv) == 0
+    out = capsys.readouterr().out
+    assert "(1, 75, 101, 21)" in out and "(1, 19, 26, 17)" in out and "2 of 2 built" in out
+    assert zoo_main(["models", "--models", "nope"]) == 2 and "unknown ['nope']" in capsys.readouterr().err
+    assert zoo_main(["models", "--input-size", "75x"]) == 2 and "H or HxW" in capsys.readouterr().err

@@ -40,6 +40,17 @@ def _cmd_weights(args) -> int:
     return 0
 
 
+def _models_size(text: str) -> tuple[int, int]:
+    """``--input-size`` of ``zoo models``: H or HxW, each >= 1 (ValueError naming the value)."""
+    try:
+        values = [int(v) for v in str(text).lower().split("x")]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or min(values or [0]) < 1:
+        raise ValueError(f"--input-size must be H or HxW in pixels (e.g. 224 or 75x101), got {text!r}")
+    return values[0], values[-1]
+
+
 def _cmd_models(args) -> int:
     import keras
     import numpy as np
@@ -47,24 +58,49 @@ def _cmd_models(args) -> int:
     from zoo.models.backbones import BACKBONES
     from zoo.models.registry import MODELS
 
-    size = args.input_size
+    height, width = _models_size(args.input_size)
+    entries = list(MODELS)
+    backbones = list(BACKBONES)
+    for flag, chosen, known in (
+        ("--models", args.models, [e.name for e in entries]),
+        ("--backbones", args.backbones, backbones),
+    ):
+        unknown = sorted(set((chosen or "").split(",")) - set(known) - {""}) if chosen else []
+        if unknown:
+            raise ValueError(f"{flag}: unknown {unknown}; choose from {known}")
+    if args.models:
+        entries = [e for e in entries if e.name in args.models.split(",")]
+    if args.backbones:
+        backbones = [b for b in backbones if b in args.backbones.split(",")]
     rows = []
-    for entry in MODELS:
+    for entry in entries:
         builder = entry.name
-        for backbone in BACKBONES:
+        for backbone in backbones:
             outputs = {entry.outputs: 17 if entry.outputs == "num_keypoints" else 21}
-            shape = (size, size, 3) if entry.fixed_size else (None, None, 3)
+            shape = (height, width, 3) if entry.fixed_size or args.fixed else (None, None, 3)
             start = time.perf_counter()
-            model = entry.builder(backbone=backbone, input_shape=shape, encoder_weights=None, **outputs)
-            built = time.perf_counter() - start
-            out = model(np.zeros((1, size, size, 3), "float32"), training=False)
-            rows.append((builder, backbone, model.count_params(), tuple(out.shape), built))
-            del model
-            keras.backend.clear_session()  # 330 models: keep memory flat
-    print(f"Models at a {size}x{size}x3 input, random initial weights (encoder_weights=None):")
+            try:
+                model = entry.builder(backbone=backbone, input_shape=shape, encoder_weights=None, **outputs)
+                out = model(np.zeros((1, height, width, 3), "float32"), training=False)
+                rows.append(
+                    (builder, backbone, f"{model.count_params():,}", str(tuple(out.shape)), time.perf_counter() - start)
+                )
+                del model
+            except ValueError as err:  # a size this network cannot take says why (e.g. SimCC's fixed bins)
+                rows.append(
+                    (builder, backbone, "-", f"refused: {str(err).splitlines()[0][:120]}", time.perf_counter() - start)
+                )
+            keras.backend.clear_session()  # 429 models: keep memory flat
+    how = "built for exactly that size" if args.fixed else "built for any size, called at it"
+    print(f"Models at a {height}x{width}x3 input ({how}), random initial weights (encoder_weights=None):")
     print(f"{'model':<16} {'backbone':<18} {'parameters':>12}  {'output shape':<20} {'build s':>7}")
     for builder, backbone, params, shape, built in rows:
-        print(f"{builder:<16} {backbone:<18} {params:>12,}  {str(shape):<20} {built:>7.2f}")
+        print(f"{builder:<16} {backbone:<18} {params:>12}  {shape:<20} {built:>7.2f}")
+    refused = sum(1 for row in rows if row[2] == "-")
+    print(
+        f"{len(rows) - refused} of {len(rows)} built"
+        + (f"; {refused} refused (above, with the reason)" if refused else "")
+    )
     return 0
 
 
@@ -186,7 +222,18 @@ def main(argv: list[str] | None = None, command: bool = False) -> int:
     imp = wsub.add_parser("import", help="verify a file obtained elsewhere and copy it into the store")
     imp.add_argument("target", metavar="FILE")
     m = sub.add_parser("models", help="build every model and print a table (parameters, output shape)")
-    m.add_argument("--input-size", type=int, default=224, help="square input side in pixels (default 224)")
+    m.add_argument(
+        "--input-size",
+        default="224",
+        help="input size in pixels, H or HxW (default 224); any size works: the networks pad to their stride inside",
+    )
+    m.add_argument(
+        "--fixed",
+        action="store_true",
+        help="build each network for exactly that size (default: for any size, then called at it)",
+    )
+    m.add_argument("--models", help="only these builders, comma-separated (default: all)")
+    m.add_argument("--backbones", help="only these backbones, comma-separated (default: all)")
     e = sub.add_parser("export", help="write a trained run as SavedModel, LiteRT, ONNX or .keras (with model.json)")
     e.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by recipes.segment or recipes.pose")
     e.add_argument(
