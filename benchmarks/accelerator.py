@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.learning import mean_iou  # the object classes' IoU, as benchmarks.learning scores
+
 
 def device_name() -> str:
     """The accelerator's name as the backend reports it (for JAX ``device_kind``), else the CPU's."""
@@ -132,16 +134,6 @@ def task_data(task: str, count: int = 240) -> dict:
     }
 
 
-def mean_iou(pred: np.ndarray, true: np.ndarray, classes: int) -> float:
-    """Mean IoU over the object classes (class 0, the background, left out) present in either map."""
-    ious = []
-    for c in range(1, classes):
-        union = np.logical_or(pred == c, true == c).sum()
-        if union:
-            ious.append(np.logical_and(pred == c, true == c).sum() / union)
-    return float(np.mean(ious))
-
-
 def score(model, data: dict, backbone: str, size: int) -> float:
     """The object classes' mean IoU on the held-out pictures, resized to ``size`` and the logits back."""
     import keras
@@ -171,9 +163,7 @@ def precision(
     size = data["images"].shape[1]
     model = compiled(build(decoder, backbone, (size, size), data["channels"], data["classes"], policy))
     model.optimizer.build(model.trainable_variables)
-    first_state = [
-        v.numpy() if hasattr(v, "numpy") else keras.ops.convert_to_numpy(v) for v in model.optimizer.variables
-    ]
+    first_state = [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables]
     results = []
     for seed in seeds:
         keras.utils.set_random_seed(seed)

@@ -464,8 +464,10 @@ def _fit_evaluate_export(
     write_json_atomic(run.metrics, metrics)  # last: marks the run finished
     try:
         log(f"report: {write_report(run.root)} (python -m zoo report {shlex.quote(str(run.root))} rebuilds it)")
-    except (OSError, ValueError) as err:
-        log(f"warning: report.html not written ({err}); python -m zoo report {shlex.quote(str(run.root))} writes it")
+    except Exception as err:  # noqa: BLE001 - the run has finished (metrics.json): a report failure only warns
+        log(
+            f"warning: report.html not written ({type(err).__name__}: {err}); python -m zoo report {shlex.quote(str(run.root))} writes it"
+        )
     if tracker is not None:
         tracker.finish(metrics, run.export)
     log(task.summary(report, used))

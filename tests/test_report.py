@@ -56,7 +56,11 @@ class Cells(HTMLParser):
 
 
 def assert_cells_equal_metrics(cells: list[dict], metrics: dict) -> None:
-    """Each cell's raw value is metrics.json's (exactly), and its text is that value as the page formats it."""
+    """Each cell's raw value is metrics.json's (exactly), and its text is that value as the page formats it; every
+    entry of metrics.json but the pictured ones has a cell (a dropped family would not pass)."""
+    from zoo.run.report import PICTURED
+
+    assert {cell["data-key"] for cell in cells} == set(metrics) - set(PICTURED)
     for cell in cells:
         value = metrics[cell["data-key"]]
         if "data-name" in cell:
@@ -229,3 +233,27 @@ def test_epoch_seconds_join_a_new_history_but_never_an_older_one_without_the_col
     assert _times_epochs(history)
     history.write_text("epoch,learning_rate,loss,phase\n0,0.001,0.3,0\n")  # a run started before the column
     assert not _times_epochs(history)  # its rows keep matching its header when it resumes
+
+
+def test_a_report_refresh_that_fails_warns_and_training_goes_on():
+    """RefreshReport: any error of the refresh (here a TypeError from a malformed record) is one warning line;
+    Ctrl-C still ends the run."""
+    import pytest
+
+    from zoo.run.phases import RefreshReport
+
+    lines = []
+
+    def broken():
+        raise TypeError("'NoneType' object is not subscriptable")
+
+    RefreshReport(broken, lines.append).on_epoch_end(2)
+    assert lines == [
+        "warning: report.html not refreshed after epoch 3: TypeError: 'NoneType' object is not subscriptable"
+    ]
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        RefreshReport(interrupted, lines.append).on_epoch_end(0)

@@ -37,10 +37,6 @@ def _run_files(source: dict) -> tuple[dict, dict]:
     return _read_json(Path(run) / "config.json"), _read_json(Path(run) / "metrics.json")
 
 
-def _number(value, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
 def _task_sections(info: ExportInfo, metrics: dict) -> dict:
     """The task's own card lines (``Task.card_sections``); a task without them gets its fields and the
     metrics' top-level numbers listed."""

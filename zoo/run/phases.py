@@ -223,8 +223,8 @@ class RefreshReport(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         try:
             self.refresh()
-        except (OSError, ValueError, RuntimeError) as err:
-            self.log(f"warning: report.html not refreshed after epoch {epoch + 1}: {err}")
+        except Exception as err:  # noqa: BLE001 - a report that cannot be drawn never ends training (Ctrl-C still does)
+            self.log(f"warning: report.html not refreshed after epoch {epoch + 1}: {type(err).__name__}: {err}")
 
 
 def _times_epochs(history: Path) -> bool:

@@ -31,7 +31,6 @@ from pathlib import Path
 from zoo.run.rundir import RunDir, read_history
 from zoo.utils.io import write_text_atomic
 
-REPORT_FILE = "report.html"
 EXPORT_FORMATS = "litert|onnx|keras"
 # config.json "resolved" fields the page shows in its data section rather than among the resolved settings
 DATA_FIELDS = ("data", "num_train", "num_val", "labels", "class_statistics", "data_summary")
@@ -74,10 +73,6 @@ footer { color: #8a939c; font-size: 12px; margin-top: 32px; }
 
 class NotARunError(ValueError):
     """The folder given is not a run folder (no ``config.json`` with a run's settings)."""
-
-
-def report_path(run_dir: str | Path) -> Path:
-    return Path(run_dir) / REPORT_FILE
 
 
 def export_commands(run_dir: str, export_dir: str, usage: Sequence[str]) -> list[str]:
@@ -543,6 +538,6 @@ def build_report(run_dir: str | Path, run_label: str | None = None) -> str:
 def write_report(run_dir: str | Path, run_label: str | None = None) -> Path:
     """Writes ``run_dir/report.html`` (atomically) and returns its path; see ``build_report``."""
     text = build_report(run_dir, run_label)
-    path = report_path(run_dir)
+    path = RunDir(run_dir).report
     write_text_atomic(path, text)
     return path

@@ -161,31 +161,42 @@ class Tracker:
         across phases)."""
         import keras
 
+        from zoo.run.optim import current_learning_rate
+
         tracker = self
 
         class LogToMlflow(keras.callbacks.Callback):
             def on_epoch_end(self, epoch, logs=None):
                 logs = dict(logs or {})
-                rate = getattr(getattr(self.model, "optimizer", None), "learning_rate", None)
-                if "learning_rate" not in logs and rate is not None:
-                    try:
-                        logs["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
-                    except (TypeError, ValueError):
-                        pass
-                tracker.log_epoch(epoch + 1, logs)
+                optimizer = getattr(self.model, "optimizer", None)
+                if "learning_rate" not in logs and optimizer is not None:  # the recipes' PhaseTag adds it
+                    logs["learning_rate"] = current_learning_rate(optimizer)
+                try:
+                    tracker.log_epoch(epoch + 1, logs)
+                except Exception as err:  # noqa: BLE001 - a tracking server's hiccup must not end a training run
+                    tracker.log(
+                        f"warning: MLflow did not take epoch {epoch + 1}'s metrics ({type(err).__name__}: {err})"
+                    )
 
         return LogToMlflow()
 
     def finish(self, metrics: Mapping | None, export: Path | None) -> None:
         """Logs the final metrics (``final.`` + name, numbers only), the run's files and the export, then closes
         the MLflow run as FINISHED."""
-        if metrics:
-            flat = {
-                f"final.{k}": v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
-            }
-            self.log_epoch(0, flat)
-        self._artifacts(export)
-        self.client.set_terminated(self.run_id, status="FINISHED")
+        try:
+            if metrics:
+                numbers = (int, float)
+                flat = {
+                    f"final.{k}": v for k, v in metrics.items() if isinstance(v, numbers) and not isinstance(v, bool)
+                }
+                self.log_epoch(0, flat)
+            self._artifacts(export)
+            self.client.set_terminated(self.run_id, status="FINISHED")
+        except Exception as err:  # noqa: BLE001 - the run itself finished: say what MLflow lacks, do not fail it
+            self.log(
+                f"warning: the run finished but MLflow run {self.run_id} did not take its final metrics or files "
+                f"({type(err).__name__}: {err}); the run folder holds them all"
+            )
 
     def fail(self, interrupted: bool) -> None:
         """Closes the MLflow run as KILLED (interrupted) or FAILED, with what the run folder holds so far."""

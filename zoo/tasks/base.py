@@ -218,6 +218,11 @@ class Task(Protocol):
         """The ``--dataset`` that reads sample set ``kind`` written to ``folder`` (``folder:DIR``, ``mmseg:DIR``...)."""
 
 
+def card_number(value: float | None, digits: int = 3) -> str:
+    """A figure in a model card's table (``Task.card_sections``): ``digits`` decimals, ``-`` where undefined."""
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
 def palette(num_classes: int) -> np.ndarray:
     """uint8 ``[max(num_classes, 1), 3]`` colours: class 0 black, then well-separated hues."""
     import colorsys

@@ -3,9 +3,7 @@ and the skeleton, whether it expects boxes, the per-keypoint validation table.""
 
 from __future__ import annotations
 
-
-def _number(value, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
+from zoo.tasks.base import card_number
 
 
 def card_sections(info, metrics: dict) -> dict:
@@ -28,15 +26,15 @@ def card_sections(info, metrics: dict) -> dict:
     if metrics:
         ap = metrics.get("ap") or {}
         table = [
-            f"- OKS AP {_number(ap.get('ap'))} (AP50 {_number(ap.get('ap50'))}), PCK@{metrics.get('pck_threshold', '?')} "
-            f"{_number(metrics.get('pck'))}, mean error {_number(metrics.get('mean_pixel_error'), 2)} px "
+            f"- OKS AP {card_number(ap.get('ap'))} (AP50 {card_number(ap.get('ap50'))}), PCK@{metrics.get('pck_threshold', '?')} "
+            f"{card_number(metrics.get('pck'))}, mean error {card_number(metrics.get('mean_pixel_error'), 2)} px "
             f"(decoding `{metrics.get('decode', '?')}`)",
             "",
             "| keypoint | PCK | mean error (px) |",
             "|---|---|---|",
         ]
         for name, row in (metrics.get("per_keypoint") or {}).items():
-            table.append(f"| {name} | {_number(row.get('pck'))} | {_number(row.get('mean_pixel_error'), 2)} |")
+            table.append(f"| {name} | {card_number(row.get('pck'))} | {card_number(row.get('mean_pixel_error'), 2)} |")
     limits = ["Expects object boxes: it was trained on one object per box, not on whole scenes."] if boxes else []
     return {
         "pipeline_tag": "keypoint-detection",

@@ -3,11 +3,7 @@ colours, how a picture meets the network, the per-class validation table."""
 
 from __future__ import annotations
 
-from zoo.tasks.base import palette
-
-
-def _number(value, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
+from zoo.tasks.base import card_number, palette
 
 
 def card_sections(info, metrics: dict) -> dict:
@@ -39,7 +35,7 @@ def card_sections(info, metrics: dict) -> dict:
     table = []
     if metrics:
         table = [
-            f"- mean IoU {_number(metrics.get('mean_iou'))}, pixel accuracy {_number(metrics.get('pixel_accuracy'))}",
+            f"- mean IoU {card_number(metrics.get('mean_iou'))}, pixel accuracy {card_number(metrics.get('pixel_accuracy'))}",
             "",
             "| class | IoU | precision | recall |",
             "|---|---|---|---|",
@@ -47,7 +43,7 @@ def card_sections(info, metrics: dict) -> dict:
         for name, iou in (metrics.get("per_class_iou") or {}).items():
             precision = (metrics.get("per_class_precision") or {}).get(name)
             recall = (metrics.get("per_class_recall") or {}).get(name)
-            table.append(f"| {name} | {_number(iou)} | {_number(precision)} | {_number(recall)} |")
+            table.append(f"| {name} | {card_number(iou)} | {card_number(precision)} | {card_number(recall)} |")
     return {
         "pipeline_tag": "image-segmentation",
         "what": what,
