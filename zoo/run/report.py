@@ -538,6 +538,6 @@ def build_report(run_dir: str | Path, run_label: str | None = None) -> str:
 def write_report(run_dir: str | Path, run_label: str | None = None) -> Path:
     """Writes ``run_dir/report.html`` (atomically) and returns its path; see ``build_report``."""
     text = build_report(run_dir, run_label)
-    path = RunDir(run_dir).report
+    path = RunDir(Path(run_dir)).report
     write_text_atomic(path, text)
     return path
