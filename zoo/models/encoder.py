@@ -8,7 +8,8 @@ channel count other than 3 (``zoo.models.backbones.adapt_first_kernel``).
 
 Where the Keras model has to change (in-graph preprocessing left out, ``BackboneSpec.graph_start``;
 the last stages dilated for ``output_stride`` 8 or 16; grouped depthwise convolutions as
-``DepthwiseConv2D``, ``BackboneSpec.grouped_depthwise``), it is built once and cloned onto the input
+``DepthwiseConv2D``, ``BackboneSpec.grouped_depthwise``; on TensorFlow, BatchNormalization as
+``zoo.models.layers.FusedBatchNormalization``, one kernel per training step), it is built once and cloned onto the input
 with ``keras.models.clone_model``, each layer rebuilt from its (changed) config: the same layers and
 names, so the same weights load.
 """
@@ -30,7 +31,7 @@ import numpy as np
 from zoo.models import hub_backbones
 from zoo.models import weights as weights_store
 from zoo.models.backbones import BACKBONES, OUTPUT_REF, BackboneSpec, adapt_first_kernel, get_backbone, layer_strides
-from zoo.models.layers import InputSizeCheck, PadToMultiple
+from zoo.models.layers import InputSizeCheck, PadToMultiple, fused_copy
 
 
 @dataclasses.dataclass
@@ -422,7 +423,10 @@ def _dilation_plan(spec: BackboneSpec, output_stride: int) -> dict[str, tuple[bo
 
 def _rebuilt(layer: keras.layers.Layer, keep: bool, rate: int) -> keras.layers.Layer:
     """A new layer from ``layer``'s config, without its stride (``keep``) and dilated by ``rate``; a
-    grouped convolution with one input channel per group becomes a ``DepthwiseConv2D``."""
+    grouped convolution with one input channel per group becomes a ``DepthwiseConv2D``; on TensorFlow a
+    ``BatchNormalization`` becomes a ``FusedBatchNormalization`` (the same arithmetic in one kernel)."""
+    if type(layer) is keras.layers.BatchNormalization and keras.backend.backend() == "tensorflow":
+        return fused_copy(layer)
     config = layer.get_config()
     if _is_grouped_depthwise(layer):
         depthwise = {
@@ -475,11 +479,14 @@ def _is_grouped_depthwise(layer) -> bool:
 
 def _build_net(spec: BackboneSpec, x: keras.KerasTensor, shape: tuple, output_stride: int) -> keras.Model:
     """The Keras model of ``spec`` on ``x``: as Keras builds it, or cloned without its in-graph
-    preprocessing, with its last stages dilated and grouped depthwise convolutions as
-    ``DepthwiseConv2D`` (module docstring)."""
-    if not spec.graph_start and output_stride == 32 and not spec.grouped_depthwise:
-        return spec.constructor(include_top=False, weights=None, input_tensor=x)
+    preprocessing, with its last stages dilated, grouped depthwise convolutions as
+    ``DepthwiseConv2D`` and, on TensorFlow, its BatchNormalization layers fused (module docstring)."""
     full = spec.constructor(include_top=False, weights=None, input_shape=shape)
+    fuse = keras.backend.backend() == "tensorflow" and any(
+        type(layer) is keras.layers.BatchNormalization for layer in full.layers
+    )
+    if not spec.graph_start and output_stride == 32 and not spec.grouped_depthwise and not fuse:
+        return spec.constructor(include_top=False, weights=None, input_tensor=x)
     start = full.get_layer(spec.graph_start).input if spec.graph_start else full.inputs[0]
     plan = _dilation_plan(spec, output_stride) if output_stride != 32 else {}
 

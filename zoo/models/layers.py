@@ -189,13 +189,81 @@ class ResizeBilinear2x(keras.layers.Layer):
         return {**super().get_config(), "factor": self.factor}
 
 
+# The smallest epsilon TensorFlow's fused kernel takes (cuDNN's floor; tf.compat.v1.nn.fused_batch_norm raises it).
+FUSED_MIN_EPSILON = 1.001e-5
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class FusedBatchNormalization(keras.layers.BatchNormalization):
+    """``keras.layers.BatchNormalization`` whose training-mode call on TensorFlow is one fused kernel.
+
+    Keras 3 normalises on TensorFlow with separate ops (``moments``, then ``tf.nn.batch_normalization``): about
+    eight passes over the activations forward and more backward, where TensorFlow has a fused kernel
+    (``FusedBatchNormV3`` and its gradient, which oneDNN and cuDNN implement) that tf.keras used. This layer
+    calls that kernel when the layer trains on TensorFlow (``training`` and ``trainable``), on a 4-D
+    channels-last float input with no mask, no renorm, an epsilon the kernel takes (>= 1.001e-5), and the
+    batch statistics are this replica's own (not ``synchronized``, or one replica in sync). Everything else
+    (inference, frozen layers, exports, JAX and PyTorch, a synchronized layer across replicas) is Keras' own
+    call, unchanged. Same arithmetic: normalised by the biased batch variance, and the moving statistics
+    updated with it, as Keras does (the kernel's returned variance is Bessel-corrected; it is scaled back).
+    Outputs and gradients agree with ``BatchNormalization`` to float rounding (tests/test_layers_fused.py);
+    the speed-up is in docs/performance.md, "Where the time goes". Weights, config and names are
+    ``BatchNormalization``'s, so weights load either way.
+    """
+
+    def _fusable(self, inputs, training, mask) -> bool:
+        if keras.backend.backend() != "tensorflow" or not training or not self.trainable or mask is not None:
+            return False
+        if self.renorm or len(inputs.shape) != 4 or self.axis not in (-1, 3) or self.epsilon < FUSED_MIN_EPSILON:
+            return False
+        if keras.backend.standardize_dtype(inputs.dtype) not in ("float32", "float16", "bfloat16"):
+            return False
+        if self.synchronized:
+            import tensorflow as tf
+
+            context = tf.distribute.get_replica_context()
+            if context is None or context.num_replicas_in_sync != 1:
+                return False
+        return True
+
+    def call(self, inputs, training=None, mask=None):
+        if not self._fusable(inputs, training, mask):
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf
+
+        x = tf.cast(inputs, "float32")  # as Keras: the statistics in float32 whatever the compute dtype
+        channels = tf.shape(x)[-1]
+        scale = tf.cast(self.gamma, "float32") if self.scale else tf.ones([channels], "float32")
+        offset = tf.cast(self.beta, "float32") if self.center else tf.zeros([channels], "float32")
+        y, mean, unbiased = tf.compat.v1.nn.fused_batch_norm(
+            x, scale, offset, epsilon=self.epsilon, data_format="NHWC", is_training=True
+        )
+        count = tf.cast(tf.size(x) // channels, "float32")
+        variance = tf.where(count > 1, unbiased * (count - 1.0) / tf.maximum(count, 1.0), tf.zeros_like(unbiased))
+        momentum = self.momentum
+        self.moving_mean.assign(
+            tf.cast(self.moving_mean, "float32") * momentum + tf.stop_gradient(mean) * (1.0 - momentum)
+        )
+        self.moving_variance.assign(
+            tf.cast(self.moving_variance, "float32") * momentum + tf.stop_gradient(variance) * (1.0 - momentum)
+        )
+        return tf.cast(y, self.compute_dtype)
+
+
+def fused_copy(layer: keras.layers.Layer) -> keras.layers.Layer:
+    """A ``FusedBatchNormalization`` from a plain ``BatchNormalization``'s config; any other layer as a new
+    layer from its own config (``keras.models.clone_model``'s ``clone_function``)."""
+    if type(layer) is keras.layers.BatchNormalization:
+        return FusedBatchNormalization.from_config(layer.get_config())
+    return layer.__class__.from_config(layer.get_config())
+
+
 def batch_norm(name: str, momentum: float = 0.9) -> keras.layers.BatchNormalization:
     """The decoders' BatchNormalization: statistics over the global batch under ``tf.distribute``
-    (``synchronized``) on TensorFlow; plain on the other backends, which do not offer it."""
+    (``synchronized``) on TensorFlow, in one fused kernel where one replica trains
+    (``FusedBatchNormalization``); plain on the other backends, which do not offer it."""
 
-    return keras.layers.BatchNormalization(
-        momentum=momentum, synchronized=keras.backend.backend() == "tensorflow", name=name
-    )
+    return FusedBatchNormalization(momentum=momentum, synchronized=keras.backend.backend() == "tensorflow", name=name)
 
 
 def bilinear_kernel(kernel_size: int, channels_out: int, channels_in: int) -> np.ndarray:
