@@ -83,3 +83,27 @@ def test_builders_run_and_train_under_jax_with_the_tensorflow_models_outputs(tmp
         assert row["relative_error"] < 1e-4, (key, row)  # the same network on both backends
         assert np.isfinite(row["loss"]) and row["trained"], (key, row)
         assert row["frozen"] > 0 and row["frozen_unchanged"], (key, row)
+
+
+_PIPELINE_UNDER_JAX = r"""
+import numpy as np, tensorflow as tf, keras
+from zoo.models.backbones import get_backbone
+assert keras.backend.backend() == "jax"
+pixels = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 4)).astype("uint8")
+for name in ("vgg16", "resnet50v2", "efficientnetv2s", "densenet121"):  # caffe, tf, tf128, torch
+    spec = get_backbone(name)
+    for channels in (1, 3, 4):
+        batch = pixels[..., :channels]
+        mapped = next(iter(tf.data.Dataset.from_tensors(batch).map(spec.preprocess))).numpy()
+        direct = np.asarray(spec.preprocess(batch))  # Keras' ops on NumPy: JAX arrays
+        np.testing.assert_allclose(mapped, direct, rtol=1e-6, atol=1e-5)
+print("ok")
+"""
+
+
+def test_the_recipes_tf_data_preprocessing_runs_under_jax():
+    """A tf.data pipeline (the recipes' feed) calls a backbone's preprocessing with TensorFlow tensors whatever Keras'
+    backend is: under JAX it must not reach for JAX ops (benchmarks.backends trains there)."""
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-c", _PIPELINE_UNDER_JAX], capture_output=True, text=True, env=env)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]

@@ -168,49 +168,56 @@ class BackboneSpec:
             three means, and of the three deviations); channels after the third are
             centred at 127.5 (scaled as the others).
         """
-        import keras
-
+        cast, _ = _ops_for(images)
         if self.preprocessing == "tf":
-            return keras.ops.cast(images, "float32") / 127.5 - 1.0
+            return cast(images, "float32") / 127.5 - 1.0
         if self.preprocessing == "tf128":
-            return keras.ops.cast(images, "float32") / 128.0 - 1.0
+            return cast(images, "float32") / 128.0 - 1.0
         if self.preprocessing == "torch":
             return torch_preprocess(images)
         return caffe_preprocess(images)
 
 
-def caffe_preprocess(images):
-    """ "caffe" preprocessing for any channel count; see ``BackboneSpec.preprocess``."""
+def _ops_for(images) -> tuple:
+    """``(cast, concatenate)`` for ``images``: TensorFlow's for a TensorFlow tensor (a tf.data pipeline or a
+    serving graph, whatever Keras' backend is: under JAX, Keras' ops cannot run there), else Keras'."""
+    if type(images).__module__.startswith("tensorflow"):
+        import tensorflow as tf
+
+        return tf.cast, lambda parts, axis: tf.concat(parts, axis=axis)
     import keras
 
-    x = keras.ops.cast(images, "float32")
+    return keras.ops.cast, keras.ops.concatenate
+
+
+def caffe_preprocess(images):
+    """ "caffe" preprocessing for any channel count; see ``BackboneSpec.preprocess``."""
+    cast, concatenate = _ops_for(images)
+    x = cast(images, "float32")
     channels = x.shape[-1]
     if channels is None:
         raise ValueError("preprocess needs a known channel count (last axis), got None")
     if channels >= 3:
-        bgr = x[..., 2::-1] - keras.ops.convert_to_tensor(_CAFFE_MEAN_BGR, "float32")
+        bgr = x[..., 2::-1] - np.asarray(_CAFFE_MEAN_BGR, "float32")
         if channels == 3:
             return bgr
-        return keras.ops.concatenate([bgr, x[..., 3:] - 127.5], axis=-1)
+        return concatenate([bgr, x[..., 3:] - 127.5], axis=-1)
     return x - float(np.mean(_CAFFE_MEAN_BGR))
 
 
 def torch_preprocess(images):
     """ "torch" preprocessing for any channel count; see ``BackboneSpec.preprocess``."""
-    import keras
-
-    x = keras.ops.cast(images, "float32") / 255.0
+    cast, concatenate = _ops_for(images)
+    x = cast(images, "float32") / 255.0
     channels = x.shape[-1]
     if channels is None:
         raise ValueError("preprocess needs a known channel count (last axis), got None")
     std = float(np.mean(_TORCH_STD_RGB))
     if channels >= 3:
-        rgb = (x[..., :3] - keras.ops.convert_to_tensor(_TORCH_MEAN_RGB, "float32")) / keras.ops.convert_to_tensor(
-            _TORCH_STD_RGB, "float32"
-        )
+        rgb = (x[..., :3] - np.asarray(_TORCH_MEAN_RGB, "float32")) / np.asarray(_TORCH_STD_RGB, "float32")
         if channels == 3:
             return rgb
-        return keras.ops.concatenate([rgb, (x[..., 3:] - 0.5) / std], axis=-1)
+        return concatenate([rgb, (x[..., 3:] - 0.5) / std], axis=-1)
     return (x - float(np.mean(_TORCH_MEAN_RGB))) / std
 
 
