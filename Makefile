@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install demo models bench bench-exports bench-learning bench-rare bench-precision lint test test-slow browser chromium clean
+.PHONY: install demo models bench bench-peers peers-env bench-exports bench-learning bench-rare bench-precision lint test test-slow browser chromium clean
 
 install: $(STAMP)
 
@@ -29,6 +29,20 @@ models: install
 # Speed on this machine (about 10 minutes on 2 cores): bench.json, bench.png and a table.
 bench: install
 	$(BIN)/python -m benchmarks.train --out bench.json
+
+# segmentation_models 1.0.1 (qubvel) on legacy tf_keras, in its own environment, for benchmarks.peers.
+PEERS_VENV := .venv-peers
+peers-env: $(PEERS_VENV)/.installed
+$(PEERS_VENV)/.installed:
+	test -x $(PEERS_VENV)/bin/python || $(PY) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PEERS_VENV)/bin/python -m pip install --quiet "tensorflow==2.21.0" "tf_keras==2.21.0" "segmentation-models==1.0.1"
+	touch $@
+
+# The zoo against segmentation_models and keras-hub, fresh processes alternated (about 25 minutes on 2 cores):
+# bench_peers.json and a table (docs/performance.md, "Against the peers").
+bench-peers: install peers-env
+	$(BIN)/python -m benchmarks.peers --precision float32,auto --out bench_peers.json
 
 # Size, export time and memory, per-image serving latency of each export format (about 1 minute): bench_exports.json.
 bench-exports: install

@@ -256,3 +256,48 @@ def test_the_accelerator_benchmark_restarts_each_seed_from_scratch():
     assert [r["seed"] for r in runs] == [0, 0, 1] and all(0 <= r["iou"] <= 1 for r in runs)
     assert runs[0]["last_loss"] == pytest.approx(runs[1]["last_loss"], rel=1e-5)  # weights and Adam restored
     assert runs[2]["last_loss"] != pytest.approx(runs[0]["last_loss"], rel=1e-5)
+
+
+def test_the_peers_benchmark_measures_a_side_and_takes_ratios_within_rounds():
+    """benchmarks.peers: one side's figures in this process; ratios are zoo / peer within each round, medians."""
+    from benchmarks import peers
+
+    row = peers.measure_side("zoo:segformer:keras_hub:mit_b0", 32, 2, 1, 1, "float32")
+    assert row["images_per_s"] > 0 and row["params"] > 0 and row["forward_gflops"] > 0
+    assert row["output_size"] == [32, 32] and row["export_latency_ms"] > 0 and row["peak_rss_mib"] > 100
+    side = {"params": 1, "forward_gflops": 1.0, "output_size": [8, 8], "peak_rss_mib": 1.0, "export_latency_ms": 1.0}
+    rounds = [
+        {"hub-segformer-b0": {"zoo": {**side, "images_per_s": z}, "peer": {**side, "images_per_s": p}}}
+        for z, p in ((4.0, 2.0), (3.0, 3.0), (9.0, 3.0))
+    ]
+    summary = peers.summarise(rounds, "hub-segformer-b0")
+    assert summary["speed_ratio"] == 2.0 and summary["speed_ratio_range"] == [1.0, 3.0]  # per round, not of medians
+    assert summary["zoo_images_per_s"] == 4.0 and summary["peer_images_per_s"] == 3.0
+    rounds[0]["hub-segformer-b0"]["peer"] = {"spec": "hub:segformer:mit_b0", "error": "ImportError: no keras_hub"}
+    text = peers.table(
+        {"device": "cpu", "size": 8, "batch": 2, "rounds": 3, "summary": [peers.summarise(rounds, "hub-segformer-b0")]}
+    )
+    assert "| hub-segformer-b0 | 4.00 (3.00-9.00) | 3.00 (3.00-3.00) | 2.00 (1.00-3.00) |" in text  # 2 rounds ratioed
+
+
+def test_the_profile_charges_each_op_to_its_layer_kind_and_direction(tmp_path):
+    """benchmarks.profile: op names from a real trace of a tiny Keras model fall to the layer that owns them."""
+    import keras
+    import tensorflow as tf
+
+    from benchmarks import profile
+
+    model = keras.Sequential(
+        [keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3, name="conv"), keras.layers.BatchNormalization(name="bn")]
+    )
+    model.compile(keras.optimizers.Adam(), "mse")
+    x, y = np.zeros((2, 16, 16, 3), "float32"), np.ones((2, 14, 14, 4), "float32")
+    model.train_on_batch(x, y)
+    tf.profiler.experimental.start(str(tmp_path))
+    model.train_on_batch(x, y)
+    tf.profiler.experimental.stop()
+    ops = profile.op_self_times(str(tmp_path))
+    layers = {layer.name: type(layer).__name__ for layer in model.layers}
+    groups = {profile.group_of(op, layers) for op in ops}
+    assert {"Conv2D forward", "Conv2D backward", "BatchNormalization forward", "BatchNormalization backward"} <= groups
+    assert "optimizer" in groups and all(op["self_us"] >= 0 for op in ops)
