@@ -258,13 +258,20 @@ def test_the_accelerator_benchmark_restarts_each_seed_from_scratch():
     assert runs[2]["last_loss"] != pytest.approx(runs[0]["last_loss"], rel=1e-5)
 
 
-def test_the_peers_benchmark_measures_a_side_and_takes_ratios_within_rounds():
-    """benchmarks.peers: one side's figures in this process; ratios are zoo / peer within each round, medians."""
+@pytest.mark.slow  # a SavedModel export and a FLOP count (about 30 s)
+def test_the_peers_benchmark_measures_a_side_in_this_process():
+    """benchmarks.peers: one side's speed, parameters, FLOPs, output size, SavedModel latency and peak memory."""
     from benchmarks import peers
 
     row = peers.measure_side("zoo:segformer:keras_hub:mit_b0", 32, 2, 1, 1, "float32")
     assert row["images_per_s"] > 0 and row["params"] > 0 and row["forward_gflops"] > 0
     assert row["output_size"] == [32, 32] and row["export_latency_ms"] > 0 and row["peak_rss_mib"] > 100
+
+
+def test_the_peers_benchmark_takes_ratios_within_rounds():
+    """benchmarks.peers: ratios are zoo / peer within each round, then their median; a failed side is left out."""
+    from benchmarks import peers
+
     side = {"params": 1, "forward_gflops": 1.0, "output_size": [8, 8], "peak_rss_mib": 1.0, "export_latency_ms": 1.0}
     rounds = [
         {"hub-segformer-b0": {"zoo": {**side, "images_per_s": z}, "peer": {**side, "images_per_s": p}}}
