@@ -105,5 +105,20 @@ def test_builders_fuse_every_batch_norm_and_weights_load_into_plain_keras(tmp_pa
     path = tmp_path / "m.keras"
     model.save(path)
     loaded = keras.models.load_model(path)
+    assert all(type(a) is type(b) for a, b in zip(loaded.layers, model.layers, strict=True))
     x = np.random.default_rng(0).uniform(-1, 1, (2, 64, 64, 3)).astype("float32")
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    # A weights file addresses layers by class name: the same file loads into the network with Keras' own
+    # BatchNormalization everywhere (as built before the fused layer, or by JAX's encoder), and back.
+    plain = keras.models.clone_model(
+        model,
+        clone_function=lambda layer: (
+            keras.layers.BatchNormalization if isinstance(layer, FusedBatchNormalization) else layer.__class__
+        ).from_config(layer.get_config()),
+    )
+    assert not any(isinstance(layer, FusedBatchNormalization) for layer in plain.layers)
+    model.save_weights(tmp_path / "fused.weights.h5")
+    plain.load_weights(tmp_path / "fused.weights.h5")
+    np.testing.assert_array_equal(plain.predict(x, verbose=0), model.predict(x, verbose=0))
+    plain.save_weights(tmp_path / "plain.weights.h5")
+    model.load_weights(tmp_path / "plain.weights.h5")

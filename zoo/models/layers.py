@@ -250,6 +250,14 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         return tf.cast(y, self.compute_dtype)
 
 
+# Keras' weights files (.weights.h5, and the weights inside .keras) address a layer by its class name and its
+# rank among layers of that name, not by the layer's own name. Keeping BatchNormalization's class name keeps
+# every weights file interchangeable: written before this layer existed, by another backend (whose encoder
+# layers stay plain), or by a model with plain layers. Serialization still finds this class by its registered
+# name, "zoo>FusedBatchNormalization".
+FusedBatchNormalization.__name__ = "BatchNormalization"
+
+
 def fused_copy(layer: keras.layers.Layer) -> keras.layers.Layer:
     """A ``FusedBatchNormalization`` from a plain ``BatchNormalization``'s config; any other layer as a new
     layer from its own config (``keras.models.clone_model``'s ``clone_function``)."""
