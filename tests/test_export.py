@@ -248,6 +248,24 @@ def test_every_keypoint_decoder_converts_to_litert_and_onnx(tmp_path, decoder):
     _fresh_export_matches(model, info, tmp_path, images)
 
 
+def test_a_mobilenetv2_keypoint_network_converts_to_litert_and_gives_keras_keypoints(tmp_path):
+    """Simple Baselines on MobileNetV2: its first layer is a convolution on the letterboxed picture, whose channel
+    count the converter lost ("Could not translate MLIR to FlatBuffer" until the serving function fixed it)."""
+    import keras
+
+    import zoo
+    from zoo.export import export_model
+
+    keras.utils.set_random_seed(2)
+    model = zoo.simple_baseline("mobilenetv2", num_keypoints=2, input_shape=(32, 32, 3), encoder_weights=None)
+    info = {**_tiny_keypoint_model("dark")[1], "backbone": "mobilenetv2"}
+    images = np.random.default_rng(5).integers(0, 256, (2, 40, 50, 3), dtype=np.uint8)
+    expected = {k: v.numpy() for k, v in serving_fn(model, info)(images).items()}
+    got = load(export_model(model, info, "litert", tmp_path / "litert"))(images)
+    np.testing.assert_allclose(got["keypoints"], expected["keypoints"], atol=0.05)  # pixels of the 40x50 picture
+    np.testing.assert_allclose(got["scores"], expected["scores"], atol=1e-4)
+
+
 def test_onnx_weights_go_to_a_data_file_beyond_the_protobuf_limit(tmp_path, monkeypatch):
     """A protobuf holds at most 2 GB; beyond it the weights are written beside the file
     (simulated here by lowering the limit for a tiny model)."""

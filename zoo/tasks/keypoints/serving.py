@@ -25,9 +25,14 @@ def keypoint_serving_fn(model, input_size: tuple[int, int], backbone: str, codec
     spec = get_backbone(backbone)
     height, width = int(input_size[0]), int(input_size[1])
 
+    channels = model.inputs[0].shape[-1]
+
     def serve(images):
         padded, offset, scale = letterbox(tf.cast(images, tf.float32), (height, width))
         x = spec.preprocess(resize_antialiased(padded, (height, width)))
+        # The letterbox's dynamic padding hides the channel count from LiteRT's converter, whose built-in
+        # convolution needs it (without it: a TensorFlow Conv2D, "Could not translate MLIR to FlatBuffer").
+        x = tf.reshape(x, [-1, height, width, channels])
         heatmaps = tf.cast(model(x, training=False), tf.float32)
         if flip_index is not None:
             mirrored = tf.cast(model(tf.reverse(x, axis=[2]), training=False), tf.float32)
@@ -58,6 +63,7 @@ def keypoint_boxes_fn(model, input_size: tuple[int, int], backbone: str, codec, 
 
     spec = get_backbone(backbone)
     height, width = int(input_size[0]), int(input_size[1])
+    channels = model.inputs[0].shape[-1]
 
     def serve(images, boxes, box_indices):
         boxes = tf.cast(boxes, tf.float32)
@@ -77,6 +83,7 @@ def keypoint_boxes_fn(model, input_size: tuple[int, int], backbone: str, codec, 
             fill_mode="REFLECT",
         )
         x = spec.preprocess(frames)
+        x = tf.reshape(x, [-1, height, width, channels])  # as in keypoint_serving_fn, for LiteRT
         heatmaps = tf.cast(model(x, training=False), tf.float32)
         if flip_index is not None:
             heatmaps = codec.flip_average(
