@@ -20,10 +20,9 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from benchmarks.peers import device
+from benchmarks.peers import device, group_rates
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,15 +35,7 @@ def measure(spec: str, size: int, batch: int, steps: int, groups: int) -> dict:
 
     subject = Subject(spec, size, batch)
     model = subject.build(jit_compile=keras.backend.backend() == "jax")  # Keras' own default on each backend
-    data = subject.trainer.train_data().repeat()
-    ends: list[float] = []
-
-    class StepEnds(keras.callbacks.Callback):
-        def on_train_batch_end(self, step, logs=None):
-            ends.append(time.perf_counter())
-
-    model.fit(data, steps_per_epoch=2 + groups * steps, epochs=1, verbose=0, callbacks=[StepEnds()])
-    rates = [steps * batch / (ends[1 + (g + 1) * steps] - ends[1 + g * steps]) for g in range(groups)]
+    rates = group_rates(keras, model, subject.trainer.train_data().repeat(), batch, steps, groups)
     return {
         "model": spec,
         "backend": keras.backend.backend(),

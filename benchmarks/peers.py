@@ -150,6 +150,20 @@ def build_side(spec: str, size: int, policy: str = "float32"):
     raise ValueError(f"--worker {spec}: the side's library must be zoo, sm or hub")
 
 
+def group_rates(keras, model, data, batch: int, steps: int, groups: int) -> list[float]:
+    """Images/s of ``groups`` groups of ``steps`` training steps of ``model`` on the endless ``data``: one ``fit``
+    epoch (one iterator) of two warm-up steps and the groups, timed from one step's end to the next. ``keras`` is
+    the Keras the model belongs to (tf_keras for segmentation_models)."""
+    ends: list[float] = []
+
+    class StepEnds(keras.callbacks.Callback):
+        def on_train_batch_end(self, step, logs=None):
+            ends.append(time.perf_counter())
+
+    model.fit(data, steps_per_epoch=2 + groups * steps, epochs=1, verbose=0, callbacks=[StepEnds()])
+    return [steps * batch / (ends[1 + (g + 1) * steps] - ends[1 + g * steps]) for g in range(groups)]
+
+
 def peak_rss_mib() -> float:
     """This process's peak resident memory in MiB (Linux reports ``ru_maxrss`` in KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -177,15 +191,7 @@ def measure_side(spec: str, size: int, batch: int, steps: int, groups: int, prec
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         jit_compile=False,
     )
-    ends: list[float] = []
-
-    class StepEnds(keras.callbacks.Callback):
-        def on_train_batch_end(self, step, logs=None):
-            ends.append(time.perf_counter())
-
-    data = tf.data.Dataset.from_tensors((x, y)).repeat()
-    model.fit(data, steps_per_epoch=2 + groups * steps, epochs=1, verbose=0, callbacks=[StepEnds()])
-    rates = [steps * batch / (ends[1 + (g + 1) * steps] - ends[1 + g * steps]) for g in range(groups)]
+    rates = group_rates(keras, model, tf.data.Dataset.from_tensors((x, y)).repeat(), batch, steps, groups)
     train_peak = peak_rss_mib()
     latency = export_latency(model, kind, size)
     return {
