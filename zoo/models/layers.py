@@ -341,9 +341,21 @@ class AdaptiveAveragePool(keras.layers.Layer):
         self.bins = int(bins)
 
     def call(self, inputs):
+        height, width = inputs.shape[1], inputs.shape[2]
+        x = keras.ops.cast(inputs, "float32")
+        if isinstance(height, int) and isinstance(width, int):
+            # known sizes (training, and the exports, which resize to the training size): each bin's mean of a
+            # slice. LiteRT took the einsum below with an unknown batch but wrote a file its interpreter refused
+            # ("BytesRequired number of elements overflowed"); slices convert everywhere.
+            rows = [(i * height // self.bins, -(-(i + 1) * height // self.bins)) for i in range(self.bins)]
+            cols = [(j * width // self.bins, -(-(j + 1) * width // self.bins)) for j in range(self.bins)]
+            cells = [
+                keras.ops.stack([keras.ops.mean(x[:, r0:r1, c0:c1, :], axis=(1, 2)) for c0, c1 in cols], axis=1)
+                for r0, r1 in rows
+            ]
+            return keras.ops.cast(keras.ops.stack(cells, axis=1), inputs.dtype)
         shape = keras.ops.shape(inputs)
         rows, cols = _bin_matrix(shape[1], self.bins), _bin_matrix(shape[2], self.bins)
-        x = keras.ops.cast(inputs, "float32")
         x = keras.ops.einsum("ph,bhwc->bpwc", rows, x)
         x = keras.ops.einsum("qw,bpwc->bpqc", cols, x)
         return keras.ops.cast(x, inputs.dtype)
@@ -363,11 +375,14 @@ class ResizeTo(keras.layers.Layer):
     def call(self, inputs):
         x, reference = inputs
         height, width = reference.shape[1], reference.shape[2]
-        if height is not None and width is not None:
+        if keras.backend.backend() != "tensorflow":  # JAX and PyTorch always know the sizes
             out = keras.ops.image.resize(x, (height, width), interpolation="bilinear", antialias=False)
             return keras.ops.cast(out, x.dtype)
-        import tensorflow as tf  # unknown sizes: a TensorFlow graph (tf.function, SavedModel)
+        import tensorflow as tf
 
+        # The size as a tensor even where it is known: given a constant size, tf2onnx writes an ONNX Resize by
+        # scales, and ONNX Runtime rounds 6 * (4 / 6) down to 3 (a pyramid pooling bin map larger than the
+        # features came back one pixel short and the concatenation failed). Same op and values in TensorFlow.
         return tf.cast(tf.image.resize(x, tf.shape(reference)[1:3], method="bilinear"), x.dtype)
 
     def compute_output_shape(self, input_shapes):
