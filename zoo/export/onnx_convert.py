@@ -213,7 +213,9 @@ def _fold_transposes(graph, values: dict[str, np.ndarray], nested: set[str]) -> 
     return stored
 
 
-def convert(model: keras.Model, serve_factory, channels: int, path: str | Path, opset: int) -> None:
+def convert(
+    model: keras.Model, serve_factory, channels: int, path: str | Path, opset: int, what: str = "this network"
+) -> None:
     """Writes the serving computation of ``model`` as an ONNX file at ``path``.
 
     Args:
@@ -224,6 +226,10 @@ def convert(model: keras.Model, serve_factory, channels: int, path: str | Path, 
         channels: C of the uint8 ``images [batch, height, width, C]`` input.
         path: the ``.onnx`` file to write.
         opset: ONNX opset version.
+        what: the network in words, for a refusal (``zoo.export.refusals``).
+
+    Raises:
+        ExportRefused: an op tf2onnx cannot write as an ONNX op (one line naming the layer).
     """
     tf2onnx = _tf2onnx()
     import onnx
@@ -242,6 +248,12 @@ def convert(model: keras.Model, serve_factory, channels: int, path: str | Path, 
         warnings.simplefilter("ignore", FutureWarning)
         proto, _ = tf2onnx.convert.from_function(function, input_signature=specs, opset=opset)
     graph = proto.graph
+    # tf2onnx logs an op it cannot convert and leaves it in the graph under its TensorFlow name
+    left = [(n.name, n.op_type) for n in graph.node if n.domain in ("", "ai.onnx") and not onnx.defs.has(n.op_type)]
+    if left:
+        from zoo.export.refusals import onnx_refusal
+
+        raise onnx_refusal(left, model, what, opset)
     values = {n: keras.ops.convert_to_numpy(variables[i]) for i, n in zip(chosen, names)}
     found = {i.name for i in graph.input}
     if not set(values) <= found:  # tf2onnx renamed or dropped an input: binding by name would be wrong

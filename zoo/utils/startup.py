@@ -21,11 +21,13 @@ and not with ``--debug``; importing the library changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.abc
 import os
 import re
 import sys
 import tempfile
+from pathlib import Path
 
 # Start-up lines of TensorFlow's C++ runtime (checked on TensorFlow 2.21, CPU and CUDA builds).
 STARTUP_NOISE = re.compile(
@@ -217,3 +219,19 @@ def quiet_startup(debug: bool = False) -> None:
         _installed.append(_StderrFilter())
     if "tensorflow" not in sys.modules and not any(isinstance(finder, _QuietFinder) for finder in sys.meta_path):
         sys.meta_path.insert(0, _QuietFinder())
+
+
+@contextlib.contextmanager
+def native_stderr_to(path: str | os.PathLike):
+    """Sends file descriptor 2 (what C++ libraries such as the LiteRT converter print) to the file ``path``
+    for the block, then restores it. Python's own ``sys.stderr`` is flushed first so nothing is mixed."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as target:
+        os.dup2(target.fileno(), 2)
+        try:
+            yield Path(path)
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
