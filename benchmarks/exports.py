@@ -6,9 +6,10 @@
 
 Exports one model (a run directory's, or with ``--model`` a fresh one with random
 weights: latency and size do not depend on the weights' values) as SavedModel,
-LiteRT, ONNX and ``.keras``. Each export runs in a process of its own, so that its
-time and peak memory (the child's maximum resident set, and how much of it came
-after the model was built) are its own. Then one process loads every export with its
+LiteRT (also quantized: ``--formats ...,litert:float16,litert:int8``), ONNX and
+``.keras``. Each export runs in a process of its own, so that its time and peak memory
+(the child's maximum resident set, and how much of it came after the model was built)
+are its own. Then one process loads every export with its
 runtime (``zoo.export.load``: TF, the LiteRT interpreter, ONNX Runtime, Keras + the
 serving function) and times one uint8 image of ``--image-size`` per call, the whole
 serving job included (resize, preprocessing, network, softmax/argmax or decoding,
@@ -43,7 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-size", type=int, default=128, help="training size of the fresh model (square)")
     p.add_argument("--image-size", type=int, default=256, help="side of the square test image")
     p.add_argument("--repeats", type=int, default=20, help="timed calls per format (interleaved)")
-    p.add_argument("--formats", default="saved_model,litert,onnx,keras")
+    p.add_argument(
+        "--formats",
+        default="saved_model,litert,onnx,keras",
+        help="comma-separated; LiteRT quantized: litert:float16, litert:int8 (int8 calibrates on the run's "
+        "calibration.npz, or on random pictures for a fresh --model: size and speed do not depend on them)",
+    )
     p.add_argument("--out", default="bench_exports.json")
     p.add_argument("--export-one", nargs=2, metavar=("FORMAT", "FOLDER"), help=argparse.SUPPRESS)
     return p
@@ -76,10 +82,22 @@ def _export_one(args) -> int:
     from zoo.export import export_model, load_run
 
     fmt, folder = args.export_one
+    fmt, _, quantize = fmt.partition(":")  # litert:float16, litert:int8
     model, info, source = load_run(args.run_dir) if args.run_dir else _fresh(args.model, args.input_size)
+    calibration = None
+    if quantize == "int8":  # the run's own pictures; random ones for a fresh model (size and speed only)
+        from zoo.export.quantize import read_calibration
+
+        if args.run_dir:
+            calibration = read_calibration(args.run_dir, info)
+        else:
+            import numpy as np
+
+            size = (16, *info.input_size, info.channels)
+            calibration = np.random.default_rng(0).integers(0, 256, size, dtype=np.uint8)
     before = _peak_gb()
     started = time.perf_counter()
-    export_model(model, info, fmt, folder, source=source)
+    export_model(model, info, fmt, folder, source=source, quantize=quantize or None, calibration=calibration)
     seconds = time.perf_counter() - started
     print(
         json.dumps(
@@ -128,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         predictors = {}
         for fmt in formats:
-            folder = Path(scratch) / fmt
+            folder = Path(scratch) / fmt.replace(":", "-")
             rows[fmt] = _export_in_child(args, fmt, folder)
             rows[fmt]["megabytes"] = round(_folder_bytes(folder) / 1e6, 2)
             predictors[fmt] = load(folder)
@@ -137,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{rows[fmt]['peak_gb']} GB ({rows[fmt]['peak_gb_model_built']} GB with the model built)",
                 flush=True,
             )
-        info = read_metadata(Path(scratch) / formats[0])
+        info = read_metadata(Path(scratch) / formats[0].replace(":", "-"))
         image = np.random.default_rng(0).integers(
             0, 256, (1, args.image_size, args.image_size, info.channels), dtype=np.uint8
         )

@@ -39,6 +39,7 @@ class TaskTrainer(Protocol):
     def compile_kwargs(self) -> dict: ...  # loss (and metrics)
     def resolved(self) -> dict: ...  # the task's fields of config.json "resolved"
     def train_data(self): ...  # a new repeating tf.data pipeline (one per phase)
+    # optional: calibration_pictures() -> uint8 [N, H, W, C], written to RUN_DIR/calibration.npz for int8 exports
     def val_data(self): ...
     def epoch_metrics(self, model) -> Callable[[], dict] | None: ...
     def evaluate(self, model, samples) -> dict: ...  # the final report; draws the sample plot
@@ -409,6 +410,7 @@ def _fit_evaluate_export(
 ) -> int:
     """Trains the schedule, then (the chief) evaluates the best weights, exports and writes metrics.json."""
     from recipes.settings import verbosity
+    from zoo.data.calibration import write_calibration
     from zoo.export import export_model
     from zoo.run.curves import plot_curves
     from zoo.run.distribute import shard_by_data
@@ -457,6 +459,9 @@ def _fit_evaluate_export(
         "num_val": task.num_val,
         "train_seconds_this_invocation": round(train_seconds, 1),
     }
+    pictures = getattr(task, "calibration_pictures", None)  # for `zoo export --quantize int8` (zoo.data.calibration)
+    if pictures is not None:
+        write_calibration(run.root, pictures())
     log(f"exporting the SavedModel to {run.export}")
     source = {"run": str(run.root.resolve()), "weights": used}
     export_model(model, info, "saved_model", run.export, source=source, metrics=metrics)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import sys
 import time
@@ -51,6 +52,45 @@ def _models_size(text: str) -> tuple[int, int]:
     return values[0], values[-1]
 
 
+def _cmd_exports(args, entries: list, backbones: list) -> int:
+    """``zoo models --exports``: the recorded export matrix, or (``--verify``) the cells checked here."""
+    from zoo.export.verify import FAMILIES, MATRIX_FILE, check_matrix, matrix_table, read_matrix, write_matrix
+
+    if not args.verify:
+        if args.save:
+            raise ValueError("--save writes a matrix checked here: add --verify")
+        record = read_matrix()
+        chosen = {
+            "cells": [
+                c
+                for c in record["cells"]
+                if (not args.models or c["model"] in args.models.split(","))
+                and (not args.backbones or c["backbone"] in args.backbones.split(","))
+            ]
+        }
+        if not chosen["cells"]:
+            raise ValueError(
+                f"the record ({MATRIX_FILE.name}) has no cell for those models and backbones; it holds one backbone "
+                f"per family ({', '.join(FAMILIES.values())}): check others with --verify"
+            )
+        versions = record["versions"]
+        print(
+            f"Export matrix, checked {record['checked']} at {record['input_size']} px with random weights "
+            f"(TensorFlow {versions.get('tensorflow')}, Keras {versions.get('keras')}): each export loaded in its own "
+            "runtime and compared with the Keras model (masks agree on >= 0.99 of pixels, also at native scale; "
+            "keypoints within 0.05 px). `--exports --verify` checks here."
+        )
+        print("\n".join(matrix_table(chosen)))
+        return 0
+    models = [e.name for e in entries]
+    chosen = backbones if args.backbones else list(FAMILIES.values())
+    cells = check_matrix(models, chosen, save=args.save)
+    print("\n".join(matrix_table({"cells": [dataclasses.asdict(c) for c in cells]})))
+    if args.save:
+        print(f"written to {write_matrix(cells, args.save)}")
+    return 0 if all(c.ok for c in cells) else 1
+
+
 def _cmd_models(args) -> int:
     import keras
     import numpy as np
@@ -72,6 +112,8 @@ def _cmd_models(args) -> int:
         entries = [e for e in entries if e.name in args.models.split(",")]
     if args.backbones:
         backbones = [b for b in backbones if b in args.backbones.split(",")]
+    if args.exports or args.verify:
+        return _cmd_exports(args, entries, backbones)
     rows = []
     for entry in entries:
         builder = entry.name
@@ -126,11 +168,16 @@ def _cmd_export(args) -> int:
         print(warning, file=sys.stderr)
     started = time.perf_counter()
     options = {"opset": args.opset} if args.opset is not None else {}
+    if args.quantize:
+        options["quantize"] = args.quantize
+    if args.calibration:
+        options["calibration"] = args.calibration
     path = export_run(args.run_dir, args.format, args.out, tta=args.tta, **options)
     info = read_metadata(path)
     size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    what = f"{args.format} ({info.quantize})" if info.quantize else args.format
     print(
-        f"{args.format} export of {args.run_dir} ({info.source.get('weights')} weights) written to {path} "
+        f"{what} export of {args.run_dir} ({info.source.get('weights')} weights) written to {path} "
         f"({size / 1e6:.1f} MB, {time.perf_counter() - started:.0f} s)"
     )
     print(f"  inputs:  {info.descriptive['inputs']}")
@@ -233,6 +280,19 @@ def main(argv: list[str] | None = None, command: bool = False) -> int:
         help="build each network for exactly that size (default: for any size, then called at it)",
     )
     m.add_argument("--models", help="only these builders, comma-separated (default: all)")
+    m.add_argument(
+        "--exports",
+        action="store_true",
+        help="print the export matrix instead: which builder on which backbone family exports to SavedModel, ONNX "
+        "and LiteRT and agrees with Keras (yes / no and why), as recorded with this version",
+    )
+    m.add_argument(
+        "--verify",
+        action="store_true",
+        help="with --exports: check the cells here instead of printing the record (--models, --backbones; default "
+        "every builder on one backbone per family: about an hour on 2 CPU cores)",
+    )
+    m.add_argument("--save", metavar="FILE", help="with --exports --verify: write the checked matrix as JSON")
     m.add_argument("--backbones", help="only these backbones, comma-separated (default: all)")
     e = sub.add_parser("export", help="write a trained run as SavedModel, LiteRT, ONNX or .keras (with model.json)")
     e.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by recipes.segment or recipes.pose")
@@ -250,6 +310,17 @@ def main(argv: list[str] | None = None, command: bool = False) -> int:
         metavar="MODE",
         help="bake test-time augmentation into the export (recorded in model.json): segmentation flip, "
         "scales:0.75,1,1.25 or flip+scales:...; keypoints flip (each view costs a network run)",
+    )
+    e.add_argument(
+        "--quantize",
+        choices=("float16", "int8"),
+        help="LiteRT only: float16 weights (half the file) or int8 post-training quantization calibrated on the "
+        "run's training pictures (RUN_DIR/calibration.npz); recorded in model.json (docs/exports.md, Quantized LiteRT)",
+    )
+    e.add_argument(
+        "--calibration",
+        metavar="FOLDER",
+        help="int8: image files to calibrate on instead of RUN_DIR/calibration.npz (runs written before it)",
     )
     p = sub.add_parser("predict", help="run an export on image files or folders; write masks/overlays or keypoints")
     p.add_argument("export", metavar="EXPORT_PATH", help="an export folder (or its model file) with model.json")

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.data.channels import read_image  # noqa: F401 - predict's reader, also zoo.predict.read_image
 from zoo.data.layout import PREDICT_IMAGE_SUFFIXES as IMAGE_SUFFIXES
 
 
@@ -89,49 +90,6 @@ def check_out(out: Path, inputs: list[str | os.PathLike]) -> None:
                 f"{item}: the results would be mixed with the images. Choose another folder (one "
                 "inside the input folder is fine: it is left out of the inputs)"
             )
-
-
-def read_image(path: Path, channels: int) -> np.ndarray:
-    """uint8 ``[H, W, channels]`` from an image file, converted like the training pipeline.
-
-    Raises ValueError with the reason when the file cannot be used.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    from zoo.data.channels import convert_channels_array
-
-    try:
-        with Image.open(path) as image:
-            image.load()
-            image_format = image.format
-    except Image.DecompressionBombError as err:
-        raise ValueError(f"too large to read safely ({err})") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise ValueError(f"not a readable image ({err})") from None
-    mode = image.mode
-    if mode in ("1", "L", "LA"):
-        array = np.asarray(image.convert("L"))[..., None]
-    elif mode.startswith("I;16") or (mode == "I" and image_format == "PNG"):  # 16-bit gray ("I" in older Pillow)
-        array = (np.asarray(image, dtype=np.uint16) >> 8).astype(np.uint8)[..., None]  # high byte, as TF's decoder
-    elif mode in ("P", "PA", "RGBA", "RGBa"):
-        array = np.asarray(image.convert("RGBA"))
-    elif mode in ("RGB", "YCbCr", "RGBX", "CMYK"):  # CMYK (print JPEGs) by Pillow's plain conversion
-        array = np.asarray(image.convert("RGB"))
-    elif mode == "I":
-        raise ValueError(
-            "32-bit integer pixels have no fixed 0-255 scale; convert the image to 8 or 16 bits "
-            "the way your training images were made"
-        )
-    elif mode == "F":
-        raise ValueError(
-            "floating-point pixels have no fixed 0-255 scale; convert the image to 8 bits (or 16) "
-            "the way your training images were made"
-        )
-    else:
-        raise ValueError(f"colour mode {mode!r} is not supported; convert the file to RGB or grayscale")
-    if array.ndim != 3 or min(array.shape[:2]) < 1:
-        raise ValueError(f"image of shape {array.shape} has no pixels")
-    return convert_channels_array(array, channels).astype(np.uint8)
 
 
 class ProgressLines:
@@ -324,6 +282,7 @@ def predict_files(
         report = {
             "export": str(predictor.path),
             "format": info.format,
+            **({"quantize": info.quantize} if info.quantize else {}),
             "task": info.task,
             "images": entries,
             "skipped": summary.skipped,

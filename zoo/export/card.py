@@ -70,6 +70,16 @@ def _input_section(info: ExportInfo, task_lines: list[str]) -> list[str]:
         lines.append(f"- Output `{name}`: {text}.")
     if info.tta:
         lines.append(f"- Test-time augmentation `{info.tta}` is averaged inside the export.")
+    if info.quantize:
+        lines.append(
+            f"- Quantized LiteRT ({info.quantize}): "
+            + (
+                "weights stored as float16."
+                if info.quantize == "float16"
+                else "int8 weights and activations, calibrated on the run's training pictures; the validation "
+                "figures below are the float32 model's."
+            )
+        )
     return lines
 
 

@@ -49,16 +49,36 @@ def _write_saved_model(model: keras.Model, info: ExportInfo, folder: Path) -> No
     archive.write_out(str(folder), verbose=False)
 
 
-def _write_litert(model: keras.Model, info: ExportInfo, folder: Path) -> None:
+def _write_litert(
+    model: keras.Model, info: ExportInfo, folder: Path, quantize: str | None = None, calibration=None
+) -> None:
+    from zoo.export.quantize import converter_settings
+    from zoo.export.refusals import litert_refusal
+    from zoo.utils.startup import native_stderr_to
+
     wrapper = serving_model(model, info)
     # Built-in ops only: the file then runs on any LiteRT runtime (phones included), no Flex delegate.
-    wrapper.export(
-        str(folder / FILES["litert"]),
-        format="litert",
-        verbose=False,
-        input_signature=wrapper.input_signature(),
-        target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]},
-    )
+    settings = converter_settings(quantize, calibration, info)
+    # The converter prints MLIR diagnostics (hundreds of lines on a failure) from C++: kept in a log file,
+    # named by the one-line refusal (zoo.export.refusals), deleted when the conversion succeeds.
+    handle, log = tempfile.mkstemp(prefix=f"zoo-litert-{info.model}-", suffix=".log")
+    os.close(handle)
+    try:
+        with native_stderr_to(log):
+            wrapper.export(
+                str(folder / FILES["litert"]),
+                format="litert",
+                verbose=False,
+                input_signature=wrapper.input_signature(),
+                **settings,
+            )
+    except Exception as err:  # noqa: BLE001 - the converter raises its own ConverterError (and others)
+        with open(log, "a") as handle:
+            handle.write(f"\n{type(err).__name__}: {err}\n")
+        raise litert_refusal(
+            Path(log).read_text(errors="replace"), model, f"{info.model} on {info.backbone}", log
+        ) from None
+    os.remove(log)
 
 
 def _write_onnx(model: keras.Model, info: ExportInfo, folder: Path, opset: int) -> None:
@@ -69,7 +89,8 @@ def _write_onnx(model: keras.Model, info: ExportInfo, folder: Path, opset: int) 
     tta = parse_tta(info.tta)
     if tta is not None and tta.scales != (1.0,):  # views at other sizes: the weights' stand-in must take them
         model = any_size_copy(model)
-    convert(model, lambda network: serving_fn(network, info), info.channels, folder / FILES["onnx"], opset)
+    what = f"{info.model} on {info.backbone}"
+    convert(model, lambda network: serving_fn(network, info), info.channels, folder / FILES["onnx"], opset, what)
 
 
 def _converter_versions(fmt: str) -> dict:
@@ -101,6 +122,8 @@ def export_model(
     opset: int = DEFAULT_OPSET,
     tta: str | None = None,
     metrics: dict | None = None,
+    quantize: str | None = None,
+    calibration=None,
 ) -> Path:
     """Writes ``model`` (trained; described by ``info``) as format ``fmt`` into folder ``out``.
 
@@ -117,14 +140,20 @@ def export_model(
             ``model.json``; None: ``info``'s (a run's own, if any).
         metrics: the validation metrics for the model card (``README.md``, ``zoo.export.card``); None: the
             ``metrics.json`` of ``source``'s run, if any.
+        quantize: LiteRT only: ``"float16"`` or ``"int8"`` (``zoo.export.quantize``), recorded as ``quantize`` in
+            ``model.json``; None: float32.
+        calibration: uint8 pictures ``[N, H, W, C]`` int8 calibrates on (``zoo.export.quantize.read_calibration``).
 
     Returns:
         ``out`` as a Path. ``out/model.json`` describes the export. The export computes in
         float32 whatever policy ``model`` was trained under (see ``in_float32``).
     """
+    from zoo.export.quantize import check_quantize
+
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {FORMATS}")
-    info = with_tta(ExportInfo.of(info), tta)
+    quantize = check_quantize(quantize, fmt)
+    info = with_tta(ExportInfo.of(info), tta).replace(quantize=quantize)
     out = Path(out)
     check_replaceable(out)
     out = out.resolve()
@@ -141,7 +170,7 @@ def export_model(
             if fmt == "saved_model":
                 _write_saved_model(model, info, tmp)
             elif fmt == "litert":
-                _write_litert(model, info, tmp)
+                _write_litert(model, info, tmp, quantize, calibration)
             elif fmt == "onnx":
                 _write_onnx(model, info, tmp, opset)
             else:

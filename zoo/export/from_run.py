@@ -61,7 +61,11 @@ def default_out(run_dir: str | os.PathLike, fmt: str) -> Path:
 
 
 def export_run(run_dir: str | os.PathLike, fmt: str, out: str | os.PathLike | None = None, **kwargs) -> Path:
-    """``python -m zoo export``: writes run ``run_dir`` as ``fmt`` to ``out`` (default ``default_out``)."""
+    """``python -m zoo export``: writes run ``run_dir`` as ``fmt`` to ``out`` (default ``default_out``).
+
+    ``kwargs``: ``export_model``'s (``opset``, ``tta``, ``quantize``, ``metrics``); ``calibration``: where int8
+    calibration pictures come from (a folder of image files or an ``.npz``; None: the run's ``calibration.npz``).
+    """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {FORMATS}")
     out = Path(out) if out else default_out(run_dir, fmt)
@@ -70,6 +74,14 @@ def export_run(run_dir: str | os.PathLike, fmt: str, out: str | os.PathLike | No
         from zoo.export.onnx_convert import check_opset
 
         check_opset(kwargs["opset"])
+    from zoo.export.quantize import check_quantize, read_calibration
+
+    quantize = check_quantize(kwargs.get("quantize"), fmt)
+    calibration = kwargs.pop("calibration", None)
+    if calibration is not None and quantize != "int8":
+        raise ValueError("--calibration is for --quantize int8 (float32 and float16 exports need no pictures)")
     model, info, source = load_run(run_dir)
     with_tta(info, kwargs.get("tta"))  # a mode the task cannot take is refused before the slow part
-    return export_model(model, info, fmt, out, source=source, **kwargs)
+    if quantize == "int8":  # the run's own training pictures (calibration.npz), or the folder given
+        calibration = read_calibration(calibration or run_dir, info)
+    return export_model(model, info, fmt, out, source=source, calibration=calibration, **kwargs)

@@ -66,6 +66,11 @@ class RunDir:
         return self.root / "report.html"
 
     @property
+    def calibration(self) -> Path:
+        """Training pictures int8 exports calibrate on (``zoo.data.calibration``)."""
+        return self.root / "calibration.npz"
+
+    @property
     def export(self) -> Path:
         return self.root / "export"
 

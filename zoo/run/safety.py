@@ -41,6 +41,7 @@ RUN_ENTRIES = frozenset(
         "confusion.png",
         "metrics.json",
         "report.html",
+        "calibration.npz",
         "mlflow.json",
         "export",
         ".workers",

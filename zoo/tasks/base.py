@@ -186,6 +186,10 @@ class Task(Protocol):
     def saved_model_signatures(self, model, info) -> dict:
         """``extra_signatures``' name -> (function, input signature), for the SavedModel export."""
 
+    def export_agreement(self, expected: dict, got: dict) -> tuple[bool, str]:
+        """Whether an export's answers ``got`` agree with the Keras model's ``expected`` for the same pictures
+        (``zoo.export.verify``), within the task's tolerance, and the figure in words."""
+
     # running a loaded export (NumPy; no TensorFlow)
     def call_options(self, options: PredictOptions, info=None) -> dict:
         """The keyword arguments of ``Task.run`` for ``options`` on the export ``info`` describes (None: any);

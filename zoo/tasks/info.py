@@ -30,6 +30,7 @@ class ExportInfo:
         channels: input channels.
         fields: the task's own record (``Task.fields_from_json``): class names, keypoint names and codec...
         tta: the test-time augmentation baked into the serving functions (``zoo.data.tta``), or None.
+        quantize: a LiteRT export's quantization (``"float16"``, ``"int8"``: ``zoo.export.quantize``), or None.
         format, file: the export's format and model file (``"."``: the folder is the SavedModel); None before
             the export is written.
         signatures: a SavedModel's signatures.
@@ -43,6 +44,7 @@ class ExportInfo:
     channels: int
     fields: Any
     tta: str | None = None
+    quantize: str | None = None
     format: str | None = None
     file: str | None = None
     signatures: tuple[str, ...] = ()
@@ -78,6 +80,8 @@ class ExportInfo:
         data.update(self.fields.to_json())
         if self.tta:
             data["tta"] = self.tta
+        if self.quantize:
+            data["quantize"] = self.quantize
         if self.signatures:
             data["signatures"] = list(self.signatures)
         data.update({k: v for k, v in self.descriptive.items() if k in DESCRIPTIVE_FIELDS})
@@ -107,6 +111,8 @@ class ExportInfo:
             raise refuse(f"channels {data['channels']!r} is not a positive integer")
         if not isinstance(data.get("tta") or "", str):
             raise refuse(f"tta {data['tta']!r} is not a mode")
+        if data.get("quantize") not in (None, "float16", "int8"):
+            raise refuse(f"quantize {data['quantize']!r} is not float16 or int8")
         fields = task.fields_from_json(data, where)
         return cls(
             task=task.name,
@@ -116,6 +122,7 @@ class ExportInfo:
             channels=data["channels"],
             fields=fields,
             tta=data.get("tta") or None,
+            quantize=data.get("quantize") or None,
             format=data.get("format"),
             file=data.get("file"),
             signatures=tuple(data.get("signatures") or ()),

@@ -82,6 +82,10 @@ class DepthTask:
 
         return serve
 
+    def export_agreement(self, expected, got):
+        worst = float(np.abs(got["depth"] - expected["depth"]).max())
+        return worst <= 1e-3, f"depth within {worst:.4f}"
+
     def saved_model_signatures(self, model, info) -> dict:
         return {}
 

@@ -19,6 +19,7 @@ from zoo.tasks.info import ExportInfo
 
 KEYPOINT_MODELS = model_choices(KEYPOINTS)  # --model
 REGIONS = ("box", "image")  # what a model looks at: each object's box, or the whole picture
+KEYPOINT_AGREEMENT_PX = 0.05  # an export's keypoints against the Keras model's: the largest difference, pixels
 OWN_FIELDS = ("keypoint_names", "flip_index", "flip_test", "region", "skeleton")
 
 
@@ -171,6 +172,18 @@ class KeypointTask:
             codec=fields.codec_for(info.input_size),
             flip_index=list(fields.flip_index) if fields.flip_test else None,
         )
+
+    def export_agreement(self, expected: dict, got: dict) -> tuple[bool, str]:
+        """The largest keypoint difference, at most ``KEYPOINT_AGREEMENT_PX`` (0.05 px of the picture)."""
+        import numpy as np
+
+        if np.shape(got["keypoints"]) != np.shape(expected["keypoints"]):
+            return (
+                False,
+                f"keypoints shape {list(np.shape(got['keypoints']))}, not {list(np.shape(expected['keypoints']))}",
+            )
+        worst = float(np.abs(np.asarray(got["keypoints"]) - np.asarray(expected["keypoints"])).max())
+        return worst <= KEYPOINT_AGREEMENT_PX, f"keypoints within {worst:.3f} px"
 
     def saved_model_signatures(self, model, info: ExportInfo) -> dict:
         """The ``boxes`` signature (``keypoint_boxes_fn``): pictures and boxes in, one object per box out."""

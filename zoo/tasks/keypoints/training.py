@@ -408,6 +408,14 @@ class KeypointTrainer:
         ``zoo.tasks.keypoints.validation.half_body_from``)."""
         return half_body_from(self.settings, self.source)
 
+    def calibration_pictures(self):
+        """A sample of the training pictures (whole, not box crops) at the training size, uint8 ``[N, H, W, C]``
+        (``zoo.data.calibration``: what int8 LiteRT exports calibrate on)."""
+        from zoo.data.calibration import calibration_pictures
+
+        pictures = (example["image"] for example in self.source.train.shuffle(256, seed=0).as_numpy_iterator())
+        return calibration_pictures(pictures, self.input_size, self.channels)
+
     def train_data(self):
         from zoo.tasks.keypoints.pipeline import keypoint_pipeline
 

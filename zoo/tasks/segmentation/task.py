@@ -14,6 +14,8 @@ from zoo.tasks.base import NetworkSpec, PredictOptions, require
 from zoo.tasks.info import ExportInfo
 from zoo.tasks.segmentation.runtime import SCALES
 
+MASK_AGREEMENT = 0.99  # an export's mask against the Keras model's: the share of pixels that must agree
+
 
 @dataclasses.dataclass(frozen=True)
 class SegmentationFields:
@@ -121,6 +123,16 @@ class SegmentationTask:
 
         images = [tf.TensorSpec([None, None, None, info.channels], tf.uint8, name="images")]
         return {"native": (segmentation_native_fn(any_size_copy(model), info.backbone, tta=info.tta), images)}
+
+    def export_agreement(self, expected: dict, got: dict) -> tuple[bool, str]:
+        """The share of pixels whose class agrees, at least ``MASK_AGREEMENT`` (0.99): float round-off may flip
+        a pixel where two classes tie, quantization a few more."""
+        import numpy as np
+
+        if np.shape(got["mask"]) != np.shape(expected["mask"]):
+            return False, f"mask shape {list(np.shape(got['mask']))}, not {list(np.shape(expected['mask']))}"
+        share = float(np.mean(np.asarray(got["mask"]) == np.asarray(expected["mask"])))
+        return share >= MASK_AGREEMENT, f"mask agrees on {share:.4f} of pixels"
 
     # ---- running a loaded export
     def call_options(self, options: PredictOptions, info: ExportInfo | None = None) -> dict:

@@ -650,6 +650,14 @@ class SegmentationTrainer:
             "repeat_factors": self.repeat_factors,
         }
 
+    def calibration_pictures(self):
+        """A sample of the training pictures at the training size, uint8 ``[N, H, W, C]``
+        (``zoo.data.calibration``: what int8 LiteRT exports calibrate on)."""
+        from zoo.data.calibration import calibration_pictures
+
+        pictures = (image for image, _ in self.source.train.shuffle(256, seed=0).as_numpy_iterator())
+        return calibration_pictures(pictures, self.input_size, self.channels)
+
     def train_data(self):
         from zoo.tasks.segmentation.augment import AUGMENT_PRESETS
         from zoo.tasks.segmentation.pipeline import segmentation_pipeline
