@@ -52,7 +52,7 @@ def _write_saved_model(model: keras.Model, info: ExportInfo, folder: Path) -> No
 def _write_litert(
     model: keras.Model, info: ExportInfo, folder: Path, quantize: str | None = None, calibration=None
 ) -> None:
-    from zoo.export.quantize import converter_settings
+    from zoo.export.quantize import converter_settings, int8_network_only
     from zoo.export.refusals import litert_refusal
     from zoo.utils.startup import native_stderr_to
 
@@ -65,13 +65,16 @@ def _write_litert(
     os.close(handle)
     try:
         with native_stderr_to(log):
-            wrapper.export(
-                str(folder / FILES["litert"]),
-                format="litert",
-                verbose=False,
-                input_signature=wrapper.input_signature(),
-                **settings,
-            )
+            if quantize == "int8":  # the network alone in int8 (zoo.export.quantize)
+                (folder / FILES["litert"]).write_bytes(int8_network_only(wrapper, model.name, settings))
+            else:
+                wrapper.export(
+                    str(folder / FILES["litert"]),
+                    format="litert",
+                    verbose=False,
+                    input_signature=wrapper.input_signature(),
+                    **settings,
+                )
     except Exception as err:  # noqa: BLE001 - the converter raises its own ConverterError (and others)
         with open(log, "a") as handle:
             handle.write(f"\n{type(err).__name__}: {err}\n")

@@ -112,7 +112,14 @@ def _cell_info(entry, backbone: str, size: int) -> dict:
         "flip_test": True,
     }
     if entry.name == "simcc":
-        return {**keypoints, "head": "simcc", "simcc_split_ratio": 2.0, "sigma": 2.0, "decode": "argmax"}
+        return {
+            **keypoints,
+            "head": "simcc",
+            "simcc_split_ratio": 2.0,
+            "sigma": 2.0,
+            "decode": "argmax",
+            "heatmap_stride": 1,
+        }
     return {**keypoints, "heatmap_stride": 4, "sigma": 2.0, "decode": "dark", "codec": "msra"}
 
 
