@@ -107,8 +107,10 @@ def _cell_info(entry, backbone: str, size: int) -> dict:
     keypoints = {
         **common,
         "task": "keypoints",
-        "keypoint_names": ["left_eye", "right_eye", "nose", "left_mouth", "right_mouth"],
-        "flip_index": [1, 0, 2, 4, 3],
+        # flip test inside, and no keypoint its own mirror image: the flip-averaged heatmap of one (a nose) is
+        # symmetric, and a random network's then has its maximum twice, where round-off picks either
+        "keypoint_names": ["left_eye", "right_eye", "left_mouth", "right_mouth"],
+        "flip_index": [1, 0, 3, 2],
         "flip_test": True,
     }
     if entry.name == "simcc":
@@ -132,7 +134,7 @@ def cell_network(model: str, backbone: str, size: int = CELL_SIZE, seed: int = 0
 
     entry = model_entry(model)
     keras.utils.set_random_seed(seed)
-    outputs = {entry.outputs: 3 if entry.outputs == "num_classes" else 5}
+    outputs = {entry.outputs: 3 if entry.outputs == "num_classes" else 4}
     network = entry.builder(backbone=backbone, input_shape=(size, size, 3), encoder_weights=None, **outputs)
     rng = np.random.default_rng(seed)
     for layer in network._flatten_layers():
@@ -147,7 +149,7 @@ def check_cell(
     model: str, backbone: str, fmt: str, size: int = CELL_SIZE, network=None, workdir: str | Path | None = None
 ) -> Cell:
     """One cell: ``model`` on ``backbone`` exported as ``fmt`` and verified (``verify_export``) on two pictures
-    of another size and, for segmentation, two larger ones at native scale. ``network``: a ``cell_network``
+    of another size (square, as the network) and, for segmentation, two larger ones at native scale. ``network``: a ``cell_network``
     pair already built (the formats of one network share it). A refusal (``ExportRefused``) or any error
     is the cell's ``why``."""
     from zoo.export.formats import export_model
@@ -157,7 +159,9 @@ def check_cell(
     try:
         network, info = network or cell_network(model, backbone, size)
         rng = np.random.default_rng(1)
-        pictures = rng.integers(0, 256, (2, size + 11, size + 27, 3), dtype=np.uint8)
+        # another size, the training aspect ratio (a letterbox's constant border can give a random network's
+        # heatmaps equal maxima, where the keypoint is not defined and round-off moves it)
+        pictures = rng.integers(0, 256, (2, size + 11, size + 11, 3), dtype=np.uint8)
         large = rng.integers(0, 256, (1, 2 * size + 5, 2 * size + 19, 3), dtype=np.uint8)
         with tempfile.TemporaryDirectory(dir=workdir) as tmp:
             folder = export_model(network, info, fmt, Path(tmp) / fmt)
@@ -230,10 +234,24 @@ def matrix_table(record: dict) -> list[str]:
     rows: dict[tuple[str, str], dict] = {}
     for cell in cells:
         rows.setdefault((cell["model"], cell["backbone"]), {})[cell["format"]] = cell
-    lines = [f"{'model':<16} {'backbone':<18} " + " ".join(f"{f:<12}" for f in formats)]
-    for (model, backbone), by_format in rows.items():
+    from zoo.models.registry import MODELS
+
+    models = [e.name for e in MODELS]
+    backbones = list(FAMILIES.values())
+
+    def order(key):
+        model, backbone = key
+        return (
+            models.index(model) if model in models else len(models),
+            backbones.index(backbone) if backbone in backbones else len(backbones),
+            key,
+        )
+
+    lines = [(f"{'model':<16} {'backbone':<18} " + " ".join(f"{f:<12}" for f in formats)).rstrip()]
+    for model, backbone in sorted(rows, key=order):
+        by_format = rows[(model, backbone)]
         marks = [("yes" if by_format[f]["ok"] else "no") if f in by_format else "-" for f in formats]
-        lines.append(f"{model:<16} {backbone:<18} " + " ".join(f"{m:<12}" for m in marks))
+        lines.append((f"{model:<16} {backbone:<18} " + " ".join(f"{m:<12}" for m in marks)).rstrip())
     failed = [c for c in cells if not c["ok"]]
     done = len(cells) - len(failed)
     lines.append(f"{done} of {len(cells)} exports load in their runtime and agree with Keras")
