@@ -39,6 +39,7 @@ def test_a_non_editable_install_finds_the_weights_manifest_and_its_own_store(tmp
     wheel = next((tmp_path / "dist").glob("dense_zoo-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "zoo/models/weights_manifest.json" in names and "recipes/segment.py" in names
+    assert "zoo/export/export_matrix.json" in names  # zoo models --exports
     assert (
         "zoo/tasks/segmentation/presets/cityscapes.json" in names and "zoo/tasks/keypoints/presets/wflw.json" in names
     )

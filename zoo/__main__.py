@@ -92,9 +92,6 @@ def _cmd_exports(args, entries: list, backbones: list) -> int:
 
 
 def _cmd_models(args) -> int:
-    import keras
-    import numpy as np
-
     from zoo.models.backbones import BACKBONES
     from zoo.models.registry import MODELS
 
@@ -114,6 +111,9 @@ def _cmd_models(args) -> int:
         backbones = [b for b in backbones if b in args.backbones.split(",")]
     if args.exports or args.verify:
         return _cmd_exports(args, entries, backbones)
+    import keras  # the record above needs neither Keras nor TensorFlow
+    import numpy as np
+
     rows = []
     for entry in entries:
         builder = entry.name
@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None, command: bool = False) -> int:
         "--verify",
         action="store_true",
         help="with --exports: check the cells here instead of printing the record (--models, --backbones; default "
-        "every builder on one backbone per family: about an hour on 2 CPU cores)",
+        "every builder on one backbone per family: about 90 minutes on 2 CPU cores)",
     )
     m.add_argument("--save", metavar="FILE", help="with --exports --verify: write the checked matrix as JSON")
     m.add_argument("--backbones", help="only these backbones, comma-separated (default: all)")
