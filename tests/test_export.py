@@ -248,7 +248,7 @@ def test_every_keypoint_decoder_converts_to_litert_and_onnx(tmp_path, decoder):
     _fresh_export_matches(model, info, tmp_path, images)
 
 
-@pytest.mark.slow  # the fast tier checks a keypoint head on MobileNetV3 in LiteRT (tests/test_export_matrix.py)
+@pytest.mark.slow  # as the export matrix's cells (tests/test_export_matrix.py, slow too)
 def test_a_mobilenetv2_keypoint_network_converts_to_litert_and_gives_keras_keypoints(tmp_path):
     """Simple Baselines on MobileNetV2: its first layer is a convolution on the letterboxed picture, whose channel
     count the converter lost ("Could not translate MLIR to FlatBuffer" until the serving function fixed it)."""

@@ -59,6 +59,7 @@ def test_a_network_a_format_cannot_take_is_refused_in_one_line_naming_the_layer_
         log.unlink()
 
 
+@pytest.mark.slow  # a Python of its own (5 s); the refusal's line itself is checked fast above
 def test_the_command_line_refuses_in_one_line(tmp_path):
     """The refusal through the command line's error path: one error line, no traceback, no MLIR."""
     script = f"""
@@ -81,13 +82,13 @@ except Exception as err:
 @pytest.mark.parametrize(
     "model,backbone,fmt",
     [
-        ("simple_baseline", "mobilenetv3small", "litert"),
+        pytest.param("simple_baseline", "mobilenetv3small", "litert", marks=pytest.mark.slow),
         pytest.param("fpn", "efficientnetb0", "onnx", marks=pytest.mark.slow),
     ],
 )
 def test_matrix_cells_export_load_in_their_runtime_and_agree_with_keras(model, backbone, fmt):
-    """Cells of the matrix: a keypoint head on a phone backbone in LiteRT (fast); a segmentation decoder on
-    EfficientNet in ONNX, also at native scale in tiles (slow)."""
+    """Cells of the matrix (slow; the fast tier runs a cell in the test below): a keypoint head on a phone backbone
+    in LiteRT; a segmentation decoder on EfficientNet in ONNX, also at native scale in tiles."""
     cell = check_cell(model, backbone, fmt, size=32)
     assert cell.ok, cell.why
     if model == "fpn":
