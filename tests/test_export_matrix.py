@@ -225,6 +225,10 @@ def test_a_run_keeps_calibration_pictures_and_exports_int8_from_them(gray_run, t
     out = tmp_path / "int8"
     assert main(["export", str(gray_run), "--format", "litert", "--quantize", "int8", "--out", str(out)]) == 0
     assert json.loads((out / "model.json").read_text())["quantize"] == "int8"
+    from zoo.export.runtime import litert_interpreter
+
+    tensors = litert_interpreter()(model_path=str(out / "model.tflite")).get_tensor_details()
+    assert "int8" in {str(np.dtype(t["dtype"])) for t in tensors}  # quantized, not a float32 file so labelled
     images = _gray_pictures(tmp_path / "images")
     assert main(["predict", str(out), str(images), "--out", str(tmp_path / "pred")]) == 0
     assert len(list((tmp_path / "pred").rglob("*.png"))) >= 3
@@ -232,6 +236,20 @@ def test_a_run_keeps_calibration_pictures_and_exports_int8_from_them(gray_run, t
     capsys.readouterr()
     flags = ["export", str(gray_run), "--format", "litert", "--calibration", str(images), "--out", str(tmp_path / "x")]
     assert main(flags) != 0 and "error: --calibration is for --quantize int8" in capsys.readouterr().err
+
+
+def test_a_run_without_calibration_pictures_is_refused_not_calibrated_on_its_plots(gray_run, tmp_path):
+    """A run written before calibration.npz holds only plots and samples as images: refused, naming the fix."""
+    import shutil
+
+    from zoo.export.quantize import read_calibration
+
+    old = tmp_path / "old_run"
+    old.mkdir()
+    for name in ("config.json", "curves.png", "samples.png"):
+        shutil.copy(gray_run / name, old / name)
+    with pytest.raises(FileNotFoundError, match=r"this run has no calibration.npz .* give --calibration a folder"):
+        read_calibration(old, load(gray_run / "export").info)
 
 
 @pytest.mark.slow

@@ -67,11 +67,23 @@ def read_calibration(source: str | os.PathLike, info, count: int | None = None) 
     if npz.suffix == ".npz" and npz.is_file():
         with np.load(npz) as data:
             return data["pictures"]
+    if (source / "config.json").is_file():  # a run folder: its images are plots and samples, not training pictures
+        raise FileNotFoundError(
+            f"{source}: this run has no {CALIBRATION_FILE} (written by runs since int8 exports); give --calibration "
+            "a folder of pictures like the ones the model will see, e.g. some of its training images"
+        )
     if source.is_dir():
         files = sorted(p for p in source.rglob("*") if p.suffix.lower() in PREDICT_IMAGE_SUFFIXES)
         if files:
+
+            def read(path: Path) -> np.ndarray:
+                try:
+                    return read_image(path, info.channels)
+                except ValueError as err:
+                    raise ValueError(f"--calibration {path}: {err}; remove it from the folder") from None
+
             size = tuple(info.input_size)
-            return calibration_pictures((read_image(f, info.channels) for f in files), size, info.channels, count)
+            return calibration_pictures((read(f) for f in files), size, info.channels, count)
     raise FileNotFoundError(
         f"{source}: no {CALIBRATION_FILE} and no image files; give --calibration a folder of pictures like the "
         "ones the model will see (or re-run the recipe, which writes calibration.npz)"
